@@ -8,6 +8,7 @@ carries `source_file` and `source_record` (its 0-based position in that file).
 
 from __future__ import annotations
 
+import io
 import zlib
 from typing import Any, Iterator
 
@@ -88,7 +89,9 @@ class JsonlSource(_Source, JsonlReader):
 
         record = -1
         try:
-            with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
+            with self.data_folder.open(filepath, "rb", compression=self.compression) as raw:
+                # zstd's reader has no line iteration of its own; buffering gives it (and speeds up gzip)
+                f = io.BufferedReader(raw, 1 << 20) if not hasattr(raw, "peek") else raw
                 for record, line in enumerate(f):
                     if self._limit_reached():
                         return
