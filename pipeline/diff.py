@@ -1,0 +1,297 @@
+"""Read a run's output (kept and rejected Parquet) one row group at a time and select documents.
+
+`curate diff` must browse a 100k-document output without loading it: every file is opened
+with `pyarrow.parquet.ParquetFile` and read row group by row group. Selection first reads only
+the cheap columns (id, status, drop stage; the text only when `--grep` needs it), and reads the
+full row group only when one of its rows matches. `--sample N` keeps a reservoir of N row
+*locations* (file, row group, row), not documents, and fetches them at the end, so memory stays
+bounded by one row group plus N documents whatever the output size.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import fsspec
+import pyarrow.parquet as pq
+
+from .errors import CurateError
+
+# what a document's status can be (prox_status values, plus "dropped" for other stages' drops)
+STATUSES = ("kept", "edited", "program_ignored", "dropped_by_doc", "dropped_by_chunk", "dropped")
+# --status words: each maps to a predicate on (status, has_errors, drop_stage)
+STATUS_HELP = ("kept, edited, ignored (program_ignored), dropped (any stage), dropped_by_doc, dropped_by_chunk, "
+               "errors (programs with errors), dropped:STAGE (dropped by that stage); comma-separated")
+_ALIASES = {"ignored": "program_ignored", "program-ignored": "program_ignored", "unchanged": "kept"}
+_BASE = ("id", "text", "source_file", "source_record", "drop_stage", "drop_reason")
+PROX = ("prox_status", "prox_doc_program", "prox_chunk_programs", "prox_errors", "prox_edits", "prox_original_text")
+_CHEAP = ("id", "prox_status", "drop_stage")
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    path: str
+    where: str  # "data" or "rejected"
+    stage: str | None = None  # the rejected/<stage>/ folder
+
+
+@dataclass
+class Record:
+    """One document of the output, with everything `curate diff` shows."""
+
+    id: str
+    text: str
+    status: str
+    where: str
+    source_file: str | None = None
+    source_record: int | None = None
+    drop_stage: str | None = None
+    drop_reason: str | None = None
+    doc_program: str | None = None
+    chunk_programs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    edits: str | None = None
+    original_text: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        if self.source_file is None:
+            return ""
+        return f"{self.source_file}" + (f" #{self.source_record}" if self.source_record is not None else "")
+
+
+def classify(where: str, prox_status: str | None) -> str:
+    if where == "rejected":
+        return prox_status if prox_status in ("dropped_by_doc", "dropped_by_chunk") else "dropped"
+    return prox_status or "kept"
+
+
+@dataclass
+class Selection:
+    ids: set[str] | None = None
+    statuses: list[str] | None = None
+    grep: re.Pattern[str] | None = None
+    limit: int | None = None
+    sample: int | None = None
+    seed: int = 0
+    # at most this many documents of each status (the HTML page's default: every status shows up)
+    per_status: int | None = None
+    taken: Counter[str] = field(default_factory=Counter)
+
+    @staticmethod
+    def build(ids: Iterable[str] | None = None, status: str | Iterable[str] | None = None, grep: str | None = None,
+              ignore_case: bool = False, limit: int | None = None, sample: int | None = None,
+              seed: int = 0, per_status: int | None = None) -> "Selection":
+        words: list[str] | None = None
+        if status:
+            raw = status.split(",") if isinstance(status, str) else [w for s in status for w in s.split(",")]
+            words = []
+            for w in (x.strip().lower() for x in raw if x.strip()):
+                w = _ALIASES.get(w, w)
+                if w not in STATUSES and w != "errors" and not w.startswith("dropped:"):
+                    raise CurateError(f"--status: unknown status {w!r}; use {STATUS_HELP}")
+                words.append(w)
+        pattern = None
+        if grep:
+            try:
+                pattern = re.compile(grep, re.IGNORECASE if ignore_case else 0)
+            except re.error as e:
+                raise CurateError(f"--grep: bad regular expression {grep!r}: {e}") from None
+        if sample is not None and sample < 1:
+            raise CurateError("--sample must be at least 1")
+        return Selection(set(ids) if ids else None, words, pattern, limit, sample, seed, per_status)
+
+    def needs_errors(self) -> bool:
+        return bool(self.statuses and "errors" in self.statuses)
+
+    def status_ok(self, status: str, has_errors: bool, drop_stage: str | None) -> bool:
+        if not self.statuses:
+            return True
+        for w in self.statuses:
+            if w == status or (w == "errors" and has_errors):
+                return True
+            if w == "dropped" and status.startswith("dropped"):
+                return True
+            if w.startswith("dropped:") and status.startswith("dropped") and drop_stage == w.split(":", 1)[1]:
+                return True
+        return False
+
+
+def _fs(output: str) -> tuple[Any, str]:
+    fs, root = fsspec.core.url_to_fs(output)
+    return fs, root.rstrip("/")
+
+
+def output_files(output: str) -> list[OutputFile]:
+    """The kept files (`data/*.parquet`), then the rejected ones (`rejected/STAGE/*.parquet`)."""
+    fs, root = _fs(output)
+    if not fs.isdir(root):
+        raise CurateError(f"{output}: no such output folder")
+    files = [OutputFile(p, "data") for p in sorted(fs.glob(f"{root}/data/*.parquet")) if not p.rsplit("/", 1)[-1].startswith(".")]
+    for p in sorted(fs.glob(f"{root}/rejected/*/*.parquet")):
+        if not p.rsplit("/", 1)[-1].startswith("."):
+            files.append(OutputFile(p, "rejected", p.rsplit("/", 2)[-2]))
+    if not files:
+        raise CurateError(f"{output}: no Parquet output under data/ or rejected/ (is this a curate output folder?)")
+    return files
+
+
+def _open(output: str, f: OutputFile) -> pq.ParquetFile:
+    fs, _ = _fs(output)
+    try:
+        return pq.ParquetFile(fs.open(f.path, "rb"))
+    except Exception as e:  # noqa: BLE001 - name the file whatever pyarrow raises
+        raise CurateError(f"{f.path}: cannot read Parquet ({e})") from None
+
+
+def _cols(pf: pq.ParquetFile, wanted: Iterable[str]) -> list[str]:
+    names = set(pf.schema_arrow.names)
+    return [c for c in wanted if c in names]
+
+
+def _record(row: dict[str, Any], f: OutputFile) -> Record:
+    status = classify(f.where, row.get("prox_status"))
+    extra = {k: v for k, v in row.items() if k not in _BASE and k not in PROX and isinstance(v, (str, int, float))}
+    return Record(
+        id=str(row.get("id")), text=row.get("text") or "", status=status, where=f.where,
+        source_file=row.get("source_file"), source_record=row.get("source_record"),
+        drop_stage=row.get("drop_stage") or f.stage, drop_reason=row.get("drop_reason"),
+        doc_program=row.get("prox_doc_program"), chunk_programs=list(row.get("prox_chunk_programs") or []),
+        errors=list(row.get("prox_errors") or []), edits=row.get("prox_edits"),
+        original_text=row.get("prox_original_text"), extra=extra,
+    )
+
+
+def _matches(sel: Selection, pf: pq.ParquetFile, rg: int, f: OutputFile) -> list[int]:
+    """Indices of matching rows in one row group, reading only the columns the selection needs."""
+    want = list(_CHEAP)
+    if sel.needs_errors():
+        want.append("prox_errors")
+    if sel.grep is not None:
+        want += ["text", "prox_original_text"]
+    t = pf.read_row_group(rg, columns=_cols(pf, want))
+    n = t.num_rows
+    col = {c: t.column(c).to_pylist() for c in t.column_names}
+    ids = col.get("id", [None] * n)
+    status = col.get("prox_status", [None] * n)
+    stage = col.get("drop_stage", [f.stage] * n)
+    errs = col.get("prox_errors", [None] * n)
+    text = col.get("text", [None] * n)
+    orig = col.get("prox_original_text", [None] * n)
+    out = []
+    for i in range(n):
+        if sel.ids is not None and ids[i] not in sel.ids:
+            continue
+        st = classify(f.where, status[i])
+        if not sel.status_ok(st, bool(errs[i]), stage[i] or f.stage):
+            continue
+        if sel.grep is not None and not (sel.grep.search(text[i] or "") or sel.grep.search(orig[i] or "")):
+            continue
+        if sel.per_status is not None:
+            if sel.taken[st] >= sel.per_status:
+                continue
+            sel.taken[st] += 1
+        out.append(i)
+    return out
+
+
+def _read_rows(pf: pq.ParquetFile, rg: int, idx: list[int], f: OutputFile) -> list[Record]:
+    t = pf.read_row_group(rg).take(idx)
+    return [_record(r, f) for r in t.to_pylist()]
+
+
+def select(output: str, sel: Selection) -> Iterator[Record]:
+    """The selected documents, streamed in output order (or a seeded random sample of them)."""
+    if sel.sample is not None:
+        yield from _sample(output, sel)
+        return
+    left = sel.limit
+    for f in output_files(output):
+        pf = _open(output, f)
+        for rg in range(pf.metadata.num_row_groups):
+            idx = _matches(sel, pf, rg, f)
+            if not idx:
+                continue
+            if left is not None:
+                idx = idx[:left]
+            yield from _read_rows(pf, rg, idx, f)
+            if left is not None:
+                left -= len(idx)
+                if left <= 0:
+                    return
+            if sel.ids is not None and len(sel.ids) == 1:
+                return  # ids are unique: stop at the first hit
+
+
+def _sample(output: str, sel: Selection) -> Iterator[Record]:
+    rng = random.Random(sel.seed)
+    k = sel.sample or 0
+    reservoir: list[tuple[int, int, int]] = []
+    seen = 0
+    files = output_files(output)
+    for fi, f in enumerate(files):
+        pf = _open(output, f)
+        for rg in range(pf.metadata.num_row_groups):
+            for i in _matches(sel, pf, rg, f):
+                seen += 1
+                if len(reservoir) < k:
+                    reservoir.append((fi, rg, i))
+                else:  # Algorithm R: every match ends up in the sample with probability k/seen
+                    j = rng.randrange(seen)
+                    if j < k:
+                        reservoir[j] = (fi, rg, i)
+    reservoir.sort()
+    if sel.limit is not None:
+        reservoir = reservoir[: sel.limit]
+    by_group: dict[tuple[int, int], list[int]] = {}
+    for fi, rg, i in reservoir:
+        by_group.setdefault((fi, rg), []).append(i)
+    for (fi, rg), idx in by_group.items():
+        yield from _read_rows(_open(output, files[fi]), rg, idx, files[fi])
+
+
+def status_counts(output: str) -> dict[str, int]:
+    """Documents per status over the whole output, reading only the status columns."""
+    counts: Counter[str] = Counter()
+    for f in output_files(output):
+        pf = _open(output, f)
+        cols = _cols(pf, ["prox_status"])
+        if not cols:
+            counts[classify(f.where, None)] += pf.metadata.num_rows
+            continue
+        for rg in range(pf.metadata.num_row_groups):
+            for s in pf.read_row_group(rg, columns=cols).column(0).to_pylist():
+                counts[classify(f.where, s)] += 1
+    return {s: counts[s] for s in STATUSES if counts[s]}
+
+
+def drop_counts(output: str) -> dict[str, int]:
+    """Rejected documents per stage folder (row counts from the Parquet footers only)."""
+    out: Counter[str] = Counter()
+    for f in output_files(output):
+        if f.where == "rejected":
+            out[f.stage or "?"] += _open(output, f).metadata.num_rows
+    return dict(out)
+
+
+def read_run_info(output: str) -> dict[str, Any]:
+    """`_curate_run.json` (the decisive config) and `stats.json`, each {} when missing."""
+    fs, root = _fs(output)
+    info: dict[str, Any] = {}
+    for key, name in (("run", "_curate_run.json"), ("stats", "stats.json")):
+        path = f"{root}/{name}"
+        if fs.isfile(path):
+            with fs.open(path, "rt") as fh:
+                try:
+                    info[key] = json.load(fh)
+                except json.JSONDecodeError as e:
+                    raise CurateError(f"{path}: not valid JSON ({e})") from None
+        else:
+            info[key] = {}
+    return info

@@ -1,0 +1,119 @@
+"""`curate diff` and `curate report`: look at what a run did, document by document and overall."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import CurateError
+
+DIFF_EPILOG = """examples:
+  curate diff out/sample --status edited --limit 5      the first 5 refined documents
+  curate diff out/sample --id 'c4-00042'                one document
+  curate diff out/sample --grep 'cookie' -i | less -R   documents mentioning cookies
+  curate diff out/sample --sample 20 --seed 1            a reproducible random sample
+  curate diff out/sample --html diff.html               a self-contained page for the browser
+"""
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import Selection, select
+
+    limit, per_status = args.limit, args.per_status
+    if limit is None and not (args.id or args.sample):
+        if args.html:
+            # a page shows every status: up to N of each unless the user narrowed the selection
+            per_status = per_status or (None if (args.status or args.grep) else 200)
+            limit = None if per_status else 1000
+        else:
+            limit = 20
+    if limit is not None and limit < 1:
+        limit = None  # --limit 0: everything
+    sel = Selection.build(ids=args.id, status=args.status, grep=args.grep, ignore_case=args.ignore_case,
+                          limit=limit, sample=args.sample, seed=args.seed, per_status=per_status)
+    records = select(args.output, sel)
+    if args.html:
+        from .diff_html import write_html
+
+        n = write_html(args.output, records, args.html, selection_note=_describe(args, limit))
+        print(f"wrote {args.html} ({n} document(s))", file=sys.stderr)
+        return 0 if n else 1
+    from .diff_terminal import render
+
+    try:
+        n = render(records, color=args.color, context=args.context, full=args.full, programs=not args.no_programs)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `curate diff ... | head`: the reader went away, which is fine; silence the final flush too
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    if n == 0:
+        print("no document matches the selection", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _describe(args: argparse.Namespace, limit: int | None) -> str:
+    parts = []
+    if args.id:
+        parts.append("id " + ", ".join(args.id))
+    if args.status:
+        parts.append("status " + ",".join(args.status))
+    if args.grep:
+        parts.append(f"grep /{args.grep}/" + ("i" if args.ignore_case else ""))
+    if args.sample:
+        parts.append(f"sample {args.sample} (seed {args.seed})")
+    if limit:
+        parts.append(f"at most {limit}")
+    if args.per_status or (args.html and not (args.limit or args.id or args.sample or args.status or args.grep)):
+        parts.append(f"at most {args.per_status or 200} per status")
+    return "; ".join(parts) or "all documents"
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    path = args.html or f"{args.output.rstrip('/')}/report.html"
+    write_report(args.output, path, bins=args.bins)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from .diff import STATUS_HELP
+
+    sp = sub.add_parser("diff", help="show what the pipeline did to each document (labelled before/after diffs)",
+                        description="Show each selected document of an output folder as a diff of its text before and "
+                                    "after refinement, each change labelled with the program call that made it.",
+                        epilog=DIFF_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp.add_argument("output", help="a run's output folder (holds data/ and, with keep_rejected, rejected/)")
+    sp.add_argument("--id", action="append", help="this document id (repeatable)")
+    sp.add_argument("--status", action="append", help=STATUS_HELP)
+    sp.add_argument("--grep", help="documents whose text (before or after) matches this regular expression")
+    sp.add_argument("-i", "--ignore-case", action="store_true", help="--grep ignores case")
+    sp.add_argument("--limit", type=int, help="at most N documents (default 20 in the terminal; 0: all)")
+    sp.add_argument("--sample", type=int, metavar="N", help="a random sample of N matching documents (one pass, bounded memory)")
+    sp.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
+    sp.add_argument("--per-status", type=int, metavar="N",
+                    help="at most N documents of each status (default with --html and no other selection: 200)")
+    sp.add_argument("--context", type=int, default=2, help="unchanged lines shown around each change (default 2)")
+    sp.add_argument("--full", action="store_true", help="show every line, not only the changes and their context")
+    sp.add_argument("--no-programs", action="store_true", help="do not print the model programs")
+    sp.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                    help="colour: auto (only on a terminal), always, never")
+    sp.add_argument("--html", metavar="FILE", help="write one self-contained HTML page instead of printing")
+    sp.set_defaults(fn=cmd_diff)
+
+    sp = sub.add_parser("report", help="write an HTML run report: funnel, drop reasons, annotation histograms",
+                        description="Write a self-contained HTML report of a run from its stats.json, config and "
+                                    "Parquet output: docs and chars kept per stage, drop reasons, a histogram of "
+                                    "every numeric annotation with the config's thresholds, refinement statuses.")
+    sp.add_argument("output", help="a run's output folder")
+    sp.add_argument("--html", metavar="FILE", help="where to write it (default OUTPUT/report.html)")
+    sp.add_argument("--bins", type=int, default=40, help="histogram bins (default 40)")
+    sp.set_defaults(fn=cmd_report)
+
+
+__all__ = ["register", "CurateError"]
