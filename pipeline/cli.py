@@ -98,9 +98,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .stats import check_conservation, print_summary
 
     cfg = _load(args)
-    stats = run_config(cfg, progress=not args.no_progress)
-    if stats["executor"] == "slurm" and not stats["complete"]:
-        print(f"submitted to Slurm; follow with `squeue`, then `curate stats {args.config}` for the summary",
+    stats = run_config(cfg, progress=not args.no_progress, wait=args.wait)
+    if stats["executor"] == "slurm" and not stats["complete"] and not args.wait:
+        print(f"submitted to Slurm (jobs {', '.join(stats.get('slurm_jobs', []))}); follow with `squeue`; "
+              f"stats.json is written when the last job ends (or run `curate stats {args.config}`)",
               file=sys.stderr)
         return 0
     print_summary(stats)
@@ -171,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tasks", type=int, help="override executor.tasks")
     sp.add_argument("--workers", type=int, help="override executor.workers")
     sp.add_argument("--no-progress", action="store_true", help="no progress display")
+    sp.add_argument("--wait", action="store_true",
+                    help="slurm: wait until every submitted job has ended, then print the summary")
     with_config("stats", "merge per-task stats of a (finished or running) run and print the summary", cmd_stats)
     sp = sub.add_parser("stages", help="list the stages usable in a config, with their options and output columns")
     sp.add_argument("name", nargs="?", help="only this stage")

@@ -2,12 +2,57 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from datatrove.executor.base import PipelineExecutor
+from datatrove.executor.slurm import SlurmPipelineExecutor
 
 from .config import ExecutorConfig, Resources
 from .plan import Job, Plan
+
+
+class CurateSlurmExecutor(SlurmPipelineExecutor):
+    """datatrove's Slurm executor without its per-job `merge_stats` job.
+
+    curate merges the stats of every job itself (`curate stats`, submitted by `curate run` as one
+    final dependent job), so the extra job per stage would only add queue entries, and with
+    `afterok` it would stay pending forever when a task fails.
+    """
+
+    def launch_merge_stats(self) -> None:
+        return None
+
+    def get_sbatch_args(self, max_array: int = 1) -> dict:
+        args = super().get_sbatch_args(max_array)
+        # datatrove writes f"{mem_per_cpu_gb}G": "2.0G" from a float config value, which sbatch rejects
+        args["mem-per-cpu"] = slurm_mem(self.mem_per_cpu_gb)
+        return args
+
+
+def slurm_mem(gb: float) -> str:
+    """Memory in the form sbatch accepts: whole megabytes."""
+    return f"{max(1, int(round(gb * 1024)))}M"
+
+
+def slurm_env_command(s: Any) -> str | None:
+    """The shell line that makes `launch_pickled_pipeline` and `python -m curate...` work in a job.
+
+    `env_command` wins; `venv_path` may name the virtualenv folder or its `bin/activate`; with
+    neither, jobs activate the virtualenv `curate` itself runs from (if any), so a plain
+    `curate run` from a project `.venv` works on a shared filesystem with no extra key.
+    """
+    if s.env_command:
+        return s.env_command
+    if s.venv_path:
+        act = s.venv_path
+        if os.path.isdir(act):
+            act = os.path.join(act, "bin", "activate")
+        return f"source {act}"
+    if sys.prefix != sys.base_prefix and os.path.isfile(os.path.join(sys.prefix, "bin", "activate")):
+        return f"source {os.path.join(sys.prefix, 'bin', 'activate')}"
+    return None
 
 
 def _slurm_kwargs(ex: ExecutorConfig, job: Job, name: str) -> dict[str, Any]:
@@ -25,7 +70,7 @@ def _slurm_kwargs(ex: ExecutorConfig, job: Job, name: str) -> dict[str, Any]:
         sbatch_args=dict(s.sbatch_args),
         max_array_size=s.max_array_size,
         venv_path=s.venv_path,
-        env_command=s.env_command,
+        env_command=slurm_env_command(s),
     )
     if s.qos:
         kw["qos"] = s.qos
@@ -52,9 +97,7 @@ def build_executors(plan: Plan, kind: str | None = None) -> list[PipelineExecuto
                 depends=prev, skip_completed=ex.skip_completed,
             )
         elif kind == "slurm":
-            from datatrove.executor import SlurmPipelineExecutor
-
-            e = SlurmPipelineExecutor(
+            e = CurateSlurmExecutor(
                 pipeline=job.steps, logging_dir=logdir, depends=prev, skip_completed=ex.skip_completed,
                 **_slurm_kwargs(ex, job, f"{i:02d}-{job.name}"),
             )

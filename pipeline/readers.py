@@ -40,20 +40,33 @@ class _Source(Accounted):
     def _yielded(self) -> None:
         self._counts.docs_out_hint += 1
 
+    def bad_record(self, path: str, record: int | str | None, reason: str, detail: str = "") -> None:
+        if self.on_error == "fail":
+            # the task stops here; count the record so its log does not also call it 'unaccounted'
+            self._counts.dropped[reason] += 1
+        super().bad_record(path, record, reason, detail)
+
+    def _where(self, path: str) -> str:
+        """The full path of an input file, for messages (the reader works with paths relative to its folder)."""
+        try:
+            return self.data_folder.resolve_paths(path)
+        except Exception:  # pragma: no cover - resolve_paths only fails on exotic filesystems
+            return path
+
     def _document(self, data: Any, path: str, record: int) -> Document | None:
         if not isinstance(data, dict):
-            self.bad_record(path, record, "not_an_object", f"expected a JSON object, got {type(data).__name__}")
+            self.bad_record(self._where(path), record, "not_an_object", f"expected a JSON object, got {type(data).__name__}")
             return None
         text = data.pop(self.text_key, _MISSING)
         if text is _MISSING:
             keys = ", ".join(list(data)[:10])
-            self.bad_record(path, record, "missing_text", f"no field {self.text_key!r}; fields are: {keys}")
+            self.bad_record(self._where(path), record, "missing_text", f"no field {self.text_key!r}; fields are: {keys}")
             return None
         if text is None:
-            self.bad_record(path, record, "null_text", f"field {self.text_key!r} is null")
+            self.bad_record(self._where(path), record, "null_text", f"field {self.text_key!r} is null")
             return None
         if not isinstance(text, str):
-            self.bad_record(path, record, "text_not_string", f"field {self.text_key!r} is a {type(text).__name__}")
+            self.bad_record(self._where(path), record, "text_not_string", f"field {self.text_key!r} is a {type(text).__name__}")
             return None
         self._counts.chars_in += len(text)
         if "\x00" in text:
@@ -99,15 +112,16 @@ class JsonlSource(_Source, JsonlReader):
                     try:
                         line.decode("utf-8")
                     except UnicodeDecodeError as e:
-                        self.bad_record(filepath, record, "invalid_utf8", f"byte {e.start}: {e.reason}")
+                        self.bad_record(self._where(filepath), record, "invalid_utf8", f"byte {e.start}: {e.reason}")
                         continue
                     if not line.strip():
-                        self.bad_record(filepath, record, "blank_line")
+                        # harmless (an editor's trailing empty line): counted, never fatal, not logged
+                        self._counts.dropped["blank_line"] += 1
                         continue
                     try:
                         data = orjson.loads(line)
                     except orjson.JSONDecodeError as e:
-                        self.bad_record(filepath, record, "bad_json", str(e))
+                        self.bad_record(self._where(filepath), record, "bad_json", str(e))
                         continue
                     doc = self._document(data, filepath, record)
                     if doc is not None:
@@ -116,7 +130,7 @@ class JsonlSource(_Source, JsonlReader):
         except (EOFError, zlib.error, OSError) as e:
             # a truncated or corrupt compressed file: what was read is kept, the rest is one drop
             self.record_in()
-            self.bad_record(filepath, record + 1, "truncated_file", f"{type(e).__name__}: {e}")
+            self.bad_record(self._where(filepath), record + 1, "truncated_file", f"{type(e).__name__}: {e}")
 
 
 class ParquetSource(_Source, ParquetReader):
@@ -141,11 +155,81 @@ class ParquetSource(_Source, ParquetReader):
                             yield doc
         except (pa.ArrowException, OSError) as e:
             self.record_in()
-            self.bad_record(filepath, record + 1, "corrupt_file", f"{type(e).__name__}: {e}")
+            self.bad_record(self._where(filepath), record + 1, "corrupt_file", f"{type(e).__name__}: {e}")
+
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _mime(value: str | None) -> str | None:
+    """`text/html; charset=x` -> `text/html`; an empty header (ClueWeb09 writes one) -> None."""
+    if not value:
+        return None
+    return value.split(";", 1)[0].strip().lower() or None
+
+
+def _charset(value: str | None) -> str | None:
+    for part in (value or "").split(";")[1:]:
+        k, _, v = part.partition("=")
+        if k.strip().lower() == "charset" and v.strip():
+            return v.strip().strip("\"'")
+    return None
+
+
+def warc_record_payload(rec: Any) -> tuple[dict | None, str]:
+    """A response / conversion record -> ({text, id, url, date}, "") or (None, why it is not a document).
+
+    Like datatrove's `process_record`, but: an empty WARC-Identified-Payload-Type (old crawls,
+    ClueWeb09) falls back to the HTTP Content-Type and then to libmagic instead of rejecting the
+    record; the HTTP charset is tried before chardet; and the reason a record is not a document
+    (`not_html` vs `undecodable`) is kept, so stats can tell skipped images from broken pages.
+    """
+    import cchardet
+
+    wet = rec.rec_type == "conversion"
+    allowed = _HTML_TYPES + (("text/plain",) if wet else ())
+    mime = _mime(rec.rec_headers.get_header("WARC-Identified-Payload-Type"))
+    http_ct = rec.http_headers.get_header("Content-Type") if rec.http_headers is not None else None
+    if mime is None and http_ct:
+        mime = _mime(http_ct)
+    if mime is not None and mime not in allowed:
+        return None, "not_html"
+    content = rec.content_stream().read()
+    if mime is None:
+        import magic
+
+        if magic.from_buffer(content[:4096], mime=True) not in allowed:
+            return None, "not_html"
+    text = None
+    for cs in dict.fromkeys(c for c in (_charset(http_ct), "utf-8") if c):
+        try:
+            text = content.decode(cs)
+            break
+        except (UnicodeDecodeError, LookupError):
+            continue
+    if text is None:
+        guess = cchardet.detect(content)["encoding"]
+        try:
+            text = content.decode(guess) if guess else None
+        except (UnicodeDecodeError, LookupError):
+            text = None
+    if text is None:
+        return None, "undecodable"
+    h = dict(rec.rec_headers.headers)
+    return {
+        "text": text,
+        "id": rec.rec_headers.get_header("WARC-Record-ID"),
+        "url": rec.rec_headers.get_header("WARC-Target-URI") or h.get("uri"),
+        "date": rec.rec_headers.get_header("WARC-Date") or h.get("archive-date"),
+    }, ""
 
 
 class WarcSource(_Source, WarcReader):
-    """WARC/WET records; HTML responses go through trafilatura (datatrove's extractor)."""
+    """WARC/WET records; HTML responses go through trafilatura (datatrove's extractor).
+
+    Records that are not HTML (images, PDFs, robots.txt) are counted as dropped `not_html`
+    without a warning: they are ordinary content of a crawl, not bad input.
+    """
 
     name = "read warc"
     extract_html: bool = True
@@ -155,10 +239,9 @@ class WarcSource(_Source, WarcReader):
         from warcio.archiveiterator import ArchiveIterator
         from warcio.exceptions import ArchiveLoadFailed
 
-        from datatrove.pipeline.readers.warc import process_record
-
         extractor = Trafilatura(favour_precision=True, timeout=5) if self.extract_html else None
         record = -1
+        pending = False  # the current record is counted in but not yet out or dropped
         try:
             with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
                 for record, rec in enumerate(ArchiveIterator(f)):
@@ -167,23 +250,33 @@ class WarcSource(_Source, WarcReader):
                     if self._limit_reached():
                         return
                     self.record_in()
-                    data = process_record(rec)
+                    pending = True
+                    data, why = warc_record_payload(rec)
                     if data is None:
-                        self.bad_record(filepath, record, "not_html_or_undecodable")
+                        pending = False
+                        if why == "not_html":
+                            self._counts.dropped["not_html"] += 1
+                        else:
+                            self.bad_record(self._where(filepath), record, why)
                         continue
                     if extractor is not None and rec.rec_type == "response":
                         try:
                             data["text"] = extractor.extract(data["text"]) or ""
                         except Exception as e:  # trafilatura raises a zoo of parser errors on broken HTML
-                            self.bad_record(filepath, record, "extraction_failed", f"{type(e).__name__}: {e}")
+                            pending = False
+                            self.bad_record(self._where(filepath), record, "extraction_failed", f"{type(e).__name__}: {e}")
                             continue
+                    pending = False
                     doc = self._document(data, filepath, record)
                     if doc is not None:
                         self._yielded()
                         yield doc
         except (ArchiveLoadFailed, EOFError, zlib.error, OSError) as e:
-            self.record_in()
-            self.bad_record(filepath, record + 1, "truncated_file", f"{type(e).__name__}: {e}")
+            # a truncated archive: the record being read (or, between records, the rest of the file) is one drop
+            if not pending:
+                self.record_in()
+                record += 1
+            self.bad_record(self._where(filepath), record, "truncated_file", f"{type(e).__name__}: {e}")
 
 
 _READERS = {"jsonl": JsonlSource, "parquet": ParquetSource, "warc": WarcSource}

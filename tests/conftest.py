@@ -24,3 +24,160 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
     return SAMPLE
+
+
+# ---------------------------------------------------------------------------- Slurm (one node, localhost)
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A real one-node Slurm cluster (munge + slurmctld + slurmd), every file under one scratch folder.
+
+    Yields the environment (SLURM_CONF set) that `sbatch`, `squeue` and `curate run` need. No cgroups:
+    proctrack/linuxproc and task/none. Daemons are stopped by PID at the end.
+    """
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import tempfile
+    import time
+
+    missing = [b for b in ("slurmctld", "slurmd", "munged", "mungekey", "sbatch") if shutil.which(b) is None]
+    if missing:
+        pytest.skip(f"Slurm is not installed here (missing {', '.join(missing)}); "
+                    "`scripts/install.sh test` installs slurm-wlm and munge as root on Debian")
+    if os.geteuid() != 0:
+        pytest.skip("the one-node Slurm cluster needs root (munged runs as the munge user, slurmd as root)")
+    base = tempfile.mkdtemp(prefix="curate-slurm-")
+    os.chmod(base, 0o755)
+    host = subprocess.check_output(["hostname", "-s"], text=True).strip()
+    for d in ("munge", "ctld", "d"):
+        os.makedirs(os.path.join(base, d))
+    shutil.chown(os.path.join(base, "munge"), "munge", "munge")
+    os.chmod(os.path.join(base, "munge"), 0o755)
+    shutil.chown(os.path.join(base, "ctld"), "slurm", "slurm")
+    m = os.path.join(base, "munge")
+    subprocess.run(["runuser", "-u", "munge", "--", "mungekey", "-c", "-k", f"{m}/munge.key"], check=True)
+    subprocess.run(["runuser", "-u", "munge", "--", "munged", f"--socket={m}/munge.socket", f"--key-file={m}/munge.key",
+                    f"--pid-file={m}/munged.pid", f"--log-file={m}/munged.log", f"--seed-file={m}/munged.seed"],
+                   check=True)
+    conf = os.path.join(base, "slurm.conf")
+    with open(conf, "w") as f:
+        f.write(f"""ClusterName=curatetest
+SlurmctldHost={host}(127.0.0.1)
+SlurmctldPort={_free_port()}
+SlurmdPort={_free_port()}
+SlurmUser=slurm
+AuthType=auth/munge
+AuthInfo=socket={m}/munge.socket
+CredType=cred/munge
+MpiDefault=none
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SwitchType=switch/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+StateSaveLocation={base}/ctld
+SlurmdSpoolDir={base}/d
+SlurmctldPidFile={base}/ctld/slurmctld.pid
+SlurmctldLogFile={base}/ctld/slurmctld.log
+SlurmdPidFile={base}/d/slurmd.pid
+SlurmdLogFile={base}/d/slurmd.log
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MinJobAge=600
+NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory=16000 State=UNKNOWN
+PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
+""")
+    env = dict(os.environ, SLURM_CONF=conf)
+    procs = [subprocess.Popen(["slurmctld", "-D", "-i"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    time.sleep(2)
+    procs.append(subprocess.Popen(["slurmd", "-D"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    try:
+        deadline = time.time() + 60
+        while True:
+            r = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True)
+            if r.returncode == 0 and r.stdout.strip() in ("idle", "mixed", "allocated"):
+                break
+            if time.time() > deadline:
+                logs = "".join(open(p).read()[-2000:] for p in (f"{base}/ctld/slurmctld.log", f"{base}/d/slurmd.log")
+                               if os.path.exists(p))
+                pytest.fail(f"Slurm did not come up (sinfo: {r.stdout.strip()} {r.stderr.strip()}):\n{logs}")
+            time.sleep(0.5)
+        yield env
+    finally:
+        subprocess.run(["scancel", "--full", "-u", "root"], env=env, capture_output=True)
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        try:
+            os.kill(int(open(f"{m}/munged.pid").read().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- Ray (local, 2 CPUs)
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray instance with 2 CPUs, started once per session."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+# ---------------------------------------------------------------------------- cluster / reliability helpers
+
+def output_rows(out_dir) -> list[tuple]:
+    """Every row of a run's `data/` output as a sorted list of tuples (columns in name order)."""
+    import pyarrow.parquet as pq
+
+    rows = []
+    for f in sorted(Path(out_dir, "data").glob("[0-9]*.parquet")):
+        t = pq.read_table(f)
+        names = sorted(t.column_names)
+        rows += [tuple(r[n] for n in names) for r in t.to_pylist()]
+    return sorted(rows, key=repr)
+
+
+def cluster_config(out_dir, kind: str = "local", tasks: int = 2, refine_job: bool = True, **executor) -> dict:
+    """The sample corpus through length_filter, plus (refine_job) a second stage in a job of its own."""
+    stages = [{"stage": "length_filter", "min_words": 5}]
+    if refine_job:
+        stages.append({"stage": "length_filter", "label": "refine", "min_words": 20,
+                       "resources": {"tasks": 1, "cpus_per_task": 1}})
+    return {
+        "name": "cluster",
+        "input": {"format": "jsonl", "path": str(SAMPLE), "glob": "*.jsonl.gz"},
+        "output": {"path": str(out_dir), "metadata_columns": ["url"]},
+        "executor": {"kind": kind, "tasks": tasks, "workers": 2, **executor},
+        "stages": stages,
+    }
+
+
+@pytest.fixture(scope="session")
+def local_reference(tmp_path_factory):
+    """The cluster config run locally once: (output folder, rows)."""
+    from curate.pipeline import parse_config, run_config
+
+    out = tmp_path_factory.mktemp("local-reference")
+    stats = run_config(parse_config(cluster_config(out)), progress=False)
+    assert stats["complete"] and stats["conserved"]
+    return out, output_rows(out)
