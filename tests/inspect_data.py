@@ -162,3 +162,31 @@ def write_output(out: Path, n: int, seed: int = 0, rows_per_group: int = 1000, d
     for w in writers.values():
         w.close()
     return counts
+
+
+def write_run_files(out: Path, counts: dict[str, int]) -> None:
+    """A stats.json and _curate_run.json consistent with `counts` (as write_output returned them)."""
+    total = sum(counts.values())
+    after_len = total - counts.get("dropped", 0)
+    prox_drop = {k: counts.get(k, 0) for k in ("dropped_by_doc", "dropped_by_chunk") if counts.get(k)}
+    kept = after_len - sum(prox_drop.values())
+
+    def st(label: str, i: int, o: int, dropped: dict[str, int], plumbing: bool = False) -> dict[str, Any]:
+        return {"label": label, "job": "main", "plumbing": plumbing, "docs_in": i, "docs_out": o, "dropped": dropped,
+                "dropped_total": sum(dropped.values()), "chars_in": i * 3000, "chars_out": o * 2900,
+                "conserved": i == o + sum(dropped.values()), "time_s": 0.1, "extra": {}}
+
+    stats = {"run": "inspect-fixture", "complete": True, "jobs": [{"name": "main", "tasks": 1, "tasks_completed": 1}],
+             "stages": [st("read", total, total, {}), st("length_filter", total, after_len, {"too_few_words": counts.get("dropped", 0)}),
+                        st("prox_refine", after_len, kept, prox_drop), st("write", kept, kept, {}, True)],
+             "conserved": True, "input_records": total, "output_docs": kept}
+    run = {"fingerprint": "x", "decisive": {
+        "input": {"format": "jsonl", "path": "data/sample"}, "output": {"path": str(out), "keep_rejected": True},
+        "tasks": 1, "on_error": "skip",
+        "stages": [{"stage": "length_filter", "min_words": 5},
+                   {"stage": "quality_rule", "keep": "FT and READ",
+                    "clauses": {"FT": "ft_dclm > dclm_min", "READ": "eflaw < 30 and 0.22 <= tokens_per_char <= 0.28"},
+                    "params": {"dclm_min": 0.002}},
+                   {"stage": "prox_refine", "backend": "rules"}]}}
+    (out / "stats.json").write_text(json.dumps(stats, indent=2))
+    (out / "_curate_run.json").write_text(json.dumps(run, indent=2))

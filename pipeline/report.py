@@ -1,0 +1,293 @@
+"""`curate report OUTPUT`: one self-contained HTML page about a run, charts embedded as PNG.
+
+Built from `stats.json` (funnel, drop reasons), `_curate_run.json` (thresholds of the rules) and
+the Parquet output (annotation histograms, refinement statuses). The Parquet files are read one
+row group at a time and only their float columns (and the ProX status), so the report of a large
+output costs the float columns' values in memory, not the documents.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .diff import STATUSES, _open, classify, output_files, read_run_info
+from .errors import CurateError
+from .thresholds import Threshold, run_thresholds
+
+STAGE_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974", "#64B5CD"]
+STATUS_COLORS = {"kept": "#2f8f4e", "edited": "#c7821a", "program_ignored": "#8e44ad", "dropped_by_doc": "#c0392b",
+                 "dropped_by_chunk": "#e67e73", "dropped": "#7f8c8d"}
+# a float column with more values than this is subsampled (every k-th row group value) for its histogram
+MAX_VALUES = 5_000_000
+
+
+def _plt():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to memory only
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+                         "font.family": "DejaVu Sans"})
+    return plt
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _si_formatter():  # type: ignore[no-untyped-def]
+    from matplotlib.ticker import FuncFormatter
+
+    def f(x: float, _pos: int) -> str:
+        for div, suf in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if abs(x) >= div:
+                return f"{x / div:g}{suf}"
+        return f"{x:g}"
+
+    return FuncFormatter(f)
+
+
+def accounted_stages(stats: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stages of the funnel: every accounted stage except plumbing (the final write is kept)."""
+    return [s for s in stats.get("stages", []) if "docs_in" in s and (not s.get("plumbing") or s["label"] == "write")]
+
+
+def funnel_chart(stages: list[dict[str, Any]]) -> str:
+    plt = _plt()
+    labels = ["input"] + [s["label"] for s in stages]
+    docs = [stages[0]["docs_in"]] + [s["docs_out"] for s in stages]
+    chars = [stages[0]["chars_in"]] + [s["chars_out"] for s in stages]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(labels) + 1.2))
+    for ax, vals, what in ((axes[0], docs, "documents"), (axes[1], chars, "characters")):
+        y = np.arange(len(labels))[::-1]
+        ax.barh(y, vals, color=["#9aa0a6"] + [STAGE_COLORS[i % len(STAGE_COLORS)] for i in range(len(stages))])
+        ax.set_yticks(y, labels)
+        ax.set_title(f"{what} after each stage")
+        top = max(vals) or 1
+        for yi, v in zip(y, vals):
+            ax.text(v + top * 0.01, yi, f"{v:,} ({v / top:.1%})" if top else f"{v:,}", va="center", fontsize=8)
+        ax.set_xlim(0, top * 1.35)
+        ax.xaxis.set_major_formatter(_si_formatter())
+    fig.tight_layout()
+    return _png(fig)
+
+
+def drops_chart(stages: list[dict[str, Any]], top: int = 30) -> str | None:
+    rows = [(s["label"], r, n, i) for i, s in enumerate(stages) for r, n in s.get("dropped", {}).items() if n]
+    if not rows:
+        return None
+    rows.sort(key=lambda r: (r[3], -r[2]))
+    rows = rows[:top]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(11, 0.32 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y, [r[2] for r in rows], color=[STAGE_COLORS[r[3] % len(STAGE_COLORS)] for r in rows])
+    ax.set_yticks(y, [f"{r[0]}: {r[1]}" for r in rows])
+    m = max(r[2] for r in rows)
+    for yi, r in zip(y, rows):
+        ax.text(r[2] + m * 0.01, yi, f"{r[2]:,}", va="center", fontsize=8)
+    ax.set_xlim(0, m * 1.15)
+    ax.set_title("documents dropped, by stage and reason")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def status_chart(counts: dict[str, int]) -> str:
+    plt = _plt()
+    keys = [s for s in STATUSES if counts.get(s)]
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(keys) + 1.0))
+    y = np.arange(len(keys))[::-1]
+    vals = [counts[k] for k in keys]
+    ax.barh(y, vals, color=[STATUS_COLORS[k] for k in keys])
+    ax.set_yticks(y, keys)
+    ax.xaxis.set_major_formatter(_si_formatter())
+    tot = sum(vals)
+    for yi, v in zip(y, vals):
+        ax.text(v + max(vals) * 0.01, yi, f"{v:,} ({v / tot:.1%})", va="center", fontsize=8)
+    ax.set_xlim(0, max(vals) * 1.3)
+    ax.set_title("documents by refinement status")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def histogram_chart(column: str, kept: np.ndarray, dropped: np.ndarray, thresholds: list[Threshold], bins: int) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.4, 3.0))
+    allv = np.concatenate([kept, dropped])
+    lo, hi = float(np.min(allv)), float(np.max(allv))
+    for t in thresholds:  # keep every threshold in view
+        lo, hi = min(lo, t.value), max(hi, t.value)
+    if hi <= lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, bins + 1)
+    ax.hist([kept, dropped], bins=edges, stacked=True, color=["#4C72B0", "#C9C9D3"],
+            label=[f"kept ({len(kept):,})", f"dropped ({len(dropped):,})"])
+    seen: set[float] = set()
+    for i, t in enumerate(sorted(thresholds, key=lambda t: t.value)):
+        ax.axvline(t.value, color="#C44E52", linestyle="--", linewidth=1.2)
+        if t.value not in seen:
+            ax.text(t.value, ax.get_ylim()[1] * (0.95 - 0.1 * (i % 3)), f" {t.op} {t.value:g}", color="#C44E52",
+                    fontsize=8, ha="left", va="top")
+            seen.add(t.value)
+    ax.set_title(column)
+    ax.legend(fontsize=7, frameon=False, loc="upper right" if not thresholds else "best")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _is_annotation(field: pa.Field) -> bool:
+    return pa.types.is_floating(field.type)
+
+
+def scan_output(output: str) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict[str, int], int]:
+    """Float column values (kept / dropped) and refinement statuses, one row group at a time."""
+    values: dict[str, dict[str, list[np.ndarray]]] = {}
+    statuses: Counter[str] = Counter()
+    has_prox = False
+    total = 0
+    for f in output_files(output):
+        pf = _open(output, f)
+        schema = pf.schema_arrow
+        floats = [fl.name for fl in schema if _is_annotation(fl)]
+        want = floats + (["prox_status"] if "prox_status" in schema.names else [])
+        has_prox |= "prox_status" in schema.names
+        side = "kept" if f.where == "data" else "dropped"
+        for rg in range(pf.metadata.num_row_groups):
+            if not want:
+                statuses[classify(f.where, None)] += pf.metadata.row_group(rg).num_rows
+                continue
+            t = pf.read_row_group(rg, columns=want)
+            total += t.num_rows
+            for c in floats:
+                arr = t.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+                arr = arr[np.isfinite(arr)]
+                if arr.size:
+                    values.setdefault(c, {"kept": [], "dropped": []})[side].append(arr)
+            if "prox_status" in t.column_names:
+                for s in t.column("prox_status").to_pylist():
+                    statuses[classify(f.where, s)] += 1
+            else:
+                statuses[classify(f.where, None)] += t.num_rows
+    return values, (dict(statuses) if has_prox else {}), total
+
+
+def _cap(arrs: list[np.ndarray]) -> np.ndarray:
+    v = np.concatenate(arrs) if arrs else np.zeros(0)
+    if v.size > MAX_VALUES:
+        v = v[:: int(np.ceil(v.size / MAX_VALUES))]
+    return v
+
+
+def _table(stages: list[dict[str, Any]]) -> str:
+    rows = []
+    for s in stages:
+        kept = f"{s['chars_out'] / s['chars_in']:.1%}" if s["chars_in"] else "–"
+        reasons = ", ".join(f"{html.escape(k)} {v:,}" for k, v in s.get("dropped", {}).items()) or "–"
+        ok = "✓" if s.get("conserved") else "<b style='color:#c0392b'>✗</b>"
+        rows.append(f"<tr><td>{html.escape(s['label'])}</td><td class=n>{s['docs_in']:,}</td><td class=n>{s['docs_out']:,}</td>"
+                    f"<td class=n>{s['dropped_total']:,}</td><td>{reasons}</td><td class=n>{kept}</td><td>{ok}</td></tr>")
+    head = "<tr><th>stage</th><th>docs in</th><th>docs out</th><th>dropped</th><th>drop reasons</th><th>chars kept</th><th>balanced</th></tr>"
+    return f"<table class=stats id=stage-table>{head}{''.join(rows)}</table>"
+
+
+CSS = """
+body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI","DejaVu Sans",sans-serif;color:#1d1d22;background:#f7f7f8}
+header{padding:12px 22px;background:#23232b;color:#fff}header h1{margin:0;font-size:18px}header .sub{color:#c8c8d2;font-size:12.5px}
+main{padding:14px 22px;max-width:1250px}section{background:#fff;border:1px solid #e3e3e8;border-radius:8px;padding:12px 16px;margin-bottom:14px}
+h2{font-size:15px;margin:0 0 8px}img{max-width:100%}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:10px}
+.grid figure{margin:0}figcaption{font-size:12px;color:#6b6b76}table.stats{border-collapse:collapse;font-size:13px;width:100%}
+table.stats td,table.stats th{border-bottom:1px solid #eee;padding:4px 8px;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.kpi{display:flex;gap:24px;flex-wrap:wrap}.kpi div{font-size:12px;color:#6b6b76}.kpi b{display:block;font-size:20px;color:#1d1d22}
+.muted{color:#6b6b76;font-size:12.5px}
+"""
+
+
+def build_report(output: str, bins: int = 40) -> str:
+    info = read_run_info(output)
+    stats, run = info["stats"], info["run"]
+    if not stats and not run:
+        output_files(output)  # raises a clear error if this is not an output folder at all
+    stages = accounted_stages(stats) if stats else []
+    values, statuses, n_rows = scan_output(output)
+    thresholds = run_thresholds(run, values.keys()) if run else []
+    name = stats.get("run") or (run.get("decisive", {}).get("output", {}).get("path")) or output
+    parts: list[str] = []
+
+    kpis = []
+    if stages:
+        first, last = stages[0], stages[-1]
+        kpis += [("input documents", f"{first['docs_in']:,}"), ("output documents", f"{last['docs_out']:,}"),
+                 ("documents kept", f"{last['docs_out'] / first['docs_in']:.1%}" if first["docs_in"] else "–"),
+                 ("characters kept", f"{last['chars_out'] / first['chars_in']:.1%}" if first["chars_in"] else "–")]
+    if stats:
+        kpis += [("complete", "yes" if stats.get("complete") else "NO"),
+                 ("balanced", "yes" if stats.get("conserved") else "NO")]
+        if "wall_s" in stats:
+            kpis.append(("wall time", f"{stats['wall_s']:,} s"))
+    if kpis:
+        parts.append("<section id=summary><div class=kpi>" + "".join(
+            f"<div>{html.escape(k)}<b>{html.escape(v)}</b></div>" for k, v in kpis) + "</div></section>")
+
+    if stages:
+        parts.append(f"<section id=funnel><h2>Funnel: documents and characters kept per stage</h2>"
+                     f"<img alt='funnel' src='{funnel_chart(stages)}'>{_table(stages)}</section>")
+        d = drops_chart(stages)
+        parts.append("<section id=drops><h2>Drop reasons per stage</h2>" +
+                     (f"<img alt='drop reasons' src='{d}'>" if d else "<p class=muted>no document was dropped</p>") + "</section>")
+    else:
+        parts.append("<section><p class=muted>no stats.json in this output (run `curate stats CONFIG` to write it)</p></section>")
+
+    if statuses:
+        rows = "".join(f"<tr><td>{k}</td><td class=n id='status-{k}'>{statuses[k]:,}</td></tr>" for k in STATUSES if statuses.get(k))
+        parts.append(f"<section id=refinement><h2>Refinement (ProX) status</h2><div class=grid><figure>"
+                     f"<img alt='statuses' src='{status_chart(statuses)}'></figure>"
+                     f"<table class=stats><tr><th>status</th><th>documents</th></tr>{rows}</table></div>"
+                     f"<p class=muted>statuses of documents that reached the refiner; “dropped” counts documents "
+                     f"that other stages dropped before it (with keep_rejected).</p></section>")
+
+    if values:
+        figs = []
+        for col in sorted(values):
+            kept, dropped = _cap(values[col]["kept"]), _cap(values[col]["dropped"])
+            if kept.size + dropped.size == 0:
+                continue
+            ts = [t for t in thresholds if t.column == col]
+            srcs = list(dict.fromkeys(f"{t.stage}: {t.source}" for t in ts))
+            cap = html.escape("; ".join(srcs)) or "no threshold in the config"
+            figs.append(f"<figure data-column='{html.escape(col)}'><img alt='{html.escape(col)}' "
+                        f"src='{histogram_chart(col, kept, dropped, ts, bins)}'><figcaption>{cap}</figcaption></figure>")
+        note = ("kept documents from data/, dropped ones from rejected/" if any(v["dropped"] for v in values.values())
+                else "kept documents only (set output.keep_rejected to see the dropped ones)")
+        parts.append(f"<section id=annotations><h2>Annotations</h2><p class=muted>every float column; dashed lines are "
+                     f"thresholds found in the config's rules; {note}.</p><div class=grid>{''.join(figs)}</div></section>")
+    else:
+        parts.append("<section id=annotations><h2>Annotations</h2><p class=muted>no float annotation column in the output</p></section>")
+
+    sub = f"{html.escape(output)} · {n_rows:,} rows read"
+    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>curate report — {html.escape(str(name))}</title>"
+            f"<style>{CSS}</style></head><body><header><h1>curate report — {html.escape(str(name))}</h1>"
+            f"<div class=sub>{sub}</div></header><main>{''.join(parts)}</main></body></html>")
+
+
+def write_report(output: str, path: str, bins: int = 40) -> str:
+    if bins < 2:
+        raise CurateError("--bins must be at least 2")
+    page = build_report(output, bins)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.partial"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(page)
+    os.replace(tmp, path)
+    return path
