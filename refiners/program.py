@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +104,10 @@ def _literal(node: ast.expr) -> Any:
 
 def _call_from_ast(line: str) -> Call:
     try:
-        tree = ast.parse(line, mode="exec")
+        with warnings.catch_warnings():
+            # invalid escapes in model output ("\_") warn at parse time; they are not our problem
+            warnings.simplefilter("ignore")
+            tree = ast.parse(line, mode="exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as e:
         msg = e.msg if isinstance(e, SyntaxError) else type(e).__name__
         raise Rejected(f"not valid syntax ({msg})") from None
