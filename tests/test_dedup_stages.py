@@ -1,0 +1,248 @@
+"""Dedup stages on real text: the bundled sample, planted repeats, planted near-duplicates, full runs."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow.parquet as pq
+import pytest
+from datatrove.data import Document
+
+from curate.dedup.exact_substring import REMOVED_CHARS, REMOVED_SPANS, ExactSubstringDedup
+from curate.dedup.minhash import CLUSTER_ID
+from curate.dedup.tokenize import UnitTokenizer, get_tokenizer
+from curate.pipeline import parse_config, run_config, run_stages
+from curate.pipeline.errors import ConfigError, CurateError
+
+
+def load(path: Path) -> list[dict]:
+    with gzip.open(path, "rb") as fh:
+        return [orjson.loads(line) for line in fh]
+
+
+@pytest.fixture(scope="module")
+def dolma(sample_dir: Path) -> list[dict]:
+    return load(sample_dir / "dolma-cc-2019-00140.jsonl.gz")
+
+
+@pytest.fixture(scope="module")
+def c4(sample_dir: Path) -> list[dict]:
+    return load(sample_dir / "c4-en-1k.jsonl.gz")
+
+
+def test_tiktoken_and_hf_tokenizers_agree_on_real_text(c4, dolma, repo_root: Path) -> None:
+    texts = [r["text"] for r in c4[:300] + dolma[:300]]
+    fast = UnitTokenizer(threads=2)
+    hf = UnitTokenizer(repo_root / "dedup" / "assets" / "gpt2" / "tokenizer.json")
+    assert (fast.engine, hf.engine) == ("tiktoken", "tokenizers")
+    a, b = fast.encode_batch(texts), hf.encode_batch(texts)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert fast.encode("Hello world").tolist() == [15496, 995]
+    # byte lengths add up to the UTF-8 text for every doc (spans map back exactly)
+    assert all(int(fast.byte_len[x].sum()) == len(t.encode()) for x, t in zip(a, texts))
+
+
+def test_exact_doc_dedup_finds_the_35_duplicates_of_the_dolma_file(dolma) -> None:
+    norm = [re.sub(r"\s+", " ", r["text"]).strip() for r in dolma]
+    expect = len(norm) - len(set(norm))
+    assert expect == 35
+    res = run_stages([{"id": r["id"], "text": r["text"]} for r in dolma], [{"stage": "exact_doc_dedup"}])
+    st = res.stage("exact_doc_dedup")
+    assert st["dropped"] == {"exact_duplicate": 35} and st["conserved"]
+    kept = [re.sub(r"\s+", " ", d.text).strip() for d in res.docs]
+    assert len(kept) == len(set(kept)) == len(set(norm))
+    # the first copy in input order survives
+    first_ids = {}
+    for r, n in zip(dolma, norm):
+        first_ids.setdefault(n, r["id"])
+    assert {d.id for d in res.docs} == set(first_ids.values())
+
+
+def test_esd_on_real_text_cuts_planted_spans_and_keeps_first_copy(c4) -> None:
+    rng = np.random.default_rng(5)
+    texts = [r["text"] for r in c4 if len(r["text"]) > 2000][:200]
+    # first make sure these docs share nothing long on their own (so the test is about our plants)
+    base = run_stages(texts, [ExactSubstringDedup(units="tokens", min_length=50)])
+    texts = [d.text for d in base.docs]
+    planted = []
+    for k in range(30):
+        src = int(rng.integers(0, 100))
+        dst = int(rng.integers(100, 200))
+        a = int(rng.integers(0, len(texts[src]) - 800))
+        span = texts[src][a : a + 800]
+        at = texts[dst].find(" ", int(rng.integers(0, len(texts[dst]))))
+        at = max(at, 0)
+        texts[dst] = texts[dst][:at] + " " + span + " " + texts[dst][at:]
+        planted.append((src, dst, span))
+    docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
+    out = {d.id: d for d in run_stages(docs, [{"stage": "exact_substring_dedup"}]).docs}
+    for src, dst, span in planted:
+        # the source (first in text order) keeps its copy; the planted copy is cut, bar <= 50 tokens at the edges
+        assert span in out[str(src)].text
+        assert span not in out[str(dst)].text
+        assert out[str(dst)].metadata[REMOVED_CHARS] >= 600
+    untouched = set(range(200)) - {d for _, d, _ in planted} - {s for s, _, _ in planted}
+    for i in untouched:
+        assert out[str(i)].text == texts[i] and out[str(i)].metadata[REMOVED_SPANS] == 0
+
+
+def test_shard_without_duplicates_passes_through_unchanged(c4) -> None:
+    texts = [r["text"] for r in c4[:50]]
+    res = run_stages(texts, [{"stage": "exact_substring_dedup", "min_length": 5000}])
+    assert [d.text for d in res.docs] == texts
+    assert all(d.metadata[REMOVED_SPANS] == 0 for d in res.docs)
+    assert res.stage("exact_substring_dedup")["chars_out"] == sum(map(len, texts))
+
+
+def test_shards_are_bounded_and_independent() -> None:
+    a = "the quick brown fox jumps over the lazy dog " * 3
+    docs = [a, "x" * 10, a]  # a shard closes once it holds >= 130 bytes: [a], [x.., a]
+    res = run_stages(docs, [{"stage": "exact_substring_dedup", "units": "bytes", "min_length": 100,
+                             "shard_bytes": 130}])
+    assert res.docs[2].text == a  # a is repeated 3x inside itself only at length 44 < 100
+    assert res.stage("exact_substring_dedup")["extra"]["esd_shards"] == 2
+    res = run_stages(docs, [{"stage": "exact_substring_dedup", "units": "bytes", "min_length": 100}])
+    assert res.docs[2].text == "" and res.docs[0].text == a
+
+
+def test_emptied_documents_kept_or_dropped_and_counted() -> None:
+    a = "Some paragraph of text that is repeated as a whole document, word for word, twice. " * 2
+    docs = [a, "unrelated short doc", a + "\n"]
+    kept = run_stages(docs, [{"stage": "exact_substring_dedup", "units": "bytes", "min_length": 50}])
+    st = kept.stage("exact_substring_dedup")
+    assert len(kept.docs) == 3 and kept.docs[2].text.strip() == "" and st["extra"]["esd_docs_emptied"] == 1
+    dropped = run_stages(docs, [{"stage": "exact_substring_dedup", "units": "bytes", "min_length": 50, "drop_empty": True}])
+    st = dropped.stage("exact_substring_dedup")
+    assert len(dropped.docs) == 2 and st["dropped"] == {"esd_emptied": 1} and st["conserved"]
+
+
+def test_memory_guard_refuses_a_shard_it_cannot_hold() -> None:
+    with pytest.raises(ConfigError, match="max_memory_gb"):
+        run_stages(["x"], [{"stage": "exact_substring_dedup", "shard_bytes": 10**10, "max_memory_gb": 4}])
+    step = ExactSubstringDedup(units="bytes", shard_bytes=10**9, max_memory_gb=0.0001)
+    with pytest.raises(CurateError, match="lower shard_bytes or raise max_memory_gb"):
+        list(step(iter([Document(text="y" * 20000, id="0")])))
+
+
+def test_other_tokenizer_json_and_non_byte_level_refused(repo_root: Path) -> None:
+    llama = repo_root / "refiners" / "assets" / "llama2" / "tokenizer.json"
+    if llama.exists():
+        with pytest.raises(ConfigError, match="byte-level"):
+            UnitTokenizer(llama)
+    tok = get_tokenizer(str(repo_root / "dedup" / "assets" / "gpt2" / "tokenizer.json"))
+    assert tok.engine == "tokenizers" and tok.dtype == np.uint16
+
+
+# ------------------------------------------------------------------ MinHash with planted near-duplicates
+
+def edit_words(text: str, rate: float, rng: np.random.Generator, vocab: list[str]) -> str:
+    words = text.split()
+    out = []
+    for w in words:
+        r = rng.random()
+        if r < rate / 3:
+            continue  # delete
+        if r < 2 * rate / 3:
+            out.append(vocab[int(rng.integers(len(vocab)))])  # substitute
+            continue
+        out.append(w)
+        if r < rate:
+            out.append(vocab[int(rng.integers(len(vocab)))])  # insert
+    return " ".join(out)
+
+
+def planted_near_dups(c4: list[dict], rates: list[float], per_rate: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    base = [r["text"] for r in c4 if len(r["text"].split()) >= 150]
+    vocab = sorted({w for t in base for w in t.split()})
+    docs, pairs = [], []  # pairs: (original id, copy id, rate)
+    for i, t in enumerate(base):
+        docs.append({"id": f"o{i}", "text": t})
+    k = 0
+    for rate in rates:
+        for _ in range(per_rate):
+            i = k % len(base)
+            k += 1
+            docs.append({"id": f"c{i}_{rate}", "text": edit_words(base[i], rate, rng, vocab)})
+            pairs.append((f"o{i}", f"c{i}_{rate}", rate))
+    order = rng.permutation(len(docs))
+    return [docs[j] for j in order], pairs
+
+
+def near_dup_scores(docs, pairs, result) -> tuple[float, dict[float, float]]:
+    kept = {d.id for d in result.docs}
+    dropped = {d["id"] for d in docs} - kept
+    in_pair = {x for o, c, _ in pairs for x in (o, c)}
+    precision = len(dropped & in_pair) / max(1, len(dropped))
+    recall = {}
+    for rate in sorted({r for *_, r in pairs}):
+        ps = [(o, c) for o, c, r in pairs if r == rate]
+        recall[rate] = sum((o in dropped) != (c in dropped) for o, c in ps) / len(ps)
+    return precision, recall
+
+
+def test_minhash_precision_recall_on_planted_near_duplicates(c4) -> None:
+    docs, pairs = planted_near_dups(c4, [0.05, 0.10, 0.15, 0.20], per_rate=40)
+    res = run_stages(docs, [{"stage": "minhash_dedup"}])
+    st = res.stage("minhash_dedup")
+    assert st["conserved"] and set(st["dropped"]) <= {"near_duplicate"}
+    precision, recall = near_dup_scores(docs, pairs, res)
+    print(f"minhash 5-gram 14x8 (FineWeb default): precision {precision:.3f} recall by edit rate {recall}")
+    assert precision >= 0.95
+    assert recall[0.05] >= 0.2 and recall[0.05] >= recall[0.20]  # 5-grams only catch light edits
+    # 2-word shingles, 25 bands x 4 rows (threshold ~0.45) catch 5-20% word edits on real text
+    res2 = run_stages(docs, [{"stage": "minhash_dedup", "ngram": 2, "buckets": 25, "hashes_per_bucket": 4}])
+    p2, r2 = near_dup_scores(docs, pairs, res2)
+    print(f"minhash 2-gram 25x4: precision {p2:.3f} recall by edit rate {r2}")
+    assert p2 >= 0.95 and min(r2[0.05], r2[0.10], r2[0.15]) >= 0.9 and r2[0.20] >= 0.7
+    # cluster ids: the surviving member of a detected pair carries a cluster id, others -1
+    ids = {d.id: d.metadata[CLUSTER_ID] for d in res.docs}
+    assert any(v >= 0 for v in ids.values()) and all(isinstance(v, int) for v in ids.values())
+
+
+# ------------------------------------------------------------------ full runs with the local executor
+
+def _write_jsonl_gz(path: Path, records: list[dict]) -> None:
+    with gzip.open(path, "wb") as fh:
+        for r in records:
+            fh.write(orjson.dumps(r) + b"\n")
+
+
+@pytest.mark.slow
+def test_local_run_two_tasks_dedups_across_tasks_and_conserves(tmp_path: Path, c4) -> None:
+    inp = tmp_path / "in"
+    inp.mkdir()
+    a = [{"id": f"a{i}", "text": r["text"]} for i, r in enumerate(c4[:150])]
+    # task 2's file repeats 20 docs of task 1's file exactly and 20 with a small edit
+    rng = np.random.default_rng(1)
+    vocab = sorted({w for r in a for w in r["text"].split()})
+    b = [{"id": f"b{i}", "text": r["text"]} for i, r in enumerate(c4[150:280])]
+    b += [{"id": f"dup{i}", "text": a[i]["text"]} for i in range(20)]
+    b += [{"id": f"near{i}", "text": edit_words(a[20 + i]["text"], 0.03, rng, vocab)} for i in range(20)
+          if len(a[20 + i]["text"].split()) > 100]
+    _write_jsonl_gz(inp / "a.jsonl.gz", a)
+    _write_jsonl_gz(inp / "b.jsonl.gz", b)
+    cfg = {
+        "name": "dedup-run",
+        "input": {"format": "jsonl", "path": str(inp), "glob": "*.jsonl.gz"},
+        "output": {"path": str(tmp_path / "out"), "keep_rejected": True},
+        "executor": {"kind": "local", "tasks": 2, "workers": 2},
+        "stages": [{"stage": "exact_doc_dedup"}, {"stage": "exact_substring_dedup"}, {"stage": "minhash_dedup"}],
+    }
+    stats = run_config(parse_config(cfg), progress=False)
+    by = {s["label"]: s for s in stats["stages"]}
+    assert stats["conserved"] and all(s["conserved"] for s in stats["stages"] if "docs_in" in s)
+    norm = [re.sub(r"\s+", " ", r["text"]).strip() for r in a + b]
+    assert len(norm) - len(set(norm)) >= 20
+    assert by["exact_doc_dedup"]["dropped"] == {"exact_duplicate": len(norm) - len(set(norm))}
+    near = sum(1 for r in b if r["id"].startswith("near"))
+    assert by["minhash_dedup"]["dropped"].get("near_duplicate", 0) >= near - 2
+    rows = [r for f in sorted((tmp_path / "out" / "data").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    rejected = [r for f in (tmp_path / "out" / "rejected").rglob("*.parquet") for r in pq.read_table(f).to_pylist()]
+    assert len(rows) + len(rejected) == len(a) + len(b)
+    assert {REMOVED_SPANS, REMOVED_CHARS, CLUSTER_ID} <= set(rows[0])
+    assert not any(r["id"].startswith("dup") for r in rows)  # copies in task 2 of task-1 docs are the ones dropped
