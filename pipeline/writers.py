@@ -74,8 +74,25 @@ class _AtomicParquetWriter(ParquetWriter):
         folder, _, base = name.rpartition("/")
         return f"{folder}/.{base}.partial" if folder else f".{base}.partial"
 
+    _aborted = False
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        # a task that fails (or is closed before its input is exhausted) must not publish what it wrote so far
+        self._aborted = exc_type is not None
+        try:
+            self.close()
+        finally:
+            self._aborted = False
+
     def close_file(self, filename: str) -> None:
         super().close_file(filename)
+        open_files = self.output_mg.get_open_files()
+        if filename in open_files:
+            # flush (on object stores: upload) the bytes before the rename, not after it
+            self.output_mg.pop(filename).close()
+        if self._aborted:
+            self.output_folder.rm(filename)
+            return
         folder, _, base = filename.rpartition("/")
         final = base[1 : -len(".partial")]
         self.output_folder.mv(filename, f"{folder}/{final}" if folder else final)

@@ -1,0 +1,29 @@
+"""`executor.kind: ray` on a local Ray instance (2 CPUs) gives the local run's output, and resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import cluster_config, output_rows
+
+from curate.pipeline import parse_config, run_config
+
+pytestmark = pytest.mark.slow
+
+
+def test_ray_run_matches_local_run(ray_local, local_reference, tmp_path: Path):
+    out = tmp_path / "ray"
+    stats = run_config(parse_config(cluster_config(out, kind="ray")), progress=False)
+    assert stats["executor"] == "ray" and stats["complete"] and stats["conserved"]
+    assert [j["tasks_completed"] for j in stats["jobs"]] == [2, 1]
+    ref_dir, ref_rows = local_reference
+    assert output_rows(out) == ref_rows
+    ref = json.loads((ref_dir / "stats.json").read_text())
+    strip = lambda st: [{k: v for k, v in s.items() if k not in ("time_s", "extra")} for s in st["stages"]]  # noqa: E731
+    assert strip(stats) == strip(ref)
+
+    # switching executor between runs is allowed: the local rerun finds every task done
+    again = run_config(parse_config(cluster_config(out, kind="local")), progress=False)
+    assert again["complete"] and strip(again) == strip(stats)
