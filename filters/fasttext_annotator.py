@@ -1,0 +1,189 @@
+"""fastText scoring: P(label) per model, several models in one pass, batched predict.
+
+The score written for a quality model is the probability of its configured label
+(`__label__hq` by default), read from the full label distribution (`k=-1`). It is never the
+top-1 confidence: for a binary model, top-1 confidence is >= 0.5 whatever the label, so
+thresholds like GneissWeb's `dclm > 0.002` would always pass (the mistake in the reference
+code that DESIGN.md points out).
+
+Each model declares its text preprocessing, because fastText predicts one line at a time and
+the models were trained on differently flattened text:
+- `dclm`: `" ".join(text.strip().splitlines())` (DCLM's fasttext-oh-eli5 recipe)
+- `newlines`: every "\\n" replaced by a space (GneissWeb's annotators)
+Documents are preprocessed once per distinct mode and each model predicts the whole batch in
+one call (fastText's predict accepts a list).
+
+Category classifiers use the same machinery: a model "says its category" when its top label is
+not the negative label (`__label__cc`), and its score is 1 - P(negative).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from curate.pipeline.config import StrictModel
+from curate.pipeline.errors import ConfigError
+
+from .model_refs import resolve_model_file
+
+Preprocess = Literal["dclm", "newlines"]
+
+
+def preprocess(text: str, mode: str) -> str:
+    if mode == "dclm":
+        return " ".join(text.strip().splitlines())
+    if mode == "newlines":
+        return text.replace("\n", " ")
+    raise ValueError(f"unknown preprocessing {mode!r}")
+
+
+class FastTextModelSpec(StrictModel):
+    """One fastText classifier and what to read from it."""
+
+    name: str = Field(description="short name; the score column is ft_<name> unless `column` is set",
+                      pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    path: str = Field(description="local .bin/.ftz file, or a hub repository id (owner/name)")
+    filename: str | None = Field(None, description="file inside the hub repository (default: a known name, or the only .bin)")
+    label: str = Field("__label__hq", description="the label whose probability is written (not the top-1 confidence)")
+    preprocess: Preprocess = Field("newlines", description="dclm: ' '.join(text.strip().splitlines()); newlines: \\n -> space")
+    column: str | None = Field(None, description="output column (default ft_<name>)")
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, v: str) -> str:
+        return v if v.startswith("__label__") else f"__label__{v}"
+
+    @property
+    def out_column(self) -> str:
+        return self.column or f"ft_{self.name}"
+
+
+class CategoryModelSpec(StrictModel):
+    """A binary category classifier: its category, or the negative label."""
+
+    name: str = Field(description="category name (medical, education, ...); score column cat_<name>",
+                      pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    path: str = Field(description="local .bin/.ftz file, or a hub repository id (owner/name)")
+    filename: str | None = Field(None, description="file inside the hub repository")
+    negative_label: str = Field("__label__cc", description="the label meaning 'not this category'")
+    preprocess: Preprocess = Field("newlines", description="text flattening before predict")
+
+    @field_validator("negative_label")
+    @classmethod
+    def _label(cls, v: str) -> str:
+        return v if v.startswith("__label__") else f"__label__{v}"
+
+    @property
+    def out_column(self) -> str:
+        return f"cat_{self.name}"
+
+
+class FastTextModel:
+    """A lazily loaded fastText model giving P(label) for a batch of already-flattened texts."""
+
+    def __init__(self, path: str, filename: str | None = None) -> None:
+        self.ref, self.filename = path, filename
+        self._model = None
+        self._labels: list[str] = []
+
+    def __getstate__(self) -> dict:
+        # the C++ model cannot be pickled; workers load it again on first use
+        return {"ref": self.ref, "filename": self.filename, "_model": None, "_labels": []}
+
+    @property
+    def model(self):  # type: ignore[no-untyped-def]
+        if self._model is None:
+            import fasttext
+
+            path = resolve_model_file(self.ref, self.filename)
+            try:
+                self._model = fasttext.load_model(path)
+            except ValueError as e:
+                raise ConfigError(f"fastText model {self.ref!r} ({path}) cannot be loaded: {e}") from None
+            self._labels = list(self._model.get_labels())
+        return self._model
+
+    @property
+    def labels(self) -> list[str]:
+        _ = self.model
+        return self._labels
+
+    def check_label(self, label: str) -> None:
+        if label not in self.labels:
+            raise ConfigError(f"fastText model {self.ref!r} has labels {self.labels}; {label!r} is not one of them")
+
+    def distributions(self, texts: Sequence[str]) -> tuple[list[tuple[str, ...]], list[np.ndarray]]:
+        """Every label with its probability, best first, for each text (one predict call)."""
+        labels, probs = self.model.predict(list(texts), k=-1, threshold=0.0)
+        return labels, probs
+
+    def prob(self, texts: Sequence[str], label: str) -> list[float]:
+        """P(label) for each text: 0.0 when fastText gives the label no probability mass."""
+        self.check_label(label)
+        out = []
+        for labs, ps in zip(*self.distributions(texts)):
+            try:
+                out.append(float(ps[labs.index(label)]))
+            except ValueError:
+                out.append(0.0)
+        return out
+
+    def prob_and_top(self, texts: Sequence[str], label: str) -> tuple[list[float], list[str]]:
+        """P(label) and the top-1 label for each text."""
+        self.check_label(label)
+        probs, tops = [], []
+        for labs, ps in zip(*self.distributions(texts)):
+            tops.append(labs[0] if labs else "")
+            try:
+                probs.append(float(ps[labs.index(label)]))
+            except ValueError:
+                probs.append(0.0)
+        return probs, tops
+
+
+def flatten_all(texts: Sequence[str], modes: set[str]) -> dict[str, list[str]]:
+    """Each preprocessing mode applied once to the batch."""
+    return {m: [preprocess(t, m) for t in texts] for m in modes}
+
+
+class QualityScorer:
+    """Several quality models over one batch: {column: [P(label) per text]}."""
+
+    def __init__(self, specs: Sequence[FastTextModelSpec]) -> None:
+        names = [s.out_column for s in specs]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"two fastText models write the same column ({names}); give each a distinct name")
+        self.specs = list(specs)
+        self.models = [FastTextModel(s.path, s.filename) for s in specs]
+
+    def score(self, texts: Sequence[str], flat: dict[str, list[str]] | None = None) -> dict[str, list[float]]:
+        flat = flat or flatten_all(texts, {s.preprocess for s in self.specs})
+        return {s.out_column: m.prob(flat[s.preprocess], s.label) for s, m in zip(self.specs, self.models)}
+
+
+class CategoryScorer:
+    """Category models over one batch: per-category scores, the categories that said yes."""
+
+    def __init__(self, specs: Sequence[CategoryModelSpec]) -> None:
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"two category models have the same name ({names})")
+        self.specs = list(specs)
+        self.models = [FastTextModel(s.path, s.filename) for s in specs]
+
+    def score(self, texts: Sequence[str], flat: dict[str, list[str]] | None = None
+              ) -> tuple[dict[str, list[float]], list[list[str]]]:
+        """({cat_<name>: [1 - P(negative)]}, [[categories whose top label is not negative] per text])."""
+        flat = flat or flatten_all(texts, {s.preprocess for s in self.specs})
+        scores: dict[str, list[float]] = {}
+        said: list[list[str]] = [[] for _ in texts]
+        for spec, model in zip(self.specs, self.models):
+            p_neg, tops = model.prob_and_top(flat[spec.preprocess], spec.negative_label)
+            scores[spec.out_column] = [min(1.0, max(0.0, 1.0 - p)) for p in p_neg]
+            for i, top in enumerate(tops):
+                if top != spec.negative_label:
+                    said[i].append(spec.name)
+        return scores, said

@@ -1,0 +1,96 @@
+"""datatrove's heuristic filters (Gopher quality and repetition, C4, FineWeb) by name, with options.
+
+They run unchanged inside `WrappedFilter` for curate's accounting; the drop reason is
+datatrove's own (e.g. `gopher_short_doc`, `top_4_gram`), prefixed by nothing. Their English
+word tokenizer is spaCy's blank pipeline (`spacy.blank("en")`), which needs the `spacy` package
+but no model download; without spacy the stage refuses to build with a message saying so.
+NLTK-based tokenizers would need `punkt` downloaded and are not used.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from pydantic import Field
+
+from curate.pipeline.config import StrictModel
+from curate.pipeline.errors import ConfigError
+
+
+def require_spacy(stage: str) -> None:
+    if importlib.util.find_spec("spacy") is None:
+        raise ConfigError(f"stage {stage}: datatrove's English word tokenizer needs spaCy (no model download, "
+                          "only the package): pip install 'curate[heuristics]' (or pip install spacy)")
+
+
+class GopherQualityOptions(StrictModel):
+    min_doc_words: int | None = Field(50, description="fewer words: gopher_short_doc")
+    max_doc_words: int | None = Field(100_000, description="more words: gopher_long_doc")
+    min_avg_word_length: int | None = Field(3, description="shorter mean word length: gopher_below_avg_threshold")
+    max_avg_word_length: int | None = Field(10, description="longer mean word length: gopher_above_avg_threshold")
+    max_symbol_word_ratio: float | None = Field(0.1, description="'#' and '...' per word")
+    max_bullet_lines_ratio: float | None = Field(0.9, description="lines starting with a bullet")
+    max_ellipsis_lines_ratio: float | None = Field(0.3, description="lines ending with an ellipsis")
+    max_non_alpha_words_ratio: float | None = Field(0.8, description="min share of words with a letter (datatrove's name)")
+    min_stop_words: int | None = Field(2, description="fewer English stop words: gopher_enough_stop_words")
+    stop_words: list[str] | None = Field(None, description="stop word list (default: Gopher's)")
+    language: str = Field("eng", description="datatrove language code (word tokenizer)")
+
+
+class GopherRepetitionOptions(StrictModel):
+    dup_line_frac: float | None = Field(0.3, description="share of duplicated lines")
+    dup_para_frac: float | None = Field(0.3, description="share of duplicated paragraphs")
+    dup_line_char_frac: float | None = Field(0.2, description="share of characters in duplicated lines")
+    dup_para_char_frac: float | None = Field(0.2, description="share of characters in duplicated paragraphs")
+    top_n_grams: list[tuple[int, float]] = Field([(2, 0.2), (3, 0.18), (4, 0.16)],
+                                                 description="[n, max share of chars in the most common n-gram]")
+    dup_n_grams: list[tuple[int, float]] = Field([(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.1)],
+                                                 description="[n, max share of chars in duplicated n-grams]")
+    language: str = Field("eng", description="datatrove language code (word tokenizer)")
+
+
+class C4QualityOptions(StrictModel):
+    split_paragraph: bool = Field(True, description="split lines on \\n (False: on sentences)")
+    remove_citations: bool = Field(True, description="remove wikipedia-style [1] citations (edits the text)")
+    filter_no_terminal_punct: bool = Field(True, description="remove lines without terminal punctuation (edits the text)")
+    min_num_sentences: int = Field(5, description="drop docs with fewer sentences (-1: off)")
+    min_words_per_line: int = Field(3, description="remove lines with fewer words (-1: off)")
+    max_word_length: int = Field(1000, description="remove lines with a longer word (-1: off)")
+    filter_lorem_ipsum: bool = Field(True, description="drop docs containing lorem ipsum")
+    filter_javascript: bool = Field(True, description="remove lines mentioning javascript")
+    filter_curly_bracket: bool = Field(True, description="drop docs containing '{'")
+    filter_policy: bool = Field(True, description="remove lines with policy boilerplate")
+    language: str = Field("eng", description="datatrove language code (word tokenizer)")
+
+
+class FineWebQualityOptions(StrictModel):
+    line_punct_thr: float = Field(0.12, description="min share of lines ending in punctuation")
+    line_punct_exclude_zero: bool = Field(False, description="do not drop docs with no punctuated line at all")
+    stop_chars: list[str] | None = Field(None, description="characters that count as terminal punctuation")
+    short_line_thr: float = Field(0.67, description="max share of short lines")
+    short_line_length: int = Field(30, description="a line this short or shorter is short")
+    char_duplicates_ratio: float = Field(0.01, description="max share of chars in duplicated lines")
+    new_line_ratio: float = Field(0.3, description="max newlines per word")
+    language: str = Field("eng", description="datatrove language code (word tokenizer)")
+
+
+def make_filter(stage: str, opts: StrictModel) -> Any:
+    """The datatrove filter for `stage` built from validated options."""
+    require_spacy(stage)
+    from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
+
+    kw = opts.model_dump()
+    if stage == "gopher_quality":
+        return GopherQualityFilter(**kw)
+    if stage == "gopher_repetition":
+        kw["top_n_grams"] = tuple(tuple(x) for x in kw["top_n_grams"])
+        kw["dup_n_grams"] = tuple(tuple(x) for x in kw["dup_n_grams"])
+        return GopherRepetitionFilter(**kw)
+    if stage == "c4_quality":
+        return C4QualityFilter(**kw)
+    if stage == "fineweb_quality":
+        if kw["stop_chars"] is not None:
+            kw["stop_chars"] = tuple(kw["stop_chars"])
+        return FineWebQualityFilter(**kw)
+    raise KeyError(stage)

@@ -1,0 +1,223 @@
+"""Training and evaluating binary fastText classifiers from labelled documents.
+
+Used by `curate train-classifier` and `scripts/train_sample_models.py`. Examples are
+(text, is_positive) pairs; the model's labels are `__label__<positive>` / `__label__<negative>`
+(default hq / cc, as GneissWeb's and DCLM's models). Training is single-threaded with a fixed
+seed so a run is reproducible.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from curate.pipeline.errors import InputError
+
+from .fasttext_annotator import preprocess
+
+Example = tuple[str, bool]
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Records of a .jsonl / .jsonl.gz / .json file; a broken line is an InputError naming it."""
+    path = str(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+        for i, line in enumerate(f):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(path, i, "invalid_json", str(e)) from None
+            if not isinstance(rec, dict):
+                raise InputError(path, i, "not_an_object")
+            yield rec
+
+
+def labelled_examples(paths: Sequence[str], text_field: str, label_field: str, positive_values: Sequence[str]
+                      ) -> list[Example]:
+    """(text, label in positive_values) from jsonl files with a label field."""
+    pos = {str(v) for v in positive_values}
+    out: list[Example] = []
+    for p in paths:
+        for i, rec in enumerate(read_jsonl(p)):
+            text, label = rec.get(text_field), rec.get(label_field)
+            if not isinstance(text, str):
+                raise InputError(str(p), i, "missing_text", f"no string field {text_field!r}")
+            if label is None:
+                raise InputError(str(p), i, "missing_label", f"no field {label_field!r}")
+            out.append((text, str(label) in pos))
+    return out
+
+
+def file_examples(paths: Sequence[str], text_field: str, positive: bool) -> list[Example]:
+    out: list[Example] = []
+    for p in paths:
+        for i, rec in enumerate(read_jsonl(p)):
+            text = rec.get(text_field)
+            if not isinstance(text, str):
+                raise InputError(str(p), i, "missing_text", f"no string field {text_field!r}")
+            out.append((text, positive))
+    return out
+
+
+def split_holdout(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """A seeded, stratified split: `fraction` of each class is held out."""
+    rng = random.Random(seed)
+    train: list[Example] = []
+    held: list[Example] = []
+    for cls in (True, False):
+        group = [e for e in examples if e[1] is cls]
+        rng.shuffle(group)
+        k = round(len(group) * fraction)
+        held.extend(group[:k])
+        train.extend(group[k:])
+    rng.shuffle(train)
+    return train, held
+
+
+def remove_overlap(train: Sequence[Example], held: Sequence[Example]) -> list[Example]:
+    """Training examples whose text is not in the held-out set (e.g. majority minus agreement)."""
+    seen = {t for t, _ in held}
+    return [e for e in train if e[0] not in seen]
+
+
+@dataclass
+class TrainParams:
+    epoch: int = 25
+    lr: float = 0.5
+    word_ngrams: int = 2
+    dim: int = 32
+    min_count: int = 1
+    bucket: int = 200_000
+    minn: int = 0
+    maxn: int = 0
+    seed: int = 0
+    positive_label: str = "hq"
+    negative_label: str = "cc"
+    preprocess: str = "dclm"
+    lr_used: float | None = None  # set by train(): lower than lr when training had to be restarted
+
+    def fasttext_kwargs(self) -> dict[str, Any]:
+        return dict(epoch=self.epoch, lr=self.lr, wordNgrams=self.word_ngrams, dim=self.dim, minCount=self.min_count,
+                    bucket=self.bucket, minn=self.minn, maxn=self.maxn, seed=self.seed, thread=1, verbose=0,
+                    loss="softmax")
+
+
+def _write_training_file(examples: Iterable[Example], params: TrainParams, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for text, is_pos in examples:
+            label = params.positive_label if is_pos else params.negative_label
+            f.write(f"__label__{label} {preprocess(text, params.preprocess)}\n")
+
+
+def train(examples: Sequence[Example], params: TrainParams, quantize: bool = False, cutoff: int = 5000):  # type: ignore[no-untyped-def]
+    """A trained fastText model (quantized in place when asked)."""
+    import fasttext
+
+    if not any(p for _, p in examples) or all(p for _, p in examples):
+        raise ValueError("training needs both positive and negative examples")
+    with tempfile.TemporaryDirectory(prefix="curate-ft-") as tmp:
+        path = os.path.join(tmp, "train.txt")
+        _write_training_file(examples, params, path)
+        kwargs = params.fasttext_kwargs()
+        for attempt in range(8):
+            try:
+                model = fasttext.train_supervised(input=path, **kwargs)
+                break
+            except RuntimeError as e:
+                # this fastText build sporadically reports "Encountered NaN" on small data, not
+                # reproducibly (same seed, one thread): retry, and lower the rate after 4 failures
+                if "NaN" not in str(e) or attempt == 7:
+                    raise
+                if attempt >= 3:
+                    kwargs["lr"] = kwargs["lr"] / 2
+        params.lr_used = kwargs["lr"]
+        if quantize:
+            # retrain=True fine-tunes after pruning; cutoff keeps the most useful rows only
+            model.quantize(input=path, qnorm=True, retrain=True, cutoff=cutoff, thread=1,
+                           verbose=0)
+    return model
+
+
+@dataclass
+class Metrics:
+    n: int
+    positives: int
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+    auc: float
+    threshold: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return (self.tp + self.tn) / self.n if self.n else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "positives": self.positives, "precision": round(self.precision, 4),
+                "recall": round(self.recall, 4), "f1": round(self.f1, 4), "accuracy": round(self.accuracy, 4),
+                "auc": round(self.auc, 4), "threshold": self.threshold, "tp": self.tp, "fp": self.fp, "fn": self.fn,
+                "tn": self.tn}
+
+
+def positive_probs(model, texts: Sequence[str], params: TrainParams) -> list[float]:  # type: ignore[no-untyped-def]
+    """P(positive label) per text (never the top-1 confidence)."""
+    label = f"__label__{params.positive_label}"
+    labels, probs = model.predict([preprocess(t, params.preprocess) for t in texts], k=-1, threshold=0.0)
+    out = []
+    for labs, ps in zip(labels, probs):
+        out.append(float(ps[labs.index(label)]) if label in labs else 0.0)
+    return out
+
+
+def auc(scores: Sequence[float], truth: Sequence[bool]) -> float:
+    """Area under the ROC curve (rank statistic; ties count one half)."""
+    pairs = sorted(zip(scores, truth))
+    n_pos = sum(truth)
+    n_neg = len(truth) - n_pos
+    if not n_pos or not n_neg:
+        return float("nan")
+    rank_sum = 0.0
+    i = 0
+    while i < len(pairs):
+        j = i
+        while j < len(pairs) and pairs[j][0] == pairs[i][0]:
+            j += 1
+        mid = (i + j + 1) / 2  # average 1-based rank of the tie group
+        rank_sum += mid * sum(1 for k in range(i, j) if pairs[k][1])
+        i = j
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def evaluate(model, examples: Sequence[Example], params: TrainParams, threshold: float = 0.5) -> Metrics:  # type: ignore[no-untyped-def]
+    scores = positive_probs(model, [t for t, _ in examples], params)
+    truth = [p for _, p in examples]
+    tp = sum(1 for s, y in zip(scores, truth) if s >= threshold and y)
+    fp = sum(1 for s, y in zip(scores, truth) if s >= threshold and not y)
+    fn = sum(1 for s, y in zip(scores, truth) if s < threshold and y)
+    tn = len(truth) - tp - fp - fn
+    return Metrics(len(truth), sum(truth), tp, fp, fn, tn, auc(scores, truth), threshold)
