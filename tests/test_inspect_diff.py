@@ -1,0 +1,213 @@
+"""`curate diff`: edit replay against an oracle executor, selection, streaming, terminal output."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curate.pipeline.diff import Selection, select, status_counts
+from curate.pipeline.diff_hunks import UNATTRIBUTED, doc_diff, replay
+
+sys.path.insert(0, str(Path(__file__).parent))
+from inspect_data import execute, write_output  # noqa: E402
+
+ANSI = re.compile(r"\x1b\[")
+CURATE = [sys.executable, "-m", "curate.pipeline.cli"]
+
+
+# ------------------------------------------------------------------ replay vs the oracle executor
+
+_line = st.text(alphabet="ab c.", max_size=12)
+
+
+@st.composite
+def doc_and_edits(draw):  # type: ignore[no-untyped-def]
+    lines = draw(st.lists(_line, min_size=1, max_size=12))
+    text = "\n".join(lines)
+    edits = []
+    for _ in range(draw(st.integers(0, 3))):
+        src = draw(st.text(alphabet="ab c.", min_size=1, max_size=3))
+        tgt = draw(st.text(alphabet="abXY .", max_size=3))
+        edits.append({"call": f"normalize(source_str={src!r}, target_str={tgt!r})", "op": "normalize",
+                      "source": src, "target": tgt, "count": 0})
+    for _ in range(draw(st.integers(0, 3))):
+        a = draw(st.integers(0, len(lines) - 1))
+        b = draw(st.integers(a, len(lines) - 1))
+        edits.append({"call": f"remove_lines(line_start={a}, line_end={b})", "op": "remove_lines", "line_start": a, "line_end": b})
+    return text, edits
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc_and_edits())
+def test_replay_matches_oracle_and_labels_every_change(case):
+    text, edits = case
+    final, rows = replay(text, edits)
+    assert final == execute(text, edits)
+    removes = [e for e in edits if e["op"] == "remove_lines"]
+    norm_calls = {e["call"] for e in edits if e["op"] == "normalize"}
+    # rows cover the original lines in order, and their old text is the original
+    assert "\n".join(r.old for r in rows) == text
+    for r in rows:
+        for ln in range(r.line_start, r.line_end + 1):
+            covering = {e["call"] for e in removes if e["line_start"] <= ln <= e["line_end"]}
+            if r.removed:
+                assert set(r.removed_by) <= covering and covering, (r, covering)
+        if not r.removed and r.line_start == r.line_end:
+            assert bool({e["call"] for e in removes if e["line_start"] <= r.line_start <= e["line_end"]}) is False
+        for s in r.segments:
+            if not s.plain:  # every changed piece names a normalize call that was really applied
+                assert s.calls and set(s.calls) <= norm_calls
+            else:
+                assert s.old == s.new
+
+
+def test_labels_name_the_call_that_made_each_change():
+    text = "Home | Menu\nThe  cat sat.\nBuy now\nThe  end."
+    edits = [{"call": 'normalize(source_str="  ", target_str=" ")', "op": "normalize", "source": "  ", "target": " ", "count": 2},
+             {"call": "remove_lines(line_start=0, line_end=0)", "op": "remove_lines", "line_start": 0, "line_end": 0},
+             {"call": "remove_lines(line_start=2, line_end=2)", "op": "remove_lines", "line_start": 2, "line_end": 2}]
+    d = doc_diff(execute(text, edits), text, json.dumps(edits))
+    assert d.consistent
+    assert [r.removed_by for r in d.rows] == [("remove_lines(line_start=0, line_end=0)",), (), ("remove_lines(line_start=2, line_end=2)",), ()]
+    changed = [s for s in d.rows[1].segments if not s.plain]
+    assert [(s.old, s.new, s.calls) for s in changed] == [("  ", " ", ('normalize(source_str="  ", target_str=" ")',))]
+    assert d.lines_removed == 2 and d.rows_normalized == 2
+
+
+def test_edits_that_do_not_explain_the_text_fall_back_to_an_unlabelled_diff():
+    text = "one\ntwo\nthree"
+    edits = [{"call": "remove_lines(line_start=0, line_end=0)", "op": "remove_lines", "line_start": 0, "line_end": 0}]
+    d = doc_diff("one\nthree", text, json.dumps(edits))  # the stored text lost line 1, not 0
+    assert not d.consistent and "does not give the stored text" in d.note
+    assert [r.removed_by for r in d.rows] == [(), (UNATTRIBUTED,), ()]
+
+
+# ------------------------------------------------------------------ selection over a contract output
+
+@pytest.fixture(scope="module")
+def output(tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    out = tmp_path_factory.mktemp("inspect") / "out"
+    counts = write_output(out, 600, seed=3, rows_per_group=50, docs_per_file=250)
+    return out, counts
+
+
+def test_status_counts_cover_the_whole_output(output):
+    out, counts = output
+    assert status_counts(str(out)) == {k: v for k, v in counts.items() if v}
+
+
+@pytest.mark.parametrize("word,expect", [("edited", {"edited"}), ("ignored", {"program_ignored"}),
+                                         ("dropped", {"dropped", "dropped_by_doc", "dropped_by_chunk"}),
+                                         ("dropped:length_filter", {"dropped"}), ("kept,dropped_by_doc", {"kept", "dropped_by_doc"})])
+def test_status_selection(output, word, expect):
+    out, counts = output
+    got = list(select(str(out), Selection.build(status=word)))
+    assert {r.status for r in got} == expect
+    assert len(got) == sum(counts.get(s, 0) for s in expect)
+
+
+def test_id_grep_limit_and_errors(output):
+    out, _ = output
+    one = list(select(str(out), Selection.build(ids=["doc-000123"])))
+    assert [r.id for r in one] == ["doc-000123"] and one[0].source == "shard-00.jsonl.gz #123"
+    limited = list(select(str(out), Selection.build(status="edited", limit=7)))
+    assert len(limited) == 7 and all(r.status == "edited" for r in limited)
+    hits = list(select(str(out), Selection.build(grep=r"quartz", ignore_case=True)))
+    assert hits and all(re.search("quartz", (r.original_text or "") + r.text, re.I) for r in hits)
+    errs = list(select(str(out), Selection.build(status="errors")))
+    assert errs and all(r.errors for r in errs) and {r.status for r in errs} == {"program_ignored"}
+
+
+def test_sample_is_seeded_uniform_and_matches_the_filter(output):
+    out, counts = output
+    a = [r.id for r in select(str(out), Selection.build(status="edited", sample=10, seed=1))]
+    b = [r.id for r in select(str(out), Selection.build(status="edited", sample=10, seed=1))]
+    c = [r.id for r in select(str(out), Selection.build(status="edited", sample=10, seed=2))]
+    assert a == b and a != c and len(a) == 10 == len(set(a))
+    every = [r.id for r in select(str(out), Selection.build(status="edited"))]
+    assert set(a) <= set(every)
+    # every match can be drawn: over many seeds the samples reach most of the population
+    reached = {r.id for s in range(40) for r in select(str(out), Selection.build(status="edited", sample=10, seed=s))}
+    assert len(reached) > 0.8 * counts["edited"]
+
+
+def test_per_status_cap_shows_every_status(output):
+    out, counts = output
+    got = list(select(str(out), Selection.build(per_status=3)))
+    per: dict[str, int] = {}
+    for r in got:
+        per[r.status] = per.get(r.status, 0) + 1
+    assert per == {k: min(3, v) for k, v in counts.items() if v}
+
+
+def test_selection_reads_row_groups_lazily(output, monkeypatch):
+    """--limit stops reading; full row groups are read only where a row matches."""
+    out, _ = output
+    full_reads: list[int] = []
+    orig = pq.ParquetFile.read_row_group
+
+    def spy(self, i, columns=None, **kw):  # type: ignore[no-untyped-def]
+        if columns is None:
+            full_reads.append(i)
+        return orig(self, i, columns=columns, **kw)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
+    assert len(list(select(str(out), Selection.build(limit=3)))) == 3
+    assert full_reads == [0]
+    full_reads.clear()
+    list(select(str(out), Selection.build(ids=["doc-000599"])))
+    assert len(full_reads) == 1  # cheap columns everywhere, the full row group once
+
+
+# ------------------------------------------------------------------ the command line
+
+def _diff(out: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(CURATE + ["diff", str(out), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_terminal_output_is_labelled_and_plain_when_piped(output):
+    out, _ = output
+    r = _diff(out, "--status", "edited", "--limit", "5")
+    assert r.returncode == 0, r.stderr
+    assert not ANSI.search(r.stdout)
+    assert r.stdout.count("━━ doc-") == 5
+    assert re.search(r"^@@ \[\d+\](–\[\d+\])? removed by remove_lines\(line_start=\d+, line_end=\d+\)$", r.stdout, re.M)
+    assert re.search(r'^@@ \[\d+\] changed by normalize\(source_str="\w+", target_str="\w+"\)$', r.stdout, re.M)
+    # a normalized row shows the old line then the new one, same line number
+    m = re.search(r"^-(\[\d+\]) .*\n\+\1 ", r.stdout, re.M)
+    assert m
+    colour = _diff(out, "--status", "edited", "--limit", "1", "--color", "always")
+    assert ANSI.search(colour.stdout)
+
+
+def test_header_shows_drop_reason_and_errors(output):
+    out, _ = output
+    r = _diff(out, "--status", "ignored", "--limit", "1")
+    assert "program_ignored" in r.stdout and "error: remove_lines(line_start=x): bad argument" in r.stdout
+    r = _diff(out, "--status", "dropped_by_doc", "--limit", "1")
+    assert "dropped by prox_refine: dropped_by_doc" in r.stdout and "program (doc):   drop_doc()" in r.stdout
+
+
+def test_pipe_closed_early_is_not_an_error(output):
+    out, _ = output
+    p = subprocess.run(" ".join(CURATE) + f" diff {out} --limit 0 | head -3", shell=True, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and len(p.stdout.splitlines()) == 3
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+
+
+def test_bad_selection_is_one_line_error(output, tmp_path):
+    out, _ = output
+    r = _diff(out, "--status", "bogus")
+    assert r.returncode == 2 and r.stderr.startswith("error: --status: unknown status 'bogus'") and "Traceback" not in r.stderr
+    r = _diff(tmp_path / "nope")
+    assert r.returncode == 2 and "no such output folder" in r.stderr
+    r = _diff(out, "--id", "no-such-doc")
+    assert r.returncode == 1 and "no document matches" in r.stderr
