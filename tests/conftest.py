@@ -181,3 +181,63 @@ def local_reference(tmp_path_factory):
     stats = run_config(parse_config(cluster_config(out)), progress=False)
     assert stats["complete"] and stats["conserved"]
     return out, output_rows(out)
+
+
+# -- refiners: a tiny random Llama with the real Llama-2 tokenizer, and one vLLM engine per session --
+TINY_VLLM_OPTIONS = dict(dtype="float32", max_model_len=2048, gpu_memory_utilization=0.4, enforce_eager=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("transformers", reason="building the tiny model needs transformers + torch")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_tiny_model", REPO / "scripts" / "build_tiny_model.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod.build(tmp_path_factory.mktemp("tiny_llama"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def vllm_backend(tiny_llama: Path):  # noqa: ANN201
+    """The vLLM backend on the tiny model; its engine starts once here and is reused (cached per process)."""
+    import os
+
+    try:
+        import vllm  # noqa: F401
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"vllm is not importable ({type(e).__name__}: {e}); install the cpu-llm extra")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    from curate.refiners.backends.vllm_backend import VLLMBackend
+
+    backend = VLLMBackend(model=str(tiny_llama), **TINY_VLLM_OPTIONS)
+    backend.engine()
+    return backend
+
+
+# -- filters: small fastText models trained in this session on real text (seconds) --
+@pytest.fixture(scope="session")
+def filters_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Quality models (dclm-like, cosmo-like) from DCLM human labels and 4 weak-label category models."""
+    from curate.filters import training as T
+    from curate.filters.weak_labels import CATEGORY_KEYWORDS, weak_examples
+
+    out = tmp_path_factory.mktemp("filters_models")
+    d = DATA / "dclm-human-quality"
+    majority = T.labelled_examples([str(d / "majority_data.jsonl")], "text", "label", ["1"])
+    agreement = T.labelled_examples([str(d / "agreement_data.jsonl")], "text", "label", ["1"])
+    train = T.remove_overlap(majority, agreement)
+    paths: dict[str, str] = {}
+    for name, prep, ngrams in (("dclm", "dclm", 2), ("cosmo", "newlines", 1)):
+        params = T.TrainParams(word_ngrams=ngrams, dim=16, bucket=20000, preprocess=prep, epoch=15)
+        T.train(train, params).save_model(str(out / f"{name}.bin"))
+        paths[name] = str(out / f"{name}.bin")
+    texts = [t for t, _ in majority]
+    for cat in CATEGORY_KEYWORDS:
+        ex = weak_examples(texts, cat, min_distinct=3)
+        params = T.TrainParams(word_ngrams=2, dim=16, bucket=20000, preprocess="newlines", epoch=15,
+                               positive_label=cat, negative_label="cc")
+        T.train(ex, params).save_model(str(out / f"cat_{cat}.bin"))
+        paths[cat] = str(out / f"cat_{cat}.bin")
+    return paths
