@@ -126,12 +126,16 @@ def histogram_chart(column: str, kept: np.ndarray, dropped: np.ndarray, threshol
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.4, 3.0))
     allv = np.concatenate([kept, dropped])
-    lo, hi = float(np.min(allv)), float(np.max(allv))
+    # long tails (EFLAW of a list page is in the hundreds) would squeeze the bulk into a few bins:
+    # the axis spans the 0.5-99.5 percentiles, and values beyond are counted in the edge bins
+    lo, hi = (float(x) for x in np.percentile(allv, [0.5, 99.5]))
+    outside = int(np.count_nonzero((allv < lo) | (allv > hi)))
     for t in thresholds:  # keep every threshold in view
         lo, hi = min(lo, t.value), max(hi, t.value)
     if hi <= lo:
         hi = lo + 1.0
     edges = np.linspace(lo, hi, bins + 1)
+    kept, dropped = np.clip(kept, lo, hi), np.clip(dropped, lo, hi)
     ax.hist([kept, dropped], bins=edges, stacked=True, color=["#4C72B0", "#C9C9D3"],
             label=[f"kept ({len(kept):,})", f"dropped ({len(dropped):,})"])
     seen: set[float] = set()
@@ -141,7 +145,7 @@ def histogram_chart(column: str, kept: np.ndarray, dropped: np.ndarray, threshol
             ax.text(t.value, ax.get_ylim()[1] * (0.95 - 0.1 * (i % 3)), f" {t.op} {t.value:g}", color="#C44E52",
                     fontsize=8, ha="left", va="top")
             seen.add(t.value)
-    ax.set_title(column)
+    ax.set_title(column + (f"  ({outside:,} outliers in the edge bins)" if outside else ""), fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="upper right" if not thresholds else "best")
     fig.tight_layout()
     return _png(fig)

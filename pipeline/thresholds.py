@@ -30,7 +30,7 @@ class Threshold:
 
 def _walk(obj: Any, strings: list[str], params: dict[str, float], depth: int = 0, seen: set[int] | None = None) -> None:
     seen = seen if seen is not None else set()
-    if depth > 4 or id(obj) in seen:
+    if depth > 6 or id(obj) in seen:
         return
     if isinstance(obj, str):
         if len(obj) < 20_000:
