@@ -107,7 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_summary(stats)
     print(f"output: {cfg.output.path}/data   stats: {cfg.output.path}/stats.json   wall: {stats['wall_s']} s",
           file=sys.stderr)
-    bad = check_conservation(stats["stages"])
+    bad = check_conservation(stats["stages"]) + stats.get("flow_errors", [])
     if bad:
         print("documents unaccounted for:\n  " + "\n  ".join(bad), file=sys.stderr)
         return 1

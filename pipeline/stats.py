@@ -75,6 +75,7 @@ def collect_stats(plan: Plan) -> dict[str, Any]:
         "jobs": jobs,
         "stages": stages,
         "conserved": all(s["conserved"] for s in accounted),
+        "flow_errors": flow_errors(stages) if complete else [],
         "input_records": accounted[0]["docs_in"] if accounted else 0,
         "output_docs": accounted[-1]["docs_out"] if accounted else 0,
     }
@@ -127,3 +128,26 @@ def check_conservation(stages: Iterable[dict[str, Any]]) -> list[str]:
         if "docs_in" in s and not s["conserved"]:
             bad.append(f"{s['label']}: in {s['docs_in']} != out {s['docs_out']} + dropped {s['dropped_total']}")
     return bad
+
+
+def flow_errors(stages: list[dict[str, Any]]) -> list[str]:
+    """Documents lost *between* stages: each stage's docs_out must be the next one's docs_in.
+
+    Within a job this holds by construction of the accounting wrapper; across a barrier it checks
+    that every document handed off by one job was read by the next. Only consecutive accounted
+    main-flow steps are compared (a side job or a raw datatrove step in between breaks the chain);
+    `rejected:` writers are not part of the flow.
+    """
+    errors = []
+    prev = None
+    for s in stages:
+        if "docs_in" not in s:
+            prev = None
+            continue
+        if prev is not None and (prev["job"] == s["job"] or (prev["label"] == "handoff write" and s["label"] == "handoff read")):
+            if prev["docs_out"] != s["docs_in"]:
+                errors.append(f"{prev['label']} -> {s['label']}: {prev['docs_out']} out but {s['docs_in']} in")
+        elif prev is not None and s["label"] != "handoff read":
+            pass  # a job that does not continue the document flow (e.g. MinHash buckets)
+        prev = s
+    return errors

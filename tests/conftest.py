@@ -161,8 +161,12 @@ def cluster_config(out_dir, kind: str = "local", tasks: int = 2, refine_job: boo
     """The sample corpus through length_filter, plus (refine_job) a second stage in a job of its own."""
     stages = [{"stage": "length_filter", "min_words": 5}]
     if refine_job:
-        stages.append({"stage": "length_filter", "label": "refine", "min_words": 20,
-                       "resources": {"tasks": 1, "cpus_per_task": 1}})
+        # the refinement stage in a job of its own, as on a GPU partition (rules backend: CPU, no model)
+        from curate.pipeline.registry import stage_names
+
+        refine = ({"stage": "prox_refine", "backend": "rules"} if "prox_refine" in stage_names()
+                  else {"stage": "length_filter", "min_words": 20})
+        stages.append({**refine, "label": "refine", "resources": {"tasks": 1, "cpus_per_task": 1}})
     return {
         "name": "cluster",
         "input": {"format": "jsonl", "path": str(SAMPLE), "glob": "*.jsonl.gz"},
@@ -229,7 +233,7 @@ def filters_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     agreement = T.labelled_examples([str(d / "agreement_data.jsonl")], "text", "label", ["1"])
     train = T.remove_overlap(majority, agreement)
     paths: dict[str, str] = {}
-    for name, prep, ngrams in (("dclm", "dclm", 2), ("cosmo", "newlines", 1)):
+    for name, prep, ngrams in (("dclm", "dclm", 2), ("cosmo", "newlines", 2)):
         params = T.TrainParams(word_ngrams=ngrams, dim=16, bucket=20000, preprocess=prep, epoch=15)
         T.train(train, params).save_model(str(out / f"{name}.bin"))
         paths[name] = str(out / f"{name}.bin")
