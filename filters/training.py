@@ -105,6 +105,7 @@ class TrainParams:
     negative_label: str = "cc"
     preprocess: str = "dclm"
     lr_used: float | None = None  # set by train(): lower than lr when training had to be restarted
+    seed_used: int | None = None
 
     def fasttext_kwargs(self) -> dict[str, Any]:
         return dict(epoch=self.epoch, lr=self.lr, wordNgrams=self.word_ngrams, dim=self.dim, minCount=self.min_count,
@@ -119,33 +120,50 @@ def _write_training_file(examples: Iterable[Example], params: TrainParams, path:
             f.write(f"__label__{label} {preprocess(text, params.preprocess)}\n")
 
 
+def _train_in_child(path: str, kwargs: dict[str, Any], quantize: bool, cutoff: int, out: str) -> None:
+    import fasttext
+
+    model = fasttext.train_supervised(input=path, **kwargs)
+    if quantize:
+        # retrain=True fine-tunes after pruning; cutoff keeps the most useful rows only
+        model.quantize(input=path, qnorm=True, retrain=True, cutoff=cutoff, thread=1, verbose=0)
+    model.save_model(out)
+
+
 def train(examples: Sequence[Example], params: TrainParams, quantize: bool = False, cutoff: int = 5000):  # type: ignore[no-untyped-def]
-    """A trained fastText model (quantized in place when asked)."""
+    """A trained fastText model (quantized when asked).
+
+    Each attempt runs in a fresh (spawned) process: this fastText build sporadically stops with
+    "Encountered NaN" on small data, not reproducibly (same seed, one thread), and once it has
+    happened in a process later trainings there tend to fail too. A failed attempt is retried
+    with the next seed; after 4 failures the learning rate is halved each time.
+    """
+    import multiprocessing
+
     import fasttext
 
     if not any(p for _, p in examples) or all(p for _, p in examples):
         raise ValueError("training needs both positive and negative examples")
+    ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="curate-ft-") as tmp:
         path = os.path.join(tmp, "train.txt")
+        out = os.path.join(tmp, "model.ftz" if quantize else "model.bin")
         _write_training_file(examples, params, path)
         kwargs = params.fasttext_kwargs()
         for attempt in range(8):
-            try:
-                model = fasttext.train_supervised(input=path, **kwargs)
+            proc = ctx.Process(target=_train_in_child, args=(path, kwargs, quantize, cutoff, out))
+            proc.start()
+            proc.join()
+            if proc.exitcode == 0 and os.path.exists(out):
                 break
-            except RuntimeError as e:
-                # this fastText build sporadically reports "Encountered NaN" on small data, not
-                # reproducibly (same seed, one thread): retry, and lower the rate after 4 failures
-                if "NaN" not in str(e) or attempt == 7:
-                    raise
-                if attempt >= 3:
-                    kwargs["lr"] = kwargs["lr"] / 2
+            if attempt == 7:
+                raise RuntimeError(f"fastText training failed {attempt + 1} times (exit code {proc.exitcode})")
+            kwargs["seed"] = params.seed + attempt + 1
+            if attempt >= 3:
+                kwargs["lr"] = kwargs["lr"] / 2
         params.lr_used = kwargs["lr"]
-        if quantize:
-            # retrain=True fine-tunes after pruning; cutoff keeps the most useful rows only
-            model.quantize(input=path, qnorm=True, retrain=True, cutoff=cutoff, thread=1,
-                           verbose=0)
-    return model
+        params.seed_used = kwargs["seed"]
+        return fasttext.load_model(out)
 
 
 @dataclass

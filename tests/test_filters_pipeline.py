@@ -1,0 +1,152 @@
+"""The filters through run_stages: conservation, drop-by-clause stats, stage equivalence, heuristics, the CLI."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from pathlib import Path
+
+import fasttext
+import pytest
+
+from curate.filters.ensemble import GNEISSWEB_CLAUSES, GNEISSWEB_KEEP, GNEISSWEB_PARAMS
+from curate.filters.rule import Rule
+from curate.pipeline import run_stages
+from curate.pipeline.cli import main as curate_main
+from curate.pipeline.config import load_config
+
+CATS = ("medical", "education", "technology", "science")
+
+
+@pytest.fixture(scope="module")
+def sample_docs(sample_dir: Path) -> list[dict]:
+    docs = []
+    for f in sorted(sample_dir.glob("*.jsonl.gz")):
+        for i, line in enumerate(gzip.open(f, "rt")):
+            if i % 4 == 0:  # every 4th doc of both sources: ~420 real documents
+                docs.append({"id": f"{f.name}/{i}", "text": json.loads(line)["text"]})
+    return docs
+
+
+def ensemble_stage(models: dict[str, str], repo: Path, **extra) -> dict:
+    return {"stage": "gneissweb_ensemble",
+            "quality_models": [{"name": "dclm", "path": models["dclm"], "preprocess": "dclm"},
+                               {"name": "cosmo", "path": models["cosmo"], "preprocess": "newlines"}],
+            "category_models": [{"name": c, "path": models[c]} for c in CATS],
+            "tokenizer": str(repo / "dedup" / "assets" / "gpt2" / "tokenizer.json"), "batch_size": 64, **extra}
+
+
+def test_ensemble_conservation_and_drops_by_clause(filters_models, repo_root, sample_docs) -> None:
+    # thresholds raised so that both FT and READ/EXT drop documents of this sample
+    params = {"dclm_min": 0.5, "cosmo_min": 0.5}
+    annotated = run_stages(sample_docs, [ensemble_stage(filters_models, repo_root, annotate_only=True)])
+    assert len(annotated.docs) == len(sample_docs)
+    rule = Rule(GNEISSWEB_KEEP, GNEISSWEB_CLAUSES, {**GNEISSWEB_PARAMS, **params})
+    expected = {d.id: rule.evaluate(d.metadata) for d in annotated.docs}
+    # annotations are in range
+    for d in annotated.docs:
+        m = d.metadata
+        assert 0 <= m["ft_dclm"] <= 1 and 0 <= m["ft_cosmo"] <= 1 and m["eflaw"] >= 0
+        assert 0 < m["tokens_per_byte"] <= m["tokens_per_char"] or not d.text.strip()
+        assert m["is_category"] == bool(m["category"])
+
+    res = run_stages(sample_docs, [ensemble_stage(filters_models, repo_root, params=params)])
+    st = res.stats[-1]
+    assert st["conserved"] and st["docs_in"] == len(sample_docs)
+    assert st["docs_in"] == st["docs_out"] + st["dropped_total"]
+    kept = {d.id for d in res.docs}
+    assert kept == {i for i, (keep, _) in expected.items() if keep}
+    reasons = Counter(why for keep, why in expected.values() if not keep)
+    assert st["dropped"] == dict(reasons)
+    assert reasons["FT"] > 0 and reasons["READ,EXT"] > 0
+    assert st["extra"]["failed_clause/READ"] == reasons["READ,EXT"]
+    assert st["extra"]["failed_clause/FT"] == reasons["FT"]
+
+
+def test_separate_stages_equal_the_ensemble(filters_models, repo_root, sample_docs) -> None:
+    docs = sample_docs[:150]
+    tok = str(repo_root / "dedup" / "assets" / "gpt2" / "tokenizer.json")
+    params = {"dclm_min": 0.5, "cosmo_min": 0.5}
+    chain = [
+        {"stage": "fasttext_annotate", "models": [{"name": "dclm", "path": filters_models["dclm"], "preprocess": "dclm"},
+                                                  {"name": "cosmo", "path": filters_models["cosmo"]}]},
+        {"stage": "category_classify", "models": [{"name": c, "path": filters_models[c]} for c in CATS]},
+        {"stage": "readability"},
+        {"stage": "extreme_tokenization", "tokenizer": tok},
+        {"stage": "quality_rule", "preset": "gneissweb", "params": params},
+    ]
+    a = run_stages(docs, chain)
+    b = run_stages(docs, [ensemble_stage(filters_models, repo_root, params=params)])
+    assert [d.id for d in a.docs] == [d.id for d in b.docs]
+    assert a.stats[-1]["dropped"] == b.stats[-1]["dropped"]
+    assert all(s["conserved"] for s in a.stats)
+    for x, y in zip(a.docs, b.docs):
+        for col in ("ft_dclm", "ft_cosmo", "eflaw", "tokens_per_char", "category", "cat_science"):
+            assert x.metadata[col] == y.metadata[col]
+
+
+def test_quality_rule_stage_with_own_rule(sample_docs) -> None:
+    docs = [{"text": d["text"], "id": d["id"]} for d in sample_docs[:100]]
+    res = run_stages(docs, [
+        {"stage": "readability"},
+        {"stage": "quality_rule", "keep": "READABLE and not TOO_LONG",
+         "clauses": {"READABLE": "eflaw < max_eflaw", "TOO_LONG": "eflaw > 1000"}, "params": {"max_eflaw": 25}},
+    ])
+    st = res.stats[-1]
+    assert st["conserved"] and set(st["dropped"]) <= {"READABLE", "not TOO_LONG"}
+    assert all(d.metadata["eflaw"] < 25 for d in res.docs)
+    assert st["dropped"].get("READABLE", 0) == sum(1 for d in docs if _eflaw(d["text"]) >= 25)
+
+
+def _eflaw(text: str) -> float:
+    from curate.filters.readability import mcalpine_eflaw
+
+    return mcalpine_eflaw(text)
+
+
+def test_datatrove_heuristics_by_name(sample_docs) -> None:
+    pytest.importorskip("spacy", reason="datatrove's English word tokenizer needs spacy")
+    short = {"id": "short", "text": "Too short to be a document."}
+    docs = sample_docs[:120] + [short]
+    res = run_stages(docs, [
+        {"stage": "gopher_repetition"},
+        {"stage": "gopher_quality", "min_doc_words": 50},
+        {"stage": "fineweb_quality", "short_line_thr": 0.9},
+        {"stage": "c4_quality", "filter_curly_bracket": False},
+    ])
+    assert all(s["conserved"] for s in res.stats)
+    gq = next(s for s in res.stats if s["label"] == "gopher_quality")
+    assert "gopher_short_doc" in gq["dropped"]
+    assert "short" not in {d.id for d in res.docs}
+    assert 0 < len(res.docs) < len(docs)
+
+
+def test_sample_config_uses_committed_models(repo_root: Path) -> None:
+    cfg = load_config(repo_root / "configs" / "sample.yaml")
+    entry = next(e for e in cfg.entries if e.stage == "gneissweb_ensemble")
+    for spec in [*entry.options.quality_models, *entry.options.category_models]:
+        assert (repo_root / spec.path).is_file()
+    assert entry.options.rule.params["dclm_min"] == 0.002  # the GneissWeb preset
+
+
+def test_train_classifier_cli(tmp_path: Path, data_dir: Path, capsys) -> None:
+    rows = [json.loads(line) for line in (data_dir / "dclm-human-quality" / "majority_data.jsonl").open()]
+    pos, neg = tmp_path / "pos.jsonl", tmp_path / "neg.jsonl"
+    pos.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in rows if r["label"] == 1))
+    neg.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in rows if r["label"] == 0))
+    out = tmp_path / "m" / "q.bin"
+    rc = curate_main(["train-classifier", "--positive", str(pos), "--negative", str(neg), "--holdout", "0.25",
+                      "--seed", "3", "--epoch", "15", "--output", str(out), "--json"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    held = report["held_out"]
+    assert held["n"] == round(272 * 0.25) + round(227 * 0.25) and held["positives"] == 68
+    assert held["auc"] > 0.7 and 0 < held["f1"] <= 1
+    assert report["train"] == 499 - held["n"]
+    assert sorted(fasttext.load_model(str(out)).get_labels()) == ["__label__cc", "__label__hq"]
+    # bad invocations are one-line errors, not tracebacks
+    assert curate_main(["train-classifier", "--input", str(pos), "--positive", str(pos), "--output", "x.bin"]) == 2
+    assert curate_main(["train-classifier", "--input", str(tmp_path / "nope.jsonl"), "--output", "x.bin"]) == 2
+    assert curate_main(["train-classifier", "--input", str(pos), "--output", "x.bin", "--quantize"]) == 2
+    assert "error:" in capsys.readouterr().err
