@@ -224,32 +224,6 @@ def vllm_backend(tiny_llama: Path):  # noqa: ANN201
 @pytest.fixture(scope="session")
 def filters_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Quality models (dclm-like, cosmo-like) from DCLM human labels and 4 weak-label category models."""
-    from curate.filters import training as T
-    from curate.filters.weak_labels import CATEGORY_KEYWORDS, weak_examples
-
-    out = tmp_path_factory.mktemp("filters_models")
-    d = DATA / "dclm-human-quality"
-    majority = T.labelled_examples([str(d / "majority_data.jsonl")], "text", "label", ["1"])
-    agreement = T.labelled_examples([str(d / "agreement_data.jsonl")], "text", "label", ["1"])
-    train = T.remove_overlap(majority, agreement)
-    paths: dict[str, str] = {}
-    for name, prep, ngrams in (("dclm", "dclm", 2), ("cosmo", "newlines", 2)):
-        params = T.TrainParams(word_ngrams=ngrams, dim=16, bucket=20000, preprocess=prep, epoch=15)
-        T.train(train, params).save_model(str(out / f"{name}.bin"))
-        paths[name] = str(out / f"{name}.bin")
-    texts = [t for t, _ in majority]
-    for cat in CATEGORY_KEYWORDS:
-        ex = weak_examples(texts, cat, min_distinct=3)
-        params = T.TrainParams(word_ngrams=2, dim=16, bucket=20000, preprocess="newlines", epoch=15,
-                               positive_label=cat, negative_label="cc")
-        T.train(ex, params).save_model(str(out / f"cat_{cat}.bin"))
-        paths[cat] = str(out / f"cat_{cat}.bin")
-    return paths
-
-# -- filters: small fastText models trained in this session on real text (seconds) --
-@pytest.fixture(scope="session")
-def filters_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Quality models (dclm-like, cosmo-like) from DCLM human labels and 4 weak-label category models."""
     import json
 
     from curate.filters import training as T
@@ -276,4 +250,3 @@ def filters_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         T.train(ex, params).save_model(str(out / f"cat_{cat}.bin"))
         paths[cat] = str(out / f"cat_{cat}.bin")
     return paths
-
