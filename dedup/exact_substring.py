@@ -99,15 +99,13 @@ class ExactSubstringDedup(CurateStep):
 
     def _dedup(self, docs: list[Document], where: str) -> None:
         texts = [d.text for d in docs]
-        raw: list[bytes] = []
         ok = np.ones(len(docs), dtype=bool)
+        nbytes = np.zeros(len(docs), dtype=np.int64)
         for i, t in enumerate(texts):
             try:
-                raw.append(t.encode("utf-8"))
+                nbytes[i] = len(t) if t.isascii() else len(t.encode("utf-8"))
             except UnicodeEncodeError:  # lone surrogates: not valid text, cannot be tokenized; left untouched
-                raw.append(b"")
                 ok[i] = False
-        nbytes = np.fromiter((len(b) for b in raw), dtype=np.int64, count=len(raw))
         text_bytes = int(nbytes.sum())
         if not ok.all():
             self.stat_update("esd_unencodable_docs", value=int((~ok).sum()))
@@ -115,10 +113,11 @@ class ExactSubstringDedup(CurateStep):
         self._check_memory(where, text_bytes, guess)
 
         if self.units == "bytes":
-            arrays = [np.frombuffer(b, dtype=np.uint8) for b in raw]
-            shard = concat(arrays, 0xFF, np.uint8)  # 0xFF never occurs in UTF-8
+            # one document's bytes at a time, straight into the shard array (no second copy of the text)
+            arrays = (np.frombuffer(t.encode("utf-8"), dtype=np.uint8) if k else np.zeros(0, np.uint8)
+                      for t, k in zip(texts, ok))
+            shard = concat(arrays, 0xFF, np.uint8, lengths=np.where(ok, nbytes, 0))  # 0xFF never occurs in UTF-8
             byte_len = None
-            del arrays
         else:
             from .tokenize import get_tokenizer
 
@@ -128,12 +127,11 @@ class ExactSubstringDedup(CurateStep):
             del ids
             byte_len = np.append(tok.byte_len, 0).astype(np.uint8 if tok.byte_len.max() < 256 else np.int64)
             got = np.add.reduceat(byte_len[shard.units], shard.starts, dtype=np.int64)
-            if not np.array_equal(got, nbytes):
+            if not np.array_equal(got, np.where(ok, nbytes, 0)):
                 bad = int(np.flatnonzero(got != nbytes)[0])
                 raise CurateError(f"tokenizer {tok.path}: token bytes do not add up to document {bad} of {where} "
                                   f"({got[bad]} vs {nbytes[bad]} bytes)")
             self._check_memory(where, text_bytes, int(shard.units.shape[0]))
-        del raw
 
         runs = duplicate_runs(shard, self.min_length, self.keep)
         self.stat_update("esd_shards")

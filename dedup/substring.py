@@ -23,7 +23,7 @@ are int64.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Iterable, Literal
 
 import numpy as np
 
@@ -45,15 +45,21 @@ class Shard:
         return self.starts + self.lengths
 
 
-def concat(docs: Sequence[np.ndarray], sep: int, dtype: np.dtype) -> Shard:
-    lengths = np.fromiter((d.shape[0] for d in docs), dtype=np.int64, count=len(docs))
-    starts = np.zeros(len(docs), dtype=np.int64)
-    if len(docs) > 1:
+def concat(docs: Iterable[np.ndarray], sep: int, dtype: np.dtype, lengths: np.ndarray | None = None) -> Shard:
+    """One array: each doc then `sep`. With `lengths` given, `docs` may be a generator (filled one at a time)."""
+    if lengths is None:
+        docs = list(docs)
+        lengths = np.fromiter((d.shape[0] for d in docs), dtype=np.int64, count=len(docs))
+    lengths = np.asarray(lengths, dtype=np.int64)
+    n = lengths.shape[0]
+    starts = np.zeros(n, dtype=np.int64)
+    if n > 1:
         np.cumsum(lengths[:-1] + 1, out=starts[1:])
-    units = np.empty(int(lengths.sum()) + len(docs), dtype=dtype)
+    units = np.empty(int(lengths.sum()) + n, dtype=dtype)
     units[starts + lengths] = sep
-    for d, s in zip(docs, starts):
-        units[s : s + d.shape[0]] = d
+    for d, s, ln in zip(docs, starts.tolist(), lengths.tolist()):
+        assert d.shape[0] == ln
+        units[s : s + ln] = d
     return Shard(units, starts, lengths)
 
 
@@ -94,16 +100,21 @@ def duplicate_runs(shard: Shard, min_length: int, keep: Keep = "first") -> Runs:
     del p, rem
     if pair.size == 0:
         return _empty()
-    members = np.union1d(pair, pair + 1)  # suffix-array indices in some group of >= 2 occurrences
-    # a member opens a group when the pair linking it to its predecessor is not a valid pair
-    prev = members - 1
-    j = np.searchsorted(pair, prev)
-    linked = (j < pair.size) & (pair[np.minimum(j, pair.size - 1)] == prev)
-    opens = np.flatnonzero(~linked)
+    # groups = runs of consecutive valid pairs; group g holds suffix-array indices pair[gs]..pair[ge] + 1
+    ge = np.flatnonzero(np.append(pair[1:] != pair[:-1] + 1, True))  # last pair of each group
+    ng = ge.shape[0]
+    sizes = np.diff(np.concatenate(([-1], ge))) + 1  # pairs in group + 1
+    extra = ge + np.arange(1, ng + 1)  # where each group's last member goes in `members`
+    members = np.empty(pair.shape[0] + ng, dtype=np.int64)
+    slot = np.ones(members.shape[0], dtype=bool)
+    slot[extra] = False
+    members[slot] = pair
+    members[extra] = pair[ge] + 1
+    opens = np.concatenate(([0], extra[:-1] + 1))
     pos = sa[members].astype(np.int64)
-    del sa, members, prev, j
+    del sa, members, slot, extra
     if keep == "first":
-        gid = np.cumsum(~linked) - 1
+        gid = np.repeat(np.arange(ng), sizes)
         first = np.minimum.reduceat(pos, opens)
         starts = pos[pos != first[gid]]
     elif keep == "none":

@@ -1,10 +1,12 @@
 """Suffix array and LCP array of a unit sequence, from the compiled `pydivsufsort` library.
 
-`pydivsufsort.divsufsort` takes uint8 / uint16 / uint32 arrays (wide ones are sorted as big-endian
-byte strings, keeping only suffixes at unit boundaries) and switches to the 64-bit library above
-2**31 units, so positions are int32 or int64 as the length requires. `kasai` gives
-`lcp[i] = LCP(suffix sa[i], suffix sa[i+1])` (last entry 0). Callers widen to int64 before doing
-arithmetic on positions.
+libdivsufsort sorts bytes. Wider units (uint16 GPT-2 ids, uint32) are sorted as their big-endian
+byte string, keeping only suffixes that start on a unit boundary: big-endian byte order equals
+unit order. pydivsufsort does the same internally but with several full-size temporaries
+(~30 bytes per uint16 unit at peak); here the filtering is done in place, in chunks, so the peak
+is units + big-endian copy + the byte-level suffix array (2 + 2 + 8 bytes per uint16 unit), then a
+compact copy. Positions are int32 below 2**31 bytes and int64 above (libdivsufsort64); callers
+widen to int64 before arithmetic. `kasai` gives `lcp[i] = LCP(suffix sa[i], suffix sa[i+1])`.
 """
 
 from __future__ import annotations
@@ -12,16 +14,34 @@ from __future__ import annotations
 import numpy as np
 import pydivsufsort
 
+_CHUNK = 1 << 22
+
 
 def suffix_array(units: np.ndarray) -> np.ndarray:
     """Start positions of all suffixes of `units`, in lexicographic order."""
-    if units.size == 0:
+    n = units.shape[0]
+    if n == 0:
         return np.zeros(0, dtype=np.int64)
-    return pydivsufsort.divsufsort(np.ascontiguousarray(units))
+    if units.dtype == np.uint8:
+        return pydivsufsort.divsufsort(np.require(units, requirements=["C", "W"]))
+    width = units.dtype.itemsize
+    big = units.astype(f">u{width}")
+    out = pydivsufsort.divsufsort(big.view(np.uint8), force64=n * width > np.iinfo(np.int32).max)
+    del big
+    shift = width.bit_length() - 1
+    w = 0
+    for c in range(0, out.shape[0], _CHUNK):  # compact in place: the write cursor never passes the read one
+        blk = out[c : c + _CHUNK]
+        sel = blk[(blk & (width - 1)) == 0] >> shift
+        out[w : w + sel.shape[0]] = sel
+        w += sel.shape[0]
+    assert w == n
+    sa = out[:n].copy()
+    return sa
 
 
 def lcp_array(units: np.ndarray, sa: np.ndarray) -> np.ndarray:
     """Kasai LCP: `lcp[i]` = length of the common prefix of suffixes `sa[i]` and `sa[i+1]`."""
-    if units.size == 0:
+    if units.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
     return pydivsufsort.kasai(np.ascontiguousarray(units), sa)

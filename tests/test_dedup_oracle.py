@@ -72,7 +72,7 @@ def random_unit_corpus(rng: np.random.Generator) -> list[list[int]]:
 def test_runs_match_oracle_on_random_unit_corpora(keep: str) -> None:
     rng = np.random.default_rng(1234 if keep == "first" else 4321)
     disagreements = 0
-    for trial in range(3000):
+    for trial in range(2000):
         docs = random_unit_corpus(rng)
         L = int(rng.integers(1, 7))
         shard = concat([np.asarray(d, dtype=np.uint16) for d in docs], 60000, np.uint16)
@@ -161,7 +161,7 @@ def oracle_text(texts: list[str], L: int, keep: str, units: str) -> list[tuple[s
 def test_step_matches_oracle_on_random_texts(units: str, keep: str) -> None:
     rng = np.random.default_rng({"bytes": 7, "tokens": 11}[units] + (keep == "none"))
     disagreements = changed = partial = 0
-    for trial in range(2500):
+    for trial in range(1500):
         texts = random_text_corpus(rng)
         L = int(rng.integers(1, 8 if units == "bytes" else 5))
         step = ExactSubstringDedup(units=units, min_length=L, keep=keep, shard_bytes=10**9, threads=1)
@@ -176,5 +176,5 @@ def test_step_matches_oracle_on_random_texts(units: str, keep: str) -> None:
             if disagreements == 1:
                 print("first disagreement:", trial, units, keep, L, texts, got, want)
     assert disagreements == 0
-    assert changed > 1000, "the generator must produce corpora with repeats"
+    assert changed > 600, "the generator must produce corpora with repeats"
     assert partial == 0
