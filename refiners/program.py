@@ -27,6 +27,7 @@ import json
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 MAX_PROGRAM_CHARS = 65_536
@@ -155,8 +156,28 @@ def _call_from_ast(line: str) -> Call:
     return Call(name, tuple((p, values[p]) for p in params if p in values))
 
 
+_CACHEABLE = 256  # short lines repeat a lot across documents ("keep_chunk()"): parse each once
+
+
+@lru_cache(maxsize=1 << 16)
+def _parse_cached(line: str) -> Call | str:
+    try:
+        return _parse_uncached(line)
+    except Rejected as e:
+        return str(e)
+
+
 def parse_line(line: str) -> Call:
     """One program line -> Call, or raise Rejected(reason)."""
+    if len(line) <= _CACHEABLE:
+        r = _parse_cached(line)
+        if isinstance(r, str):
+            raise Rejected(r)
+        return r
+    return _parse_uncached(line)
+
+
+def _parse_uncached(line: str) -> Call:
     if len(line) > MAX_LINE_CHARS:
         raise Rejected(f"line longer than {MAX_LINE_CHARS} chars")
     m = _FAST_REMOVE.fullmatch(line)
