@@ -91,8 +91,9 @@ class PromptBuilder:
     """Builds ProX doc and chunk prompts for a batch of documents with one batched tokenizer call."""
 
     def __init__(self, tokenizer: Tokenizer | None = None, max_doc_tokens: int = MAX_DOC_TOKENS,
-                 max_chunk_tokens: int = MAX_CHUNK_TOKENS, system: str = SYSTEM_PROMPT) -> None:
+                 max_chunk_tokens: int = MAX_CHUNK_TOKENS, system: str = SYSTEM_PROMPT, token_ids: bool = True) -> None:
         self.tok = tokenizer or load_tokenizer(None)
+        self.token_ids = token_ids  # False: prompt strings only (the rules backend reads text, not ids)
         self.max_doc_tokens = max_doc_tokens
         self.max_chunk_tokens = max_chunk_tokens
         self.system = system
@@ -103,6 +104,8 @@ class PromptBuilder:
 
     # -- token ids of a finished prompt string --------------------------------------------------
     def _ids_batch(self, prompts: list[str]) -> list[list[int]]:
+        if not self.token_ids:
+            return [[] for _ in prompts]
         # every prompt starts with the literal "<s>"; add BOS as an id and encode the rest as text
         assert all(p.startswith(BOS) for p in prompts)
         encs = self.tok.encode_batch([p[len(BOS):] for p in prompts], add_special_tokens=False)
@@ -111,13 +114,14 @@ class PromptBuilder:
     # -- doc stage -------------------------------------------------------------------------------
     def truncate_doc(self, texts: Sequence[str]) -> list[str]:
         """Each text cut to its first `max_doc_tokens` tokens (at a token boundary)."""
-        encs = self.tok.encode_batch(list(texts), add_special_tokens=False)
-        out = []
-        for text, enc in zip(texts, encs):
-            if len(enc.ids) <= self.max_doc_tokens:
-                out.append(text)
-            else:
-                out.append(text[: enc.offsets[self.max_doc_tokens][0]])
+        # every token covers at least one UTF-8 byte (the prepended "▁" merges into the first), so a
+        # text of < max_doc_tokens bytes cannot be too long: only the others are tokenized
+        long = [i for i, t in enumerate(texts) if len(t) >= self.max_doc_tokens and len(t.encode()) >= self.max_doc_tokens]
+        out = list(texts)
+        encs = self.tok.encode_batch([texts[i] for i in long], add_special_tokens=False) if long else []
+        for i, enc in zip(long, encs):
+            if len(enc.ids) > self.max_doc_tokens:
+                out[i] = texts[i][: enc.offsets[self.max_doc_tokens][0]]
         return out
 
     def doc_prompts(self, texts: Sequence[str]) -> list[Prompt]:

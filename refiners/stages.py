@@ -101,7 +101,8 @@ class ProxRefiner(CurateStep):
             tok = load_tokenizer(None)
         else:
             tok = tokenizer_for_model(o.doc_model if stage == "doc" else o.chunk_model)
-        return PromptBuilder(tok, max_doc_tokens=o.max_doc_tokens, max_chunk_tokens=o.max_chunk_tokens)
+        return PromptBuilder(tok, max_doc_tokens=o.max_doc_tokens, max_chunk_tokens=o.max_chunk_tokens,
+                             token_ids=o.backend != "rules")
 
     # -- one batch --------------------------------------------------------------------------------
     def refine(self, docs: list[Document]) -> list[Outcome]:

@@ -69,12 +69,18 @@ def test_vllm_backend_end_to_end_pipeline(vllm_backend, tiny_llama: Path, sample
 
 
 def test_rules_backend_sample_run_with_rejected_output(tmp_path: Path, repo_root: Path) -> None:
-    from curate.pipeline import load_config, run_config
+    from curate.pipeline import run_config
+    from curate.pipeline.config import parse_config
 
-    cfg = load_config(str(repo_root / "configs" / "sample.yaml"))
-    cfg.output.path = str(tmp_path / "out")
-    cfg.executor.tasks, cfg.executor.workers = 1, 1
-    run_config(cfg)
+    # the sample config's input and prox_refine entry, without the other areas' stages
+    cfg = parse_config({
+        "name": "prox-sample", "input": {"format": "jsonl", "path": str(repo_root / "data" / "sample"),
+                                         "glob": "*.jsonl.gz", "text_key": "text", "id_key": "id"},
+        "output": {"path": str(tmp_path / "out"), "keep_rejected": True},
+        "executor": {"kind": "local", "tasks": 1, "workers": 1},
+        "stages": [{"stage": "length_filter", "min_words": 5}, {"stage": "prox_refine", "backend": "rules"}],
+    })
+    run_config(cfg, progress=False)
     data = pq.read_table(tmp_path / "out" / "data").to_pylist()
     statuses = {r["prox_status"] for r in data}
     assert {"kept", "edited"} <= statuses
