@@ -98,14 +98,31 @@ class GneissWebEnsemble(CurateStep):
 
     def annotate(self, docs: list[Document]) -> None:
         texts = [d.text for d in docs]
+        _ = self.tokens.tokenizer  # load before the thread starts
+        # the tokenizer releases the GIL: encode in a thread while fastText and EFLAW run here
+        pool = self._pool()
+        counts = pool.submit(self.tokens.count, texts)
         flat = flatten_all(texts, self._modes)
         for col, values in self.quality.score(texts, flat).items():
             for d, v in zip(docs, values):
                 d.metadata[col] = v
         write_categories(docs, *self.categories.score(texts, flat))
-        write_densities(docs, self.tokens.count(texts))
         for d in docs:
             d.metadata[EFLAW_COLUMN] = mcalpine_eflaw(d.text)
+        write_densities(docs, counts.result())
+
+    def _pool(self):  # type: ignore[no-untyped-def]
+        pool = self.__dict__.get("_thread_pool")
+        if pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = self.__dict__["_thread_pool"] = ThreadPoolExecutor(1, thread_name_prefix="curate-tokenize")
+        return pool
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_thread_pool", None)
+        return state
 
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         for batch in batched(data, self.batch_size):
