@@ -113,14 +113,21 @@ class Accounted:
         c = self._counts
         source = self._count_in(data) if data is not None else None
         writer = self.rejected_writer
+        failed = False
         try:
             with writer if writer is not None else contextlib.nullcontext():
                 for doc in self.run(source, rank, world_size):  # type: ignore[attr-defined]
                     c.docs_out += 1
                     c.chars_out += len(doc.text)
                     yield doc
+        except Exception:
+            # the task fails and datatrove keeps no stats for it: counting its in-flight docs
+            # as "unaccounted" would only add a misleading error line
+            failed = True
+            raise
         finally:
-            self._flush_counts()
+            if not failed:
+                self._flush_counts()
 
     def _flush_counts(self) -> None:
         c = self._counts
