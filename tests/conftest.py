@@ -250,3 +250,17 @@ def filters_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         T.train(ex, params).save_model(str(out / f"cat_{cat}.bin"))
         paths[cat] = str(out / f"cat_{cat}.bin")
     return paths
+
+
+@pytest.fixture
+def failing_input(tmp_path):
+    """Two input files: a real sample shard and one with a malformed JSON line at record 2."""
+    import shutil
+
+    folder = tmp_path / "failing-input"
+    folder.mkdir()
+    shutil.copy(SAMPLE / "dolma-cc-2019-00140.jsonl.gz", folder / "a.jsonl.gz")
+    (folder / "b.jsonl").write_text('{"id": "1", "text": "one two three four five six"}\n'
+                                    '{"id": "2", "text": "seven eight nine ten eleven"}\n'
+                                    '{"id": "3", "text": "cut off\n')
+    return folder

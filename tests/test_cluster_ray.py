@@ -27,3 +27,14 @@ def test_ray_run_matches_local_run(ray_local, local_reference, tmp_path: Path):
     # switching executor between runs is allowed: the local rerun finds every task done
     again = run_config(parse_config(cluster_config(out, kind="local")), progress=False)
     assert again["complete"] and strip(again) == strip(stats)
+
+
+def test_ray_failed_task_stops_the_run_with_its_error(ray_local, failing_input, tmp_path: Path):
+    from curate.pipeline import CurateError
+
+    c = cluster_config(tmp_path / "o", kind="ray")
+    c["input"] = {"format": "jsonl", "path": str(failing_input)}
+    c["on_error"] = "fail"
+    with pytest.raises(CurateError, match=r"job 0 \(main\): 1 of 2 tasks failed: .*bad input in .*b.jsonl, record 2: bad_json"):
+        run_config(parse_config(c), progress=False)
+    assert not (tmp_path / "o" / "logs" / "01_refine").exists()  # the dependent job never started

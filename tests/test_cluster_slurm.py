@@ -128,3 +128,28 @@ def local_first_stage_rows(tmp_path: Path) -> list[tuple]:
     out = tmp_path / "local-first-stage"
     run_config(parse_config(cluster_config(out, refine_job=False)), progress=False)
     return output_rows(out)
+
+
+def test_slurm_failed_task_with_wait(slurm_cluster, failing_input, tmp_path: Path):
+    """on_error: fail on Slurm: the task fails, the dependent refine job is cancelled (its afterok can
+    never be met), the stats job still runs, and `--wait` exits 1 with an incomplete summary."""
+    env = slurm_cluster
+    out = tmp_path / "slurm-fail"
+    cfg = slurm_config(out, tmp_path)
+    c = yaml.safe_load(cfg.read_text())
+    c["input"] = {"format": "jsonl", "path": str(failing_input)}
+    c["on_error"] = "fail"
+    cfg.write_text(yaml.safe_dump(c))
+    r = curate(["run", str(cfg), "--no-progress", "--wait"], env)
+    assert r.returncode == 1, r.stderr
+    assert "INCOMPLETE" in r.stderr and "Traceback" not in r.stderr
+    main_id, refine_id, stats_id = json.loads((out / "logs" / "slurm_jobs.json").read_text())["jobs"]
+    states = sorted(t["JobState"] for t in scontrol(main_id, env))
+    assert states == ["COMPLETED", "FAILED"]
+    assert [t["JobState"] for t in scontrol(refine_id, env)] == ["CANCELLED"]
+    assert [t["JobState"] for t in scontrol(stats_id, env)] == ["COMPLETED"]
+    stats = json.loads((out / "stats.json").read_text())
+    assert not stats["complete"] and [j["tasks_completed"] for j in stats["jobs"]] == [1, 0]
+    log = "".join(p.read_text() for p in (out / "logs" / "00_main" / "logs").glob("task_*.log"))
+    assert f"bad input in {failing_input / 'b.jsonl'}, record 2: bad_json" in log
+    assert not list((out / "data").glob("*.parquet")) if (out / "data").is_dir() else True
