@@ -40,12 +40,6 @@ class _Source(Accounted):
     def _yielded(self) -> None:
         self._counts.docs_out_hint += 1
 
-    def bad_record(self, path: str, record: int | str | None, reason: str, detail: str = "") -> None:
-        if self.on_error == "fail":
-            # the task stops here; count the record so its log does not also call it 'unaccounted'
-            self._counts.dropped[reason] += 1
-        super().bad_record(path, record, reason, detail)
-
     def _where(self, path: str) -> str:
         """The full path of an input file, for messages (the reader works with paths relative to its folder)."""
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import IO, Any, Iterable
+from typing import Any, Iterable
 
 import orjson
 import pyarrow as pa
