@@ -124,7 +124,11 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
             except subprocess.TimeoutExpired:
                 p.kill()
         try:
-            os.kill(int(open(f"{m}/munged.pid").read().strip()), signal.SIGTERM)
+            munged = int(open(f"{m}/munged.pid").read().strip())
+            os.kill(munged, signal.SIGTERM)
+            for _ in range(100):  # munged writes its seed file on the way out: wait before removing the folder
+                os.kill(munged, 0)
+                time.sleep(0.05)
         except (OSError, ValueError):
             pass
         shutil.rmtree(base, ignore_errors=True)
