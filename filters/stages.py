@@ -134,6 +134,14 @@ def build_tokenization(opts: TokenizationOptions, ctx: PlanContext) -> None:
 # ------------------------------------------------------------------------------- rule
 
 
+def _compile_rule(keep: str | None, clauses: dict[str, str], params: dict, preset: str | None) -> Rule:
+    """Compile a rule inside an option validator: pydantic reports a ValueError under the stage's key."""
+    try:
+        return build_rule(keep, clauses, params, preset, "")
+    except ConfigError as e:
+        raise ValueError("; ".join(e.problems)) from None
+
+
 class RuleOptions(StrictModel):
     preset: Literal["gneissweb"] | None = Field(
         None, description="gneissweb: start from GneissWeb's clauses, thresholds and keep rule")
@@ -145,10 +153,7 @@ class RuleOptions(StrictModel):
 
     @model_validator(mode="after")
     def _compile(self) -> "RuleOptions":
-        try:
-            self._rule = build_rule(self.keep, self.clauses, self.params, self.preset, "")
-        except ConfigError as e:
-            raise ValueError("; ".join(e.problems)) from None
+        self._rule = _compile_rule(self.keep, self.clauses, self.params, self.preset)
         return self
 
     @property
@@ -188,10 +193,7 @@ class GneissWebOptions(StrictModel):
     def _compile(self) -> "GneissWebOptions":
         _unique_names(self.quality_models, "quality_models")
         _unique_names(self.category_models, "category_models")
-        try:
-            self._rule = build_rule(self.keep, self.clauses, self.params, "gneissweb", "")
-        except ConfigError as e:
-            raise ValueError("; ".join(e.problems)) from None
+        self._rule = _compile_rule(self.keep, self.clauses, self.params, "gneissweb")
         return self
 
     @property
