@@ -15,6 +15,7 @@ when `max_memory_gb` cannot hold it, instead of being killed by the OOM killer.
 
 from __future__ import annotations
 
+import ctypes
 from typing import Iterable, Iterator, Literal
 
 import numpy as np
@@ -24,22 +25,35 @@ from curate.pipeline.errors import CurateError
 from curate.pipeline.steps import CurateStep
 
 from .cut import cut_bytes
-from .substring import Runs, concat, duplicate_runs
+from .substring import Runs, Shard, concat, duplicate_runs
 
 REMOVED_SPANS = "esd_removed_spans"
 REMOVED_CHARS = "esd_removed_chars"
 
-# Peak RAM model (measured; see README): the buffered text itself (Python str + UTF-8 copy + the
-# cut result) costs ~TEXT_FACTOR bytes per text byte; the unit arrays cost UNIT_BYTES per unit
-# (units, suffix array, divsufsort's working copy for wide alphabets, Kasai's rank + LCP, marks).
-TEXT_FACTOR = 3.0
-UNIT_BYTES = {"tokens": 20.0, "bytes": 13.0}
+# Peak RAM model (see README, checked by scripts/bench/esd.py): the buffered shard costs about
+# TEXT_FACTOR bytes per UTF-8 text byte (its text held once as UTF-8 while the suffix array is built,
+# the Document objects, leftovers of the tokenizer pass); the unit arrays cost `unit_bytes` per unit,
+# the larger of the suffix-sort peak (units + a byte-level suffix array over width * n bytes + its
+# compact copy) and Kasai's (units + suffix array + rank + LCP). Past that point everything is
+# chunked (substring.py), whatever the number of repeats.
+TEXT_FACTOR = 2.0
+FIXED_BYTES = 32 * 2**20  # per shard whatever its size: thread arenas, chunk buffers, index arrays
 # tokens per text byte assumed before tokenizing (GPT-2 on English web text is ~0.25-0.33)
 TOKENS_PER_BYTE_GUESS = 0.35
 
 
-def estimate_bytes(text_bytes: int, units: int, mode: str) -> int:
-    return int(text_bytes * TEXT_FACTOR + units * UNIT_BYTES[mode])
+def unit_bytes(units: int, width: int) -> int:
+    """Peak bytes per unit of a shard of `units` units of `width` bytes each (1: bytes, 2: GPT-2 ids)."""
+    pos = 4 if units * width < 2**31 else 8  # libdivsufsort's int32 / int64 positions
+    sort = width + width * pos + (pos if width > 1 else 0)
+    kasai = width + 3 * pos
+    return max(sort, kasai)
+
+
+def estimate_bytes(text_bytes: int, units: int, mode: str, width: int | None = None) -> int:
+    """Predicted peak bytes of one shard; `width` defaults to 1 for bytes and 2 (uint16 ids) for tokens."""
+    width = width or (1 if mode == "bytes" else 2)
+    return int(FIXED_BYTES + text_bytes * TEXT_FACTOR + units * unit_bytes(units, width))
 
 
 def estimate_for_shard(shard_bytes: int, mode: str) -> int:
@@ -63,6 +77,7 @@ class ExactSubstringDedup(CurateStep):
         self.tokenizer_path = tokenizer
         self.threads = threads
         self.max_memory_gb = max_memory_gb
+        self.last_estimate = 0  # the memory model's figure for the last shard (bytes), for benchmarks
 
     # -- datatrove -------------------------------------------------------------------------------
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:
@@ -79,8 +94,8 @@ class ExactSubstringDedup(CurateStep):
             yield from self._shard(buf, f"rank {rank} shard {shard_i}")
 
     # -- one shard -------------------------------------------------------------------------------
-    def _check_memory(self, where: str, text_bytes: int, units: int) -> None:
-        need = estimate_bytes(text_bytes, units, self.units)
+    def _check_memory(self, where: str, text_bytes: int, units: int, width: int | None = None) -> None:
+        need = self.last_estimate = estimate_bytes(text_bytes, units, self.units, width)
         limit = self.max_memory_gb * 2**30
         if need > limit:
             raise CurateError(
@@ -90,7 +105,7 @@ class ExactSubstringDedup(CurateStep):
 
     def _shard(self, docs: list[Document], where: str) -> Iterator[Document]:
         with self.track_time():
-            result = self._dedup(docs, where)
+            self._dedup(docs, where)
         for doc in docs:
             if self.drop_empty and doc.metadata.get(REMOVED_SPANS) and not doc.text.strip():
                 self.drop(doc, "esd_emptied")
@@ -99,70 +114,90 @@ class ExactSubstringDedup(CurateStep):
 
     def _dedup(self, docs: list[Document], where: str) -> None:
         texts = [d.text for d in docs]
-        ok = np.ones(len(docs), dtype=bool)
-        nbytes = np.zeros(len(docs), dtype=np.int64)
-        for i, t in enumerate(texts):
-            try:
-                nbytes[i] = len(t) if t.isascii() else len(t.encode("utf-8"))
-            except UnicodeEncodeError:  # lone surrogates: not valid text, cannot be tokenized; left untouched
-                ok[i] = False
+        ok, nbytes = utf8_sizes(texts)
+        nchars = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         text_bytes = int(nbytes.sum())
         if not ok.all():
             self.stat_update("esd_unencodable_docs", value=int((~ok).sum()))
         guess = text_bytes if self.units == "bytes" else int(text_bytes * TOKENS_PER_BYTE_GUESS)
         self._check_memory(where, text_bytes, guess)
 
+        # From here to the cut the text is held once, as UTF-8, instead of as Python strings (2-4 bytes
+        # per character once a document has one non-ASCII character): each document's str is let go
+        # and the document gets its text back in `_cut`, cut or untouched (at once if anything fails).
         if self.units == "bytes":
-            # one document's bytes at a time, straight into the shard array (no second copy of the text)
+            # one document's bytes at a time, straight into the shard array: the units are the held text
             arrays = (np.frombuffer(t.encode("utf-8"), dtype=np.uint8) if k else np.zeros(0, np.uint8)
                       for t, k in zip(texts, ok))
             shard = concat(arrays, 0xFF, np.uint8, lengths=np.where(ok, nbytes, 0))  # 0xFF never occurs in UTF-8
-            byte_len = None
+            held = HeldText(shard.units, shard.starts, np.where(ok, nbytes, 0))
         else:
-            from .tokenize import get_tokenizer
-
-            tok = get_tokenizer(self.tokenizer_path, self.threads)
-            ids = tok.encode_batch([t if k else "" for t, k in zip(texts, ok)])
-            shard = concat(ids, tok.sep_id, tok.dtype)
-            del ids
-            byte_len = np.append(tok.byte_len, 0).astype(np.uint8 if tok.byte_len.max() < 256 else np.int64)
-            got = np.add.reduceat(byte_len[shard.units], shard.starts, dtype=np.int64)
-            if not np.array_equal(got, np.where(ok, nbytes, 0)):
-                bad = int(np.flatnonzero(got != nbytes)[0])
-                raise CurateError(f"tokenizer {tok.path}: token bytes do not add up to document {bad} of {where} "
-                                  f"({got[bad]} vs {nbytes[bad]} bytes)")
-            self._check_memory(where, text_bytes, int(shard.units.shape[0]))
-
-        runs = duplicate_runs(shard, self.min_length, self.keep)
+            held = HeldText.pack(texts, ok, nbytes)
+        del texts
+        release_text(docs, ok)
+        try:
+            byte_len = None
+            if self.units == "tokens":
+                shard, byte_len = self._tokenize(held, ok, nbytes, where)
+            runs = duplicate_runs(shard, self.min_length, self.keep)
+        except BaseException:
+            held.give_back(docs, ok)
+            raise
         self.stat_update("esd_shards")
         self.stat_update(f"esd_{self.units}", value=int(shard.units.shape[0]) - len(docs))
-        for d in docs:
-            d.metadata[REMOVED_SPANS] = 0
-            d.metadata[REMOVED_CHARS] = 0
-        if len(runs) == 0:
-            return
-        self._cut(docs, shard, runs, byte_len)
+        self._cut(docs, ok, held, nchars, shard, runs, byte_len)
 
-    def _cut(self, docs: list[Document], shard, runs: Runs, byte_len: np.ndarray | None) -> None:
+    def _tokenize(self, held: "HeldText", ok: np.ndarray, nbytes: np.ndarray, where: str) -> tuple[Shard, np.ndarray]:
+        """The shard as GPT-2 ids (big-endian, for the suffix sort), and the byte length of every id."""
+        from .tokenize import get_tokenizer
+
+        tok = get_tokenizer(self.tokenizer_path, self.threads)
+        units, lengths = tok.encode_shard(held, int(nbytes.sum()) + len(ok))
+        shard = Shard.from_lengths(units, lengths)
+        byte_len = np.append(tok.byte_len, 0).astype(np.uint8 if tok.byte_len.max() < 256 else np.int64)
+        # the ids' bytes must add up to each document's, or spans would map back wrongly
+        got = np.zeros(len(ok), dtype=np.int64)
+        native = np.dtype(shard.units.dtype).newbyteorder("=")
+        for a in range(0, len(ok), 4096):
+            lo, hi = int(shard.starts[a]), int(shard.seps[min(a + 4096, len(ok)) - 1]) + 1
+            got[a : a + 4096] = np.add.reduceat(byte_len[shard.units[lo:hi].astype(native)],
+                                                shard.starts[a : a + 4096] - lo, dtype=np.int64)
+        want = np.where(ok, nbytes, 0)
+        if not np.array_equal(got, want):
+            bad = int(np.flatnonzero(got != want)[0])
+            raise CurateError(f"tokenizer {tok.path}: token bytes do not add up to document {bad} of {where} "
+                              f"({got[bad]} vs {want[bad]} bytes)")
+        self._check_memory(where, int(nbytes.sum()), int(shard.units.shape[0]), shard.units.dtype.itemsize)
+        return shard, byte_len
+
+    def _cut(self, docs: list[Document], ok: np.ndarray, held: "HeldText", nchars: np.ndarray, shard: Shard,
+             runs: Runs, byte_len: np.ndarray | None) -> None:
         bounds = np.flatnonzero(np.diff(runs.doc)) + 1
-        firsts = np.concatenate(([0], bounds))
-        lasts = np.concatenate((bounds, [len(runs)]))
+        firsts = np.concatenate(([0], bounds)).tolist() if len(runs) else []
+        lasts = np.concatenate((bounds, [len(runs)])).tolist() if len(runs) else []
+        todo = {int(runs.doc[a]): (a, z) for a, z in zip(firsts, lasts)}
         spans_total = chars_total = changed = emptied = 0
-        for a, z in zip(firsts.tolist(), lasts.tolist()):
-            i = int(runs.doc[a])
+        for i, doc in enumerate(docs):
+            doc.metadata[REMOVED_SPANS] = 0
+            doc.metadata[REMOVED_CHARS] = 0
+            if not ok[i]:
+                continue
+            data = held.data(i)
+            if i not in todo:
+                doc.text = data.decode("utf-8")
+                continue
+            a, z = todo[i]
             s, e = runs.start[a:z], runs.end[a:z]
             if byte_len is not None:  # token runs -> byte spans through per-token byte lengths
                 toks = shard.units[shard.starts[i]: shard.starts[i] + shard.lengths[i]]
                 cum = np.zeros(toks.shape[0] + 1, dtype=np.int64)
                 np.cumsum(byte_len[toks], out=cum[1:])
                 s, e = cum[s], cum[e]
-            doc = docs[i]
-            old = doc.text
-            new, nspans = cut_bytes(old.encode("utf-8"), s, e)
+            new, nspans = cut_bytes(data, s, e)
+            doc.text = new
             if nspans == 0:
                 continue
-            doc.text = new
-            removed = len(old) - len(new)
+            removed = int(nchars[i]) - len(new)
             doc.metadata[REMOVED_SPANS] = nspans
             doc.metadata[REMOVED_CHARS] = removed
             spans_total += nspans
@@ -173,3 +208,74 @@ class ExactSubstringDedup(CurateStep):
         self.stat_update("esd_removed_chars", value=chars_total)
         self.stat_update("esd_docs_changed", value=changed)
         self.stat_update("esd_docs_emptied", value=emptied)
+
+
+def trim_heap() -> None:
+    """Give freed heap pages back to the OS (glibc only; elsewhere a no-op).
+
+    The documents' strings are a few KB each, so glibc allocates them on the heap and keeps their
+    pages mapped once freed: without this the text released above would still count in RSS.
+    """
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def utf8_sizes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(ok, UTF-8 bytes) per text; `ok` is False for text with lone surrogates (not valid text: left untouched)."""
+    ok = np.ones(len(texts), dtype=bool)
+    nbytes = np.zeros(len(texts), dtype=np.int64)
+    for i, t in enumerate(texts):
+        try:
+            nbytes[i] = len(t) if t.isascii() else len(t.encode("utf-8"))
+        except UnicodeEncodeError:
+            ok[i] = False
+    return ok, nbytes
+
+
+def release_text(docs: list[Document], ok: np.ndarray) -> None:
+    """Let go of the documents' strings (HeldText has their bytes) and give the freed pages back."""
+    for d, k in zip(docs, ok):
+        if k:
+            d.text = ""
+    trim_heap()
+
+
+class HeldText:
+    """A shard's text as one UTF-8 buffer: document i is buf[at[i] : at[i] + nbytes[i]].
+
+    Indexing gives back str (a slice: a list of them), so the tokenizer reads it like a list of texts.
+    """
+
+    def __init__(self, buf: np.ndarray, at: np.ndarray, nbytes: np.ndarray) -> None:
+        self.buf, self.at, self.nbytes = buf, at, nbytes
+
+    @classmethod
+    def pack(cls, texts: list[str], ok: np.ndarray, nbytes: np.ndarray) -> "HeldText":
+        sizes = np.where(ok, nbytes, 0)
+        at = np.zeros(len(texts), dtype=np.int64)
+        if len(texts) > 1:
+            np.cumsum(sizes[:-1], out=at[1:])
+        buf = np.empty(int(sizes.sum()), dtype=np.uint8)
+        for t, k, a, n in zip(texts, ok.tolist(), at.tolist(), sizes.tolist()):
+            if k and n:
+                buf[a : a + n] = np.frombuffer(t.encode("utf-8"), dtype=np.uint8)
+        return cls(buf, at, sizes)
+
+    def __len__(self) -> int:
+        return int(self.at.shape[0])
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self.data(k).decode("utf-8") for k in range(*i.indices(len(self)))]
+        return self.data(i).decode("utf-8")
+
+    def data(self, i: int) -> bytes:
+        a = int(self.at[i])
+        return self.buf[a : a + int(self.nbytes[i])].tobytes()
+
+    def give_back(self, docs: list[Document], ok: np.ndarray) -> None:
+        for i, d in enumerate(docs):
+            if ok[i]:
+                d.text = self.data(i).decode("utf-8")

@@ -13,11 +13,16 @@ L-window of w that contains p occurs earlier too; the converse is the case |w| =
 
 How: documents are concatenated with one separator id after each (a value the content never
 uses), a suffix array + Kasai LCP is built, and adjacent suffixes sharing >= L units inside their
-document form groups (a group = all occurrences of one L-gram: contiguous in suffix-array order).
-Clipping the LCP at the document end is enough because two suffixes whose common prefix passes a
-separator have that separator at the same offset. Per group the smallest position is the first
-occurrence. The removal windows are merged into runs with sort + cumulative max. All positions
-are int64.
+document are linked (`link[k]`: suffixes sa[k] and sa[k+1]); a maximal chain of links is a group
+= all occurrences of one L-gram. Clipping the LCP at the document end is enough because two
+suffixes whose common prefix passes a separator have that separator at the same offset. Every
+group member is marked as a window start, then each group's smallest position (its first
+occurrence) is unmarked for `keep="first"`. Windows are merged into runs from the start mask.
+
+Memory: past the suffix array and LCP, everything works on `chunk` entries at a time (a group or
+a run crossing a chunk edge is carried over), so the only full-size arrays are the units, the
+suffix array, the LCP (freed after linking) and two boolean masks; the number of repeats does not
+change the peak. Positions are int64 in all arithmetic.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 from .suffix_array import lcp_array, suffix_array
 
 Keep = Literal["first", "none"]
+CHUNK = 1 << 22
 
 
 @dataclass
@@ -44,23 +50,28 @@ class Shard:
     def seps(self) -> np.ndarray:
         return self.starts + self.lengths
 
+    @classmethod
+    def from_lengths(cls, units: np.ndarray, lengths: np.ndarray) -> "Shard":
+        lengths = np.asarray(lengths, dtype=np.int64)
+        starts = np.zeros(lengths.shape[0], dtype=np.int64)
+        if lengths.shape[0] > 1:
+            np.cumsum(lengths[:-1] + 1, out=starts[1:])
+        return cls(units, starts, lengths)
+
 
 def concat(docs: Iterable[np.ndarray], sep: int, dtype: np.dtype, lengths: np.ndarray | None = None) -> Shard:
     """One array: each doc then `sep`. With `lengths` given, `docs` may be a generator (filled one at a time)."""
     if lengths is None:
         docs = list(docs)
         lengths = np.fromiter((d.shape[0] for d in docs), dtype=np.int64, count=len(docs))
-    lengths = np.asarray(lengths, dtype=np.int64)
-    n = lengths.shape[0]
-    starts = np.zeros(n, dtype=np.int64)
-    if n > 1:
-        np.cumsum(lengths[:-1] + 1, out=starts[1:])
-    units = np.empty(int(lengths.sum()) + n, dtype=dtype)
-    units[starts + lengths] = sep
-    for d, s, ln in zip(docs, starts.tolist(), lengths.tolist()):
+    shard = Shard.from_lengths(np.empty(0, dtype=dtype), lengths)
+    units = np.empty(int(shard.lengths.sum()) + shard.lengths.shape[0], dtype=dtype)
+    units[shard.seps] = sep
+    for d, s, ln in zip(docs, shard.starts.tolist(), shard.lengths.tolist()):
         assert d.shape[0] == ln
         units[s : s + ln] = d
-    return Shard(units, starts, lengths)
+    shard.units = units
+    return shard
 
 
 @dataclass
@@ -81,55 +92,115 @@ def _empty() -> Runs:
     return Runs(z, z.copy(), z.copy(), 0)
 
 
-def duplicate_runs(shard: Shard, min_length: int, keep: Keep = "first") -> Runs:
-    """Runs of units to remove so that every repeated span of >= min_length units is cut (see module doc)."""
+def _link(sa: np.ndarray, lcp: np.ndarray, seps: np.ndarray, L: int, chunk: int) -> np.ndarray:
+    """link[k]: suffixes sa[k] and sa[k+1] share >= L units that stay inside their document."""
+    n = sa.shape[0]
+    link = np.zeros(n, dtype=bool)
+    for a in range(0, n - 1, chunk):
+        b = min(a + chunk, n - 1)
+        k = np.flatnonzero(lcp[a:b] >= L)
+        if k.size:
+            p = sa[a + k].astype(np.int64)
+            rem = seps[np.searchsorted(seps, p)] - p  # units left before the document's end
+            link[a + k[rem >= L]] = True
+    return link
+
+
+def _mark_starts(sa: np.ndarray, link: np.ndarray, keep: Keep, chunk: int) -> np.ndarray:
+    """Boolean mask over positions: the window starts to remove (every group member but the first, or all)."""
+    n = sa.shape[0]
+    starts = np.zeros(n, dtype=bool)
+    carry = -1  # smallest position so far of a group that continues past the previous chunk (-1: none)
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
+        ln = link[a:b]
+        prev = np.empty(b - a, dtype=bool)  # link[k - 1]
+        prev[0] = link[a - 1] if a else False
+        prev[1:] = ln[:-1]
+        member = ln | prev
+        idx = np.flatnonzero(member)
+        if idx.size == 0:
+            continue
+        pos = sa[a + idx].astype(np.int64)
+        starts[pos] = True
+        if keep == "none":
+            continue
+        opens = np.flatnonzero(~prev[idx])  # members that begin a group
+        if opens.size == 0 or opens[0] != 0:  # the chunk begins inside a group carried from before
+            opens = np.concatenate(([0], opens))
+        mins = np.minimum.reduceat(pos, opens)
+        if carry >= 0 and prev[idx[0]]:
+            mins[0] = min(mins[0], carry)
+        open_at_end = bool(ln[-1])  # the last group goes on into the next chunk
+        closed = mins[:-1] if open_at_end else mins
+        starts[closed] = False
+        carry = int(mins[-1]) if open_at_end else -1
+    return starts
+
+
+def _runs(starts: np.ndarray, L: int, chunk: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Merge the windows [s, s + L) of every marked start into maximal runs (global positions)."""
+    rs_all, re_all = [], []
+    cur_s = cur_e = -1  # the run still open at the end of the previous chunk
+    windows = 0
+    for a in range(0, starts.shape[0], chunk):
+        s = np.flatnonzero(starts[a : a + chunk]).astype(np.int64) + a
+        if s.size == 0:
+            continue
+        windows += s.size
+        # windows all have length L, so ends are sorted too: a run breaks where a window starts after the previous end
+        brk = np.flatnonzero(s[1:] > s[:-1] + L) + 1
+        rs = s[np.concatenate(([0], brk))]
+        re_ = s[np.concatenate((brk - 1, [s.size - 1]))] + L
+        if cur_s >= 0:
+            if rs[0] <= cur_e:  # continues the open run
+                rs[0] = cur_s
+            else:
+                rs_all.append(np.array([cur_s]))
+                re_all.append(np.array([cur_e]))
+        rs_all.append(rs[:-1])
+        re_all.append(re_[:-1])
+        cur_s, cur_e = int(rs[-1]), int(re_[-1])
+    if cur_s >= 0:
+        rs_all.append(np.array([cur_s]))
+        re_all.append(np.array([cur_e]))
+    if not rs_all:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
+    return np.concatenate(rs_all).astype(np.int64), np.concatenate(re_all).astype(np.int64), windows
+
+
+def _to_native(shard: Shard) -> np.ndarray:
+    if not shard.units.dtype.isnative:
+        shard.units.byteswap(inplace=True)
+        shard.units = shard.units.view(shard.units.dtype.newbyteorder("="))
+    return shard.units
+
+
+def duplicate_runs(shard: Shard, min_length: int, keep: Keep = "first", chunk: int = CHUNK) -> Runs:
+    """Runs of units to remove so that every repeated span of >= min_length units is cut (see module doc).
+
+    A big-endian `shard.units` (how the tokenizer writes them, ready for the byte-level suffix sort)
+    is turned into native order in place once the suffix array is built.
+    """
+    if keep not in ("first", "none"):
+        raise ValueError(f"keep must be 'first' or 'none', not {keep!r}")
     L = int(min_length)
     units = shard.units
     if units.shape[0] <= L:  # a repeat (even self-overlapping) needs L + 1 units
+        _to_native(shard)
         return _empty()
     sa = suffix_array(units)
+    units = _to_native(shard)
     lcp = lcp_array(units, sa)
-    pair = np.flatnonzero(lcp >= L)  # pair k links suffixes sa[k] and sa[k+1]
+    link = _link(sa, lcp, shard.seps, L, chunk)
     del lcp
-    if pair.size == 0:
+    if not link.any():
         return _empty()
-    seps = shard.seps
-    p = sa[pair].astype(np.int64)
-    rem = seps[np.searchsorted(seps, p)] - p  # units left before the document's end
-    pair = pair[rem >= L]
-    del p, rem
-    if pair.size == 0:
+    starts = _mark_starts(sa, link, keep, chunk)
+    del sa, link
+    rs, re_, windows = _runs(starts, L, chunk)
+    if rs.size == 0:
         return _empty()
-    # groups = runs of consecutive valid pairs; group g holds suffix-array indices pair[gs]..pair[ge] + 1
-    ge = np.flatnonzero(np.append(pair[1:] != pair[:-1] + 1, True))  # last pair of each group
-    ng = ge.shape[0]
-    sizes = np.diff(np.concatenate(([-1], ge))) + 1  # pairs in group + 1
-    extra = ge + np.arange(1, ng + 1)  # where each group's last member goes in `members`
-    members = np.empty(pair.shape[0] + ng, dtype=np.int64)
-    slot = np.ones(members.shape[0], dtype=bool)
-    slot[extra] = False
-    members[slot] = pair
-    members[extra] = pair[ge] + 1
-    opens = np.concatenate(([0], extra[:-1] + 1))
-    pos = sa[members].astype(np.int64)
-    del sa, members, slot, extra
-    if keep == "first":
-        gid = np.repeat(np.arange(ng), sizes)
-        first = np.minimum.reduceat(pos, opens)
-        starts = pos[pos != first[gid]]
-    elif keep == "none":
-        starts = pos
-    else:
-        raise ValueError(f"keep must be 'first' or 'none', not {keep!r}")
-    if starts.size == 0:
-        return _empty()
-    starts = np.sort(starts)
-    ends = starts + L
-    # windows all have length L, so ends are sorted too: a run breaks where a window starts after the previous end
-    brk = np.flatnonzero(starts[1:] > ends[:-1]) + 1
-    first_i = np.concatenate(([0], brk))
-    last_i = np.concatenate((brk - 1, [starts.size - 1]))
-    rs, re_ = starts[first_i], ends[last_i]
-    doc = np.searchsorted(seps, rs)
+    doc = np.searchsorted(shard.seps, rs)
     base = shard.starts[doc]
-    return Runs(doc.astype(np.int64), rs - base, re_ - base, int(starts.size))
+    return Runs(doc.astype(np.int64), rs - base, re_ - base, windows)

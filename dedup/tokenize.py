@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import json
 import os
+import itertools
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from curate.pipeline.errors import ConfigError, CurateError
 
 DEFAULT_TOKENIZER = Path(__file__).parent / "assets" / "gpt2"
+# texts per thread-pool task: large enough that task overhead vanishes, small enough to bound memory
+CHUNK_DOCS = 256
 # GPT-2's pre-tokenizer split pattern (tiktoken's `gpt2` encoding uses the same)
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
@@ -92,6 +96,9 @@ class UnitTokenizer:
                 if _token_bytes(a) + _token_bytes(b) not in ranks:
                     raise ConfigError(f"tokenizer: {folder}/merges.txt does not match vocab.json ({a!r} {b!r})")
         self.engine = "tiktoken"
+        # a special token to join a chunk's texts with (see _encode_chunk); GPT-2 has <|endoftext|>
+        self._joiner = next(iter(special), None)
+        self._joiner_id = special.get(self._joiner, -1)
         self._enc = tiktoken.Encoding(name=f"curate:{folder}", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
                                       special_tokens=special)
         n = max(max(ranks.values()), max(special.values(), default=0)) + 1
@@ -110,6 +117,7 @@ class UnitTokenizer:
             raise ConfigError(f"tokenizer: {file} is not a byte-level BPE tokenizer; exact-substring dedup needs one "
                               "(every token must stand for fixed bytes of text)")
         self.engine = "tokenizers"
+        self._joiner = None
         self._tok = Tokenizer.from_file(str(file))
         vocab = self._tok.get_vocab(with_added_tokens=True)
         added = {t["content"] for t in spec.get("added_tokens", [])}
@@ -119,32 +127,79 @@ class UnitTokenizer:
 
     # -- use ---------------------------------------------------------------------------------------
     def encode(self, text: str) -> np.ndarray:
+        """One text's ids (uint32). Special-token text is ordinary text here."""
         if self.engine == "tiktoken":
-            return self._enc.encode_to_numpy(text, disallowed_special=()).astype(self.dtype)
-        return np.asarray(self._tok.encode(text, add_special_tokens=False).ids, dtype=self.dtype)
+            return self._enc.encode_to_numpy(text, disallowed_special=())
+        return np.asarray(self._tok.encode(text, add_special_tokens=False).ids, dtype=np.uint32)
+
+    def _encode_chunk(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(ids of all texts, each followed by `sep_id`; the texts' lengths in ids)."""
+        if self._joiner is not None and not any(self._joiner in t for t in texts):
+            # one call for the whole chunk: tiktoken encodes the pieces between special tokens
+            # independently, so joining with one gives each text's own ids, the special id between them
+            # (ordinary text never encodes to it). A chunk that contains the special text itself is
+            # encoded text by text instead.
+            flat = self._enc.encode_to_numpy(self._joiner.join(texts) + self._joiner, allowed_special={self._joiner})
+            is_sep = flat == self._joiner_id
+            lengths = np.diff(np.flatnonzero(is_sep), prepend=-1) - 1
+            return np.where(is_sep, np.uint32(self.sep_id), flat), lengths
+        if self.engine == "tiktoken":
+            ids = [self.encode(t) for t in texts]
+        else:
+            ids = [np.asarray(e.ids, dtype=np.uint32)
+                   for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
+        lengths = np.fromiter((a.shape[0] for a in ids), dtype=np.int64, count=len(ids))
+        sep = np.full(1, self.sep_id, dtype=np.uint32)
+        return np.concatenate([x for a in ids for x in (a, sep)] or [np.zeros(0, np.uint32)]), lengths
+
+    def _chunks(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """`_encode_chunk` of CHUNK_DOCS texts at a time, in order. Threads encode a few chunks ahead,
+        never the whole shard: per-document tasks cost more than the encoding, and results would pile up."""
+        spans = range(0, len(texts), CHUNK_DOCS)
+        if self.threads == 1 or len(spans) < 2:
+            for a in spans:
+                yield self._encode_chunk(texts[a : a + CHUNK_DOCS])
+            return
+        with ThreadPoolExecutor(self.threads) as pool:
+            todo = iter(spans)
+            pending = deque(pool.submit(self._encode_chunk, texts[a : a + CHUNK_DOCS])
+                            for a in itertools.islice(todo, 2 * self.threads))
+            while pending:
+                done = pending.popleft().result()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.append(pool.submit(self._encode_chunk, texts[nxt : nxt + CHUNK_DOCS]))
+                yield done
 
     def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Token ids per text (numpy, `self.dtype`). Checks that the ids cover every byte of each text."""
-        if self.engine == "tiktoken":
-            if self.threads > 1 and len(texts) > 1:
-                with ThreadPoolExecutor(self.threads) as pool:
-                    out = list(pool.map(self.encode, texts, chunksize=64))
-            else:
-                out = [self.encode(t) for t in texts]
-        else:
-            out = []
-            for i in range(0, len(texts), 1024):
-                encs = self._tok.encode_batch(list(texts[i:i + 1024]), add_special_tokens=False)
-                out.extend(np.asarray(e.ids, dtype=self.dtype) for e in encs)
+        """Token ids per text (numpy, `self.dtype`)."""
+        out = []
+        for flat, lengths in self._chunks(texts):
+            starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
+            out.extend(flat[s : s + n].astype(self.dtype) for s, n in zip(starts.tolist(), lengths.tolist()))
         return out
 
-    def check_lengths(self, ids: list[np.ndarray], byte_lengths: np.ndarray) -> None:
-        """Every id's bytes must add up to the document's UTF-8 length, or spans would map wrongly."""
-        got = np.array([int(self.byte_len[a].sum()) for a in ids], dtype=np.int64)
-        bad = np.flatnonzero(got != byte_lengths)
-        if bad.size:
-            raise CurateError(f"tokenizer {self.path}: token bytes do not add up to the text for {bad.size} documents "
-                              f"(first: {got[bad[0]]} vs {byte_lengths[bad[0]]} bytes); is it a byte-level BPE?")
+    def encode_shard(self, texts: Sequence[str], max_units: int) -> tuple[np.ndarray, np.ndarray]:
+        """All texts' ids in one big-endian array (ready for the suffix sort), each text followed by `sep_id`.
+
+        Returns (units, lengths). `max_units` bounds the total (a token is at least one byte, so the
+        texts' UTF-8 bytes + one per text always do): the array is reserved at that size, but only the
+        pages written become resident, and it is shrunk to the real length at the end. Each encoded
+        chunk goes straight into place, so nothing per document outlives its chunk.
+        """
+        buf = np.empty(max_units, dtype=np.dtype(self.dtype).newbyteorder(">"))
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        at = i = 0
+        for flat, n in self._chunks(texts):
+            k = flat.shape[0]
+            if at + k > max_units:
+                raise CurateError(f"tokenizer {self.path}: more than max_units={max_units} ids (texts {i}-{i + len(n)})")
+            buf[at : at + k] = flat
+            lengths[i : i + len(n)] = n
+            at += k
+            i += len(n)
+        buf.resize((at,), refcheck=False)  # realloc: gives back the reserved tail (mremap), no copy
+        return buf, lengths
 
 
 _CACHE: dict[tuple[str, int], UnitTokenizer] = {}

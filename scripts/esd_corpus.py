@@ -1,9 +1,11 @@
 """Seeded generator of realistic exact-substring-dedup corpora from the bundled real text, with ground truth.
 
 Documents are built from the bundled sample's real words: each document is a sequence of short
-passages (12-25 consecutive words, ~15-30 GPT-2 tokens) taken from random places of the real text,
-so every 50-token window is new text (passages are shorter than the dedup length) while words,
-punctuation and token statistics stay those of web text. Then duplicate spans are planted: a span
+passages (consecutive words worth 12-30 GPT-2 tokens, counted per word: GPT-2 pre-tokenizes at
+spaces) taken from random places of the real text, so every 50-token window spans at least two
+independent passages and is new text, while words, scripts, punctuation and token statistics stay
+those of web text. (Passages of a fixed number of words would not do: 25 words of Korean or
+Burmese are well over 50 tokens, and the sample's few MB get drawn from many times over.) Then duplicate spans are planted: a span
 of 80-300 words (~100-400 tokens) copied from an earlier document into a later one at a word
 boundary; the ground truth lists (destination doc, span text).
 
@@ -41,18 +43,25 @@ def real_words() -> list[str]:
 
 def generate(mb: float, seed: int = 0, plant_rate: float = 0.3) -> tuple[list[str], list[Plant]]:
     """Documents totalling ~`mb` MB of UTF-8 text, and the planted duplicate spans."""
+    from curate.dedup.tokenize import get_tokenizer
+
     rng = np.random.default_rng(seed)
     words = real_words()
+    uniq = sorted(set(words))
+    counts = dict(zip(uniq, map(len, get_tokenizer()._enc.encode_ordinary_batch([" " + w for w in uniq]))))
+    words = [w for w in words if counts[w] <= 12]  # a single very long "word" (a URL, a run of CJK) would be a repeat by itself
     wa = np.array(words, dtype=object)
+    cum = np.concatenate(([0], np.cumsum([counts[w] for w in words])))  # tokens before word i
     target = int(mb * 1e6)
     docs: list[str] = []
     plants: list[Plant] = []
     size = 0
     while size < target:
         n_pass = int(rng.integers(15, 40))
-        lens = rng.integers(12, 26, n_pass)
-        starts = rng.integers(0, len(words) - 30, n_pass)
-        passages = [" ".join(wa[s : s + n]) for s, n in zip(starts.tolist(), lens.tolist())]
+        budget = rng.integers(12, 31, n_pass)
+        starts = rng.integers(0, len(words) - 40, n_pass)
+        ends = np.maximum(np.searchsorted(cum, cum[starts] + budget, side="right") - 1, starts + 1)
+        passages = [" ".join(wa[s:e]) for s, e in zip(starts.tolist(), ends.tolist())]
         text = "\n".join(" ".join(passages[i : i + 4]) for i in range(0, n_pass, 4))
         if docs and rng.random() < plant_rate:
             src = int(rng.integers(max(0, len(docs) - 5000), len(docs)))

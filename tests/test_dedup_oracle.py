@@ -17,7 +17,7 @@ import pytest
 from datatrove.data import Document
 
 from curate.dedup.exact_substring import REMOVED_CHARS, REMOVED_SPANS, ExactSubstringDedup
-from curate.dedup.substring import concat, duplicate_runs
+from curate.dedup.substring import CHUNK, concat, duplicate_runs
 from curate.dedup.tokenize import get_tokenizer
 
 
@@ -41,6 +41,7 @@ def runs_to_masks(lengths: list[int], runs) -> list[np.ndarray]:
     masks = [np.zeros(n, dtype=bool) for n in lengths]
     for d, s, e in zip(runs.doc.tolist(), runs.start.tolist(), runs.end.tolist()):
         assert not masks[d][s:e].any(), "runs must be disjoint"
+        assert not (s > 0 and masks[d][s - 1]) and not (e < lengths[d] and masks[d][e]), "runs must be maximal"
         masks[d][s:e] = True
     return masks
 
@@ -70,18 +71,27 @@ def random_unit_corpus(rng: np.random.Generator) -> list[list[int]]:
 
 @pytest.mark.parametrize("keep", ["first", "none"])
 def test_runs_match_oracle_on_random_unit_corpora(keep: str) -> None:
+    """Also with tiny chunks (groups and runs carried across chunk edges) and big-endian units (the
+    tokenizer's layout, byte-swapped in place after the sort): every variant must equal the oracle."""
     rng = np.random.default_rng(1234 if keep == "first" else 4321)
     disagreements = 0
     for trial in range(2000):
         docs = random_unit_corpus(rng)
         L = int(rng.integers(1, 7))
-        shard = concat([np.asarray(d, dtype=np.uint16) for d in docs], 60000, np.uint16)
-        got = runs_to_masks([len(d) for d in docs], duplicate_runs(shard, L, keep))
         want = oracle_masks(docs, L, keep)
-        if not all(np.array_equal(g, w) for g, w in zip(got, want)):
-            disagreements += 1
-            if disagreements == 1:
-                print("first disagreement:", trial, docs, L, keep)
+        chunk = int(rng.choice([1, 2, 3, 5, 8]))
+        variants = []
+        for dtype, ch in [(np.uint16, CHUNK), (np.dtype(">u2"), chunk)]:
+            shard = concat([np.asarray(d, dtype=np.uint16) for d in docs], 60000, dtype)
+            variants.append(duplicate_runs(shard, L, keep, chunk=ch))
+            assert shard.units.dtype.isnative
+        for runs in variants:
+            got = runs_to_masks([len(d) for d in docs], runs)
+            if not all(np.array_equal(g, w) for g, w in zip(got, want)):
+                disagreements += 1
+                if disagreements == 1:
+                    print("first disagreement:", trial, docs, L, keep, "chunk", chunk)
+        assert variants[0].windows == variants[1].windows
     assert disagreements == 0
 
 

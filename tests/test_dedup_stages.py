@@ -46,6 +46,25 @@ def test_tiktoken_and_hf_tokenizers_agree_on_real_text(c4, dolma, repo_root: Pat
     assert all(int(fast.byte_len[x].sum()) == len(t.encode()) for x, t in zip(a, texts))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_encode_shard_equals_text_by_text_encoding(c4, dolma, repo_root: Path, threads: int) -> None:
+    """The shard layout (chunks joined with <|endoftext|> in one tiktoken call) gives every text its own
+    ids: chunks whose texts contain that special text literally, empty texts, many chunks, both engines."""
+    texts = [r["text"] for r in c4[:400] + dolma[:400]]
+    texts[3] = "before <|endoftext|> after"  # special text inside a document is ordinary text
+    texts[500:503] = ["", "   ", "<|endoftext|>"]
+    for path in (None, repo_root / "dedup" / "assets" / "gpt2" / "tokenizer.json"):
+        tok = UnitTokenizer(path, threads=threads)
+        units, lengths = tok.encode_shard(texts, sum(len(t.encode()) for t in texts) + len(texts))
+        assert units.dtype == np.dtype(">u2")
+        want = np.concatenate([np.append(tok.encode(t), tok.sep_id) for t in texts]).astype(np.uint16)
+        assert np.array_equal(units.astype(np.uint16), want)
+        assert lengths.tolist() == [len(tok.encode(t)) for t in texts]
+    assert 50256 not in UnitTokenizer().encode(texts[3]).tolist()  # the special text is not the special id
+    with pytest.raises(CurateError, match="max_units"):
+        UnitTokenizer().encode_shard(texts[:10], 10)
+
+
 def test_exact_doc_dedup_finds_the_35_duplicates_of_the_dolma_file(dolma) -> None:
     norm = [re.sub(r"\s+", " ", r["text"]).strip() for r in dolma]
     expect = len(norm) - len(set(norm))
@@ -126,6 +145,25 @@ def test_memory_guard_refuses_a_shard_it_cannot_hold() -> None:
     step = ExactSubstringDedup(units="bytes", shard_bytes=10**9, max_memory_gb=0.0001)
     with pytest.raises(CurateError, match="lower shard_bytes or raise max_memory_gb"):
         list(step(iter([Document(text="y" * 20000, id="0")])))
+
+
+def test_text_is_given_back_when_the_shard_fails(c4, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step holds a shard's text as UTF-8 and empties the documents' strings meanwhile; a failure
+    (here an injected MemoryError in the suffix-array phase) must leave every document as it came."""
+    import curate.dedup.exact_substring as esd
+
+    texts = [r["text"] for r in c4[:40]] + ["x\ud800y"]  # the last one (a lone surrogate) is never touched
+    docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
+
+    def boom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        assert all(d.text == "" for d in docs[:-1])  # really let go while the suffix array is built
+        raise MemoryError("injected")
+
+    monkeypatch.setattr(esd, "duplicate_runs", boom)
+    for units in ("tokens", "bytes"):
+        with pytest.raises(MemoryError):
+            list(ExactSubstringDedup(units=units, min_length=50)(iter(docs)))
+        assert [d.text for d in docs] == texts
 
 
 def test_other_tokenizer_json_and_non_byte_level_refused(repo_root: Path) -> None:
