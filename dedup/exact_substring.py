@@ -1,15 +1,16 @@
 """The exact-substring dedup step (ESD): buffer a shard of documents, cut every repeated span, pass them on.
 
 A shard is a run of consecutive documents of one task whose UTF-8 text adds up to `shard_bytes`
-(GneissWeb: one ~200 MB file). Duplicates are found within a shard only. Per shard:
-tokenize (or take the bytes) -> concatenate with separators -> suffix array + LCP ->
-removal runs (`substring.py`) -> map token runs to byte spans -> cut (`cut.py`). Documents come
+(GneissWeb: one ~200 MB file). Duplicates are found within a shard only. Per shard: hold the text
+as one UTF-8 buffer (`HeldText`, the documents' strings are let go) -> tokenize (or take the
+bytes) into one array with separators -> suffix array + LCP -> removal runs (`substring.py`) ->
+map token runs to byte spans -> cut (`cut.py`) and give every document its text back. Documents come
 out in their input order; each gets `esd_removed_spans` and `esd_removed_chars`. A shard with no
 repeats passes through unchanged. A document emptied by the cut (nothing but whitespace left) is
 kept, or dropped as `esd_emptied` with `drop_empty`, and counted either way.
 
 Memory: before the heavy part the step estimates the shard's peak from its text bytes and unit
-count (constants measured by scripts/bench/esd.py) and raises a CurateError naming the shard
+count (the model below, checked against scripts/bench/esd.py) and raises a CurateError naming the shard
 when `max_memory_gb` cannot hold it, instead of being killed by the OOM killer.
 """
 

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import yaml
@@ -118,6 +119,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from .plan import build_plan
     from .stats import collect_stats, print_summary, write_stats
 
+    given = Path(args.config)
+    saved = given / "stats.json" if given.is_dir() else given
+    if saved.suffix == ".json":  # an output folder or its stats.json: print what the run wrote
+        if not saved.is_file():
+            raise CurateError(f"{saved}: no stats.json here; pass the run's config, its output folder or its stats.json")
+        stats = json.loads(saved.read_text(encoding="utf-8"))
+        print_summary(stats)
+        return 0 if stats.get("complete") else 1
     cfg = _load(args)
     plan = build_plan(cfg, check_inputs=False)
     stats = collect_stats(plan)
@@ -154,9 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    def with_config(name: str, help: str, fn: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    def with_config(name: str, help: str, fn: Callable[[argparse.Namespace], int],
+                    config_help: str = "YAML config file (see README: config reference)") -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
-        sp.add_argument("config", help="YAML config file (see README: config reference)")
+        sp.add_argument("config", help=config_help)
         sp.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a config key, e.g. --set executor.tasks=8 (repeatable)")
         sp.set_defaults(fn=fn)
@@ -174,7 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-progress", action="store_true", help="no progress display")
     sp.add_argument("--wait", action="store_true",
                     help="slurm: wait until every submitted job has ended, then print the summary")
-    with_config("stats", "merge per-task stats of a (finished or running) run and print the summary", cmd_stats)
+    with_config("stats", "merge per-task stats of a (finished or running) run and print the summary", cmd_stats,
+                config_help="YAML config file (merges the task stats again), or a run's output folder or its "
+                            "stats.json (prints it)")
     sp = sub.add_parser("stages", help="list the stages usable in a config, with their options and output columns")
     sp.add_argument("name", nargs="?", help="only this stage")
     sp.set_defaults(fn=cmd_stages)

@@ -118,6 +118,8 @@ def print_summary(stats: dict[str, Any], console: Any = None) -> None:
     from rich.console import Console
 
     console = console or Console(stderr=True)
+    if not console.is_terminal:  # logs and pipes: rich would assume 80 columns and fold every drop reason
+        console.width = max(console.width, 140)
     console.print(summary_table(stats))
 
 

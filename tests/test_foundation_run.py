@@ -130,6 +130,15 @@ def test_cli_run_limit_and_summary(sample_dir: Path, tmp_path: Path, capsys):
     read = next(s for s in stats["stages"] if s["label"] == "read")
     assert read["docs_out"] == 60  # 30 docs per task, 2 tasks
     assert read["conserved"]
+    # the summary again, from the config (merging task stats), the output folder or its stats.json;
+    # captured output is not a terminal, so the table is wide enough for the drop reasons unfolded
+    for target in (cfg_file, tmp_path / "o", tmp_path / "o" / "stats.json"):
+        assert main(["stats", str(target)]) == 0
+        err = capsys.readouterr().err
+        assert "length_filter" in err and "too_few_words" in err
+    (tmp_path / "not-a-run").mkdir()
+    assert main(["stats", str(tmp_path / "not-a-run")]) == 2
+    assert "no stats.json here" in capsys.readouterr().err
 
 
 def test_rerun_skips_completed_tasks_and_refuses_changed_config(sample_dir: Path, tmp_path: Path):
