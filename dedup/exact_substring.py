@@ -17,7 +17,9 @@ when `max_memory_gb` cannot hold it, instead of being killed by the OOM killer.
 from __future__ import annotations
 
 import ctypes
-from typing import Iterable, Iterator, Literal
+import itertools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, Iterator, Literal
 
 import numpy as np
 from datatrove.data import Document
@@ -27,6 +29,9 @@ from curate.pipeline.steps import CurateStep
 
 from .cut import cut_bytes
 from .substring import Runs, Shard, concat, duplicate_runs
+
+if TYPE_CHECKING:
+    from .tokenize import UnitTokenizer
 
 REMOVED_SPANS = "esd_removed_spans"
 REMOVED_CHARS = "esd_removed_chars"
@@ -38,9 +43,10 @@ REMOVED_CHARS = "esd_removed_chars"
 # compact copy) and Kasai's (units + suffix array + rank + LCP). Past that point everything is
 # chunked (substring.py), whatever the number of repeats.
 TEXT_FACTOR = 2.0
-FIXED_BYTES = 32 * 2**20  # per shard whatever its size: thread arenas, chunk buffers, index arrays
+FIXED_BYTES = 48 * 2**20  # per shard whatever its size: thread arenas, chunk buffers, index arrays
 # tokens per text byte assumed before tokenizing (GPT-2 on English web text is ~0.25-0.33)
 TOKENS_PER_BYTE_GUESS = 0.35
+MIN_TOKENS_PER_BYTE = 0.2  # plain English prose is ~0.22; only for the config-time guess with shard_tokens
 
 
 def unit_bytes(units: int, width: int) -> int:
@@ -57,7 +63,9 @@ def estimate_bytes(text_bytes: int, units: int, mode: str, width: int | None = N
     return int(FIXED_BYTES + text_bytes * TEXT_FACTOR + units * unit_bytes(units, width))
 
 
-def estimate_for_shard(shard_bytes: int, mode: str) -> int:
+def estimate_for_shard(shard_bytes: int, mode: str, shard_tokens: int | None = None) -> int:
+    if shard_tokens:  # text bytes unknown until tokenized: assume the fewest tokens per byte (most text)
+        return estimate_bytes(int(shard_tokens / MIN_TOKENS_PER_BYTE), shard_tokens, mode)
     units = shard_bytes if mode == "bytes" else int(shard_bytes * TOKENS_PER_BYTE_GUESS)
     return estimate_bytes(shard_bytes, units, mode)
 
@@ -66,14 +74,17 @@ class ExactSubstringDedup(CurateStep):
     name = "exact substring dedup"
 
     def __init__(self, units: Literal["tokens", "bytes"] = "tokens", min_length: int = 50,
-                 keep: Literal["first", "none"] = "first", shard_bytes: int = 200_000_000, drop_empty: bool = False,
-                 tokenizer: str | None = None, threads: int = 2, max_memory_gb: float = 8.0,
-                 label: str | None = None) -> None:
+                 keep: Literal["first", "none"] = "first", shard_bytes: int = 200_000_000,
+                 shard_tokens: int | None = None, drop_empty: bool = False, tokenizer: str | None = None,
+                 threads: int = 2, max_memory_gb: float = 8.0, label: str | None = None) -> None:
         super().__init__(label)
+        if shard_tokens is not None and units != "tokens":
+            raise ValueError("shard_tokens needs units='tokens' (use shard_bytes in bytes mode)")
         self.units = units
         self.min_length = min_length
         self.keep = keep
         self.shard_bytes = shard_bytes
+        self.shard_tokens = shard_tokens
         self.drop_empty = drop_empty
         self.tokenizer_path = tokenizer
         self.threads = threads
@@ -82,78 +93,127 @@ class ExactSubstringDedup(CurateStep):
 
     # -- datatrove -------------------------------------------------------------------------------
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        shards = self._shards_by_tokens(data) if self.shard_tokens else self._shards_by_bytes(data)
+        for i, (docs, ready) in enumerate(shards):
+            yield from self._shard(docs, f"rank {rank} shard {i}", ready)
+
+    def _shards_by_bytes(self, data: Iterable[Document]) -> Iterator[tuple[list[Document], None]]:
+        """Consecutive documents until their UTF-8 text reaches `shard_bytes` (tokenized at shard time)."""
         buf: list[Document] = []
         size = 0
-        shard_i = 0
         for doc in data:
             buf.append(doc)
             size += len(doc.text) if doc.text.isascii() else len(doc.text.encode("utf-8", "surrogatepass"))
             if size >= self.shard_bytes:
-                yield from self._shard(buf, f"rank {rank} shard {shard_i}")
-                buf, size, shard_i = [], 0, shard_i + 1
+                yield buf, None
+                buf, size = [], 0
         if buf:
-            yield from self._shard(buf, f"rank {rank} shard {shard_i}")
+            yield buf, None
+
+    def _shards_by_tokens(self, data: Iterable[Document]) -> Iterator[tuple[list[Document], "Tokenized"]]:
+        """Consecutive documents until their tokens reach `shard_tokens`.
+
+        Documents are tokenized in batches as they arrive, and each batch's text is held as UTF-8 at
+        once (see `_dedup`). A shard ends at the document that reaches the limit; the rest of its batch
+        starts the next one, so shards do not depend on the batch size and nothing is tokenized twice.
+        """
+        from .tokenize import CHUNK_DOCS, get_tokenizer
+
+        tok = get_tokenizer(self.tokenizer_path, self.threads)
+        it = iter(data)
+        pending: list[Tokenized] = []
+        total = 0
+        try:
+            while batch := list(itertools.islice(it, 2 * self.threads * CHUNK_DOCS)):
+                pending.append(Tokenized.encode(batch, tok))
+                total += int(pending[-1].lengths.sum())
+                while total >= self.shard_tokens:
+                    last = pending[-1]
+                    before = total - int(last.lengths.sum())  # < shard_tokens: the limit is reached in `last`
+                    k = int(np.searchsorted(np.cumsum(last.lengths), self.shard_tokens - before)) + 1
+                    head, tail = last.split(k)
+                    shard = Tokenized.join(pending[:-1] + [head])
+                    pending = [tail] if tail.docs else []  # before the yield: a shard handed over is _dedup's
+                    total = int(tail.lengths.sum())
+                    yield shard.docs, shard
+            if pending:
+                shard, pending = Tokenized.join(pending), []
+                yield shard.docs, shard
+        except BaseException:  # upstream failed, or the consumer stopped early: documents not handed over
+            # to `_dedup` get their text back
+            for p in pending:
+                p.held.give_back(p.docs)
+            raise
 
     # -- one shard -------------------------------------------------------------------------------
     def _check_memory(self, where: str, text_bytes: int, units: int, width: int | None = None) -> None:
         need = self.last_estimate = estimate_bytes(text_bytes, units, self.units, width)
         limit = self.max_memory_gb * 2**30
+        size = "shard_tokens" if self.shard_tokens else "shard_bytes"
         if need > limit:
             raise CurateError(
                 f"exact_substring_dedup: {where} has {text_bytes / 1e6:.1f} MB of text ({units:,} {self.units}) and "
-                f"needs about {need / 2**30:.1f} GiB, over max_memory_gb={self.max_memory_gb}; lower shard_bytes "
-                f"or raise max_memory_gb (a single document larger than shard_bytes makes a shard of its own)")
+                f"needs about {need / 2**30:.1f} GiB, over max_memory_gb={self.max_memory_gb}; lower {size} "
+                f"or raise max_memory_gb (a single document larger than {size} makes a shard of its own)")
 
-    def _shard(self, docs: list[Document], where: str) -> Iterator[Document]:
+    def _shard(self, docs: list[Document], where: str, ready: "Tokenized | None" = None) -> Iterator[Document]:
         with self.track_time():
-            self._dedup(docs, where)
+            self._dedup(docs, where, ready)
         for doc in docs:
             if self.drop_empty and doc.metadata.get(REMOVED_SPANS) and not doc.text.strip():
                 self.drop(doc, "esd_emptied")
             else:
                 yield doc
 
-    def _dedup(self, docs: list[Document], where: str) -> None:
-        texts = [d.text for d in docs]
-        ok, nbytes = utf8_sizes(texts)
-        nchars = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        text_bytes = int(nbytes.sum())
-        if not ok.all():
-            self.stat_update("esd_unencodable_docs", value=int((~ok).sum()))
-        guess = text_bytes if self.units == "bytes" else int(text_bytes * TOKENS_PER_BYTE_GUESS)
-        self._check_memory(where, text_bytes, guess)
-
+    def _dedup(self, docs: list[Document], where: str, ready: "Tokenized | None" = None) -> None:
+        """Cut the shard's repeats in place. `ready`: the shard already tokenized with its text held
+        (shards by tokens); otherwise both happen here."""
         # From here to the cut the text is held once, as UTF-8, instead of as Python strings (2-4 bytes
         # per character once a document has one non-ASCII character): each document's str is let go
         # and the document gets its text back in `_cut`, cut or untouched (at once if anything fails).
-        if self.units == "bytes":
-            # one document's bytes at a time, straight into the shard array: the units are the held text
-            arrays = (np.frombuffer(t.encode("utf-8"), dtype=np.uint8) if k else np.zeros(0, np.uint8)
-                      for t, k in zip(texts, ok))
-            shard = concat(arrays, 0xFF, np.uint8, lengths=np.where(ok, nbytes, 0))  # 0xFF never occurs in UTF-8
-            held = HeldText(shard.units, shard.starts, np.where(ok, nbytes, 0))
+        if ready is not None:
+            held, ids = ready.held, (ready.units, ready.lengths)
+            self._check_memory(where, held.text_bytes, int(ready.units.shape[0]), ready.units.dtype.itemsize)
         else:
-            held = HeldText.pack(texts, ok, nbytes)
-        del texts
-        release_text(docs, ok)
+            texts = [d.text for d in docs]
+            ok, nbytes = utf8_sizes(texts)
+            nchars = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+            text_bytes = int(nbytes.sum())
+            guess = text_bytes if self.units == "bytes" else int(text_bytes * TOKENS_PER_BYTE_GUESS)
+            self._check_memory(where, text_bytes, guess)
+            if self.units == "bytes":
+                # one document's bytes at a time, straight into the shard array: the units are the held text
+                arrays = (np.frombuffer(t.encode("utf-8"), dtype=np.uint8) if k else np.zeros(0, np.uint8)
+                          for t, k in zip(texts, ok))
+                shard = concat(arrays, 0xFF, np.uint8, lengths=nbytes)  # 0xFF never occurs in UTF-8
+                held = HeldText(shard.units, shard.starts, nbytes, ok, nchars)
+            else:
+                held = HeldText.pack(texts, ok, nbytes, nchars)
+            del texts
+            release_text(docs, ok)
+            ids = None
+        if not held.ok.all():
+            self.stat_update("esd_unencodable_docs", value=int((~held.ok).sum()))
         try:
             byte_len = None
             if self.units == "tokens":
-                shard, byte_len = self._tokenize(held, ok, nbytes, where)
+                shard, byte_len = self._tokenize(held, where, ids)
             runs = duplicate_runs(shard, self.min_length, self.keep)
         except BaseException:
-            held.give_back(docs, ok)
+            held.give_back(docs)
             raise
         self.stat_update("esd_shards")
         self.stat_update(f"esd_{self.units}", value=int(shard.units.shape[0]) - len(docs))
-        self._cut(docs, ok, held, nchars, shard, runs, byte_len)
+        self._cut(docs, held, shard, runs, byte_len)
 
-    def _tokenize(self, held: "HeldText", ok: np.ndarray, nbytes: np.ndarray, where: str) -> tuple[Shard, np.ndarray]:
+    def _tokenize(self, held: "HeldText", where: str, ids: tuple[np.ndarray, np.ndarray] | None
+                  ) -> tuple[Shard, np.ndarray]:
         """The shard as GPT-2 ids (big-endian, for the suffix sort), and the byte length of every id."""
         from .tokenize import get_tokenizer
 
         tok = get_tokenizer(self.tokenizer_path, self.threads)
-        units, lengths = tok.encode_shard(held, int(nbytes.sum()) + len(ok))
+        ok, nbytes = held.ok, held.nbytes
+        units, lengths = ids if ids is not None else tok.encode_shard(held, held.text_bytes + len(ok))
         shard = Shard.from_lengths(units, lengths)
         byte_len = np.append(tok.byte_len, 0).astype(np.uint8 if tok.byte_len.max() < 256 else np.int64)
         # the ids' bytes must add up to each document's, or spans would map back wrongly
@@ -163,16 +223,15 @@ class ExactSubstringDedup(CurateStep):
             lo, hi = int(shard.starts[a]), int(shard.seps[min(a + 4096, len(ok)) - 1]) + 1
             got[a : a + 4096] = np.add.reduceat(byte_len[shard.units[lo:hi].astype(native)],
                                                 shard.starts[a : a + 4096] - lo, dtype=np.int64)
-        want = np.where(ok, nbytes, 0)
-        if not np.array_equal(got, want):
-            bad = int(np.flatnonzero(got != want)[0])
+        if not np.array_equal(got, nbytes):
+            bad = int(np.flatnonzero(got != nbytes)[0])
             raise CurateError(f"tokenizer {tok.path}: token bytes do not add up to document {bad} of {where} "
-                              f"({got[bad]} vs {want[bad]} bytes)")
-        self._check_memory(where, int(nbytes.sum()), int(shard.units.shape[0]), shard.units.dtype.itemsize)
+                              f"({got[bad]} vs {nbytes[bad]} bytes)")
+        self._check_memory(where, held.text_bytes, int(shard.units.shape[0]), shard.units.dtype.itemsize)
         return shard, byte_len
 
-    def _cut(self, docs: list[Document], ok: np.ndarray, held: "HeldText", nchars: np.ndarray, shard: Shard,
-             runs: Runs, byte_len: np.ndarray | None) -> None:
+    def _cut(self, docs: list[Document], held: "HeldText", shard: Shard, runs: Runs, byte_len: np.ndarray | None
+             ) -> None:
         bounds = np.flatnonzero(np.diff(runs.doc)) + 1
         firsts = np.concatenate(([0], bounds)).tolist() if len(runs) else []
         lasts = np.concatenate((bounds, [len(runs)])).tolist() if len(runs) else []
@@ -181,7 +240,7 @@ class ExactSubstringDedup(CurateStep):
         for i, doc in enumerate(docs):
             doc.metadata[REMOVED_SPANS] = 0
             doc.metadata[REMOVED_CHARS] = 0
-            if not ok[i]:
+            if not held.ok[i]:
                 continue
             data = held.data(i)
             if i not in todo:
@@ -198,7 +257,7 @@ class ExactSubstringDedup(CurateStep):
             doc.text = new
             if nspans == 0:
                 continue
-            removed = int(nchars[i]) - len(new)
+            removed = int(held.nchars[i]) - len(new)
             doc.metadata[REMOVED_SPANS] = nspans
             doc.metadata[REMOVED_CHARS] = removed
             spans_total += nspans
@@ -236,7 +295,7 @@ def utf8_sizes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def release_text(docs: list[Document], ok: np.ndarray) -> None:
-    """Let go of the documents' strings (HeldText has their bytes) and give the freed pages back."""
+    """Let go of the documents' strings (a HeldText has their bytes) and give the freed pages back."""
     for d, k in zip(docs, ok):
         if k:
             d.text = ""
@@ -246,23 +305,40 @@ def release_text(docs: list[Document], ok: np.ndarray) -> None:
 class HeldText:
     """A shard's text as one UTF-8 buffer: document i is buf[at[i] : at[i] + nbytes[i]].
 
-    Indexing gives back str (a slice: a list of them), so the tokenizer reads it like a list of texts.
+    `ok[i]` is False for a document whose text is not valid Unicode (lone surrogates): it is never
+    held, tokenized or cut, and keeps its str (nbytes 0). Indexing gives back str (a slice: a list of
+    them), so the tokenizer reads a HeldText like a list of texts.
     """
 
-    def __init__(self, buf: np.ndarray, at: np.ndarray, nbytes: np.ndarray) -> None:
-        self.buf, self.at, self.nbytes = buf, at, nbytes
+    def __init__(self, buf: np.ndarray, at: np.ndarray, nbytes: np.ndarray, ok: np.ndarray, nchars: np.ndarray) -> None:
+        self.buf, self.at, self.nbytes, self.ok, self.nchars = buf, at, nbytes, ok, nchars
+
+    @property
+    def text_bytes(self) -> int:
+        return int(self.nbytes.sum())
 
     @classmethod
-    def pack(cls, texts: list[str], ok: np.ndarray, nbytes: np.ndarray) -> "HeldText":
-        sizes = np.where(ok, nbytes, 0)
+    def pack(cls, texts: list[str], ok: np.ndarray, nbytes: np.ndarray, nchars: np.ndarray) -> "HeldText":
         at = np.zeros(len(texts), dtype=np.int64)
         if len(texts) > 1:
-            np.cumsum(sizes[:-1], out=at[1:])
-        buf = np.empty(int(sizes.sum()), dtype=np.uint8)
-        for t, k, a, n in zip(texts, ok.tolist(), at.tolist(), sizes.tolist()):
+            np.cumsum(nbytes[:-1], out=at[1:])
+        buf = np.empty(int(nbytes.sum()), dtype=np.uint8)
+        for t, k, a, n in zip(texts, ok.tolist(), at.tolist(), nbytes.tolist()):
             if k and n:
                 buf[a : a + n] = np.frombuffer(t.encode("utf-8"), dtype=np.uint8)
-        return cls(buf, at, sizes)
+        return cls(buf, at, nbytes, ok, nchars)
+
+    @classmethod
+    def join(cls, parts: list["HeldText"]) -> "HeldText":
+        offsets = np.cumsum([0] + [p.buf.shape[0] for p in parts[:-1]])
+        return cls(np.concatenate([p.buf for p in parts]), np.concatenate([p.at + o for p, o in zip(parts, offsets)]),
+                   *(np.concatenate([getattr(p, f) for p in parts]) for f in ("nbytes", "ok", "nchars")))
+
+    def split(self, k: int) -> tuple["HeldText", "HeldText"]:
+        """The first k documents and the rest (packed buffers only)."""
+        cut = int(self.at[k]) if k < len(self) else self.buf.shape[0]
+        return (HeldText(self.buf[:cut].copy(), self.at[:k], self.nbytes[:k], self.ok[:k], self.nchars[:k]),
+                HeldText(self.buf[cut:].copy(), self.at[k:] - cut, self.nbytes[k:], self.ok[k:], self.nchars[k:]))
 
     def __len__(self) -> int:
         return int(self.at.shape[0])
@@ -276,7 +352,42 @@ class HeldText:
         a = int(self.at[i])
         return self.buf[a : a + int(self.nbytes[i])].tobytes()
 
-    def give_back(self, docs: list[Document], ok: np.ndarray) -> None:
+    def give_back(self, docs: list[Document]) -> None:
         for i, d in enumerate(docs):
-            if ok[i]:
+            if self.ok[i]:
                 d.text = self.data(i).decode("utf-8")
+
+
+@dataclass
+class Tokenized:
+    """Documents tokenized ahead of their shard (shards by tokens), their text held as UTF-8."""
+
+    docs: list[Document]
+    held: HeldText
+    units: np.ndarray  # big-endian ids, a separator after each document
+    lengths: np.ndarray  # ids per document
+
+    @classmethod
+    def encode(cls, docs: list[Document], tok: "UnitTokenizer") -> "Tokenized":
+        texts = [d.text for d in docs]
+        ok, nbytes = utf8_sizes(texts)
+        nchars = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        units, lengths = tok.encode_shard([t if k else "" for t, k in zip(texts, ok)], int(nbytes.sum()) + len(texts))
+        held = HeldText.pack(texts, ok, nbytes, nchars)
+        del texts
+        release_text(docs, ok)
+        return cls(docs, held, units, lengths)
+
+    @classmethod
+    def join(cls, parts: list["Tokenized"]) -> "Tokenized":
+        if len(parts) == 1:
+            return parts[0]
+        return cls([d for p in parts for d in p.docs], HeldText.join([p.held for p in parts]),
+                   np.concatenate([p.units for p in parts]), np.concatenate([p.lengths for p in parts]))
+
+    def split(self, k: int) -> tuple["Tokenized", "Tokenized"]:
+        """The first k documents and the rest."""
+        cut = int(self.lengths[:k].sum()) + k  # their ids and separators end here
+        a, b = self.held.split(k)
+        return (Tokenized(self.docs[:k], a, self.units[:cut].copy(), self.lengths[:k]),
+                Tokenized(self.docs[k:], b, self.units[cut:].copy(), self.lengths[k:]))

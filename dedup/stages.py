@@ -24,6 +24,7 @@ class ExactSubstringOptions(StrictModel):
     min_length: int = Field(50, ge=1, description="shortest repeated span removed, in `units` (GneissWeb: 50 tokens)")
     keep: Literal["first", "none"] = Field("first", description="keep the first copy in text order (GneissWeb) or remove every copy (Lee et al.)")
     shard_bytes: int = Field(200_000_000, ge=1, description="UTF-8 bytes of text per shard; repeats are found within a shard (GneissWeb: ~200 MB files)")
+    shard_tokens: int | None = Field(None, ge=1, description="tokens per shard instead of shard_bytes (tokens mode; documents are tokenized as they arrive)")
     drop_empty: bool = Field(False, description="drop documents left with only whitespace (reason esd_emptied); they are kept and counted otherwise")
     tokenizer: str | None = Field(None, description="folder with vocab.json + merges.txt (tiktoken) or a byte-level BPE tokenizer.json; default: bundled GPT-2")
     threads: int = Field(2, ge=1, description="tokenizer threads")
@@ -31,10 +32,13 @@ class ExactSubstringOptions(StrictModel):
 
     @model_validator(mode="after")
     def _fits(self) -> "ExactSubstringOptions":
-        need = estimate_for_shard(self.shard_bytes, self.units) / 2**30
+        if self.shard_tokens is not None and self.units != "tokens":
+            raise ValueError("shard_tokens counts GPT-2 tokens: use it with units: tokens, or shard_bytes in bytes mode")
+        need = estimate_for_shard(self.shard_bytes, self.units, self.shard_tokens) / 2**30
+        size = f"shard_tokens={self.shard_tokens}" if self.shard_tokens else f"shard_bytes={self.shard_bytes}"
         if need > self.max_memory_gb:
-            raise ValueError(f"shard_bytes={self.shard_bytes} needs about {need:.1f} GiB in {self.units} mode, over "
-                             f"max_memory_gb={self.max_memory_gb}; lower shard_bytes or raise max_memory_gb")
+            raise ValueError(f"{size} needs about {need:.1f} GiB in {self.units} mode, over "
+                             f"max_memory_gb={self.max_memory_gb}; lower {size.split('=')[0]} or raise max_memory_gb")
         return self
 
 

@@ -128,6 +128,48 @@ def test_shards_are_bounded_and_independent() -> None:
     assert res.docs[2].text == "" and res.docs[0].text == a
 
 
+@pytest.mark.parametrize("chunk_docs,threads", [(3, 1), (5, 2), (256, 2)])
+def test_shards_by_tokens_match_independent_shards(c4, monkeypatch: pytest.MonkeyPatch, chunk_docs: int,
+                                                   threads: int) -> None:
+    """shard_tokens: a shard ends at the first document whose running token count reaches the limit, wherever
+    the tokenizer's batches end (tiny chunks make shards end mid-batch and batches hold several shards);
+    each shard is deduplicated on its own, exactly as if it had been given alone."""
+    import curate.dedup.tokenize as tokmod
+
+    monkeypatch.setattr(tokmod, "CHUNK_DOCS", chunk_docs)
+    rng = np.random.default_rng(7)
+    texts = [r["text"] for r in c4[:120]]
+    for i in rng.choice(np.arange(4, len(texts)), 40, replace=False).tolist():  # planted repeats, mostly near
+        src = texts[i - int(rng.integers(1, 4))] if rng.random() < 0.7 else texts[int(rng.integers(len(texts)))]
+        texts[i] = texts[i] + " " + src[: 1200]
+    texts[30] = texts[31]  # a whole-document copy
+    texts[10] = texts[9]  # a copy right across the boundary of the second limit's first shard: must survive
+    tok = get_tokenizer(None, 1)
+    counts = [len(tok.encode(t)) for t in texts]
+    for limit in (6000, sum(counts[:10])):  # the second is reached exactly by document 9
+        groups, cur, acc = [], [], 0  # the shards by the definition, independently
+        for t, n in zip(texts, counts):
+            cur.append(t)
+            acc += n
+            if acc >= limit:
+                groups.append(cur)
+                cur, acc = [], 0
+        groups.append(cur) if cur else None
+        want = []
+        for g in groups:
+            want += [d.text for d in ExactSubstringDedup(min_length=50, shard_bytes=10**12)(
+                iter([Document(text=t, id=str(i)) for i, t in enumerate(g)]))]
+        step = ExactSubstringDedup(min_length=50, shard_tokens=limit, threads=threads)
+        got = [d.text for d in step(iter([Document(text=t, id=str(i)) for i, t in enumerate(texts)]))]
+        assert got == want
+        assert step.stats["esd_shards"].total == len(groups) > 5
+        if limit != 6000:  # doc 9 reaches the limit exactly: doc 10 (its copy) opens the next shard, untouched
+            assert len(groups[0]) == 10 and got[10] == texts[10]
+    assert sum(a != b for a, b in zip(got, texts)) > 10  # something was cut
+    with pytest.raises(ConfigError, match="units: tokens"):
+        run_stages(["x"], [{"stage": "exact_substring_dedup", "units": "bytes", "shard_tokens": 10}])
+
+
 def test_emptied_documents_kept_or_dropped_and_counted() -> None:
     a = "Some paragraph of text that is repeated as a whole document, word for word, twice. " * 2
     docs = [a, "unrelated short doc", a + "\n"]
@@ -160,10 +202,25 @@ def test_text_is_given_back_when_the_shard_fails(c4, monkeypatch: pytest.MonkeyP
         raise MemoryError("injected")
 
     monkeypatch.setattr(esd, "duplicate_runs", boom)
-    for units in ("tokens", "bytes"):
+    for units, shard_tokens in (("tokens", None), ("bytes", None), ("tokens", 10**9)):
         with pytest.raises(MemoryError):
-            list(ExactSubstringDedup(units=units, min_length=50)(iter(docs)))
+            list(ExactSubstringDedup(units=units, min_length=50, shard_tokens=shard_tokens)(iter(docs)))
         assert [d.text for d in docs] == texts
+
+    # shards by tokens hold the text of documents read ahead: an upstream failure gives it back too
+    def upstream():  # noqa: ANN202
+        yield from docs[:30]
+        raise OSError("input file went away")
+
+    monkeypatch.undo()
+    with pytest.raises(OSError):
+        list(ExactSubstringDedup(min_length=50, shard_tokens=10**9)(upstream()))
+    assert [d.text for d in docs] == texts
+    # and a consumer that stops early keeps what it got, cut; the rest is given back
+    out = ExactSubstringDedup(min_length=50, shard_tokens=200)(iter(docs))
+    first = next(out)
+    out.close()
+    assert first.text == texts[0] and [d.text for d in docs] == texts
 
 
 def test_other_tokenizer_json_and_non_byte_level_refused(repo_root: Path) -> None:

@@ -69,7 +69,7 @@ def read_texts(path: Path) -> list[str]:
         return [json.loads(line)["text"] for line in fh]
 
 
-def one(mb: float, mode: str, threads: int) -> dict:
+def one(mb: float, mode: str, threads: int, by_tokens: bool = False) -> dict:
     from datatrove.data import Document
 
     from curate.dedup.exact_substring import ExactSubstringDedup
@@ -88,7 +88,8 @@ def one(mb: float, mode: str, threads: int) -> dict:
     rss_before = rss_mb()
     reset_peak()
     step = ExactSubstringDedup(units=mode, min_length=50 if mode == "tokens" else 200, keep="first",
-                               shard_bytes=10**12, threads=threads, max_memory_gb=20)
+                               shard_bytes=10**12, shard_tokens=10**12 if by_tokens else None, threads=threads,
+                               max_memory_gb=20)
     t0 = time.perf_counter()
     out = [d.text for d in step(iter(docs))]
     dt = time.perf_counter() - t0
@@ -112,17 +113,20 @@ def main() -> None:
     ap.add_argument("--sizes", default="25,50,100")
     ap.add_argument("--modes", default="tokens,bytes")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--by-tokens", action="store_true",
+                    help="shards by shard_tokens (documents tokenized as they arrive) instead of shard_bytes")
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
-        print(json.dumps(one(float(a.one[0]), a.one[1], a.threads)))
+        print(json.dumps(one(float(a.one[0]), a.one[1], a.threads, a.by_tokens)))
         return
     rows = []
     print(f"{'mode':7} {'MB':>6} {'s':>7} {'MB/s':>6} {'tok-only MB/s':>13} {'stage/tok':>9} {'peakRSS MB':>10} "
           f"{'peak/text':>9} {'shard/text':>10} {'model/text':>10} {'recall':>7}")
     for mode in a.modes.split(","):
         for mb in [float(x) for x in a.sizes.split(",")]:
-            res = subprocess.run([sys.executable, __file__, "--one", str(mb), mode, "--threads", str(a.threads)],
+            res = subprocess.run([sys.executable, __file__, "--one", str(mb), mode, "--threads", str(a.threads)]
+                                 + (["--by-tokens"] if a.by_tokens else []),
                                  capture_output=True, text=True, check=True)
             r = json.loads(res.stdout.strip().splitlines()[-1])
             rows.append(r)
