@@ -210,10 +210,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from loguru import logger
 
-    from .logs import console_sink
+    from .logs import console_sink, quiet_task_bars
 
     logger.remove()
     console_sink()
+    quiet_task_bars()
     try:
         return args.fn(args)
     except CurateError as e:

@@ -46,5 +46,23 @@ def _close_task_logger(logfile):  # type: ignore[no-untyped-def]
     logfile.close()
 
 
+def quiet_task_bars() -> None:
+    """For the CLI: no per-task tqdm bars from datatrove's dedup steps ("Initializing pq...", "Reading dup
+    files") under curate's own progress display. Task processes (local workers, Slurm jobs, Ray workers)
+    inherit the environment variable and import tqdm with it set; tasks run in this process (one-task
+    jobs) get the patched names. CURATE_LOG_LEVEL=INFO keeps the bars, with the INFO lines."""
+    if console_level() in ("INFO", "DEBUG", "TRACE"):
+        return
+    import functools
+
+    import datatrove.pipeline.dedup.exact_dedup as exact
+    import datatrove.pipeline.dedup.minhash as minhash
+
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    for mod in (exact, minhash):
+        if hasattr(mod, "tqdm"):
+            mod.tqdm = functools.partial(mod.tqdm, disable=True)
+
+
 _base.add_task_logger = _add_task_logger
 _base.close_task_logger = _close_task_logger

@@ -136,8 +136,9 @@ class _Progress:
                 counts = self._counts()
                 for tid, c in zip(ids, counts):
                     prog.update(tid, completed=c)
-                if not console.is_terminal and counts != last:
-                    console.print("tasks done: " + ", ".join(f"{j.name} {c}/{j.tasks}" for j, c in zip(self.plan.jobs, counts)))
+                if not console.is_terminal and counts != last:  # logs: one line per change, never folded
+                    console.print("tasks done: " + ", ".join(f"{j.name} {c}/{j.tasks}" for j, c in zip(self.plan.jobs, counts)),
+                                  soft_wrap=True)
                 last = counts
                 if self._stop.wait(1.0):
                     for tid, c in zip(ids, self._counts()):

@@ -341,3 +341,29 @@ def test_local_run_two_tasks_dedups_across_tasks_and_conserves(tmp_path: Path, c
     assert len(rows) + len(rejected) == len(a) + len(b)
     assert {REMOVED_SPANS, REMOVED_CHARS, CLUSTER_ID} <= set(rows[0])
     assert not any(r["id"].startswith("dup") for r in rows)  # copies in task 2 of task-1 docs are the ones dropped
+
+
+def test_cli_run_shows_no_per_task_bars(tmp_path: Path, c4, capfd, monkeypatch: pytest.MonkeyPatch) -> None:
+    """datatrove's dedup steps draw tqdm bars per task; `curate run` keeps its own display only."""
+    import datatrove.pipeline.dedup.exact_dedup as exact
+    import datatrove.pipeline.dedup.minhash as minhash
+    import yaml
+
+    from curate.pipeline.cli import main
+
+    for mod in (exact, minhash):  # restored after the test: the CLI patches them for its process
+        monkeypatch.setattr(mod, "tqdm", mod.tqdm)
+    for var in ("TQDM_DISABLE", "CURATE_LOG_LEVEL"):  # absent during the test, and absent again after it
+        monkeypatch.setenv(var, "")
+        monkeypatch.delenv(var)
+    inp = tmp_path / "in"
+    inp.mkdir()
+    _write_jsonl_gz(inp / "a.jsonl.gz", [{"id": str(i), "text": r["text"]} for i, r in enumerate(c4[:60])])
+    cfg = {"input": {"format": "jsonl", "path": str(inp)}, "output": {"path": str(tmp_path / "out")},
+           "executor": {"kind": "local", "tasks": 1, "workers": 1},
+           "stages": [{"stage": "exact_doc_dedup"}, {"stage": "minhash_dedup"}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(tmp_path / "c.yaml"), "--no-progress"]) == 0
+    err = capfd.readouterr().err
+    assert "minhash_dedup" in err  # the summary table
+    assert "Reading dup files" not in err and "Initializing pq" not in err and "it/s" not in err
