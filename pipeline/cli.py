@@ -135,22 +135,65 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0 if stats["complete"] else 1
 
 
+def _default_text(value: Any) -> str:
+    """A default as it would be written in the YAML config (pydantic models as plain mappings)."""
+    from pydantic import BaseModel
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, BaseModel):
+            return {k: plain(x) for k, x in v.model_dump(exclude_defaults=True).items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    if value is None:
+        return "unset"
+    text = yaml.safe_dump(plain(value), default_flow_style=True, width=10**6, sort_keys=False).strip()
+    return text.removesuffix("...").strip()  # YAML closes a bare scalar document with "..."
+
+
 def cmd_stages(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.table import Table
 
     from .registry import all_stages
 
     c = Console()
+    if not c.is_terminal:  # pipes and files: no folding at 80 columns
+        c.width = max(c.width, 160)
+    found = False
     for spec in all_stages():
         if args.name and spec.name != args.name:
             continue
-        c.print(f"[bold cyan]{spec.name}[/bold cyan]  {spec.summary}")
+        found = True
+        c.print(f"[bold cyan]{spec.name}[/bold cyan]  {spec.summary}", highlight=False)
+        t = Table.grid(padding=(0, 2))
+        t.add_column(no_wrap=True, style="bold")
+        t.add_column()
         for fname, f in spec.options.model_fields.items():
-            default = "required" if f.is_required() else f"default {f.get_default(call_default_factory=True)!r}"
-            c.print(f"    {fname}: {f.description or ''} ({default})", highlight=False)
+            default = ("[red]required[/red]" if f.is_required()
+                       else f"[dim](default: {_escape(_default_text(f.get_default(call_default_factory=True)))})[/dim]")
+            t.add_row(f"  {fname}", f"{_escape(f.description or '')} {default}")
         for col in spec.columns:
-            c.print(f"    → column [green]{col.name}[/green] ({col.type}): {col.description}", highlight=False)
+            t.add_row(f"  → {col.name}", f"[green]column[/green] ({col.type}): {_escape(col.description)}")
+        c.print(t, highlight=False)
+        c.print()
+    if args.name and not found:
+        from difflib import get_close_matches
+
+        names = [s.name for s in all_stages()]
+        hint = get_close_matches(args.name, names, n=1)
+        raise CurateError(f"no stage {args.name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                          + f"; stages: {', '.join(names)}")
     return 0
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

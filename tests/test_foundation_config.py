@@ -149,3 +149,22 @@ def test_cli_help_lists_commands(capsys):
     out = capsys.readouterr().out
     for cmd in ("run", "plan", "validate", "stats", "stages"):
         assert cmd in out
+
+
+def test_cli_stages_lists_every_stage_with_options_defaults_and_columns(capsys) -> None:
+    from curate.pipeline.cli import main
+    from curate.pipeline.registry import all_stages
+
+    assert main(["stages"]) == 0
+    out = capsys.readouterr().out
+    flat = " ".join(out.split())  # long cells wrap inside their column
+    for spec in all_stages():
+        assert spec.name in out
+        for fname in spec.options.model_fields:
+            assert fname in out
+    # defaults read as YAML would be written in a config, lines are not folded into fragments
+    assert "shard_bytes" in out and "(default: 200000000)" in out and "(default: unset)" in out
+    assert "{name: dclm, path: mlfoundations/fasttext-oh-eli5" in flat and "FastTextModelSpec(" not in flat
+    assert "→ esd_removed_spans" in out and "\n...\n" not in out
+    assert main(["stages", "minhash"]) == 2
+    assert "did you mean 'minhash_dedup'" in capsys.readouterr().err
