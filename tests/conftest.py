@@ -70,6 +70,7 @@ def slurm_cluster():
                     f"--pid-file={m}/munged.pid", f"--log-file={m}/munged.log", f"--seed-file={m}/munged.seed"],
                    check=True)
     conf = os.path.join(base, "slurm.conf")
+    # cred_expire=30: a requeued job waits this long before it may start again (default 120 s)
     with open(conf, "w") as f:
         f.write(f"""ClusterName=curatetest
 SlurmctldHost={host}(127.0.0.1)
@@ -77,7 +78,7 @@ SlurmctldPort={_free_port()}
 SlurmdPort={_free_port()}
 SlurmUser=slurm
 AuthType=auth/munge
-AuthInfo=socket={m}/munge.socket
+AuthInfo=socket={m}/munge.socket,cred_expire=30
 CredType=cred/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc

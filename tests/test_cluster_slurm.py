@@ -153,3 +153,53 @@ def test_slurm_failed_task_with_wait(slurm_cluster, failing_input, tmp_path: Pat
     log = "".join(p.read_text() for p in (out / "logs" / "00_main" / "logs").glob("task_*.log"))
     assert f"bad input in {failing_input / 'b.jsonl'}, record 2: bad_json" in log
     assert not list((out / "data").glob("*.parquet")) if (out / "data").is_dir() else True
+
+
+def test_slurm_requeue_of_a_running_task(slurm_cluster, tmp_path: Path):
+    """Pre-emption: Slurm requeues a running array task (`scontrol requeue`, what a partition with
+    PreemptMode=REQUEUE does to a preempted job). The task starts again from scratch on the same rank,
+    its first attempt published nothing, finished ranks are not redone, and the output equals a local
+    run of the same config."""
+    from curate.pipeline import parse_config, run_config
+
+    env = slurm_cluster
+    out = tmp_path / "slurm-requeue"
+    # 4 tasks one at a time, each a few seconds (ProX rules backend), so one is caught running
+    cfg = slurm_config(out, tmp_path, tasks=4, refine_job=False)
+    c = yaml.safe_load(cfg.read_text())
+    c["executor"]["workers"] = 1
+    c["stages"].append({"stage": "prox_refine", "backend": "rules"})
+    cfg.write_text(yaml.safe_dump(c))
+    r = curate(["run", str(cfg), "--no-progress"], env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    jobs = json.loads((out / "logs" / "slurm_jobs.json").read_text())["jobs"]
+    completions = out / "logs" / "00_main" / "completions"
+    deadline = time.time() + 150
+    victim = None
+    while victim is None:
+        assert time.time() < deadline, "no task was seen running after another had finished"
+        running = subprocess.run(["squeue", "-h", "-t", "R", "-j", jobs[0], "-o", "%i"], env=env,
+                                 capture_output=True, text=True).stdout.split()
+        if running and completions.is_dir() and any(completions.iterdir()):
+            victim = running[0]
+            done_before = {p.name: p.stat().st_mtime_ns for p in completions.iterdir()}
+            subprocess.run(["scontrol", "requeue", victim], env=env, check=True)
+        time.sleep(0.1)
+    t0 = time.time()
+    wait_gone(jobs, env, timeout=240)
+    print(f"requeued {victim}; jobs gone {time.time() - t0:.0f} s later")
+
+    task = scontrol(victim, env)[0]
+    assert int(task["Restarts"]) >= 1 and task["JobState"] == "COMPLETED"
+    assert {n: (completions / n).stat().st_mtime_ns for n in done_before} == done_before  # not redone
+    assert len(list(completions.iterdir())) == 4
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["complete"] and stats["conserved"]
+    rows = output_rows(out)
+    assert len(rows) == len({repr(r) for r in rows}) == stats["output_docs"]  # nothing published twice
+    assert not list(out.rglob("*.partial"))
+
+    local = dict(c, output=dict(c["output"], path=str(tmp_path / "local-requeue")),
+                 executor={"kind": "local", "tasks": 4, "workers": 2})
+    run_config(parse_config(local), progress=False)
+    assert rows == output_rows(tmp_path / "local-requeue")
