@@ -15,9 +15,9 @@ Both give identical ids for GPT-2 (tested on the bundled sample).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
-import itertools
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -27,6 +27,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from curate.pipeline.errors import ConfigError, CurateError
+
+from .substring import Shard
 
 DEFAULT_TOKENIZER = Path(__file__).parent / "assets" / "gpt2"
 # texts per thread-pool task: large enough that task overhead vanishes, small enough to bound memory
@@ -175,8 +177,8 @@ class UnitTokenizer:
         """Token ids per text (numpy, `self.dtype`)."""
         out = []
         for flat, lengths in self._chunks(texts):
-            starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
-            out.extend(flat[s : s + n].astype(self.dtype) for s, n in zip(starts.tolist(), lengths.tolist()))
+            chunk = Shard.from_lengths(flat, lengths)
+            out.extend(flat[s : s + n].astype(self.dtype) for s, n in zip(chunk.starts.tolist(), lengths.tolist()))
         return out
 
     def encode_shard(self, texts: Sequence[str], max_units: int) -> tuple[np.ndarray, np.ndarray]:

@@ -156,6 +156,7 @@ def _default_text(value: Any) -> str:
 
 def cmd_stages(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from .registry import all_stages
@@ -174,10 +175,10 @@ def cmd_stages(args: argparse.Namespace) -> int:
         t.add_column()
         for fname, f in spec.options.model_fields.items():
             default = ("[red]required[/red]" if f.is_required()
-                       else f"[dim](default: {_escape(_default_text(f.get_default(call_default_factory=True)))})[/dim]")
-            t.add_row(f"  {fname}", f"{_escape(f.description or '')} {default}")
+                       else f"[dim](default: {escape(_default_text(f.get_default(call_default_factory=True)))})[/dim]")
+            t.add_row(f"  {fname}", f"{escape(f.description or '')} {default}")
         for col in spec.columns:
-            t.add_row(f"  → {col.name}", f"[green]column[/green] ({col.type}): {_escape(col.description)}")
+            t.add_row(f"  → {col.name}", f"[green]column[/green] ({col.type}): {escape(col.description)}")
         c.print(t, highlight=False)
         c.print()
     if args.name and not found:
@@ -188,12 +189,6 @@ def cmd_stages(args: argparse.Namespace) -> int:
         raise CurateError(f"no stage {args.name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
                           + f"; stages: {', '.join(names)}")
     return 0
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,6 +25,20 @@ def slurm_config(out: Path, tmp: Path, **kw) -> Path:
     return path
 
 
+def submit_one_task_at_a_time(out: Path, tmp: Path, env: dict, *extra_stages: dict) -> tuple[Path, list[str], Path]:
+    """Submit the first-stage config as 4 tasks run one at a time (array %1); returns the config file,
+    the submitted job ids and the main job's completion-marker folder."""
+    cfg = slurm_config(out, tmp, tasks=4, refine_job=False)
+    c = yaml.safe_load(cfg.read_text())
+    c["executor"]["workers"] = 1
+    c["stages"] += list(extra_stages)
+    cfg.write_text(yaml.safe_dump(c))
+    r = curate(["run", str(cfg), "--no-progress"], env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    jobs = json.loads((out / "logs" / "slurm_jobs.json").read_text())["jobs"]
+    return cfg, jobs, out / "logs" / "00_main" / "completions"
+
+
 def curate(args: list[str], env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "curate.pipeline.cli", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
@@ -86,14 +100,7 @@ def test_slurm_scancel_then_rerun_with_wait(slurm_cluster, local_reference, tmp_
     env = slurm_cluster
     out = tmp_path / "slurm-resume"
     # 4 tasks one at a time (array %1), so cancelling part-way leaves finished and unfinished tasks
-    cfg = slurm_config(out, tmp_path, tasks=4, refine_job=False)
-    c = yaml.safe_load(cfg.read_text())
-    c["executor"]["workers"] = 1
-    cfg.write_text(yaml.safe_dump(c))
-    r = curate(["run", str(cfg), "--no-progress"], env, timeout=60)
-    assert r.returncode == 0, r.stderr
-    jobs = json.loads((out / "logs" / "slurm_jobs.json").read_text())["jobs"]
-    completions = out / "logs" / "00_main" / "completions"
+    cfg, jobs, completions = submit_one_task_at_a_time(out, tmp_path, env)
     deadline = time.time() + 120
     while not (completions.is_dir() and len(list(completions.iterdir())) >= 1):
         assert time.time() < deadline, "no task completed"
@@ -165,15 +172,8 @@ def test_slurm_requeue_of_a_running_task(slurm_cluster, tmp_path: Path):
     env = slurm_cluster
     out = tmp_path / "slurm-requeue"
     # 4 tasks one at a time, each a few seconds (ProX rules backend), so one is caught running
-    cfg = slurm_config(out, tmp_path, tasks=4, refine_job=False)
+    cfg, jobs, completions = submit_one_task_at_a_time(out, tmp_path, env, {"stage": "prox_refine", "backend": "rules"})
     c = yaml.safe_load(cfg.read_text())
-    c["executor"]["workers"] = 1
-    c["stages"].append({"stage": "prox_refine", "backend": "rules"})
-    cfg.write_text(yaml.safe_dump(c))
-    r = curate(["run", str(cfg), "--no-progress"], env, timeout=60)
-    assert r.returncode == 0, r.stderr
-    jobs = json.loads((out / "logs" / "slurm_jobs.json").read_text())["jobs"]
-    completions = out / "logs" / "00_main" / "completions"
     deadline = time.time() + 150
     victim = None
     while victim is None:
