@@ -135,9 +135,11 @@ class ExactSubstringDedup(CurateStep):
                     shard = Tokenized.join(pending[:-1] + [head])
                     pending = [tail] if tail.docs else []  # before the yield: a shard handed over is _dedup's
                     total = int(tail.lengths.sum())
+                    trim_heap()  # the joined batches' buffers were freed between live allocations
                     yield shard.docs, shard
             if pending:
                 shard, pending = Tokenized.join(pending), []
+                trim_heap()
                 yield shard.docs, shard
         except BaseException:  # upstream failed, or the consumer stopped early: documents not handed over
             # to `_dedup` get their text back
