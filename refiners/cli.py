@@ -1,0 +1,184 @@
+"""`curate refiner label | train | eval`: build your own ProX refiner.
+
+    curate refiner label configs/refiner_label.yaml        # a run with a refiner_label stage -> OUTPUT/sft/
+    curate refiner train --data out/label --preset small --output out/student --holdout 0.1
+    curate refiner eval --data out/label --holdout 0.1 --model student=transformers:out/student \\
+        --model floor=transformers:out/floor --json out/eval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from curate.pipeline.errors import ConfigError
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("refiner", help="build your own ProX refiner: label with a teacher, train, evaluate",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="refiner_command", metavar="COMMAND", required=True)
+
+    lab = sub.add_parser("label", help="run a config with a refiner_label stage; SFT rows land in OUTPUT/sft/")
+    lab.add_argument("config", help="YAML config with input:, output: and a `stage: refiner_label` entry")
+    lab.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+    lab.add_argument("--output", help="override output.path")
+    lab.add_argument("--limit", type=int, help="read at most N records per task")
+    lab.add_argument("--no-progress", action="store_true")
+    lab.set_defaults(fn=cmd_label)
+
+    tr = sub.add_parser("train", help="fine-tune a causal LM on SFT rows (loss on the program tokens only)")
+    tr.add_argument("--data", action="append", required=True, help="SFT parquet file or folder (repeatable)")
+    tr.add_argument("--output", required=True, help="refiner folder to write (prox_refine loads it as it is)")
+    src = tr.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", help="fresh model of a size preset (0.3b, small, tiny)")
+    src.add_argument("--init", help="local checkpoint folder to start from (e.g. a released refiner)")
+    tr.add_argument("--stage", choices=["all", "doc", "chunk"], default="all", help="which rows to train on")
+    tr.add_argument("--holdout", type=float, default=0.0, help="share of documents kept out (same split as eval)")
+    tr.add_argument("--epochs", type=float, default=3.0)
+    tr.add_argument("--batch-size", type=int, default=64, help="sequences per optimizer step (ProX: 64)")
+    tr.add_argument("--micro-batch-size", type=int, default=8, help="sequences per forward pass (accumulated)")
+    tr.add_argument("--lr", type=float, help="peak learning rate (default 1e-5 with --init, 2e-3 with --preset)")
+    tr.add_argument("--min-lr", type=float, help="cosine floor (default lr / 10)")
+    tr.add_argument("--warmup-steps", type=int, default=0)
+    tr.add_argument("--max-len", type=int, default=2048, help="longer examples are skipped (counted)")
+    tr.add_argument("--no-length-grouping", action="store_true", help="plain shuffled micro-batches")
+    tr.add_argument("--max-steps", type=int)
+    tr.add_argument("--max-time", type=float, help="stop after this many seconds (the model is still saved)")
+    tr.add_argument("--save-steps", type=int, default=0, help="checkpoint every N steps (0: only the final folder)")
+    tr.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output")
+    tr.add_argument("--device", default="auto", help="cpu | cuda | auto")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--no-progress", action="store_true")
+    tr.set_defaults(fn=cmd_train)
+
+    ev = sub.add_parser("eval", help="doc F1, chunk line-removal F1, normalize exact match, valid share")
+    ev.add_argument("--data", action="append", required=True, help="SFT parquet file or folder (repeatable)")
+    ev.add_argument("--model", action="append", required=True, metavar="NAME=BACKEND:PATH",
+                    help="model to score (repeatable; backend vllm | transformers, or just `rules`)")
+    ev.add_argument("--holdout", type=float, default=0.0, help="score the held-out share of `train --holdout` "
+                                                                "(0: every row)")
+    ev.add_argument("--stage", choices=["all", "doc", "chunk"], default="all")
+    ev.add_argument("--limit", type=int, help="at most N rows per stage")
+    ev.add_argument("--dtype", default="float32", help="weights dtype for the model backends")
+    ev.add_argument("--device", default="auto", help="transformers: cpu | cuda | auto")
+    ev.add_argument("--max-model-len", type=int, default=2048)
+    ev.add_argument("--max-errors", type=int, default=2, help="as prox_refine: programs with this many errors are ignored")
+    ev.add_argument("--json", help="write the metrics here as JSON")
+    ev.set_defaults(fn=cmd_eval)
+
+
+# ---------------------------------------------------------------------------- label
+
+def label_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """The refiner_label stages' counters (docs, valid / invalid examples per stage, reasons)."""
+    out: dict[str, Any] = {}
+    for st in stats.get("stages", []):
+        extra = st.get("extra", {})
+        if any(k.startswith(("doc/", "chunk/")) for k in extra):
+            out[st["label"]] = {"docs": st["docs_in"], **{k: int(v) for k, v in sorted(extra.items())
+                                                          if k.startswith(("doc/", "chunk/", "invalid/", "empty"))}}
+    return out
+
+
+def print_label_stats(table: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    for label, counts in table.items():
+        t = Table(title=f"{label}: teacher answers", title_justify="left")
+        t.add_column("counter")
+        t.add_column("n", justify="right")
+        for k, v in counts.items():
+            t.add_row(k, f"{v:,}")
+        for stage in ("doc", "chunk"):
+            ok, bad = counts.get(f"{stage}/valid", 0), counts.get(f"{stage}/invalid", 0)
+            if ok + bad:
+                t.add_row(f"{stage}: valid share", f"{ok / (ok + bad):.3f}")
+        if counts.get("chunk/valid"):
+            t.add_row("chunk: edited share", f"{counts.get('chunk/edited', 0) / counts['chunk/valid']:.3f}")
+        Console(stderr=True).print(t)
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from curate.pipeline.config import load_config
+    from curate.pipeline.run import run_config
+    from curate.pipeline.stats import print_summary
+
+    overrides: dict[str, Any] = {}
+    for item in args.set or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        overrides[k] = yaml.safe_load(v)
+    if args.output:
+        overrides["output.path"] = args.output
+    if args.limit is not None:
+        overrides["input.limit"] = args.limit
+    cfg = load_config(args.config, overrides)
+    if not any(e.stage == "refiner_label" for e in cfg.entries):
+        raise ConfigError(f"{args.config}: no `stage: refiner_label` entry in stages:; add one (see README: "
+                          "Build your own refiner)")
+    stats = run_config(cfg, progress=not args.no_progress)
+    print_summary(stats)
+    table = label_stats(stats)
+    print_label_stats(table)
+    out = Path(cfg.output.path)
+    (out / "label_stats.json").write_text(json.dumps(table, indent=2))
+    print(f"SFT rows: {out}/sft/   label stats: {out}/label_stats.json", file=sys.stderr)
+    return 0 if stats["complete"] else 1
+
+
+# ---------------------------------------------------------------------------- train / eval
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig(data=args.data, output=args.output, preset=args.preset, init=args.init, stage=args.stage,
+                      holdout=args.holdout, epochs=args.epochs, batch_size=args.batch_size,
+                      micro_batch_size=args.micro_batch_size, lr=args.lr, min_lr=args.min_lr,
+                      warmup_steps=args.warmup_steps, max_len=args.max_len, group_by_length=not args.no_length_grouping,
+                      max_steps=args.max_steps, max_time_s=args.max_time, save_steps=args.save_steps,
+                      resume=args.resume, device=args.device, seed=args.seed, progress=not args.no_progress)
+    r = train(cfg)
+    print(f"trained {r.steps} steps on {r.examples} examples: {r.tokens:,} tokens in {r.wall_s} s "
+          f"({r.tokens_per_s:,.0f} tokens/s, {r.device} {r.dtype}); loss {r.losses[0]:.4f} -> {r.losses[-1]:.4f}"
+          if r.losses else f"nothing to do (already at the last step); wrote {r.output}")
+    print(f"refiner folder: {r.output} (prox_refine: doc_model / chunk_model: {r.output})")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import os
+
+    from rich.console import Console
+
+    from .evaluate import evaluate, parse_model, table
+    from .label import read_sft
+    from .train import select
+
+    specs = [parse_model(m) for m in args.model]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--model: two models are named the same ({', '.join(names)}); name them NAME=BACKEND:PATH")
+    rows = select(read_sft(args.data), args.stage, args.holdout, "heldout" if args.holdout > 0 else "train")
+    if args.limit is not None:
+        rows = [r for st in ("doc", "chunk") for r in [x for x in rows if x["stage"] == st][: args.limit]]
+    if not rows:
+        raise ConfigError("no valid SFT rows to score (check --data, --stage and --holdout)")
+    import torch
+
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    # vllm on CPU runs eagerly; on a GPU CUDA graphs are worth their capture time
+    results = evaluate(rows, specs, max_errors=args.max_errors, dtype=args.dtype, device=args.device,
+                       max_model_len=args.max_model_len, enforce_eager=not torch.cuda.is_available())
+    Console().print(table(results))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
