@@ -17,6 +17,7 @@ from .errors import CurateError
 _COMMAND_MODULES = (
     "curate.filters.cli",
     "curate.pipeline.inspect_cli",
+    "curate.refiners.cli",
 )
 
 EPILOG = """examples:

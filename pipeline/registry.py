@@ -48,6 +48,7 @@ _BUILTIN_MODULES = (
     "curate.dedup.stages",
     "curate.filters.stages",
     "curate.refiners.stages",
+    "curate.refiners.label",
 )
 _loaded = False
 
