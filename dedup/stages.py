@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import pyarrow as pa
 from datatrove.pipeline.dedup.exact_dedup import ExactDedupSignature, ExactFindDedups
 from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets, MinhashDedupCluster
 from pydantic import Field, model_validator
 
-from curate.pipeline.config import StrictModel
+from curate.pipeline.config import LocalPath, StrictModel
 from curate.pipeline.plan import PlanContext
-from curate.pipeline.registry import Column, register_stage
+from curate.pipeline.registry import Column, register_prepare, register_stage
 
 from .exact_doc import NORMALIZERS, ExactDocFilter, exact_config
 from .exact_substring import REMOVED_CHARS, REMOVED_SPANS, ExactSubstringDedup, estimate_for_shard
@@ -26,7 +27,7 @@ class ExactSubstringOptions(StrictModel):
     shard_bytes: int = Field(200_000_000, ge=1, description="UTF-8 bytes of text per shard; repeats are found within a shard (GneissWeb: ~200 MB files)")
     shard_tokens: int | None = Field(None, ge=1, description="tokens per shard instead of shard_bytes (tokens mode; documents are tokenized as they arrive)")
     drop_empty: bool = Field(False, description="drop documents left with only whitespace (reason esd_emptied); they are kept and counted otherwise")
-    tokenizer: str | None = Field(None, description="folder with vocab.json + merges.txt (tiktoken) or a byte-level BPE tokenizer.json; default: bundled GPT-2")
+    tokenizer: LocalPath | None = Field(None, description="folder with vocab.json + merges.txt (tiktoken) or a byte-level BPE tokenizer.json; default: bundled GPT-2")
     threads: int = Field(2, ge=1, description="tokenizer threads")
     max_memory_gb: float = Field(8.0, gt=0, description="refuse (clear error) a shard whose estimated peak RAM is above this")
 
@@ -104,3 +105,16 @@ def build_exact_doc(opts: ExactDocOptions, ctx: PlanContext) -> None:
     ctx.add_job(f"{label}_signatures", [ctx.handoff_reader(docs), ExactDedupSignature(sigs, cfg, finder_workers=1)], tasks=ctx.tasks)
     ctx.add_job(f"{label}_find", [ExactFindDedups(sigs, dups, cfg)], tasks=1)
     ctx.add(ExactDocFilter(dups, opts.normalize))
+
+
+@register_prepare("exact_substring_dedup")
+def prepare_exact_substring(opts: ExactSubstringOptions, pf: Any) -> None:
+    """A configured tokenizer folder holds vocab.json + merges.txt or a tokenizer.json (byte-level BPE)."""
+    if opts.tokenizer is None:
+        return
+    p = Path(opts.tokenizer)
+    ok = (p.is_file() and p.suffix == ".json") or (p.is_dir() and (
+        (p / "tokenizer.json").is_file() or ((p / "vocab.json").is_file() and (p / "merges.txt").is_file())))
+    if not ok:
+        pf.problem(f"{opts.tokenizer!r} is neither a folder with vocab.json + merges.txt (or tokenizer.json) "
+                   "nor a tokenizer.json file", f"{pf.key}.tokenizer")

@@ -15,6 +15,10 @@ one call (fastText's predict accepts a list).
 
 Category classifiers use the same machinery: a model "says its category" when its top label is
 not the negative label (`__label__cc`), and its score is 1 - P(negative).
+
+Every probability comes from `label_probability`, which undoes fastText's smoothing: predict
+reports exp(log(p + 1e-5)), so a certain label came out as 1.00001 (a binary model's two labels
+summed to 1.00002) and scores left [0, 1].
 """
 
 from __future__ import annotations
@@ -24,12 +28,26 @@ from typing import Literal, Sequence
 import numpy as np
 from pydantic import Field, field_validator
 
-from curate.pipeline.config import StrictModel
+from curate.pipeline.config import ModelRef, StrictModel
 from curate.pipeline.errors import ConfigError
 
 from .model_refs import resolve_model_file
 
 Preprocess = Literal["dclm", "newlines"]
+
+# fastText's predict adds this to every probability before taking the log (`std_log` in loss.cc)
+FASTTEXT_SMOOTHING = 1e-5
+
+
+def label_probability(labels: Sequence[str], probs: Sequence[float], label: str) -> float:
+    """P(label) in [0, 1] from one fastText prediction made with k=-1 (every label, best first).
+
+    0.0 when the label is not in the prediction (no probability mass above the threshold)."""
+    try:
+        p = float(probs[list(labels).index(label)]) - FASTTEXT_SMOOTHING
+    except ValueError:
+        return 0.0
+    return min(1.0, max(0.0, p))
 
 
 def preprocess(text: str, mode: str) -> str:
@@ -45,7 +63,7 @@ class FastTextModelSpec(StrictModel):
 
     name: str = Field(description="short name; the score column is ft_<name> unless `column` is set",
                       pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    path: str = Field(description="local .bin/.ftz file, or a hub repository id (owner/name)")
+    path: ModelRef = Field(description="local .bin/.ftz file, or a hub repository id (owner/name)")
     filename: str | None = Field(None, description="file inside the hub repository (default: a known name, or the only .bin)")
     label: str = Field("__label__hq", description="the label whose probability is written (not the top-1 confidence)")
     preprocess: Preprocess = Field("newlines", description="dclm: ' '.join(text.strip().splitlines()); newlines: \\n -> space")
@@ -66,7 +84,7 @@ class CategoryModelSpec(StrictModel):
 
     name: str = Field(description="category name (medical, education, ...); score column cat_<name>",
                       pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    path: str = Field(description="local .bin/.ftz file, or a hub repository id (owner/name)")
+    path: ModelRef = Field(description="local .bin/.ftz file, or a hub repository id (owner/name)")
     filename: str | None = Field(None, description="file inside the hub repository")
     negative_label: str = Field("__label__cc", description="the label meaning 'not this category'")
     preprocess: Preprocess = Field("newlines", description="text flattening before predict")
@@ -121,27 +139,15 @@ class FastTextModel:
         return labels, probs
 
     def prob(self, texts: Sequence[str], label: str) -> list[float]:
-        """P(label) for each text: 0.0 when fastText gives the label no probability mass."""
-        self.check_label(label)
-        out = []
-        for labs, ps in zip(*self.distributions(texts)):
-            try:
-                out.append(float(ps[labs.index(label)]))
-            except ValueError:
-                out.append(0.0)
-        return out
+        """P(label) for each text."""
+        return self.prob_and_top(texts, label)[0]
 
     def prob_and_top(self, texts: Sequence[str], label: str) -> tuple[list[float], list[str]]:
         """P(label) and the top-1 label for each text."""
         self.check_label(label)
-        probs, tops = [], []
-        for labs, ps in zip(*self.distributions(texts)):
-            tops.append(labs[0] if labs else "")
-            try:
-                probs.append(float(ps[labs.index(label)]))
-            except ValueError:
-                probs.append(0.0)
-        return probs, tops
+        labels, probs = self.distributions(texts)
+        return ([label_probability(labs, ps, label) for labs, ps in zip(labels, probs)],
+                [labs[0] if labs else "" for labs in labels])
 
 
 def flatten_all(texts: Sequence[str], modes: set[str]) -> dict[str, list[str]]:
@@ -182,7 +188,7 @@ class CategoryScorer:
         said: list[list[str]] = [[] for _ in texts]
         for spec, model in zip(self.specs, self.models):
             p_neg, tops = model.prob_and_top(flat[spec.preprocess], spec.negative_label)
-            scores[spec.out_column] = [min(1.0, max(0.0, 1.0 - p)) for p in p_neg]
+            scores[spec.out_column] = [1.0 - p for p in p_neg]
             for i, top in enumerate(tops):
                 if top != spec.negative_label:
                     said[i].append(spec.name)

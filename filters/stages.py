@@ -7,15 +7,15 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
-from curate.pipeline.config import StrictModel
+from curate.pipeline.config import ModelRef, StrictModel
 from curate.pipeline.errors import ConfigError
 from curate.pipeline.plan import PlanContext
-from curate.pipeline.registry import Column, register_stage
+from curate.pipeline.registry import Column, register_prepare, register_stage
 from curate.pipeline.steps import WrappedFilter
 
 from . import heuristics
 from .annotate_steps import (
-    CATEGORY_COLUMN,
+    CATEGORIES_COLUMN,
     EFLAW_COLUMN,
     IS_CATEGORY_COLUMN,
     TPB_COLUMN,
@@ -37,7 +37,7 @@ from .fasttext_annotator import CategoryModelSpec, FastTextModelSpec
 from .rule import Rule
 
 _CATEGORY_COLS = [
-    Column(CATEGORY_COLUMN, pa.string(), "categories whose classifier said yes, comma-separated ('' = none)"),
+    Column(CATEGORIES_COLUMN, pa.list_(pa.string()), "categories whose classifier said yes (null: none did)"),
     Column(IS_CATEGORY_COLUMN, pa.bool_(), "any category classifier said its category (GneissWeb's CAT)"),
 ]
 _EFLAW_COLS = [Column(EFLAW_COLUMN, pa.float32(), "McAlpine-EFLAW readability: (words + words <= 3 chars) / sentences")]
@@ -121,7 +121,7 @@ def build_readability(opts: ReadabilityOptions, ctx: PlanContext) -> None:
 
 
 class TokenizationOptions(StrictModel):
-    tokenizer: str = Field(GNEISSWEB_TOKENIZER, description="local tokenizer.json (or folder holding one) or hub repo id")
+    tokenizer: ModelRef = Field(GNEISSWEB_TOKENIZER, description="local tokenizer.json (or folder holding one) or hub repo id")
     batch_size: int = Field(256, ge=1, description="documents per encode_batch call")
 
 
@@ -179,7 +179,7 @@ class GneissWebOptions(StrictModel):
     category_models: list[CategoryModelSpec] = Field(
         default_factory=lambda: [CategoryModelSpec(**m) for m in GNEISSWEB_CATEGORY_MODELS],
         description="category classifiers (default: GneissWeb's medical, education, technology, science)")
-    tokenizer: str = Field(GNEISSWEB_TOKENIZER, description="tokenizer.json path or hub repo (GneissWeb: StarCoder)")
+    tokenizer: ModelRef = Field(GNEISSWEB_TOKENIZER, description="tokenizer.json path or hub repo (GneissWeb: StarCoder)")
     params: dict[str, float | int | bool | str] = Field(default_factory=dict,
                                                         description="threshold overrides (dclm_min, cosmo_min, eflaw_cat_max, ...)")
     clauses: dict[str, str] = Field(default_factory=dict, description="clause overrides (CAT, NCAT, FT, READ, EXT)")
@@ -230,3 +230,53 @@ _heuristic("gopher_quality", heuristics.GopherQualityOptions, "datatrove GopherQ
 _heuristic("gopher_repetition", heuristics.GopherRepetitionOptions, "datatrove GopherRepetitionFilter (repeated lines, n-grams)")
 _heuristic("c4_quality", heuristics.C4QualityOptions, "datatrove C4QualityFilter (may remove lines: edits the text)")
 _heuristic("fineweb_quality", heuristics.FineWebQualityOptions, "datatrove FineWebQualityFilter (punctuation, short lines)")
+
+
+# ------------------------------------------------------------------------------- checks before a run
+
+
+def _prepare_models(models: list[Any], key: str, pf: Any, negative: bool = False) -> None:
+    """Each model exists, is a fastText model and has its label; a hub id becomes the cached local file."""
+    for k, m in enumerate(models):
+        where = f"{key}[{k}] ({m.name})"
+        path = pf.model_file(m.path, f"{pf.key}.{where}", m.filename)
+        if path is None:
+            continue
+        if pf.is_local(path):
+            m.path, m.filename = path, None  # tasks load the resolved file: no hub access per task
+            pf.check_label(path, m.negative_label if negative else m.label, f"{pf.key}.{where}")
+
+
+def _prepare_tokenizer(opts: Any, pf: Any) -> None:
+    path = pf.tokenizer_file(opts.tokenizer, f"{pf.key}.tokenizer")
+    if path is not None and pf.is_local(path):
+        opts.tokenizer = path
+
+
+@register_prepare("fasttext_annotate")
+def prepare_fasttext(opts: FastTextAnnotateOptions, pf: Any) -> None:
+    _prepare_models(opts.models, "models", pf)
+
+
+@register_prepare("category_classify")
+def prepare_category(opts: CategoryOptions, pf: Any) -> None:
+    _prepare_models(opts.models or [], "models", pf, negative=True)
+
+
+@register_prepare("extreme_tokenization")
+def prepare_tokenization(opts: TokenizationOptions, pf: Any) -> None:
+    _prepare_tokenizer(opts, pf)
+
+
+@register_prepare("quality_rule")
+def prepare_rule(opts: RuleOptions, pf: Any) -> None:
+    pf.check_names(opts.rule.columns, f"{pf.key}.keep")
+
+
+@register_prepare("gneissweb_ensemble")
+def prepare_gneissweb(opts: GneissWebOptions, pf: Any) -> None:
+    _prepare_models(opts.quality_models, "quality_models", pf)
+    _prepare_models(opts.category_models, "category_models", pf, negative=True)
+    _prepare_tokenizer(opts, pf)
+    own = [c.name for c in GneissWebOptions.output_columns(opts)]
+    pf.check_names(opts.rule.columns, f"{pf.key}.keep", own)

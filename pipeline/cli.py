@@ -55,7 +55,10 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .preflight import preflight
+
     cfg = _load(args)
+    preflight(cfg, download=False)
     print(f"{args.config}: valid ({len(cfg.entries)} stages: {', '.join(e.label for e in cfg.entries) or 'none'})")
     return 0
 
@@ -65,17 +68,24 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from .plan import build_plan, describe
+    from .preflight import preflight
     from .readers import is_remote, list_input_files
+    from .resume import decide
 
     cfg = _load(args)
+    preflight(cfg, download=False)
     files = None if is_remote(cfg.input.path) else list_input_files(cfg.input)
     plan = build_plan(cfg, check_inputs=False)
     d = describe(plan, files)
+    decision = decide(plan)
+    d["resume"] = {"keep": decision.keep, "redo": decision.redo, "reason": decision.reason,
+                   "finished": decision.finished}
     if args.json:
         print(json.dumps(d, indent=2))
         return 0
     c = Console()
-    c.print(f"[bold]{d['name']}[/bold]  executor: [cyan]{d['executor']}[/cyan]  output: {d['output']}")
+    c.print(f"[bold]{d['name']}[/bold]  executor: [cyan]{d['executor']}[/cyan]  output: {d['output']}  "
+            f"work: {d['work_dir']}", highlight=False)
     if files is None:
         c.print(f"input: {cfg.input.format} at {cfg.input.path} (remote: files are listed when the run starts)")
     else:
@@ -91,7 +101,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         res = ", ".join(f"{k}={v}" for k, v in (j["resources"] or {}).items()) or "default"
         t.add_row(str(i), j["name"], str(j["tasks"]), res, " → ".join(j["steps"]))
     c.print(t)
-    c.print(f"output columns: {', '.join(d['columns'])}")
+    c.print(f"output columns: {', '.join(d['columns'])}", highlight=False)
+    said = decision.describe(plan)
+    if said:
+        c.print(said, highlight=False)
+    elif decision.keep and not decision.redo:
+        c.print(f"resume: the finished tasks of jobs 0-{len(plan.jobs) - 1} are kept", highlight=False)
     return 0
 
 
@@ -101,6 +116,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     stats = run_config(cfg, progress=not args.no_progress, wait=args.wait)
+    if stats.get("nothing_to_do"):
+        print_summary(stats)
+        return 0 if stats.get("complete") else 1
     if stats["executor"] == "slurm" and not stats["complete"] and not args.wait:
         print(f"submitted to Slurm (jobs {', '.join(stats.get('slurm_jobs', []))}); follow with `squeue`; "
               f"stats.json is written when the last job ends (or run `curate stats {args.config}`)",
@@ -131,9 +149,35 @@ def cmd_stats(args: argparse.Namespace) -> int:
     cfg = _load(args)
     plan = build_plan(cfg, check_inputs=False)
     stats = collect_stats(plan)
-    write_stats(plan, stats)
+    if stats["complete"]:  # e.g. the Slurm stats job: finish the run (card, run record, work folder)
+        from .run import finish_run
+        from .slurm import submitted_wall
+
+        finish_run(plan, stats, submitted_wall(plan))
+    else:
+        write_stats(plan, stats)
     print_summary(stats)
     return 0 if stats["complete"] else 1
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    """Remove a run's work folder (intermediates, logs, completion markers): the dataset stays."""
+    from .plan import build_plan
+    from .resume import RUN_FILE
+    from .run import remove_work_dir
+
+    given = Path(args.config)
+    if given.is_dir():
+        record = given / RUN_FILE
+        work = json.loads(record.read_text()).get("work_dir") if record.is_file() else None
+        work = work or str(given).rstrip("/") + ".work"
+    else:
+        work = build_plan(_load(args), check_inputs=False).work_dir
+    if remove_work_dir(work):
+        print(f"removed {work} (a rerun of this config now starts from the dataset's record, or from scratch)")
+    else:
+        print(f"nothing to remove: {work} does not exist")
+    return 0
 
 
 def _default_text(value: Any) -> str:
@@ -153,6 +197,18 @@ def _default_text(value: Any) -> str:
         return "unset"
     text = yaml.safe_dump(plain(value), default_flow_style=True, width=10**6, sort_keys=False).strip()
     return text.removesuffix("...").strip()  # YAML closes a bare scalar document with "..."
+
+
+def _stage_columns(spec: Any) -> list[Any]:
+    """Declared columns, plus those that depend on options, as the defaults make them."""
+    cols = list(spec.columns)
+    dyn = getattr(spec.options, "output_columns", None)
+    if callable(dyn):
+        try:
+            cols += dyn(spec.options())
+        except Exception:  # options without defaults for every key: columns depend on what the config says
+            pass
+    return cols
 
 
 def cmd_stages(args: argparse.Namespace) -> int:
@@ -178,7 +234,7 @@ def cmd_stages(args: argparse.Namespace) -> int:
             default = ("[red]required[/red]" if f.is_required()
                        else f"[dim](default: {escape(_default_text(f.get_default(call_default_factory=True)))})[/dim]")
             t.add_row(f"  {fname}", f"{escape(f.description or '')} {default}")
-        for col in spec.columns:
+        for col in _stage_columns(spec):
             t.add_row(f"  → {col.name}", f"[green]column[/green] ({col.type}): {escape(col.description)}")
         c.print(t, highlight=False)
         c.print()
@@ -226,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     with_config("stats", "merge per-task stats of a (finished or running) run and print the summary", cmd_stats,
                 config_help="YAML config file (merges the task stats again), or a run's output folder or its "
                             "stats.json (prints it)")
+    sp = sub.add_parser("clean", help="remove a run's work folder (intermediates, logs, resume markers); "
+                                      "the dataset in the output folder stays", description="remove a run's work folder")
+    sp.add_argument("config", help="the run's YAML config, or its output folder")
+    sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (as for run)")
+    sp.set_defaults(fn=cmd_clean)
     sp = sub.add_parser("stages", help="list the stages usable in a config, with their options and output columns")
     sp.add_argument("name", nargs="?", help="only this stage")
     sp.set_defaults(fn=cmd_stages)
@@ -249,11 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from loguru import logger
 
-    from .logs import console_sink, quiet_task_bars
+    from .logs import console_sink
 
-    logger.remove()
+    logger.remove()  # the CLI is curate's own process: its console is curate's
     console_sink()
-    quiet_task_bars()
     try:
         return args.fn(args)
     except CurateError as e:

@@ -10,12 +10,28 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PathKind:
+    """Marks a str option as a path, so that a relative value resolves against the config file's folder.
+
+    `path`: a local file or folder (or an fsspec URL, left as it is). `ref`: the same, or a hub
+    repository id (`owner/name`), which is left as it is unless a path of that name exists there.
+    """
+
+    kind: Literal["path", "ref"]
+
+
+LocalPath = Annotated[str, PathKind("path")]
+ModelRef = Annotated[str, PathKind("ref")]
 
 
 class StrictModel(BaseModel):
@@ -26,7 +42,7 @@ class StrictModel(BaseModel):
 
 class InputConfig(StrictModel):
     format: Literal["jsonl", "parquet", "warc"] = Field(description="file format of the input shards")
-    path: str = Field(description="a file or a folder; any fsspec URL (s3://, hf://datasets/..., gs://)")
+    path: LocalPath = Field(description="a file or a folder; any fsspec URL (s3://, hf://datasets/..., gs://)")
     glob: str | None = Field(None, description="only files matching this pattern (relative to path)")
     recursive: bool = Field(True, description="look into sub-folders of path")
     text_key: str = Field("text", description="field holding the document text")
@@ -40,13 +56,18 @@ class InputConfig(StrictModel):
 
 
 class OutputConfig(StrictModel):
-    path: str = Field(description="output folder (local or fsspec URL)")
+    path: LocalPath = Field(description="output folder (local or fsspec URL)")
     compression: Literal["zstd", "snappy", "gzip", "none"] = Field("zstd", description="Parquet codec")
     keep_rejected: bool = Field(False, description="also write dropped documents, with reason, under rejected/")
     metadata_columns: list[str] = Field(
         default_factory=list, description="input fields copied to output columns as strings (e.g. url, dump)"
     )
     rows_per_group: int = Field(1000, gt=0, description="Parquet row-group size")
+    work_dir: LocalPath | None = Field(
+        None, description="intermediates, completion markers and logs, kept for resume (default: OUTPUT.work, "
+                          "beside the dataset, never inside it)")
+    keep_work: bool = Field(True, description="keep the work folder after a successful run (resume, logs); "
+                                              "false removes it at the end (`curate clean` does it later)")
 
 
 class SlurmConfig(StrictModel):
@@ -56,7 +77,7 @@ class SlurmConfig(StrictModel):
     mem_per_cpu_gb: float = Field(2, gt=0)
     qos: str | None = Field(None, description="QOS name (omit to use the cluster default)")
     job_name: str = Field("curate", description="prefix of every job name")
-    venv_path: str | None = Field(None, description="virtualenv activated in each job")
+    venv_path: LocalPath | None = Field(None, description="virtualenv activated in each job")
     env_command: str | None = Field(None, description="shell command run before each job")
     sbatch_args: dict[str, str] = Field(default_factory=dict, description="extra #SBATCH options")
     max_array_size: int = Field(1001, ge=1)
@@ -72,7 +93,7 @@ class ExecutorConfig(StrictModel):
     kind: Literal["local", "slurm", "ray"] = Field("local", description="where tasks run")
     tasks: int = Field(1, ge=1, description="number of tasks (input files are split between them)")
     workers: int = Field(-1, description="tasks running at once (-1: all)")
-    logging_dir: str | None = Field(None, description="logs, completion markers and per-task stats (default: OUTPUT/logs)")
+    logging_dir: LocalPath | None = Field(None, description="logs, completion markers and per-task stats (default: WORK/logs)")
     skip_completed: bool = Field(True, description="on rerun, skip tasks that already completed")
     slurm: SlurmConfig = Field(default_factory=SlurmConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
@@ -210,8 +231,11 @@ def format_validation_error(err: ValidationError, model: type[BaseModel], prefix
 # ---------------------------------------------------------------------------- loading
 
 
-def parse_config(raw: dict[str, Any], source: str | None = None) -> CurateConfig:
-    """Validate a config dict (already loaded from YAML) and every stage entry in it."""
+def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path | None = None) -> CurateConfig:
+    """Validate a config dict (already loaded from YAML) and every stage entry in it.
+
+    With `base_dir`, relative paths (input, output, models, tokenizers) resolve against it.
+    """
     from .registry import get_stage, stage_names
 
     if not isinstance(raw, dict):
@@ -263,26 +287,120 @@ def parse_config(raw: dict[str, Any], source: str | None = None) -> CurateConfig
         entries.append(StageEntry(stage=name, label=label, resources=res, options=opts))
     if problems:
         raise ConfigError(problems, source)
+    if base_dir is not None:
+        resolve_paths(cfg, base_dir)
+        for entry in entries:
+            resolve_paths(entry.options, base_dir)
     cfg._entries = entries
     return cfg
 
 
+def _is_url(value: str) -> bool:
+    return "://" in value
+
+
+def _resolve(value: str, kind: str, base: Path) -> str:
+    if _is_url(value) or os.path.isabs(value) or value.startswith("~"):
+        return os.path.expanduser(value)
+    candidate = base / value
+    if kind == "ref" and not candidate.exists() and _HUB_SHAPE.match(value):
+        return value  # a hub repository id, not a path
+    return str(candidate.resolve())
+
+
+_HUB_SHAPE = re.compile(r"^(?:hf://)?[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _path_kind(annotation: Any, metadata: list[Any]) -> str | None:
+    for m in metadata:
+        if isinstance(m, PathKind):
+            return m.kind
+    for arg in getattr(annotation, "__args__", ()):  # Optional[LocalPath] and friends
+        kind = _path_kind(arg, list(getattr(arg, "__metadata__", ())))
+        if kind:
+            return kind
+    return None
+
+
+def resolve_paths(model: BaseModel, base: Path) -> None:
+    """Make every relative path option of `model` (and of the models inside it) relative to `base`, in place."""
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        kind = _path_kind(field.annotation, list(field.metadata))
+        if kind and isinstance(value, str):
+            object.__setattr__(model, name, _resolve(value, kind, base))
+        elif isinstance(value, BaseModel):
+            resolve_paths(value, base)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, BaseModel):
+                    resolve_paths(item, base)
+
+
+def _apply_override(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    """Set `a.b.c` in the raw config; a part after a list is an index (`stages.0`) or a stage's label."""
+    node: Any = raw
+    *parents, leaf = dotted.split(".")
+    for i, part in enumerate(parents + [leaf]):
+        last = i == len(parents)
+        where = ".".join((parents + [leaf])[: i + 1])
+        if isinstance(node, list):
+            index = _list_index(node, part, where)
+            if last:
+                node[index] = value
+                return
+            node = node[index]
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {dotted}: {where.rpartition('.')[0]} is a {type(node).__name__}, not a section", source)
+        if last:
+            node[part] = value
+            return
+        node = node.setdefault(part, {})
+
+
+def _list_index(items: list[Any], part: str, where: str) -> int:
+    if part.lstrip("-").isdigit():
+        index = int(part)
+        if -len(items) <= index < len(items):
+            return index % len(items)
+        raise ConfigError(f"--set {where}: there are {len(items)} entries (0..{len(items) - 1})")
+    names = [(it.get("label") or it.get("stage")) if isinstance(it, dict) else None for it in items]
+    matches = [k for k, n in enumerate(names) if n == part]
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(str(n) for n in names if n)
+    raise ConfigError(f"--set {where}: no single stage labelled {part!r}; use an index (0..{len(items) - 1}) "
+                      f"or one of: {known}")
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> CurateConfig:
-    """Read a YAML config, apply dotted-key overrides (e.g. {"executor.kind": "local"}) and validate it."""
+    """Read a YAML config, apply dotted-key overrides (e.g. {"executor.kind": "local"}) and validate it.
+
+    Relative paths in the file resolve against the file's folder; `overrides` are values from the
+    command line, so their relative paths resolve against the current directory.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        what = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{where}: not valid YAML: {what}", str(path)) from None
     raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the config must be a mapping of sections, got {type(raw).__name__}", str(path))
     for dotted, value in (overrides or {}).items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    cfg = parse_config(raw, str(path))
+        if dotted in _CWD_PATH_KEYS and isinstance(value, str) and not _is_url(value):
+            value = os.path.abspath(os.path.expanduser(value))
+        _apply_override(raw, dotted, value, str(path))
+    cfg = parse_config(raw, str(path), base_dir=path.resolve().parent)
     cfg._source = str(path)
     return cfg
+
+
+# overrides given on the command line whose relative paths mean "from here", not "from the config"
+_CWD_PATH_KEYS = {"input.path", "output.path", "output.work_dir", "executor.logging_dir"}

@@ -114,6 +114,10 @@ class Selection:
         if not self.statuses:
             return True
         for w in self.statuses:
+            if w.startswith("="):  # internal: exactly this status ("dropped" alone, without the ProX drops)
+                if w[1:] == status:
+                    return True
+                continue
             if w == status or (w == "errors" and has_errors):
                 return True
             if w == "dropped" and status.startswith("dropped"):
@@ -128,8 +132,17 @@ def _fs(output: str) -> tuple[Any, str]:
     return fs, root.rstrip("/")
 
 
+RUN_FILES = ("_curate_run.json", "stats.json")
+
+
 def output_files(output: str) -> list[OutputFile]:
-    """The kept files (`data/*.parquet`), then the rejected ones (`rejected/STAGE/*.parquet`)."""
+    """The kept files (`data/*.parquet`), then the rejected ones (`rejected/STAGE/*.parquet`).
+
+    Only those two places are read: anything else in the folder (a dataset card, report.html, a
+    work folder of an older layout, `.partial` files of a running write) is not output. A run
+    that dropped every document may have no Parquet at all; its run files make it an output with
+    no documents ([]), not an error.
+    """
     fs, root = _fs(output)
     if not fs.isdir(root):
         raise CurateError(f"{output}: no such output folder")
@@ -137,9 +150,37 @@ def output_files(output: str) -> list[OutputFile]:
     for p in sorted(fs.glob(f"{root}/rejected/*/*.parquet")):
         if not p.rsplit("/", 1)[-1].startswith("."):
             files.append(OutputFile(p, "rejected", p.rsplit("/", 2)[-2]))
-    if not files:
-        raise CurateError(f"{output}: no Parquet output under data/ or rejected/ (is this a curate output folder?)")
+    if not files and not any(fs.isfile(f"{root}/{name}") for name in RUN_FILES):
+        raise CurateError(f"{output}: no Parquet output under data/ or rejected/ and no {RUN_FILES[0]} "
+                          f"(is this a curate output folder?)")
     return files
+
+
+def count_documents(output: str) -> int:
+    """Documents in the whole output (kept and rejected), from the Parquet footers only."""
+    return sum(_open(output, f).metadata.num_rows for f in output_files(output))
+
+
+def empty_note(output: str) -> str:
+    """One line saying why an output holds no documents, from its stats.json when there is one."""
+    info = read_run_info(output)
+    stats, run = info["stats"], info["run"]
+    msg = f"{output.rstrip('/')} holds no documents"
+    if stats:
+        n_in = stats.get("input_records")
+        stages = [s for s in stats.get("stages", []) if s.get("dropped_total") or any((s.get("dropped") or {}).values())]
+        reasons = ", ".join(f"{s.get('label')}: " + ", ".join(f"{k} {v:,}" for k, v in (s.get("dropped") or {}).items() if v)
+                            for s in stages)
+        if n_in == 0:
+            msg += ": the run read no input document"
+        elif n_in is not None:
+            msg += f": every one of the {n_in:,} input document(s) was dropped" + (f" ({reasons})" if reasons else "")
+        if not stats.get("complete", True):
+            msg += "; the run is not complete yet"
+    keep = ((run.get("decisive") or {}).get("output") or {}).get("keep_rejected")
+    if keep is False:
+        msg += "; dropped documents were not kept (set output.keep_rejected: true to see them here)"
+    return msg
 
 
 def _open(output: str, f: OutputFile) -> pq.ParquetFile:
@@ -227,6 +268,25 @@ def select(output: str, sel: Selection) -> Iterator[Record]:
                     return
             if sel.ids is not None and len(sel.ids) == 1:
                 return  # ids are unique: stop at the first hit
+
+
+# the order `curate diff` shows documents in when no status is asked for (the HTML page's order too):
+# what the pipeline changed first, untouched documents last
+CHANGED_FIRST = ("edited", "program_ignored", "dropped_by_chunk", "dropped_by_doc", "dropped", "kept")
+
+
+def select_changed_first(output: str, sel: Selection) -> Iterator[Record]:
+    """Like `select`, but the documents of each status in CHANGED_FIRST order: one pass per status
+    over the cheap columns, stopping when the limit is reached (20 by default in the terminal)."""
+    left = sel.limit
+    for status in CHANGED_FIRST:
+        if left is not None and left <= 0:
+            return
+        sub = Selection(sel.ids, [f"={status}"], sel.grep, left, None, sel.seed, sel.per_status, sel.taken)
+        for r in select(output, sub):
+            yield r
+            if left is not None:
+                left -= 1
 
 
 def _sample(output: str, sel: Selection) -> Iterator[Record]:

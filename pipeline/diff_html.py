@@ -36,19 +36,20 @@ def _embed(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_html(docs: list[dict[str, Any]], totals: dict[str, int], title: str) -> str:
+def render_html(docs: list[dict[str, Any]], totals: dict[str, int], title: str, empty: str = "") -> str:
+    """The page; `empty` is the line it shows when the whole output holds no documents."""
     tpl = resources.files("curate.pipeline").joinpath("assets", TEMPLATE).read_text(encoding="utf-8")
     esc = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return (tpl.replace("__CURATE_TITLE__", f"curate diff — {esc}")
-               .replace("__CURATE_DATA__", _embed({"title": title, "totals": totals, "docs": docs})))
+               .replace("__CURATE_DATA__", _embed({"title": title, "totals": totals, "docs": docs, "empty": empty})))
 
 
-def write_html(output: str, records: Iterable[Record], path: str, selection_note: str = "") -> int:
+def write_html(output: str, records: Iterable[Record], path: str, selection_note: str = "", empty: str = "") -> int:
     """Write the page for the selected records; returns how many documents it holds."""
     docs = [record_json(r) for r in records]
     totals = status_counts(output)
     title = f"{output.rstrip('/')} · {len(docs)} document(s) selected ({selection_note or 'all'})"
-    html = render_html(docs, totals, title)
+    html = render_html(docs, totals, title, empty)
     tmp = f"{path}.partial"
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(tmp, "w", encoding="utf-8") as f:

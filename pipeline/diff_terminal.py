@@ -19,14 +19,23 @@ STATUS_STYLE = {"kept": "green", "edited": "yellow", "program_ignored": "magenta
                 "dropped_by_doc": "red", "dropped_by_chunk": "red", "dropped": "red"}
 
 
+class _Console(Console):
+    """rich's Console, but a closed pipe raises BrokenPipeError to the command (which exits 0)
+    instead of rich's own `SystemExit(1)`."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def make_console(color: str = "auto") -> Console:
     """`auto`: colour only on a terminal. Wide and soft-wrapped when piped: lines are never cut."""
     if color == "always":
-        return Console(force_terminal=True, highlight=False)
+        return _Console(force_terminal=True, highlight=False)
     if color == "never":
-        return Console(no_color=True, force_terminal=False, highlight=False, width=10_000)
-    c = Console(highlight=False)
-    return c if c.is_terminal else Console(no_color=True, highlight=False, width=10_000)
+        return _Console(no_color=True, force_terminal=False, highlight=False, width=10_000)
+    c = _Console(highlight=False)
+    return c if c.is_terminal else _Console(no_color=True, highlight=False, width=10_000)
 
 
 def _num(i: int, width: int) -> str:

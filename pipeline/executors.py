@@ -4,16 +4,95 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from datatrove.executor.base import PipelineExecutor
+from datatrove.executor.local import LocalPipelineExecutor
+from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.executor.slurm import SlurmPipelineExecutor
+from datatrove.utils.stats import PipelineStats
 
 from .config import ExecutorConfig, Resources
+from .errors import CurateError
+from .logs import task_logging
 from .plan import Job, Plan
 
 
-class CurateSlurmExecutor(SlurmPipelineExecutor):
+class _TaskLogging:
+    """Mixin for datatrove executors: curate's console and log-file handling around each task only."""
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> PipelineStats:
+        with task_logging():
+            return super()._run_for_rank(rank, local_rank, node_rank)  # type: ignore[misc]
+
+
+class CurateLocalExecutor(_TaskLogging, LocalPipelineExecutor):
+    """datatrove's local executor, but a worker that cannot start fails the job instead of hanging.
+
+    datatrove runs tasks in a `multiprocess.Pool`, which replaces a worker that dies (while importing
+    the user's script, unpickling the pipeline, or killed for memory) with a new one and waits for the
+    lost task forever. A `ProcessPoolExecutor` on the same forkserver context marks the pool broken
+    instead, and the job ends with that error.
+    """
+
+    def run(self) -> PipelineStats | None:
+        ranks = self.get_incomplete_ranks(range(self.local_rank_offset, self.local_rank_offset + self.local_tasks))
+        if self.workers == 1 or not ranks:
+            with task_logging():
+                return super().run()  # in this process: nothing to start
+        import multiprocessing
+
+        import dill
+
+        self._launched = True
+        self.save_executor_as_json()
+        blob = dill.dumps(self)  # once: the pipeline travels as bytes, tasks as (rank, local rank)
+        ctx = multiprocessing.get_context(self.start_method)
+        stats = PipelineStats()
+        # local rank 0 (the one that prints to the console) goes to the first task only: one console voice
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(ranks)), mp_context=ctx) as pool:
+            futures = [pool.submit(_run_task, blob, rank, 0 if k == 0 else 1) for k, rank in enumerate(ranks)]
+            try:
+                for f in futures:
+                    stats += f.result()
+            except BrokenProcessPool:
+                for f in futures:
+                    f.cancel()
+                raise CurateError(
+                    "a worker process died before finishing its task (killed for memory, or it could not start: "
+                    "a script that calls run_config() must do it under `if __name__ == \"__main__\":`); "
+                    f"see the message above and the task logs in {self.logging_dir.path}/logs"
+                ) from None
+        with self.logging_dir.open("stats.json", "wt") as statsfile:
+            stats.save_to_disk(statsfile)
+        return stats
+
+
+_UNPICKLED: dict[int, Any] = {}
+
+
+def _run_task(blob: bytes, rank: int, local_rank: int) -> PipelineStats:
+    """In a worker process: one task of the executor pickled in `blob` (unpickled once per worker)."""
+    import copy
+
+    import dill
+
+    key = hash(blob)
+    if key not in _UNPICKLED:
+        _UNPICKLED.clear()
+        _UNPICKLED[key] = dill.loads(blob)
+    executor = copy.copy(_UNPICKLED[key])
+    executor.pipeline = copy.deepcopy(executor.pipeline)  # steps keep per-task state: a fresh copy per task
+    return executor._run_for_rank(rank, local_rank)
+
+
+class CurateRayExecutor(_TaskLogging, RayPipelineExecutor):
+    """datatrove's Ray executor with curate's task logging (ray itself is imported only when it runs)."""
+
+
+class CurateSlurmExecutor(_TaskLogging, SlurmPipelineExecutor):
     """datatrove's Slurm executor without its per-job `merge_stats` job.
 
     curate merges the stats of every job itself (`curate stats`, submitted by `curate run` as one
@@ -89,10 +168,8 @@ def build_executors(plan: Plan, kind: str | None = None) -> list[PipelineExecuto
     for i, job in enumerate(plan.jobs):
         logdir = plan.job_logging_dir(i)
         if kind == "local":
-            from datatrove.executor import LocalPipelineExecutor
-
             workers = job.workers if job.workers != -1 else job.tasks
-            e: PipelineExecutor = LocalPipelineExecutor(
+            e: PipelineExecutor = CurateLocalExecutor(
                 pipeline=job.steps, tasks=job.tasks, workers=min(workers, job.tasks), logging_dir=logdir,
                 depends=prev, skip_completed=ex.skip_completed,
             )
@@ -102,10 +179,8 @@ def build_executors(plan: Plan, kind: str | None = None) -> list[PipelineExecuto
                 **_slurm_kwargs(ex, job, f"{i:02d}-{job.name}"),
             )
         elif kind == "ray":
-            from datatrove.executor import RayPipelineExecutor
-
             r = job.resources or Resources()
-            e = RayPipelineExecutor(
+            e = CurateRayExecutor(
                 pipeline=job.steps, tasks=job.tasks, workers=job.workers, logging_dir=logdir, depends=prev,
                 skip_completed=ex.skip_completed,
                 cpus_per_task=r.cpus_per_task or ex.ray.cpus_per_task,

@@ -19,6 +19,7 @@ from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 
 from .config import parse_config
+from .logs import quiet_console
 from .plan import Job, PlanContext, add_stages
 from .stats import step_record
 from .steps import Accounted, CurateStep
@@ -88,38 +89,44 @@ def run_stages(docs: Iterable[Any], stages: list[dict[str, Any] | PipelineStep],
         tmp = tempfile.TemporaryDirectory(prefix="curate-")
         work_dir = tmp.name
     try:
-        ctx = PlanContext(tasks=1, workers=1, on_error=on_error, work_dir=f"{work_dir}/_work", output_dir=work_dir)
-        ctx.add(MemorySource(docs))
-        dict_stages = [s for s in stages if isinstance(s, dict)]
-        entries = parse_config({"input": {"format": "jsonl", "path": "-"}, "output": {"path": "-"},
-                                "on_error": on_error, "stages": dict_stages}).entries
-        it = iter(entries)
-        for stage in stages:
-            if isinstance(stage, dict):
-                add_stages(ctx, [next(it)])
-            else:
-                ctx.stage_label = getattr(stage, "label", None) or stage.name
-                ctx.add(stage)
-        jobs: list[Job] = ctx.finish(None)
-        out: list[Document] = []
-        for i, job in enumerate(jobs):
-            for rank in range(job.tasks):
-                data = _pipe(job.steps, rank, job.tasks)
-                if data is None:
-                    continue
-                if i == len(jobs) - 1:
-                    out.extend(data)
-                else:
-                    for _ in data:
-                        pass
-        stats = []
-        for job in jobs:
-            for step in job.steps:
-                if isinstance(step, Accounted):
-                    st = step.stats
-                    stats.append(step_record(step.label or step.name, job.name, step.plumbing, st.stats.to_dict(),
-                                             st.time_stats.total))
-        return InProcessResult(out, stats)
+        with quiet_console():
+            return _run_stages(docs, stages, on_error, work_dir)
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _run_stages(docs: Iterable[Any], stages: list[dict[str, Any] | PipelineStep], on_error: str,
+                work_dir: str) -> InProcessResult:
+    ctx = PlanContext(tasks=1, workers=1, on_error=on_error, work_dir=f"{work_dir}/_work", output_dir=work_dir)
+    ctx.add(MemorySource(docs))
+    dict_stages = [s for s in stages if isinstance(s, dict)]
+    entries = parse_config({"input": {"format": "jsonl", "path": "-"}, "output": {"path": "-"},
+                            "on_error": on_error, "stages": dict_stages}).entries
+    it = iter(entries)
+    for stage in stages:
+        if isinstance(stage, dict):
+            add_stages(ctx, [next(it)])
+        else:
+            ctx.stage_label = getattr(stage, "label", None) or stage.name
+            ctx.add(stage)
+    jobs: list[Job] = ctx.finish(None)
+    out: list[Document] = []
+    for i, job in enumerate(jobs):
+        for rank in range(job.tasks):
+            data = _pipe(job.steps, rank, job.tasks)
+            if data is None:
+                continue
+            if i == len(jobs) - 1:
+                out.extend(data)
+            else:
+                for _ in data:
+                    pass
+    stats = []
+    for job in jobs:
+        for step in job.steps:
+            if isinstance(step, Accounted):
+                st = step.stats
+                stats.append(step_record(step.label or step.name, job.name, step.plumbing, st.stats.to_dict(),
+                                         st.time_stats.total))
+    return InProcessResult(out, stats)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
+from typing import Callable
 
 from .errors import CurateError
 
@@ -16,11 +19,32 @@ DIFF_EPILOG = """examples:
 """
 
 
+def _quiet_broken_pipe(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """`curate diff OUT | head -1`: when the reader of stdout goes away, stop and exit 0, like git does
+    (Python ignores SIGPIPE, so the next write raises BrokenPipeError; rich turns that into exit 1)."""
+
+    @functools.wraps(fn)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            rc = fn(args)
+            sys.stdout.flush()
+            return rc
+        except BrokenPipeError:
+            # what is still buffered would fail again when Python flushes stdout at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return 0
+
+    return run
+
+
+@_quiet_broken_pipe
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import Selection, select
+    from .diff import Selection, count_documents, empty_note, select, select_changed_first
 
     limit, per_status = args.limit, args.per_status
-    if limit is None and not (args.id or args.sample):
+    default_limit = limit is None and not (args.id or args.sample)
+    if default_limit:
         if args.html:
             # a page shows every status: up to N of each unless the user narrowed the selection
             per_status = per_status or (None if (args.status or args.grep) else 200)
@@ -31,7 +55,21 @@ def cmd_diff(args: argparse.Namespace) -> int:
         limit = None  # --limit 0: everything
     sel = Selection.build(ids=args.id, status=args.status, grep=args.grep, ignore_case=args.ignore_case,
                           limit=limit, sample=args.sample, seed=args.seed, per_status=per_status)
-    records = select(args.output, sel)
+    total = count_documents(args.output)
+    if total == 0:
+        # a run that dropped everything: not an error, and the reason is worth one line
+        note = empty_note(args.output)
+        if args.html:
+            from .diff_html import write_html
+
+            write_html(args.output, [], args.html, selection_note=_describe(args, limit), empty=note)
+            print(f"wrote {args.html}: {note}", file=sys.stderr)
+        else:
+            print(note)
+        return 0
+    # in the terminal, without a status, what the pipeline changed comes first (unchanged ones last)
+    ranked = not args.html and limit is not None and not (args.status or args.id or args.sample)
+    records = (select_changed_first if ranked else select)(args.output, sel)
     if args.html:
         from .diff_html import write_html
 
@@ -40,18 +78,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return 0 if n else 1
     from .diff_terminal import render
 
-    try:
-        n = render(records, color=args.color, context=args.context, full=args.full, programs=not args.no_programs)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # `curate diff ... | head`: the reader went away, which is fine; silence the final flush too
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    n = render(records, color=args.color, context=args.context, full=args.full, programs=not args.no_programs)
+    sys.stdout.flush()
     if n == 0:
         print("no document matches the selection", file=sys.stderr)
         return 1
+    if default_limit and n == limit and total > n:
+        print(f"showing {n} of {total:,} documents, changed ones first (--limit 0: all; --status to choose)",
+              file=sys.stderr)
     return 0
 
 
@@ -72,6 +106,7 @@ def _describe(args: argparse.Namespace, limit: int | None) -> str:
     return "; ".join(parts) or "all documents"
 
 
+@_quiet_broken_pipe
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 

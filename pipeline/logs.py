@@ -1,15 +1,20 @@
-"""Console logging of tasks: datatrove prints every task's INFO lines; curate keeps those in the
-per-task log files and shows on the console only warnings and errors (CURATE_LOG_LEVEL=INFO
-brings the rest back).
+"""Console logging inside curate's own runs, and nowhere else.
 
-Patched at import of curate's steps, so that it also holds inside forkserver workers and Slurm
-jobs, which unpickle (and so import) those steps before running a task.
+datatrove prints every task's INFO lines and tqdm bars; inside a curate run the per-task log files
+keep all of that and the console shows warnings and errors only (CURATE_LOG_LEVEL=INFO brings the
+rest back). Importing curate changes nothing: a hand-written datatrove pipeline in the same process
+logs as datatrove does. The task side is applied by curate's executors around each task
+(`task_logging`, in the worker process: local workers, Slurm jobs, Ray workers); the launcher side
+by `quiet_console` around `run_config` and `run_stages`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
+from typing import Any, Iterator
 
 import datatrove.executor.base as _base
 from loguru import logger
@@ -21,14 +26,18 @@ def console_level() -> str:
     return os.environ.get("CURATE_LOG_LEVEL", "WARNING").upper()
 
 
-def console_sink(prefix: str = "") -> None:
-    """Replace loguru's console sink by a quieter one. Exceptions are not printed as tracebacks on the
-    console (bad input is one readable line); the task log files keep full tracebacks."""
+def _quiet() -> bool:
+    return console_level() not in ("INFO", "DEBUG", "TRACE")
+
+
+def console_sink(prefix: str = "") -> int:
+    """Add curate's console sink: one readable line per message, no traceback on the console (the task
+    log files keep full tracebacks)."""
     fmt = "<level>{level: <8}</level> | " + prefix + "{message}\n"
-    logger.add(sys.stderr, level=console_level(), format=lambda _record: fmt, colorize=None)
+    return logger.add(sys.stderr, level=console_level(), format=lambda _record: fmt, colorize=None)
 
 
-def _add_task_logger(logging_dir, rank: int, local_rank: int = 0, node_rank: int = -1):  # type: ignore[no-untyped-def]
+def _add_task_logger(logging_dir: Any, rank: int, local_rank: int = 0, node_rank: int = -1) -> Any:
     logger.remove()
     logfile = logging_dir.open(f"logs/task_{rank:05d}.log", "w")
     prefix = (f"node {node_rank} " if node_rank != -1 else "") + f"task {rank} | "
@@ -39,30 +48,66 @@ def _add_task_logger(logging_dir, rank: int, local_rank: int = 0, node_rank: int
     return logfile
 
 
-def _close_task_logger(logfile):  # type: ignore[no-untyped-def]
+def _close_task_logger(logfile: Any) -> None:
     logger.complete()
     logger.remove()
     console_sink()
     logfile.close()
 
 
-def quiet_task_bars() -> None:
-    """For the CLI: no per-task tqdm bars from datatrove's dedup steps ("Initializing pq...", "Reading dup
-    files") under curate's own progress display. Task processes (local workers, Slurm jobs, Ray workers)
-    inherit the environment variable and import tqdm with it set; tasks run in this process (one-task
-    jobs) get the patched names. CURATE_LOG_LEVEL=INFO keeps the bars, with the INFO lines."""
-    if console_level() in ("INFO", "DEBUG", "TRACE"):
+@contextlib.contextmanager
+def _no_task_bars() -> Iterator[None]:
+    """datatrove's dedup steps draw tqdm bars per task ("Initializing pq...", "Reading dup files")."""
+    if not _quiet():
+        yield
         return
-    import functools
-
     import datatrove.pipeline.dedup.exact_dedup as exact
     import datatrove.pipeline.dedup.minhash as minhash
 
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    for mod in (exact, minhash):
-        if hasattr(mod, "tqdm"):
-            mod.tqdm = functools.partial(mod.tqdm, disable=True)
+    saved = [(m, m.tqdm) for m in (exact, minhash) if hasattr(m, "tqdm")]
+    for m, bar in saved:
+        m.tqdm = functools.partial(bar, disable=True)
+    try:
+        yield
+    finally:
+        for m, bar in saved:
+            m.tqdm = bar
 
 
-_base.add_task_logger = _add_task_logger
-_base.close_task_logger = _close_task_logger
+@contextlib.contextmanager
+def task_logging() -> Iterator[None]:
+    """Around one task, in the process that runs it: curate's task log file and quiet console."""
+    saved = _base.add_task_logger, _base.close_task_logger
+    _base.add_task_logger, _base.close_task_logger = _add_task_logger, _close_task_logger
+    try:
+        with _no_task_bars():
+            yield
+    finally:
+        _base.add_task_logger, _base.close_task_logger = saved
+
+
+@contextlib.contextmanager
+def quiet_console() -> Iterator[None]:
+    """Around a run in the launcher (a script, a notebook): datatrove's INFO lines and bars stay off the
+    console. Only loguru's default stderr handler is swapped (and given back); handlers the user added
+    are theirs and are left alone."""
+    try:
+        logger.remove(0)
+        swapped = True
+    except ValueError:
+        swapped = False
+    sink = console_sink() if swapped else None
+    env_had = "TQDM_DISABLE" in os.environ
+    if _quiet() and not env_had:
+        os.environ["TQDM_DISABLE"] = "1"  # inherited by worker processes started now
+    try:
+        with _no_task_bars():
+            yield
+    finally:
+        if _quiet() and not env_had:
+            os.environ.pop("TQDM_DISABLE", None)
+        if swapped:
+            with contextlib.suppress(ValueError):
+                logger.remove(sink)
+            logger.remove()  # an in-process task replaced the handlers with its own
+            logger.add(sys.stderr)  # loguru's default handler, as the user had it

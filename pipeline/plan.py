@@ -3,8 +3,8 @@
 Reading top to bottom: the reader opens the first job; each configured stage's `build()` adds
 steps to the current job through `PlanContext`; a stage that needs a barrier (MinHash's
 multi-step pipeline, a GPU refinement with its own resources) closes the current job, whose
-documents are handed to the next job through Parquet under `OUTPUT/_work/`; the last job ends
-with the output writer. Jobs run in order, each depending on the one before (`depends=` in
+documents are handed to the next job through Parquet in the run's work folder (`OUTPUT.work/`
+by default: never inside the dataset); the last job ends with the output writer. Jobs run in order, each depending on the one before (`depends=` in
 datatrove), so on Slurm each job is its own array job with its own resources.
 """
 
@@ -18,6 +18,7 @@ import pyarrow as pa
 from datatrove.pipeline.base import PipelineStep
 
 from .config import CurateConfig, Resources, StageEntry
+from .errors import ConfigError
 from .readers import is_remote, list_input_files, make_reader
 from .registry import Column, get_stage
 from .steps import Accounted
@@ -32,6 +33,7 @@ class Job:
     workers: int
     resources: Resources | None = None
     stages: list[str] = field(default_factory=list)
+    writes_output: bool = False  # the job ending with the data/ writer
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Plan:
     schema: pa.Schema
     columns: list[Column]
     stage_labels: list[str]
+    intermediate_dir: str = ""
 
     def job_logging_dir(self, index: int) -> str:
         return posixpath.join(self.logging_dir, f"{index:02d}_{self.jobs[index].name}")
@@ -91,7 +94,7 @@ class PlanContext:
             self._current.stages.append(self.stage_label)
 
     def work_path(self, *parts: str) -> str:
-        """A scratch folder for this run (e.g. MinHash signatures); it lives under OUTPUT/_work/."""
+        """A scratch folder for this run (e.g. MinHash signatures), in the work folder (not the dataset)."""
         return posixpath.join(self.work_dir, *parts)
 
     def barrier(self, name: str, resources: Resources | None = None) -> str:
@@ -110,7 +113,7 @@ class PlanContext:
     def add_job(self, name: str, steps: list[PipelineStep], tasks: int, resources: Resources | None = None) -> None:
         """A job that consumes no documents of the main flow (e.g. MinHash buckets), run before the current one."""
         workers = min(tasks, self._default_workers) if self._default_workers > 0 else tasks
-        self.jobs.append(Job(name, list(steps), tasks, workers, resources))
+        self.jobs.append(Job(name, list(steps), tasks, workers, resources, stages=[self.stage_label]))
 
     def handoff_reader(self, folder: str) -> IntermediateReader:
         """A reader over documents handed off by `barrier()`."""
@@ -127,6 +130,7 @@ class PlanContext:
     def finish(self, last_step: PipelineStep | None) -> list[Job]:
         if last_step is not None:
             self._current.steps.append(last_step)
+            self._current.writes_output = True
         self.jobs.append(self._current)
         return self.jobs
 
@@ -151,33 +155,42 @@ def stage_columns(entries: list[StageEntry]) -> list[Column]:
     return cols
 
 
+def default_work_dir(output_dir: str) -> str:
+    """`OUTPUT.work`, beside the dataset: intermediates and logs never land inside the published folder."""
+    output_dir = output_dir.rstrip("/")
+    if "://" in output_dir and "/" not in output_dir.split("://", 1)[1]:
+        raise ConfigError(f"output.path: {output_dir!r} is a bucket root; set output.work_dir to a folder for "
+                          "intermediates and logs (e.g. s3://bucket/curate-work)")
+    return output_dir + ".work"
+
+
 def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
     """Compile the config into jobs. With check_inputs, refuse a local input that matches no file."""
     if check_inputs and not is_remote(config.input.path):
         files = list_input_files(config.input)
         if not files:
-            from .errors import ConfigError
-
             raise ConfigError(
                 f"input.path: no files under {config.input.path!r}"
                 + (f" match glob {config.input.glob!r}" if config.input.glob else "")
                 + " (check the path, the glob and input.recursive)"
             )
     output_dir = config.output.path.rstrip("/")
-    logging_dir = (config.executor.logging_dir or posixpath.join(output_dir, "logs")).rstrip("/")
-    work_dir = posixpath.join(output_dir, "_work")
+    work_dir = (config.output.work_dir or default_work_dir(output_dir)).rstrip("/")
+    logging_dir = (config.executor.logging_dir or posixpath.join(work_dir, "logs")).rstrip("/")
+    intermediate_dir = posixpath.join(work_dir, "intermediate")
     columns = stage_columns(config.entries)
     schema = output_schema(columns, config.output.metadata_columns)
     rejected_schema = output_schema(columns, config.output.metadata_columns, rejected=True) if config.output.keep_rejected else None
 
     ex, out = config.executor, config.output
-    ctx = PlanContext(tasks=ex.tasks, workers=ex.workers, on_error=config.on_error, work_dir=work_dir,
+    ctx = PlanContext(tasks=ex.tasks, workers=ex.workers, on_error=config.on_error, work_dir=intermediate_dir,
                       output_dir=output_dir, output=out, rejected_schema=rejected_schema)
     ctx.add(make_reader(config.input, config.on_error))
     add_stages(ctx, config.entries)
     jobs = ctx.finish(OutputWriter(posixpath.join(output_dir, "data"), schema, compression=out.compression,
                                    rows_per_group=out.rows_per_group))
-    return Plan(config, jobs, output_dir, logging_dir, work_dir, schema, columns, [e.label for e in config.entries])
+    return Plan(config, jobs, output_dir, logging_dir, work_dir, schema, columns, [e.label for e in config.entries],
+                intermediate_dir)
 
 
 def describe(plan: Plan, input_files: list[str] | None) -> dict[str, Any]:
@@ -188,6 +201,7 @@ def describe(plan: Plan, input_files: list[str] | None) -> dict[str, Any]:
         "executor": ex.kind,
         "input": {"format": plan.config.input.format, "path": plan.config.input.path, "files": input_files},
         "output": plan.output_dir,
+        "work_dir": plan.work_dir,
         "jobs": [
             {
                 "name": j.name,

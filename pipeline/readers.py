@@ -8,9 +8,12 @@ carries `source_file` and `source_record` (its 0-based position in that file).
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import io
+import lzma
 import zlib
-from typing import Any, Iterator
+from typing import IO, TYPE_CHECKING, Any, Iterator, Sequence
 
 import fsspec
 from datatrove.data import Document
@@ -20,9 +23,85 @@ from .config import InputConfig
 from .errors import ConfigError
 from .steps import Accounted
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 SOURCE_FILE = "source_file"
 SOURCE_RECORD = "source_record"
 _MISSING = object()
+_BUFFER = 1 << 20
+
+
+def record_metadata(data: dict) -> dict:
+    """The metadata of a record (text and id already taken out): its nested `metadata` object's fields,
+    then every other top-level field (which wins on a name clash)."""
+    metadata = data.pop("metadata", None)
+    meta = dict(metadata) if isinstance(metadata, dict) else {}
+    meta.update(data)
+    return meta
+
+
+class _ZstdFile(io.RawIOBase):
+    """zstd decompression (every frame) that raises EOFError when the input ends inside a frame.
+
+    fsspec's zstd reader returns what it could decode and then b"" on a truncated file, so a cut
+    `.jsonl.zst` read as complete: a small one as empty, a larger one with the cut line as
+    `bad_json` and the rest silently gone. gzip, bz2 and xz raise EOFError there; this does too.
+    Corrupt data raises OSError (zstandard's own ZstdError is no OSError).
+    """
+
+    def __init__(self, raw: IO[bytes], chunk: int = 1 << 17) -> None:
+        import zstandard
+
+        self._raw, self._chunk, self._error = raw, chunk, zstandard.ZstdError
+        self._dctx = zstandard.ZstdDecompressor()
+        self._obj: Any = None  # the frame being decoded (None between frames)
+        self._out, self._pos = b"", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while self._pos == len(self._out):
+            data = b""
+            if self._obj is not None and self._obj.eof:
+                data, self._obj = self._obj.unused_data, None  # the next frame may start right here
+            data = data or self._raw.read(self._chunk)
+            if not data:
+                if self._obj is not None:
+                    raise EOFError("zstd: compressed file ended before the end of a frame")
+                return 0
+            if self._obj is None:
+                self._obj = self._dctx.decompressobj()
+            try:
+                self._out, self._pos = self._obj.decompress(data), 0
+            except self._error as e:
+                raise OSError(f"zstd: {e}") from None
+        n = min(len(b), len(self._out) - self._pos)
+        b[:n] = self._out[self._pos: self._pos + n]
+        self._pos += n
+        return n
+
+
+@contextlib.contextmanager
+def open_input(folder: Any, path: str, compression: str | None) -> Iterator[IO[bytes]]:
+    """A buffered binary stream of an input file, decompressed (gzip, bz2, xz, zstd by extension under
+    `infer`); a truncated compressed file raises EOFError, a corrupt one OSError or zlib/lzma errors."""
+    codec = fsspec.utils.infer_compression(path) if compression == "infer" else compression
+    if codec == "zstd":
+        with folder.open(path, "rb") as raw:
+            yield io.BufferedReader(_ZstdFile(raw), _BUFFER)
+        return
+    with folder.open(path, "rb", compression=codec) as f:
+        yield f if hasattr(f, "peek") else io.BufferedReader(f, _BUFFER)
+
+
+# what reading a compressed stream raises when it is cut short (EOFError) or corrupt (the rest)
+_STREAM_ERRORS = (EOFError, zlib.error, lzma.LZMAError, OSError)
+
+
+def _stream_error_reason(e: BaseException) -> str:
+    return "truncated_file" if isinstance(e, EOFError) else "corrupt_file"
 
 
 class _Source(Accounted):
@@ -69,9 +148,7 @@ class _Source(Accounted):
             self.stat_update("nul_bytes_removed")
         full_path = self.data_folder.resolve_paths(path)
         doc_id = data.pop(self.id_key, None)
-        metadata = data.pop("metadata", None)
-        meta = dict(metadata) if isinstance(metadata, dict) else {}
-        meta.update(data)
+        meta = record_metadata(data)
         meta[SOURCE_FILE] = full_path
         meta[SOURCE_RECORD] = record
         doc = Document(text=text, id=str(doc_id) if doc_id is not None else f"{path}/{record}", metadata=meta)
@@ -96,13 +173,15 @@ class JsonlSource(_Source, JsonlReader):
 
         record = -1
         try:
-            with self.data_folder.open(filepath, "rb", compression=self.compression) as raw:
-                # zstd's reader has no line iteration of its own; buffering gives it (and speeds up gzip)
-                f = io.BufferedReader(raw, 1 << 20) if not hasattr(raw, "peek") else raw
+            with open_input(self.data_folder, filepath, self.compression) as f:
                 for record, line in enumerate(f):
                     if self._limit_reached():
                         return
                     self.record_in()
+                    if record == 0 and line.startswith(codecs.BOM_UTF8):
+                        # Windows tools start UTF-8 files with a BOM; orjson rejects it (the first record was lost)
+                        line = line[len(codecs.BOM_UTF8):]
+                        self.stat_update("utf8_bom_removed")
                     try:
                         line.decode("utf-8")
                     except UnicodeDecodeError as e:
@@ -121,10 +200,10 @@ class JsonlSource(_Source, JsonlReader):
                     if doc is not None:
                         self._yielded()
                         yield doc
-        except (EOFError, zlib.error, OSError) as e:
+        except _STREAM_ERRORS as e:
             # a truncated or corrupt compressed file: what was read is kept, the rest is one drop
             self.record_in()
-            self.bad_record(self._where(filepath), record + 1, "truncated_file", f"{type(e).__name__}: {e}")
+            self.bad_record(self._where(filepath), record + 1, _stream_error_reason(e), f"{type(e).__name__}: {e}")
 
 
 class ParquetSource(_Source, ParquetReader):
@@ -237,7 +316,7 @@ class WarcSource(_Source, WarcReader):
         record = -1
         pending = False  # the current record is counted in but not yet out or dropped
         try:
-            with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
+            with open_input(self.data_folder, filepath, self.compression) as f:
                 for record, rec in enumerate(ArchiveIterator(f)):
                     if rec.rec_type not in ("response", "conversion"):
                         continue  # request / metadata / warcinfo records are not documents
@@ -265,12 +344,13 @@ class WarcSource(_Source, WarcReader):
                     if doc is not None:
                         self._yielded()
                         yield doc
-        except (ArchiveLoadFailed, EOFError, zlib.error, OSError) as e:
+        except (ArchiveLoadFailed, *_STREAM_ERRORS) as e:
             # a truncated archive: the record being read (or, between records, the rest of the file) is one drop
             if not pending:
                 self.record_in()
                 record += 1
-            self.bad_record(self._where(filepath), record, "truncated_file", f"{type(e).__name__}: {e}")
+            why = "truncated_file" if isinstance(e, ArchiveLoadFailed) else _stream_error_reason(e)
+            self.bad_record(self._where(filepath), record, why, f"{type(e).__name__}: {e}")
 
 
 _READERS = {"jsonl": JsonlSource, "parquet": ParquetSource, "warc": WarcSource}
@@ -320,3 +400,142 @@ def list_input_files(cfg: InputConfig) -> list[str]:
 
 def is_remote(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
+
+
+# ---------------------------------------------------------------------------- output column types
+
+# records of JSONL input whose values decide each metadata column's type (read at plan time)
+TYPE_SAMPLE_RECORDS = 1000
+_TYPE_SAMPLE_FILES = 16
+# the only fields a WARC record carries besides text and id (see warc_record_payload)
+_WARC_FIELDS = ("url", "date")
+
+
+def metadata_column_types(cfg: InputConfig, names: Sequence[str],
+                          sample_records: int = TYPE_SAMPLE_RECORDS) -> dict[str, pa.DataType | None]:
+    """The Arrow type of each `output.metadata_columns` name, decided before the run from the input.
+
+    Parquet: the first readable file's schema (a top-level field, else a field of a `metadata` struct,
+    as the reader flattens it). JSONL: pyarrow's inference over the first `sample_records` records
+    of the first files; values of inconsistent types make the column a string (a JSON string that
+    looks like a timestamp stays a string: JSON has none). WARC: `url` and `date` are strings.
+    None means the name was never seen there (the caller warns; the column is written as null
+    strings). The text and id fields are taken by the reader and are never metadata.
+    """
+    import pyarrow as pa
+
+    wanted = [n for n in dict.fromkeys(names) if n not in (cfg.text_key, cfg.id_key)]
+    types: dict[str, pa.DataType | None] = {n: None for n in names}
+    if not wanted:
+        return types
+    if cfg.format == "warc":
+        types.update({n: pa.string() for n in wanted if n in _WARC_FIELDS})
+        return types
+    folder, files = _input_files_for_types(cfg)
+    if cfg.format == "parquet":
+        types.update(_parquet_types(folder, files, wanted))
+    else:
+        types.update(_jsonl_types(folder, files, wanted, cfg.compression, sample_records))
+    return types
+
+
+def _input_files_for_types(cfg: InputConfig) -> tuple[Any, list[str]]:
+    from datatrove.io import get_datafolder
+
+    folder, glob = split_path(cfg.path, cfg.glob)
+    df = get_datafolder(folder)
+    if not df.exists(""):
+        return df, []
+    return df, df.list_files(recursive=cfg.recursive, glob_pattern=glob)[:_TYPE_SAMPLE_FILES]
+
+
+def _parquet_types(folder: Any, files: list[str], names: list[str]) -> dict[str, Any]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for path in files:
+        try:
+            with folder.open(path, "rb") as f:
+                schema = pq.read_schema(f)
+        except (pa.ArrowException, OSError):
+            continue  # a corrupt file: the reader reports it at run time; try the next one
+        nested = schema.field("metadata").type if "metadata" in schema.names else None
+        out: dict[str, Any] = {}
+        for n in names:
+            if n in schema.names and n != "metadata":
+                out[n] = settle_type(schema.field(n).type)
+            elif nested is not None and pa.types.is_struct(nested) and nested.get_field_index(n) >= 0:
+                out[n] = settle_type(nested.field(n).type)
+        return out
+    return {}
+
+
+def _jsonl_types(folder: Any, files: list[str], names: list[str], compression: str | None, limit: int) -> dict[str, Any]:
+    import orjson
+
+    values: dict[str, list] = {n: [] for n in names}
+    seen: set[str] = set()
+    count = 0
+    for path in files:
+        try:
+            with open_input(folder, path, compression) as f:
+                for line in f:
+                    if count >= limit:
+                        break
+                    try:
+                        data = orjson.loads(line[len(codecs.BOM_UTF8):] if line.startswith(codecs.BOM_UTF8) else line)
+                    except orjson.JSONDecodeError:
+                        continue  # the reader counts it at run time
+                    if not isinstance(data, dict):
+                        continue
+                    count += 1
+                    meta = record_metadata(data)
+                    for n in names:
+                        v = meta.get(n, _MISSING)
+                        if v is not _MISSING:
+                            seen.add(n)
+                            if v is not None:
+                                values[n].append(v)
+        except _STREAM_ERRORS:
+            pass  # a broken file: what was read counts; the reader reports the file at run time
+        if count >= limit:
+            break
+    return {n: infer_type(values[n]) for n in names if n in seen}
+
+
+def infer_type(values: list) -> pa.DataType:
+    """pyarrow's type for these Python values (JSON-decoded), string when they do not agree on one."""
+    import pyarrow as pa
+
+    if not values:
+        return pa.string()
+    try:
+        return settle_type(pa.array(values).type)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        return pa.string()
+
+
+def settle_type(t: pa.DataType) -> pa.DataType:
+    """A type fit for an output column: no null or empty-struct leaves (they would reject every later
+    value; string instead), dictionary columns as their value type, float16 as float32."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(t):
+        return settle_type(t.value_type)
+    if pa.types.is_null(t):
+        return pa.string()
+    if pa.types.is_float16(t):
+        return pa.float32()
+    if pa.types.is_struct(t):
+        if t.num_fields == 0:
+            return pa.string()
+        return pa.struct([f.with_type(settle_type(f.type)) for f in t])
+    if pa.types.is_large_list(t):
+        return pa.large_list(t.value_field.with_type(settle_type(t.value_type)))
+    if pa.types.is_fixed_size_list(t):
+        return pa.list_(t.value_field.with_type(settle_type(t.value_type)), t.list_size)
+    if pa.types.is_list(t):
+        return pa.list_(t.value_field.with_type(settle_type(t.value_type)))
+    if pa.types.is_map(t):
+        return pa.map_(settle_type(t.key_type), settle_type(t.item_type))
+    return t

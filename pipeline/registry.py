@@ -41,6 +41,8 @@ class StageSpec:
 
 
 _REGISTRY: dict[str, StageSpec] = {}
+# stage name -> prepare(options, preflight): checks (and hub resolution) before any task starts
+_PREPARE: dict[str, Callable[[Any, Any], None]] = {}
 
 # modules whose import registers stages; a missing optional dependency only hides that module's stages
 _BUILTIN_MODULES = (
@@ -69,6 +71,22 @@ def register_stage(
         return build
 
     return deco
+
+
+def register_prepare(name: str) -> Callable[[Callable[[Any, Any], None]], Callable[[Any, Any], None]]:
+    """Decorator: `prepare(options, preflight)` checks a stage's files and names before a run starts
+    (see pipeline/preflight.py); it may point options at resolved local files."""
+
+    def deco(fn: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        _PREPARE[name] = fn
+        return fn
+
+    return deco
+
+
+def get_prepare(name: str) -> Callable[[Any, Any], None] | None:
+    load_builtin_stages()
+    return _PREPARE.get(name)
 
 
 def load_builtin_stages() -> None:

@@ -11,14 +11,15 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import os
 from collections import Counter
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pyarrow as pa
 
-from .diff import STATUSES, _open, classify, output_files, read_run_info
+from .diff import STATUSES, _open, classify, empty_note, output_files, read_run_info
 from .errors import CurateError
 from .thresholds import Threshold, run_thresholds
 
@@ -27,6 +28,7 @@ STATUS_COLORS = {"kept": "#2f8f4e", "edited": "#c7821a", "program_ignored": "#8e
                  "dropped_by_chunk": "#e67e73", "dropped": "#7f8c8d"}
 # a float column with more values than this is subsampled (every k-th row group value) for its histogram
 MAX_VALUES = 5_000_000
+DPI = 110  # figures are laid out and saved at this dpi (threshold labels are placed in measured pixels)
 
 
 def _plt():  # type: ignore[no-untyped-def]
@@ -42,7 +44,7 @@ def _plt():  # type: ignore[no-untyped-def]
 
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     _plt().close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
@@ -122,9 +124,63 @@ def status_chart(counts: dict[str, int]) -> str:
     return _png(fig)
 
 
-def histogram_chart(column: str, kept: np.ndarray, dropped: np.ndarray, thresholds: list[Threshold], bins: int) -> str:
+# one colour per guard, so the two sets of GneissWeb thresholds (CAT, NCAT) read apart; unguarded in red
+GUARD_COLORS = ["#C44E52", "#8172B3", "#DD8452", "#55A868", "#937860", "#64B5CD"]
+_OP_GLYPH = {"<=": "≤", ">=": "≥", "!=": "≠"}
+
+
+def _glyphs(label: str) -> str:
+    for op, g in _OP_GLYPH.items():
+        label = label.replace(op, g)
+    return label
+
+
+def place_labels(ax: Any, items: list[tuple[float, str, str]], pad_px: float = 4.0) -> list[tuple[float, float, float, float]]:
+    """Draw each (x, text, colour) label at the top of `ax`, centred on x (shifted to stay inside the
+    axes), in the first row from the top where it overlaps no label already placed. Returns each
+    label's box (x0, y0, x1, y1) in axes fractions, in the order given. Call it after the figure's
+    layout is final: boxes are measured in pixels at the current axes size."""
+    import matplotlib.transforms as mtransforms
+
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    ax_box = ax.get_window_extent(renderer)
+    blend = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    rows: list[list[tuple[float, float]]] = []
+    boxes: list[tuple[float, float, float, float]] = []
+    for x, text, color in items:
+        t = ax.text(x, 1.0, text, transform=blend, ha="left", va="top", fontsize=7.5, color=color, zorder=5,
+                    bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.9})
+        ext = t.get_window_extent(renderer)
+        w, h = ext.width + 2 * pad_px, ext.height + pad_px
+        cx = ax.transData.transform((x, 0))[0]
+        left = min(max(cx - w / 2, ax_box.x0), ax_box.x1 - w)  # inside the axes horizontally
+        row = next((k for k, spans in enumerate(rows) if all(left + w <= a or left >= b for a, b in spans)), len(rows))
+        if row == len(rows):
+            rows.append([])
+        rows[row].append((left, left + w))
+        top = ax_box.y1 - row * h
+        # axes fractions: the rows do not move when ylim changes, and scale with the saved dpi
+        t.set_transform(ax.transAxes)
+        t.set_position(((left + pad_px - ax_box.x0) / ax_box.width, (top - pad_px / 2 - ax_box.y0) / ax_box.height))
+        boxes.append(((left - ax_box.x0) / ax_box.width, (top - h - ax_box.y0) / ax_box.height,
+                      (left + w - ax_box.x0) / ax_box.width, (top - ax_box.y0) / ax_box.height))
+    return boxes
+
+
+def guard_colors(thresholds: Iterable[Threshold]) -> dict[str, str]:
+    """One colour per guard over the whole report: CAT thresholds have the same colour on every chart."""
+    guards = sorted({t.when for t in thresholds})
+    return {g: GUARD_COLORS[k % len(GUARD_COLORS)] for k, g in enumerate(guards)}
+
+
+def histogram_chart(column: str, kept: np.ndarray, dropped: np.ndarray, thresholds: list[Threshold], bins: int,
+                    layout: dict[str, Any] | None = None, colors: dict[str, str] | None = None) -> str:
+    """A stacked histogram (kept on dropped) with a dashed line and a label per threshold. Labels sit in
+    rows above the bars (headroom is added for them); `layout`, when given, receives the label boxes
+    and the bars' top in axes fractions (the tests check that nothing overlaps)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.4, 3.0))
+    fig, ax = plt.subplots(figsize=(5.4, 3.3), dpi=DPI)
     allv = np.concatenate([kept, dropped])
     # long tails (EFLAW of a list page is in the hundreds) would squeeze the bulk into a few bins:
     # the axis spans the 0.5-99.5 percentiles, and values beyond are counted in the edge bins
@@ -136,19 +192,57 @@ def histogram_chart(column: str, kept: np.ndarray, dropped: np.ndarray, threshol
         hi = lo + 1.0
     edges = np.linspace(lo, hi, bins + 1)
     kept, dropped = np.clip(kept, lo, hi), np.clip(dropped, lo, hi)
-    ax.hist([kept, dropped], bins=edges, stacked=True, color=["#4C72B0", "#C9C9D3"],
-            label=[f"kept ({len(kept):,})", f"dropped ({len(dropped):,})"])
-    seen: set[float] = set()
-    for i, t in enumerate(sorted(thresholds, key=lambda t: t.value)):
-        ax.axvline(t.value, color="#C44E52", linestyle="--", linewidth=1.2)
-        if t.value not in seen:
-            ax.text(t.value, ax.get_ylim()[1] * (0.95 - 0.1 * (i % 3)), f" {t.op} {t.value:g}", color="#C44E52",
-                    fontsize=8, ha="left", va="top")
-            seen.add(t.value)
+    counts, _, _ = ax.hist([kept, dropped], bins=edges, stacked=True, color=["#4C72B0", "#C9C9D3"],
+                           label=[f"kept ({len(kept):,})", f"dropped ({len(dropped):,})"])
+    bar_top = float(np.max(counts[-1])) if len(counts) else 0.0
+    ax.set_xlim(lo - (hi - lo) * 0.02, hi + (hi - lo) * 0.02)
     ax.set_title(column + (f"  ({outside:,} outliers in the edge bins)" if outside else ""), fontsize=9)
-    ax.legend(fontsize=7, frameon=False, loc="upper right" if not thresholds else "best")
+    # the legend goes under the axes: inside, it would collide with the threshold labels
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     fig.tight_layout()
+    color = colors or guard_colors(thresholds)
+    # one label per (value, guard); several guards at one value share a line
+    by_value: dict[float, list[Threshold]] = {}
+    for t in sorted(thresholds, key=lambda t: (t.value, t.when)):
+        if all((u.when, u.op) != (t.when, t.op) for u in by_value.get(t.value, [])):
+            by_value.setdefault(t.value, []).append(t)
+    items = [(v, _glyphs(t.label), color[t.when]) for v, ts in by_value.items() for t in ts]
+    boxes = place_labels(ax, items) if items else []
+    low = min((b[1] for b in boxes), default=1.0)
+    # headroom: the highest bar ends 4% of the axes below the lowest label row
+    frac = max(low - 0.04, 0.25)
+    ax.set_ylim(0, max(bar_top, 1.0) / frac)
+    for (v, _, c), b in zip(items, boxes):
+        ax.axvline(v, ymax=b[1], color=c, linestyle="--", linewidth=1.1, zorder=4)
+    if layout is not None:
+        layout.update(labels=[{"text": txt, "x0": b[0], "y0": b[1], "x1": b[2], "y1": b[3]} for (_, txt, _), b in zip(items, boxes)],
+                      bars_top=max(bar_top, 1.0) / ax.get_ylim()[1])
     return _png(fig)
+
+
+def threshold_caption(column: str, thresholds: list[Threshold]) -> str:
+    """`stage: CAT: 0.1 <= tokens_per_char <= 0.5; NCAT: ... (CAT = is_category; ...)`, one entry per
+    stage and guard; a lower and an upper bound under one guard read as one range."""
+    if not thresholds:
+        return "no threshold in the config"
+    out = []
+    for stage in dict.fromkeys(t.stage for t in thresholds):
+        parts, means = [], []
+        mine = [t for t in thresholds if t.stage == stage]
+        for when in dict.fromkeys(t.when for t in sorted(mine, key=lambda t: t.when)):
+            ts = sorted((t for t in mine if t.when == when), key=lambda t: t.value)
+            lower = [t for t in ts if t.op in (">", ">=")]
+            upper = [t for t in ts if t.op in ("<", "<=")]
+            if len(lower) == 1 and len(upper) == 1 and lower[0].value <= upper[0].value and len(ts) == 2:
+                flip = {">": "<", ">=": "<="}[lower[0].op]
+                cond = f"{lower[0].value:g} {flip} {column} {upper[0].op} {upper[0].value:g}"
+            else:
+                cond = ", ".join(f"{column} {t.op} {t.value:g}" for t in ts)
+            parts.append(f"{when}: {cond}" if when else cond)
+            means += [m for t in ts for m in t.when_means.split("; ") if m]
+        extra = f" ({'; '.join(dict.fromkeys(means))})" if means else ""
+        out.append(f"{stage}: {'; '.join(parts)}{extra}")
+    return " · ".join(out)
 
 
 def _is_annotation(field: pa.Field) -> bool:
@@ -169,11 +263,11 @@ def scan_output(output: str) -> tuple[dict[str, dict[str, list[np.ndarray]]], di
         has_prox |= "prox_status" in schema.names
         side = "kept" if f.where == "data" else "dropped"
         for rg in range(pf.metadata.num_row_groups):
+            total += pf.metadata.row_group(rg).num_rows
             if not want:
                 statuses[classify(f.where, None)] += pf.metadata.row_group(rg).num_rows
                 continue
             t = pf.read_row_group(rg, columns=want)
-            total += t.num_rows
             for c in floats:
                 arr = t.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
                 arr = arr[np.isfinite(arr)]
@@ -194,15 +288,25 @@ def _cap(arrs: list[np.ndarray]) -> np.ndarray:
     return v
 
 
+def _conserved(rec: dict[str, Any]) -> bool:
+    """stats.json's own verdict for a stage or the run; recomputed from the counts when the key is
+    missing (a stats.json of another curate version), rather than showing a false ✗."""
+    if "conserved" in rec:
+        return bool(rec["conserved"])
+    if "docs_in" in rec:
+        return rec["docs_in"] == rec.get("docs_out", 0) + sum((rec.get("dropped") or {}).values())
+    return all(_conserved(s) for s in accounted_stages(rec))
+
+
 def _table(stages: list[dict[str, Any]]) -> str:
     rows = []
     for s in stages:
-        kept = f"{s['chars_out'] / s['chars_in']:.1%}" if s["chars_in"] else "–"
+        kept = f"{s['chars_out'] / s['chars_in']:.1%}" if s.get("chars_in") else "–"
         reasons = ", ".join(f"{html.escape(k)} {v:,}" for k, v in s.get("dropped", {}).items()) or "–"
-        ok = "✓" if s.get("conserved") else "<b style='color:#c0392b'>✗</b>"
+        ok = "✓" if _conserved(s) else "<b style='color:#c0392b'>✗</b>"
         rows.append(f"<tr><td>{html.escape(s['label'])}</td><td class=n>{s['docs_in']:,}</td><td class=n>{s['docs_out']:,}</td>"
                     f"<td class=n>{s['dropped_total']:,}</td><td>{reasons}</td><td class=n>{kept}</td><td>{ok}</td></tr>")
-    head = "<tr><th>stage</th><th>docs in</th><th>docs out</th><th>dropped</th><th>drop reasons</th><th>chars kept</th><th>balanced</th></tr>"
+    head = "<tr><th>stage</th><th>docs in</th><th>docs out</th><th>dropped</th><th>drop reasons</th><th>chars kept</th><th>conserved</th></tr>"
     return f"<table class=stats id=stage-table>{head}{''.join(rows)}</table>"
 
 
@@ -237,12 +341,14 @@ def build_report(output: str, bins: int = 40) -> str:
                  ("characters kept", f"{last['chars_out'] / first['chars_in']:.1%}" if first["chars_in"] else "–")]
     if stats:
         kpis += [("complete", "yes" if stats.get("complete") else "NO"),
-                 ("balanced", "yes" if stats.get("conserved") else "NO")]
+                 ("conserved", "yes" if _conserved(stats) else "NO")]
         if "wall_s" in stats:
             kpis.append(("wall time", f"{stats['wall_s']:,} s"))
     if kpis:
         parts.append("<section id=summary><div class=kpi>" + "".join(
             f"<div>{html.escape(k)}<b>{html.escape(v)}</b></div>" for k, v in kpis) + "</div></section>")
+    if n_rows == 0:
+        parts.append(f"<section id=no-documents><h2>No documents</h2><p>{html.escape(empty_note(output))}</p></section>")
 
     if stages:
         parts.append(f"<section id=funnel><h2>Funnel: documents and characters kept per stage</h2>"
@@ -263,21 +369,25 @@ def build_report(output: str, bins: int = 40) -> str:
 
     if values:
         figs = []
+        colors = guard_colors(thresholds)
         for col in sorted(values):
             kept, dropped = _cap(values[col]["kept"]), _cap(values[col]["dropped"])
             if kept.size + dropped.size == 0:
                 continue
             ts = [t for t in thresholds if t.column == col]
-            srcs = list(dict.fromkeys(f"{t.stage}: {t.source}" for t in ts))
-            cap = html.escape("; ".join(srcs)) or "no threshold in the config"
-            figs.append(f"<figure data-column='{html.escape(col)}'><img alt='{html.escape(col)}' "
-                        f"src='{histogram_chart(col, kept, dropped, ts, bins)}'><figcaption>{cap}</figcaption></figure>")
+            layout: dict[str, Any] = {}
+            png = histogram_chart(col, kept, dropped, ts, bins, layout, colors)
+            srcs = html.escape("\n".join(dict.fromkeys(f"{t.stage}: {t.source}" for t in ts)))
+            figs.append(f"<figure data-column='{html.escape(col)}' data-layout='{html.escape(json.dumps(layout))}'>"
+                        f"<img alt='{html.escape(col)}' src='{png}'><figcaption title='{srcs}'>"
+                        f"{html.escape(threshold_caption(col, ts))}</figcaption></figure>")
         note = ("kept documents from data/, dropped ones from rejected/" if any(v["dropped"] for v in values.values())
                 else "kept documents only (set output.keep_rejected to see the dropped ones)")
         parts.append(f"<section id=annotations><h2>Annotations</h2><p class=muted>every float column; dashed lines are "
                      f"thresholds found in the config's rules; {note}.</p><div class=grid>{''.join(figs)}</div></section>")
     else:
-        parts.append("<section id=annotations><h2>Annotations</h2><p class=muted>no float annotation column in the output</p></section>")
+        why = "no documents in the output" if n_rows == 0 else "no float annotation column in the output"
+        parts.append(f"<section id=annotations><h2>Annotations</h2><p class=muted>{why}</p></section>")
 
     sub = f"{html.escape(output)} · {n_rows:,} rows read"
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>curate report — {html.escape(str(name))}</title>"

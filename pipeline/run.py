@@ -8,9 +8,8 @@ follows the jobs with `squeue` until they leave the queue and prints the summary
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+import sys
 import threading
 import time
 import uuid
@@ -18,52 +17,34 @@ from typing import Any
 
 from datatrove.io import get_datafolder
 
+from . import resume
 from .config import CurateConfig
 from .errors import ConfigError, CurateError
 from .executors import build_executors
+from .logs import quiet_console
 from .plan import Plan, build_plan
 from .readers import is_remote
 from .stats import collect_stats, write_stats
 
-RUN_FILE = "_curate_run.json"
-
-
-def config_fingerprint(config: CurateConfig) -> dict[str, Any]:
-    """The parts of a config that decide what each task writes; changing them invalidates finished tasks."""
-    raw = config.model_dump(mode="json")
-    stages = []
-    for st in raw["stages"]:
-        st = dict(st)
-        if isinstance(st.get("resources"), dict):
-            # a `resources:` block makes a job boundary, and its task count decides how documents are
-            # split; where and how fast the job runs (partition, cpus, gpus, time, workers) does not
-            st["resources"] = {"tasks": st["resources"].get("tasks")}
-        stages.append(st)
-    decisive = {
-        "input": raw["input"],
-        "output": {k: v for k, v in raw["output"].items()},
-        "tasks": raw["executor"]["tasks"],
-        "stages": stages,
-        "on_error": raw["on_error"],
-    }
-    digest = hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
-    return {"fingerprint": digest, "decisive": decisive}
-
-
-def check_output_writable(output_dir: str) -> None:
-    """Fail before any task starts when the output folder cannot be created or written (local paths)."""
-    if is_remote(output_dir):
+def check_writable(path: str, key: str) -> None:
+    """Fail before any task starts when a local folder cannot be created or written."""
+    if is_remote(path):
         return  # object stores: credentials and buckets are checked by the first write
-    path = output_dir[len("file://"):] if output_dir.startswith("file://") else output_dir
-    probe = os.path.join(path, f".curate-write-test-{uuid.uuid4().hex[:8]}")
+    local = path[len("file://"):] if path.startswith("file://") else path
+    if os.path.isfile(local):
+        raise ConfigError(f"{key}: {path!r} is a file; give a folder (it is created if missing)")
+    probe = os.path.join(local, f".curate-write-test-{uuid.uuid4().hex[:8]}")
     try:
-        os.makedirs(path, exist_ok=True)
+        os.makedirs(local, exist_ok=True)
         with open(probe, "w") as f:
             f.write("ok")
         os.remove(probe)
     except OSError as e:
-        raise CurateError(f"output.path: cannot write to {output_dir!r}: {e.strerror or e}; "
-                          "choose a writable folder (--output or output.path)") from None
+        raise ConfigError(f"{key}: cannot write to {path!r}: {e.strerror or e}; choose a writable folder") from None
+
+
+def check_output_writable(output_dir: str) -> None:
+    check_writable(output_dir, "output.path")
 
 
 def remove_stale_partials(plan: Plan) -> int:
@@ -73,38 +54,21 @@ def remove_stale_partials(plan: Plan) -> int:
     a rerun of their task overwrites them; removing them keeps the output folder clean. Only called
     for runs executed by this process: on Slurm a task of an earlier submission may still be writing.
     """
-    if is_remote(plan.output_dir):
-        return 0
     n = 0
-    for root, _dirs, files in os.walk(plan.output_dir):
-        for f in files:
-            if f.startswith(".") and f.endswith(".partial"):
-                os.remove(os.path.join(root, f))
-                n += 1
+    for folder in (plan.output_dir, plan.work_dir):
+        if is_remote(folder):
+            continue
+        for root, _dirs, files in os.walk(folder):
+            for f in files:
+                if f.startswith(".") and f.endswith(".partial"):
+                    os.remove(os.path.join(root, f))
+                    n += 1
     return n
 
 
-def guard_output(plan: Plan) -> None:
-    """Refuse to resume into an output folder written by a different config."""
-    check_output_writable(plan.output_dir)
-    out = get_datafolder(plan.output_dir)
-    mine = config_fingerprint(plan.config)
-    if out.isfile(RUN_FILE):
-        with out.open(RUN_FILE, "rt") as f:
-            theirs = json.load(f)
-        if theirs.get("fingerprint") != mine["fingerprint"]:
-            changed = sorted(
-                k for k in set(theirs.get("decisive", {})) | set(mine["decisive"])
-                if theirs.get("decisive", {}).get(k) != mine["decisive"].get(k)
-            )
-            raise ConfigError(
-                f"output.path: {plan.output_dir!r} holds a run made with a different config "
-                f"(changed: {', '.join(changed) or 'unknown'}); its finished tasks would not match. "
-                "Write to a new output.path, or delete the old output to start over"
-            )
-        return
-    with out.open(RUN_FILE, "wt") as f:
-        json.dump(mine, f, indent=2)
+def notice(message: str) -> None:
+    """A line for the person running curate (stderr, so stdout stays clean for --json and pipes)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 class _Progress:
@@ -199,14 +163,98 @@ def _run_here(plan: Plan, executors: list[Any]) -> None:
             )
 
 
+def _refuse_in_worker_bootstrap() -> None:
+    """A worker process re-imports the user's script (forkserver / spawn); a run started there again would
+    start workers of its own, forever. Stop it with the fix, in one line."""
+    import multiprocessing
+
+    for mod in (multiprocessing, _multiprocess()):
+        if mod is not None and getattr(mod.current_process(), "_inheriting", False):
+            print('curate: run_config() was called while a worker process imported your script; put the call '
+                  'under `if __name__ == "__main__":` (worker processes import the script that starts a run)',
+                  file=sys.stderr, flush=True)
+            os._exit(3)
+
+
+def _multiprocess() -> Any:
+    try:
+        import multiprocess
+
+        return multiprocess
+    except ImportError:  # pragma: no cover - datatrove depends on it
+        return None
+
+
+def prepare_run(config: CurateConfig) -> Plan:
+    """Everything that can be checked before work: plan, inputs, outputs, models, rule names."""
+    from .preflight import preflight
+
+    preflight(config, download=True)  # before the plan: steps are built on the resolved (local) files
+    plan = build_plan(config)
+    check_writable(plan.output_dir, "output.path")
+    check_writable(plan.work_dir, "output.work_dir")
+    return plan
+
+
+def finish_run(plan: Plan, stats: dict[str, Any], wall_s: float) -> None:
+    """After the last task: stats.json; for a complete run also the dataset card, the run record and,
+    unless output.keep_work, the work folder removed."""
+    from .dataset_card import write_dataset_card
+
+    stats["wall_s"] = round(wall_s, 2)
+    complete = bool(stats.get("complete"))
+    if complete:
+        ensure_data_file(plan)
+    write_stats(plan, stats)
+    resume.save_state(plan, wall_s, finished=complete)
+    resume.write_run_record(plan, wall_s, finished=complete)
+    if complete:
+        write_dataset_card(plan, stats)
+        if not plan.config.output.keep_work:
+            remove_work_dir(plan.work_dir)
+
+
+def ensure_data_file(plan: Plan) -> None:
+    """A run that dropped every document still publishes a data file: the full schema, zero rows."""
+    import pyarrow.parquet as pq
+
+    data = get_datafolder(plan.data_dir)
+    if data.exists("") and any(f.endswith(".parquet") for f in data.list_files()):
+        return
+    with data.open("00000.parquet", "wb") as f:
+        pq.write_table(plan.schema.empty_table(), f)
+
+
+def remove_work_dir(work_dir: str) -> bool:
+    df = get_datafolder(work_dir)
+    if not df.exists(""):
+        return False
+    df.rm("", recursive=True)
+    return True
+
+
 def run_config(config: CurateConfig, kind: str | None = None, progress: bool = True, wait: bool = False) -> dict[str, Any]:
     """Run a validated config to completion (local, Ray) or submit it (Slurm; `wait` follows it to the end).
 
+    Jobs an earlier run of the same output finished with the same stages are kept (see resume.py).
     Returns the run's stats (for a Slurm run without `wait`: what has completed so far, plus the job ids).
     """
-    plan = build_plan(config)
-    guard_output(plan)
+    _refuse_in_worker_bootstrap()
+    plan = prepare_run(config)
     kind = kind or config.executor.kind
+    decision = resume.decide(plan)
+    if decision.finished:
+        stats = _saved_stats(plan)
+        if stats is not None:
+            notice(f"nothing to do: every job of this config has already finished (wall {stats.get('wall_s', 0)} s); "
+                   f"output: {plan.output_dir}")
+            stats["nothing_to_do"] = True
+            return stats
+    message = decision.describe(plan)
+    if message:
+        notice(message)
+    resume.apply(plan, decision)
+    resume.write_run_record(plan, decision.previous_wall_s, finished=False)
     if kind != "slurm":
         remove_stale_partials(plan)
     if kind == "ray":
@@ -214,7 +262,7 @@ def run_config(config: CurateConfig, kind: str | None = None, progress: bool = T
     executors = build_executors(plan, kind)
     start = time.time()
     slurm_jobs: list[str] = []
-    with _Progress(plan, progress and (kind != "slurm" or wait)):
+    with _Progress(plan, progress and (kind != "slurm" or wait)), quiet_console():
         if kind == "slurm":
             from .slurm import submit, wait_for_jobs
 
@@ -222,11 +270,33 @@ def run_config(config: CurateConfig, kind: str | None = None, progress: bool = T
             if wait and slurm_jobs:
                 wait_for_jobs(slurm_jobs)
         else:
-            _run_here(plan, executors)
+            try:
+                _run_here(plan, executors)
+            except CurateError:
+                # what did run stays inspectable: `curate stats OUT` shows the stages that never ran
+                failed = collect_stats(plan)
+                failed["executor"] = kind
+                failed["wall_s"] = round(decision.previous_wall_s + time.time() - start, 2)
+                write_stats(plan, failed)
+                resume.save_state(plan, failed["wall_s"], finished=False)
+                raise
     stats = collect_stats(plan)
-    stats["wall_s"] = round(time.time() - start, 2)
     stats["executor"] = kind
     if slurm_jobs:
         stats["slurm_jobs"] = slurm_jobs
-    write_stats(plan, stats)
+    if kind == "slurm" and not wait:
+        stats["wall_s"] = round(decision.previous_wall_s, 2)
+        write_stats(plan, stats)  # the stats job finishes the run when the last array job ends
+        return stats
+    finish_run(plan, stats, decision.previous_wall_s + time.time() - start)
     return stats
+
+
+def _saved_stats(plan: Plan) -> dict[str, Any] | None:
+    import json
+
+    df = get_datafolder(plan.output_dir)
+    if not df.isfile("stats.json"):
+        return None
+    with df.open("stats.json", "rt") as f:
+        return json.load(f)

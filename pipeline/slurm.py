@@ -86,6 +86,22 @@ def submit(plan: Plan, executors: list[Any]) -> list[str]:
     return ids
 
 
+def submitted_wall(plan: Plan) -> float:
+    """Seconds since the last submission of this run (plus what earlier segments took), for stats.json."""
+    from .resume import STATE_FILE
+
+    total = 0.0
+    work = get_datafolder(plan.work_dir)
+    if work.isfile(STATE_FILE):
+        with work.open(STATE_FILE, "rt") as f:
+            total += float(json.load(f).get("wall_s", 0))
+    logs = get_datafolder(plan.logging_dir)
+    if logs.isfile(JOBS_FILE):
+        with logs.open(JOBS_FILE, "rt") as f:
+            total += time.time() - float(json.load(f).get("submitted", time.time()))
+    return total
+
+
 def _squeue(ids: list[str]) -> list[tuple[str, str, str]]:
     r = subprocess.run(["squeue", "-h", "-o", "%i|%T|%r", "-j", ",".join(ids)], capture_output=True, text=True)
     if r.returncode != 0:

@@ -63,12 +63,15 @@ def collect_stats(plan: Plan) -> dict[str, Any]:
             label = getattr(step, "label", None) or step.name
             if not isinstance(step, Accounted):
                 # a datatrove step with no curate accounting (e.g. MinHash signatures): keep its raw stats
-                stages.append({"label": label, "job": job.name, "plumbing": True, "raw": s.stats.to_dict() if s else {}})
+                stages.append({"label": label, "job": job.name, "plumbing": True, "raw": s.stats.to_dict() if s else {},
+                               "ran": bool(files)})
                 continue
-            stages.append(step_record(label, job.name, step.plumbing, s.stats.to_dict() if s else {},
-                                      s.time_stats.total if s else 0.0))
+            record = step_record(label, job.name, step.plumbing, s.stats.to_dict() if s else {},
+                                 s.time_stats.total if s else 0.0)
+            record["ran"] = bool(files)  # no task of its job finished (a failed or unfinished run)
+            stages.append(record)
     complete = all(j["tasks_completed"] == j["tasks"] for j in jobs)
-    accounted = [s for s in stages if "docs_in" in s]
+    accounted = [s for s in stages if "docs_in" in s and s.get("ran", True)]
     return {
         "run": plan.config.name,
         "complete": complete,
@@ -101,12 +104,15 @@ def summary_table(stats: dict[str, Any]) -> "Any":
 
     t = Table(title=f"curate run '{stats['run']}'" + ("" if stats["complete"] else " (INCOMPLETE)"), title_justify="left")
     for col, just in (("stage", "left"), ("docs in", "right"), ("docs out", "right"), ("dropped", "right"),
-                      ("top drop reasons", "left"), ("chars kept", "right"), ("ok", "center")):
+                      ("top drop reasons", "left"), ("chars kept", "right"), ("conserved", "center")):
         t.add_column(col, justify=just, no_wrap=col != "top drop reasons")  # type: ignore[arg-type]
     for s in stats["stages"]:
         if s.get("plumbing") and s["label"] != "write":
             continue
         if "docs_in" not in s:
+            continue
+        if not s.get("ran", True):
+            t.add_row(s["label"], "-", "-", "-", "[dim]not run[/dim]", "-", "-")
             continue
         kept = f"{s['chars_out'] / s['chars_in']:.1%}" if s["chars_in"] else "-"
         t.add_row(s["label"], f"{s['docs_in']:,}", f"{s['docs_out']:,}", f"{s['dropped_total']:,}",
@@ -127,7 +133,7 @@ def check_conservation(stages: Iterable[dict[str, Any]]) -> list[str]:
     """Human-readable list of stages whose equation does not balance (empty when all do)."""
     bad = []
     for s in stages:
-        if "docs_in" in s and not s["conserved"]:
+        if "docs_in" in s and s.get("ran", True) and not s["conserved"]:
             bad.append(f"{s['label']}: in {s['docs_in']} != out {s['docs_out']} + dropped {s['dropped_total']}")
     return bad
 

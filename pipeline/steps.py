@@ -20,7 +20,6 @@ from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from datatrove.utils.batching import batched
 from loguru import logger
 
-from . import logs as _logs  # noqa: F401  (quiet task consoles, see logs.py)
 from .errors import InputError
 
 if TYPE_CHECKING:

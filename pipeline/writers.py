@@ -1,25 +1,36 @@
 """Output: zstd Parquet with a fixed schema, plus the plumbing between jobs.
 
 The output schema is known before the run: `id`, `text`, `source_file`, `source_record`, the
-input fields listed in `output.metadata_columns` (as strings), and the columns every configured
-stage declares in the registry. Every task writes files with the same schema, whatever its
-documents happened to carry; a missing annotation is null.
+input fields listed in `output.metadata_columns` (with the input's Arrow type, decided at plan
+time by `readers.metadata_column_types`), and the columns every configured stage declares in the
+registry. Every task writes files with the same schema, whatever its documents happened to carry;
+a missing annotation is null. A value the column's type cannot hold is converted when nothing is
+lost (3.0 into an int column, an ISO string into a timestamp column); otherwise it is written as
+null and counted as `unfit_value/COLUMN` in the writer's stats: never a failed task.
 
 Files are written under a hidden temporary name and renamed when complete, so a killed task
-never leaves a half-written file that looks like output.
+never leaves a half-written file that looks like output; a task that fails, or a file whose
+last write or close fails, removes its temporary file.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
 import math
-from typing import Any, Iterable
+import re
+from functools import partial
+from typing import Any, Callable, Iterable, Mapping
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from datatrove.data import Document
 from datatrove.pipeline.readers import ParquetReader
 from datatrove.pipeline.writers import ParquetWriter
+from loguru import logger
 
 from .readers import SOURCE_FILE, SOURCE_RECORD
 from .registry import Column
@@ -37,9 +48,15 @@ REJECTED_COLUMNS = [
 ]
 
 
-def output_schema(stage_columns: Iterable[Column], metadata_columns: Iterable[str] = (), rejected: bool = False) -> pa.Schema:
+def output_schema(stage_columns: Iterable[Column],
+                  metadata_columns: Iterable[str] | Mapping[str, pa.DataType | None] = (),
+                  rejected: bool = False) -> pa.Schema:
+    """The schema every task writes. `metadata_columns`: names (string columns) or {name: Arrow type}
+    as `readers.metadata_column_types` returns it (None, a name never seen in the input: string)."""
+    types = metadata_columns if isinstance(metadata_columns, Mapping) else dict.fromkeys(metadata_columns)
     fields: dict[str, pa.Field] = {}
-    cols = list(BASE_COLUMNS) + [Column(m, pa.string(), "input field") for m in metadata_columns] + list(stage_columns)
+    cols = (list(BASE_COLUMNS) + [Column(m, t if t is not None else pa.string(), "input field") for m, t in types.items()]
+            + list(stage_columns))
     if rejected:
         cols += REJECTED_COLUMNS
     for c in cols:
@@ -49,21 +66,166 @@ def output_schema(stage_columns: Iterable[Column], metadata_columns: Iterable[st
     return pa.schema(list(fields.values()))
 
 
-def _coerce(value: Any, typ: pa.DataType) -> Any:
-    if value is None:
-        return None
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        return value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode()
-    if pa.types.is_floating(typ):
-        v = float(value)
-        return None if math.isnan(v) else v
-    if pa.types.is_integer(typ):
-        return int(value)
-    if pa.types.is_boolean(typ):
-        return bool(value)
-    if hasattr(value, "tolist"):  # numpy arrays / scalars
-        return value.tolist()
-    return value
+# ---------------------------------------------------------------------------- values into column types
+
+UNFIT = object()  # what a coercer returns for a value the type cannot hold without losing information
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+
+
+def _to_string(v: Any) -> Any:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (dt.datetime, dt.date, dt.time)):
+        return v.isoformat()  # not orjson: that would write the timestamp as a quoted JSON string
+    if isinstance(v, (bytes, bytearray)):
+        try:
+            return bytes(v).decode("utf-8")
+        except UnicodeDecodeError:
+            return UNFIT
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    # numbers, booleans, lists and objects as JSON (a column that was not one type in the input)
+    try:
+        return orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS, default=str).decode()
+    except TypeError:  # orjson stops at 64-bit integers; the standard library does not
+        return json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _to_int(lo: int, hi: int, v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return UNFIT
+    if isinstance(v, (int, np.integer)):
+        x = int(v)
+    elif isinstance(v, (float, np.floating)):
+        if not math.isfinite(v) or not float(v).is_integer():
+            return UNFIT  # pyarrow would truncate 2.5 to 2 without a word
+        x = int(v)
+    elif isinstance(v, str) and _INT_TEXT.fullmatch(v.strip()):
+        x = int(v)
+    elif isinstance(v, decimal.Decimal) and v == v.to_integral_value():
+        x = int(v)
+    else:
+        return UNFIT
+    return x if lo <= x <= hi else UNFIT
+
+
+def _to_float(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return UNFIT
+    if isinstance(v, (int, float, np.integer, np.floating, decimal.Decimal)):
+        x = float(v)
+    elif isinstance(v, str):
+        try:
+            x = float(v)
+        except ValueError:
+            return UNFIT
+    else:
+        return UNFIT
+    return None if math.isnan(x) else x  # a NaN score (e.g. of an empty text) is written as null
+
+
+def _to_bool(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)) and v in (0, 1):
+        return bool(v)
+    if isinstance(v, str) and v in ("true", "false"):
+        return v == "true"
+    return UNFIT
+
+
+def _to_timestamp(typ: pa.DataType, v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v
+    if isinstance(v, dt.date):
+        return dt.datetime(v.year, v.month, v.day)
+    if isinstance(v, str):  # what a datetime becomes in the JSON handoff between jobs
+        try:
+            return dt.datetime.fromisoformat(v)
+        except ValueError:
+            pass
+        try:  # nanoseconds, which datetime cannot hold
+            return pc.cast(pa.array([v]), typ)[0].as_py()
+        except (pa.ArrowException, ValueError):
+            return UNFIT
+    return UNFIT  # a number would be read as an epoch offset in the column's unit: a guess
+
+
+def _to_date(v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v.date() if v.time() == dt.time(0) else UNFIT
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str):
+        try:
+            return dt.date.fromisoformat(v)
+        except ValueError:
+            return UNFIT
+    return UNFIT
+
+
+def _to_list(item: Callable[[Any], Any], size: int, v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if not isinstance(v, (list, tuple)) or (size >= 0 and len(v) != size):
+        return UNFIT
+    out = [None if x is None else item(x) for x in v]
+    return UNFIT if any(x is UNFIT for x in out) else out
+
+
+def _to_struct(fields: list[tuple[str, Callable[[Any], Any]]], names: frozenset[str], v: Any) -> Any:
+    if not isinstance(v, dict) or not names.issuperset(v):
+        return UNFIT  # pyarrow would drop the keys the struct does not have
+    out = {}
+    for name, fn in fields:
+        x = v.get(name)
+        out[name] = x = None if x is None else fn(x)
+        if x is UNFIT:
+            return UNFIT
+    return out
+
+
+def _to_map(key: Callable[[Any], Any], item: Callable[[Any], Any], v: Any) -> Any:
+    pairs = v.items() if isinstance(v, dict) else v
+    try:
+        out = [(key(k), None if x is None else item(x)) for k, x in pairs]
+    except (TypeError, ValueError):  # not a sequence of pairs
+        return UNFIT
+    return UNFIT if any(k is UNFIT or k is None or x is UNFIT for k, x in out) else out
+
+
+def _to_scalar(typ: pa.DataType, v: Any) -> Any:
+    try:
+        pa.scalar(v, type=typ)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        return UNFIT
+    return v
+
+
+def coercer(typ: pa.DataType) -> Callable[[Any], Any]:
+    """A function taking a non-null value to one a `typ` column holds, or to UNFIT."""
+    t = pa.types
+    if t.is_string(typ) or t.is_large_string(typ):
+        return _to_string
+    if t.is_integer(typ):
+        info = np.iinfo(typ.to_pandas_dtype())
+        return partial(_to_int, int(info.min), int(info.max))
+    if t.is_floating(typ):
+        return _to_float
+    if t.is_boolean(typ):
+        return _to_bool
+    if t.is_timestamp(typ):
+        return partial(_to_timestamp, typ)
+    if t.is_date(typ):
+        return _to_date
+    if t.is_list(typ) or t.is_large_list(typ) or t.is_fixed_size_list(typ):
+        return partial(_to_list, coercer(typ.value_type), typ.list_size if t.is_fixed_size_list(typ) else -1)
+    if t.is_struct(typ):
+        fields = [(f.name, coercer(f.type)) for f in typ]
+        return partial(_to_struct, fields, frozenset(n for n, _ in fields))
+    if t.is_map(typ):
+        return partial(_to_map, coercer(typ.key_type), coercer(typ.item_type))
+    return partial(_to_scalar, typ)
 
 
 class _AtomicParquetWriter(ParquetWriter):
@@ -83,15 +245,28 @@ class _AtomicParquetWriter(ParquetWriter):
         self._aborted = exc_type is not None
         try:
             self.close()
+        except Exception as e:
+            if exc_type is None:
+                raise
+            # the task's own error is the one to report; this one only says the cleanup also failed
+            logger.warning(f"{self.name}: closing the output of a failed task: {type(e).__name__}: {e}")
         finally:
             self._aborted = False
 
     def close_file(self, filename: str) -> None:
-        super().close_file(filename)
-        open_files = self.output_mg.get_open_files()
-        if filename in open_files:
-            # flush (on object stores: upload) the bytes before the rename, not after it
-            self.output_mg.pop(filename).close()
+        parquet = self._writers.get(filename)
+        try:
+            # the last row group, the Parquet footer, the file itself: any of them may fail
+            super().close_file(filename)
+            open_files = self.output_mg.get_open_files()
+            if filename in open_files:
+                # flush (on object stores: upload) the bytes before the rename, not after it
+                self.output_mg.pop(filename).close()
+        except BaseException:
+            if parquet is not None:
+                parquet.is_open = False  # else pyarrow's __del__ writes the footer again, into a closed file
+            self._discard(filename)
+            raise
         if self._aborted:
             self.output_folder.rm(filename)
             return
@@ -99,29 +274,52 @@ class _AtomicParquetWriter(ParquetWriter):
         final = base[1 : -len(".partial")]
         self.output_folder.mv(filename, f"{folder}/{final}" if folder else final)
 
+    def _discard(self, filename: str) -> None:
+        """Close what is still open of a file whose close failed, and remove it (it is no output)."""
+        self._batches.pop(filename, None)
+        self._writers.pop(filename, None)
+        try:
+            self.output_mg.pop(filename).close()
+        except Exception:  # noqa: S110 - already closed, or broken: the rm below is what matters
+            pass
+        try:
+            if self.output_folder.exists(filename):
+                self.output_folder.rm(filename)
+        except Exception as e:
+            logger.warning(f"{self.name}: could not remove {self.output_folder.resolve_paths(filename)}: {e}")
 
-def _output_row(self: Any, document: Document) -> dict:
+
+def _output_row(self: "OutputWriter", document: Document) -> dict:
+    row: dict[str, Any] = {"id": document.id, "text": document.text}
     meta = document.metadata
-    row = {}
-    for f in self.schema:
-        if f.name == "id":
-            row["id"] = document.id
-        elif f.name == "text":
-            row["text"] = document.text
-        else:
-            row[f.name] = _coerce(meta.get(f.name), f.type)
+    for name, fn in self._coercers():
+        v = meta.get(name)
+        if v is not None:
+            v = fn(v)
+            if v is UNFIT:
+                v = self.unfit(name, meta.get(name), document.id)
+        row[name] = v
     return row
 
 
 class OutputWriter(Accounted, _AtomicParquetWriter):
-    """The final Parquet output (and, with another folder, the `rejected/` output)."""
+    """The final Parquet output (and, with another folder, the `rejected/` output).
+
+    `file_metadata` goes into every file's Parquet key-value metadata (e.g. the curate version and
+    the config fingerprint), next to pyarrow's own `ARROW:schema` entry.
+    """
 
     type = "curate-writer"
     name = "write"
     plumbing = True
 
     def __init__(self, output_folder: str, schema: pa.Schema, compression: str = "zstd", rows_per_group: int = 1000,
-                 label: str = "write") -> None:
+                 label: str = "write", file_metadata: Mapping[str, str] | None = None) -> None:
+        if file_metadata:
+            wrong = {k: v for k, v in file_metadata.items() if not isinstance(k, str) or not isinstance(v, str)}
+            if wrong:
+                raise TypeError(f"OutputWriter file_metadata: keys and values must be strings, got {wrong!r}")
+            schema = schema.with_metadata({**(schema.metadata or {}), **file_metadata})
         super().__init__(
             output_folder,
             output_filename="${rank}.parquet",
@@ -132,6 +330,57 @@ class OutputWriter(Accounted, _AtomicParquetWriter):
             schema=schema,
         )
         self.configure(label=label)
+
+    def _coercers(self) -> list[tuple[str, Callable[[Any], Any]]]:
+        fns = self.__dict__.get("_coercer_list")
+        if fns is None:  # built in the worker (closures of partials pickle, but need not travel)
+            fns = self.__dict__["_coercer_list"] = [(f.name, coercer(f.type)) for f in self.schema
+                                                    if f.name not in ("id", "text")]
+        return fns
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_coercer_list", None)
+        return state
+
+    def unfit(self, column: str, value: Any, doc_id: str) -> None:
+        """Count (and log once per column and task) a value written as null because the column cannot hold it."""
+        key = f"unfit_value/{column}"
+        first = key not in self.stats.stats
+        self.stat_update(key)
+        if first:
+            shown = repr(value)
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            logger.warning(f"{self.label or self.name}: column {column!r} ({self.schema.field(column).type}) cannot hold "
+                           f"{shown} ({type(value).__name__}) of document {doc_id!r}; written as null, counted as {key} "
+                           "(list the column with the type you want, or fix the input)")
+        return None
+
+    def _write_batch(self, filename: str) -> None:
+        rows = self._batches.get(filename)
+        try:
+            super()._write_batch(filename)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            if not rows:
+                raise
+            # a value got past the coercers: null it (counted) rather than fail the task
+            self._batches[filename] = self._repair(rows)
+            super()._write_batch(filename)
+
+    def _repair(self, rows: list[dict]) -> list[dict]:
+        for f in self.schema:
+            column = [r.get(f.name) for r in rows]
+            try:
+                pa.array(column, type=f.type)
+                continue
+            except (pa.ArrowException, OverflowError, TypeError, ValueError):
+                pass
+            for r in rows:
+                try:
+                    pa.array([r.get(f.name)], type=f.type)
+                except (pa.ArrowException, OverflowError, TypeError, ValueError):
+                    r[f.name] = self.unfit(f.name, r.get(f.name), str(r.get("id")))
+        return rows
 
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1):  # type: ignore[override]
         with self:

@@ -8,21 +8,21 @@ get chunk prompts -> chunk model -> programs applied by the executor. Dropped do
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Literal
+from typing import Any, Iterable, Iterator, Literal
 
 import pyarrow as pa
 from datatrove.data import Document
 from datatrove.utils.batching import batched
 from pydantic import Field, model_validator
 
-from curate.pipeline.config import StrictModel
+from curate.pipeline.config import ModelRef, StrictModel
 from curate.pipeline.plan import PlanContext
-from curate.pipeline.registry import Column, register_stage
+from curate.pipeline.registry import Column, register_prepare, register_stage
 from curate.pipeline.steps import CurateStep
 
 from .backends import Backend, make_backend
 from .executor import DROPPED_BY_DOC, IGNORED, KEPT, Outcome, Rules, apply_chunk_programs, doc_decision
-from .program import CHUNK_CALLS, DOC_CALLS, parse_program
+from .program import CHUNK_CALLS, DOC_CALLS, parse_program, storable
 from .prompts import MAX_CHUNK_TOKENS, MAX_DOC_TOKENS, PromptBuilder, load_tokenizer, tokenizer_for_model
 
 COLUMNS = [
@@ -41,9 +41,9 @@ class ProxRefineOptions(StrictModel):
         "rules", description="program generator: rules (CPU, no model), vllm (offline LLM.generate), transformers")
     doc_stage: bool = Field(True, description="run the doc-level stage (drop_doc / keep_doc)")
     chunk_stage: bool = Field(True, description="run the chunk-level stage (remove_lines / normalize)")
-    doc_model: str = Field("gair-prox/web-doc-refining-lm", description="doc refiner: local folder or hub id")
-    chunk_model: str = Field("gair-prox/web-chunk-refining-lm", description="chunk refiner: local folder or hub id")
-    tokenizer: str | None = Field(None, description="tokenizer.json for prompts (default: the model folder's, "
+    doc_model: ModelRef = Field("gair-prox/web-doc-refining-lm", description="doc refiner: local folder or hub id")
+    chunk_model: ModelRef = Field("gair-prox/web-chunk-refining-lm", description="chunk refiner: local folder or hub id")
+    tokenizer: ModelRef | None = Field(None, description="tokenizer.json for prompts (default: the model folder's, "
                                                     "else the bundled Llama-2 one)")
     dtype: str = Field("bfloat16", description="model weights dtype (vllm / transformers)")
     max_model_len: int = Field(2048, ge=64, description="context length (ProX refiners: 2048)")
@@ -61,6 +61,8 @@ class ProxRefineOptions(StrictModel):
     max_errors: int = Field(2, ge=1, description="ignore a chunk program with this many errors or more")
     min_fraction_kept: float = Field(0.05, ge=0, le=1, description="drop when <= this share of words remains")
     min_words_kept: int = Field(10, ge=0, description="drop when <= this many words remain")
+    max_growth: float = Field(2.0, ge=1, description="a normalize that would make the text longer than this "
+                                                     "x its original length is refused (counted as an error)")
 
     @model_validator(mode="after")
     def _one_stage(self) -> "ProxRefineOptions":
@@ -107,7 +109,7 @@ class ProxRefiner(CurateStep):
     # -- one batch --------------------------------------------------------------------------------
     def refine(self, docs: list[Document]) -> list[Outcome]:
         o = self.opts
-        rules = Rules(o.max_errors, o.min_fraction_kept, o.min_words_kept)
+        rules = Rules(o.max_errors, o.min_fraction_kept, o.min_words_kept, o.max_growth)
         n = len(docs)
         texts = [d.text for d in docs]
         nonempty = [i for i, t in enumerate(texts) if t.strip()]
@@ -121,11 +123,12 @@ class ProxRefiner(CurateStep):
             alive = []
             for i, g in zip(nonempty, gens):
                 doc_prog[i] = g.text
-                drop, errs = doc_decision(parse_program(g.text, DOC_CALLS, "doc: "))
+                prog = parse_program(g.text, DOC_CALLS, "doc: ")
+                drop, errs = doc_decision(prog)  # a fatal program decides nothing (as in the chunk stage)
                 if drop:
                     outcomes[i] = Outcome(DROPPED_BY_DOC, texts[i], errs)
                 elif not o.chunk_stage:
-                    valid = any(c.name in ("keep_doc", "drop_doc") for c in parse_program(g.text, DOC_CALLS).calls)
+                    valid = not prog.fatal and any(c.name in ("keep_doc", "drop_doc") for c in prog.calls)
                     outcomes[i] = Outcome(IGNORED if errs and not valid else KEPT, texts[i], errs)
                 else:
                     alive.append(i)
@@ -157,8 +160,9 @@ class ProxRefiner(CurateStep):
             out = outcomes[i]
             meta = docs[i].metadata
             meta["prox_status"] = out.status
-            meta["prox_doc_program"] = doc_prog[i] if o.doc_stage else None
-            meta["prox_chunk_programs"] = chunk_progs[i]
+            # raw model output is stored as it came, except a lone surrogate (U+FFFD): Parquet needs UTF-8
+            meta["prox_doc_program"] = storable(doc_prog[i]) if o.doc_stage else None
+            meta["prox_chunk_programs"] = [storable(t) for t in chunk_progs[i]]
             meta["prox_errors"] = out.errors
             meta["prox_edits"] = out.edits_json()
             meta["prox_original_text"] = texts[i] if out.text != texts[i] else None
@@ -183,3 +187,19 @@ class ProxRefiner(CurateStep):
                 "a sandboxed executor applies it", columns=COLUMNS, group="refine")
 def build(opts: ProxRefineOptions, ctx: PlanContext) -> None:
     ctx.add(ProxRefiner(opts))
+
+
+@register_prepare("prox_refine")
+def prepare(opts: ProxRefineOptions, pf: Any) -> None:
+    """The refiner folders (config + weights) and the prompt tokenizer exist; hub ids are fetched once here."""
+    if opts.backend != "rules":
+        for stage, field in (("doc", "doc_model"), ("chunk", "chunk_model")):
+            if not getattr(opts, f"{stage}_stage"):
+                continue
+            folder = pf.model_folder(getattr(opts, field), f"{pf.key}.{field}", what=f"{stage} refiner")
+            if folder is not None and pf.is_local(folder):
+                setattr(opts, field, folder)
+    if opts.tokenizer:
+        path = pf.tokenizer_file(opts.tokenizer, f"{pf.key}.tokenizer")
+        if path is not None and pf.is_local(path):
+            opts.tokenizer = path

@@ -35,8 +35,8 @@ def submit_one_task_at_a_time(out: Path, tmp: Path, env: dict, *extra_stages: di
     cfg.write_text(yaml.safe_dump(c))
     r = curate(["run", str(cfg), "--no-progress"], env, timeout=60)
     assert r.returncode == 0, r.stderr
-    jobs = json.loads((out / "logs" / "slurm_jobs.json").read_text())["jobs"]
-    return cfg, jobs, out / "logs" / "00_main" / "completions"
+    jobs = json.loads((Path(f"{out}.work") / "logs" / "slurm_jobs.json").read_text())["jobs"]
+    return cfg, jobs, Path(f"{out}.work") / "logs" / "00_main" / "completions"
 
 
 def curate(args: list[str], env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -63,7 +63,7 @@ def test_slurm_run_matches_local_run(slurm_cluster, local_reference, tmp_path: P
     r = curate(["run", str(cfg), "--no-progress"], env, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "submitted to Slurm" in r.stderr  # submits and returns
-    jobs = json.loads((out / "logs" / "slurm_jobs.json").read_text())["jobs"]
+    jobs = json.loads((Path(f"{out}.work") / "logs" / "slurm_jobs.json").read_text())["jobs"]
     assert len(jobs) == 3  # main array job, refine job, stats job
     main_id, refine_id, stats_id = jobs
 
@@ -79,7 +79,7 @@ def test_slurm_run_matches_local_run(slurm_cluster, local_reference, tmp_path: P
     assert refine[0]["StartTime"] >= max(t["EndTime"] for t in main_tasks)
     stats_job = scontrol(stats_id, env)
     assert stats_job[0]["JobState"] == "COMPLETED" and stats_job[0]["StartTime"] >= refine[0]["EndTime"]
-    script = (out / "logs" / "01_refine" / "launch_script.slurm").read_text()
+    script = (Path(f"{out}.work") / "logs" / "01_refine" / "launch_script.slurm").read_text()
     assert "--cpus-per-task=1" in script and "--array=0-0" in script and "launch_pickled_pipeline" in script
 
     # the stats job merged every task's stats into stats.json
@@ -115,7 +115,7 @@ def test_slurm_scancel_then_rerun_with_wait(slurm_cluster, local_reference, tmp_
     assert r.returncode == 0, r.stderr
     assert "curate run 'cluster'" in r.stderr  # --wait prints the summary
     # only the unfinished ranks were submitted again; finished ones were not touched
-    rerun = json.loads((out / "logs" / "00_main" / "ranks_to_run.json").read_text())
+    rerun = json.loads((Path(f"{out}.work") / "logs" / "00_main" / "ranks_to_run.json").read_text())
     assert rerun == [r for r in range(4) if f"{r:05d}" not in done_before]
     assert {n: (completions / n).stat().st_mtime_ns for n in done_before} == marker_times
     assert len(list(completions.iterdir())) == 4
@@ -150,14 +150,14 @@ def test_slurm_failed_task_with_wait(slurm_cluster, failing_input, tmp_path: Pat
     r = curate(["run", str(cfg), "--no-progress", "--wait"], env)
     assert r.returncode == 1, r.stderr
     assert "INCOMPLETE" in r.stderr and "Traceback" not in r.stderr
-    main_id, refine_id, stats_id = json.loads((out / "logs" / "slurm_jobs.json").read_text())["jobs"]
+    main_id, refine_id, stats_id = json.loads((Path(f"{out}.work") / "logs" / "slurm_jobs.json").read_text())["jobs"]
     states = sorted(t["JobState"] for t in scontrol(main_id, env))
     assert states == ["COMPLETED", "FAILED"]
     assert [t["JobState"] for t in scontrol(refine_id, env)] == ["CANCELLED"]
     assert [t["JobState"] for t in scontrol(stats_id, env)] == ["COMPLETED"]
     stats = json.loads((out / "stats.json").read_text())
     assert not stats["complete"] and [j["tasks_completed"] for j in stats["jobs"]] == [1, 0]
-    log = "".join(p.read_text() for p in (out / "logs" / "00_main" / "logs").glob("task_*.log"))
+    log = "".join(p.read_text() for p in (Path(f"{out}.work") / "logs" / "00_main" / "logs").glob("task_*.log"))
     assert f"bad input in {failing_input / 'b.jsonl'}, record 2: bad_json" in log
     assert not list((out / "data").glob("*.parquet")) if (out / "data").is_dir() else True
 

@@ -116,7 +116,7 @@ def test_mixed_jsonl_corpus_is_counted_by_reason(corpus: Path, tmp_path: Path):
 
 def test_skipped_records_are_logged_with_file_and_record(corpus: Path, tmp_path: Path):
     run(corpus / "jsonl", tmp_path / "o")
-    log = (tmp_path / "o" / "logs" / "00_main" / "logs" / "task_00000.log").read_text()
+    log = (tmp_path / "o.work" / "logs" / "00_main" / "logs" / "task_00000.log").read_text()
     f = corpus / "jsonl" / "mixed.jsonl"
     assert f"skipping bad input in {f}, record 10: bad_json" in log
     assert f"skipping bad input in {f}, record 11: invalid_utf8" in log

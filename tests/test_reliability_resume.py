@@ -1,5 +1,5 @@
 """Resume after SIGKILL: only unfinished tasks rerun, output equals an uninterrupted run's, partial files
-never show up as output; config changes that would mix results are refused, harmless ones are not."""
+never show up as output; a changed config keeps the jobs it does not touch and redoes the rest."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def test_sigkill_then_rerun_runs_only_unfinished_tasks(tmp_path: Path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(resume_config(inp, out)))
     cmd = [sys.executable, "-m", "curate.pipeline.cli", "run", str(cfg), "--no-progress"]
-    data, completions = out / "data", out / "logs" / "00_main" / "completions"
+    logs = Path(f"{out}.work") / "logs" / "00_main"
+    data, completions = out / "data", logs / "completions"
 
     def done() -> set[str]:
         return {p.name for p in completions.iterdir()} if completions.is_dir() else set()
@@ -81,14 +82,14 @@ def test_sigkill_then_rerun_runs_only_unfinished_tasks(tmp_path: Path):
     for f in visible:
         pq.read_metadata(f)  # complete footer
     stamps = {n: (completions / n).stat().st_mtime_ns for n in finished}
-    stats_files = {n: (out / "logs" / "00_main" / "stats" / f"{n}.json").read_bytes() for n in finished}
+    stats_files = {n: (logs / "stats" / f"{n}.json").read_bytes() for n in finished}
 
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     assert done() == {f"{i:05d}" for i in range(TASKS)}
     # finished tasks were not run again: their markers and stats files are untouched
     assert {n: (completions / n).stat().st_mtime_ns for n in finished} == stamps
-    assert {n: (out / "logs" / "00_main" / "stats" / f"{n}.json").read_bytes() for n in finished} == stats_files
+    assert {n: (logs / "stats" / f"{n}.json").read_bytes() for n in finished} == stats_files
     assert not list(out.rglob("*.partial"))
 
     ref = tmp_path / "ref"
@@ -109,7 +110,7 @@ def test_rerun_after_killed_task_overwrites_its_partial_file(tmp_path: Path):
     stale = out / "data" / ".00001.parquet.partial"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"PAR1 half a file")
-    handoff = out / "_work" / "00_main_to_x" / ".00000.parquet.partial"
+    handoff = Path(f"{out}.work") / "intermediate" / "00_main_to_x" / ".00000.parquet.partial"
     handoff.parent.mkdir(parents=True)
     handoff.write_bytes(b"junk")
     stats = run_config(parse_config(c), progress=False)
@@ -118,28 +119,58 @@ def test_rerun_after_killed_task_overwrites_its_partial_file(tmp_path: Path):
     assert len(output_rows(out)) == stats["output_docs"]
 
 
-def test_config_changes_that_invalidate_finished_tasks_are_refused(tmp_path: Path):
-    out = tmp_path / "o"
-    base = cluster_config(out)
-    run_config(parse_config(base), progress=False)
+def _markers(out: Path, job: str) -> dict[str, int]:
+    folder = Path(f"{out}.work") / "logs" / job / "completions"
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} if folder.is_dir() else {}
 
-    # how and where tasks run may change between runs
+
+def test_a_changed_config_keeps_the_jobs_it_does_not_touch(tmp_path: Path, capsys: pytest.CaptureFixture):
+    out = tmp_path / "o"
+    base = cluster_config(out)  # job 0: read + length_filter; job 1 ("refine"): its own resources
+    first = run_config(parse_config(base), progress=False)
+    main0, refine0 = _markers(out, "00_main"), _markers(out, "01_refine")
+    assert main0 and refine0
+
+    # how and where tasks run may change: nothing is redone, the recorded wall time stays
     harmless = json.loads(json.dumps(base))
     harmless["executor"]["workers"] = 1
     harmless["stages"][1]["resources"]["cpus_per_task"] = 2
     harmless["stages"][1]["resources"]["workers"] = 1
-    assert run_config(parse_config(harmless), progress=False)["complete"]
+    capsys.readouterr()
+    again = run_config(parse_config(harmless), progress=False)
+    assert "nothing to do" in capsys.readouterr().err
+    assert again["wall_s"] == first["wall_s"] > 0.1
+    assert _markers(out, "00_main") == main0 and _markers(out, "01_refine") == refine0
 
-    # what each task reads or writes may not
-    for key, change in [
-        ("tasks", lambda c: c["executor"].update(tasks=3)),
-        ("input", lambda c: c["input"].update(glob="c4-*.jsonl.gz")),
-        ("stages", lambda c: c["stages"][0].update(min_words=6)),
-        ("stages", lambda c: c["stages"][1]["resources"].update(tasks=2)),
-        ("on_error", lambda c: c.update(on_error="fail")),
-        ("output", lambda c: c["output"].update(metadata_columns=[])),
+    # a change in the second job's stage keeps job 0's finished tasks and redoes job 1 only
+    late = json.loads(json.dumps(base))
+    late["stages"][1]["resources"]["tasks"] = 2
+    stats = run_config(parse_config(late), progress=False)
+    err = capsys.readouterr().err
+    assert "stage 'refine' changed" in err and "redoing jobs 1 refine" in err and "kept: jobs 0" in err
+    assert _markers(out, "00_main") == main0
+    assert sorted(_markers(out, "01_refine")) == ["00000", "00001"]
+    fresh = run_config(parse_config({**late, "output": {**late["output"], "path": str(tmp_path / "fresh")}}),
+                       progress=False)
+    assert output_rows(out) == output_rows(tmp_path / "fresh")
+    assert stats["stages"] == [dict(s, time_s=stats["stages"][i]["time_s"]) for i, s in enumerate(fresh["stages"])]
+
+    # output settings only touch the job that writes the output
+    cols = json.loads(json.dumps(late))
+    cols["output"]["metadata_columns"] = []
+    run_config(parse_config(cols), progress=False)
+    assert "redoing jobs 1 refine" in capsys.readouterr().err and _markers(out, "00_main") == main0
+    assert "url" not in pq.read_schema(next((out / "data").glob("*.parquet"))).names
+
+    # what job 0 reads or does redoes everything, and says why
+    for why, change in [
+        ("now has 3 tasks", lambda c: c["executor"].update(tasks=3)),
+        ("the input or on_error changed", lambda c: c["input"].update(glob="c4-*.jsonl.gz")),
+        ("stage 'length_filter' changed", lambda c: c["stages"][0].update(min_words=6)),
     ]:
-        changed = json.loads(json.dumps(base))
+        changed = json.loads(json.dumps(cols))
         change(changed)
-        with pytest.raises(ConfigError, match=rf"different config \(changed: {key}\).*new output.path"):
-            run_config(parse_config(changed), progress=False)
+        st = run_config(parse_config(changed), progress=False)
+        err = capsys.readouterr().err
+        assert why in err and "redoing jobs 0 main, 1 refine" in err, err
+        assert st["complete"] and st["conserved"] and len(output_rows(out)) == st["output_docs"]

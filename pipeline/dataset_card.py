@@ -1,0 +1,85 @@
+"""The dataset card: `OUTPUT/README.md`, so the output folder is a dataset that loaders understand.
+
+Its YAML front matter has the `configs:` block of the HF Hub dataset-card format: `default` is the
+kept documents (`data/*.parquet`), `rejected` the dropped ones with their stage and reason (when
+`output.keep_rejected`). `datasets.load_dataset(OUT)` therefore loads the kept documents and
+`load_dataset(OUT, "rejected")` the rest; the body describes every column, the stages with their
+counts, and the exact config of the run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from importlib import metadata
+from typing import Any
+
+import yaml
+from datatrove.io import get_datafolder
+
+from .plan import Plan
+from .writers import BASE_COLUMNS, REJECTED_COLUMNS
+
+CARD_FILE = "README.md"
+
+
+def curate_version() -> str:
+    try:
+        return metadata.version("curate")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def _front_matter(plan: Plan, has_rejected: bool) -> str:
+    configs: list[dict[str, Any]] = [
+        {"config_name": "default", "default": True, "data_files": [{"split": "train", "path": "data/*.parquet"}]}]
+    if has_rejected:
+        configs.append({"config_name": "rejected", "data_files": [{"split": "train", "path": "rejected/*/*.parquet"}]})
+    meta = {"configs": configs, "tags": ["curate", "pretraining", "text"], "pretty_name": plan.config.name}
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n"
+
+
+def _descriptions(plan: Plan) -> dict[str, str]:
+    out = {c.name: c.description for c in BASE_COLUMNS + REJECTED_COLUMNS}
+    out.update({name: "copied from the input" for name in plan.config.output.metadata_columns})
+    out.update({c.name: c.description for c in plan.columns})
+    return out
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def card_text(plan: Plan, stats: dict[str, Any], has_rejected: bool) -> str:
+    desc = _descriptions(plan)
+    lines = [_front_matter(plan, has_rejected), f"# {plan.config.name}", "",
+             f"Made with curate {curate_version()} on {_dt.date.today().isoformat()} from "
+             f"`{plan.config.input.path}` ({plan.config.input.format}): {stats.get('input_records', 0):,} input records, "
+             f"{stats.get('output_docs', 0):,} documents kept.", "",
+             "Kept documents are in `data/`" + (", dropped ones with `drop_stage` and `drop_reason` in `rejected/STAGE/`"
+                                                 if has_rejected else "") + ". Load them with",
+             "", "```python", "from datasets import load_dataset", "",
+             f'kept = load_dataset("{plan.output_dir}", split="train")'
+             + (f'\nrejected = load_dataset("{plan.output_dir}", "rejected", split="train")' if has_rejected else ""),
+             "```", "", "## Columns", "", "| column | type | description |", "| --- | --- | --- |"]
+    for f in plan.schema:
+        lines.append(f"| `{f.name}` | {_cell(f.type)} | {_cell(desc.get(f.name, ''))} |")
+    lines += ["", "## Stages", "", "| stage | docs in | docs out | dropped | top drop reasons | conserved |",
+              "| --- | ---: | ---: | ---: | --- | :---: |"]
+    for s in stats.get("stages", []):
+        if "docs_in" not in s or (s.get("plumbing") and s["label"] != "write"):
+            continue
+        reasons = ", ".join(f"{k} {v:,}" for k, v in list(s.get("dropped", {}).items())[:4])
+        lines.append(f"| {_cell(s['label'])} | {s['docs_in']:,} | {s['docs_out']:,} | {s['dropped_total']:,} | "
+                     f"{_cell(reasons)} | {'yes' if s.get('conserved') else 'NO'} |")
+    config_yaml = yaml.safe_dump(plan.config.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+    lines += ["", "## Config", "", "```yaml", config_yaml.rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def write_dataset_card(plan: Plan, stats: dict[str, Any]) -> str:
+    out = get_datafolder(plan.output_dir)
+    has_rejected = plan.config.output.keep_rejected and out.isdir("rejected") and bool(
+        [f for f in out.list_files("rejected") if f.endswith(".parquet")])
+    with out.open(CARD_FILE, "wt") as f:
+        f.write(card_text(plan, stats, has_rejected))
+    return CARD_FILE

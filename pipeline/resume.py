@@ -1,0 +1,218 @@
+"""Resume per job: keep the jobs a config change does not touch, redo the first changed job and those after it.
+
+Each job gets a fingerprint chained from the job before it: what decides its output is the
+input and `on_error` (through job 0), its own stages (name, label, options, a `resources:` task
+count), its task count, and the output settings for the jobs that write output. So a change to
+a late stage (a threshold of the quality rule, the refiner's batch size) keeps every earlier job,
+while a change to the input or to job 0's stages redoes everything. Where and how fast a job runs
+(executor kind, workers, Slurm / Ray settings, partitions, CPUs, GPUs) is not part of it.
+
+The state lives in the work folder (`WORK/resume.json`). When the work folder is gone (removed
+with `curate clean` or `output.keep_work: false`), the output's `_curate_run.json` still says
+which config produced the finished dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+from datatrove.io import get_datafolder
+
+from .config import CurateConfig
+from .plan import Plan
+
+STATE_FILE = "resume.json"
+RUN_FILE = "_curate_run.json"
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def stage_fingerprints(config: CurateConfig) -> dict[str, str]:
+    """label -> fingerprint of what the stage does (name, options, its job's task count)."""
+    out = {}
+    for e in config.entries:
+        opts = e.options.model_dump(mode="json") if hasattr(e.options, "model_dump") else repr(e.options)
+        tasks = e.resources.tasks if e.resources is not None else None
+        out[e.label] = _digest({"stage": e.stage, "options": opts, "resources.tasks": tasks})
+    return out
+
+
+def _output_part(config: CurateConfig) -> dict[str, Any]:
+    o = config.output.model_dump(mode="json")
+    return {k: o[k] for k in ("path", "compression", "keep_rejected", "metadata_columns", "rows_per_group")}
+
+
+def _global_part(config: CurateConfig) -> dict[str, Any]:
+    return {"input": config.input.model_dump(mode="json"), "on_error": config.on_error}
+
+
+def config_fingerprint(config: CurateConfig) -> dict[str, Any]:
+    """One fingerprint of the whole config's decisive parts, and those parts as written in the config
+    (`decisive`: input, output, tasks, the stage entries, on_error; the report reads its thresholds there)."""
+    parts = {**_global_part(config), "output": _output_part(config), "tasks": config.executor.tasks,
+             "stages": stage_fingerprints(config)}
+    raw = config.model_dump(mode="json")
+    decisive = {"input": raw["input"], "output": _output_part(config), "tasks": raw["executor"]["tasks"],
+                "stages": raw["stages"], "on_error": raw["on_error"]}
+    return {"fingerprint": _digest(parts), "decisive": decisive}
+
+
+def job_fingerprints(plan: Plan) -> list[str]:
+    stages = stage_fingerprints(plan.config)
+    keep_rejected = plan.config.output.keep_rejected
+    out, prev = [], _digest(_global_part(plan.config))
+    for job in plan.jobs:
+        part: dict[str, Any] = {"prev": prev, "name": job.name, "tasks": job.tasks,
+                                "stages": [(label, stages.get(label)) for label in job.stages]}
+        if job.writes_output or keep_rejected:
+            part["output"] = _output_part(plan.config)
+        prev = _digest(part)
+        out.append(prev)
+    return out
+
+
+@dataclass
+class ResumeDecision:
+    """What a run will do with what an earlier run of the same output left."""
+
+    keep: list[int] = field(default_factory=list)  # job indices whose finished tasks are kept
+    redo: list[int] = field(default_factory=list)  # job indices redone from scratch (their old files removed)
+    reason: str = ""  # why the first redone job changed ("" when nothing did)
+    finished: bool = False  # every job finished with this very config: nothing to do
+    previous_wall_s: float = 0.0
+
+    def describe(self, plan: Plan) -> str:
+        if self.finished:
+            return "nothing to do: every job of this config has finished"
+        if not self.redo or self.redo == list(range(len(plan.jobs))) and not self.reason:
+            return ""
+        names = ", ".join(f"{i} {plan.jobs[i].name}" for i in self.redo)
+        kept = f"; kept: jobs {', '.join(str(i) for i in self.keep)}" if self.keep else ""
+        return f"resume: {self.reason}; redoing jobs {names}{kept}"
+
+
+def _load_json(folder: str, name: str) -> dict[str, Any] | None:
+    df = get_datafolder(folder)
+    if not df.isfile(name):
+        return None
+    with df.open(name, "rt") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError:
+            return None
+
+
+def _completed(plan: Plan, index: int) -> bool:
+    df = get_datafolder(plan.job_logging_dir(index))
+    if not df.isdir("completions"):
+        return False
+    return len(df.list_files("completions")) >= plan.jobs[index].tasks
+
+
+def _why(plan: Plan, old: dict[str, Any], index: int) -> str:
+    """The first difference that changed job `index`, in words."""
+    cur_global = _digest(_global_part(plan.config))
+    if old.get("global") != cur_global:
+        return "the input or on_error changed"
+    jobs = old.get("jobs", [])
+    if index >= len(jobs):
+        return f"job {index} ({plan.jobs[index].name}) is new"
+    was = jobs[index]
+    now_stages = stage_fingerprints(plan.config)
+    for label in plan.jobs[index].stages:
+        if label not in was.get("stages", {}):
+            return f"stage {label!r} is new"
+        if was["stages"][label] != now_stages.get(label):
+            return f"stage {label!r} changed"
+    for label in was.get("stages", {}):
+        if label not in plan.jobs[index].stages:
+            return f"stage {label!r} was removed"
+    if was.get("tasks") != plan.jobs[index].tasks:
+        return f"job {index} ({plan.jobs[index].name}) now has {plan.jobs[index].tasks} tasks (was {was.get('tasks')})"
+    if was.get("name") != plan.jobs[index].name:
+        return f"job {index} is now {plan.jobs[index].name!r} (was {was.get('name')!r})"
+    return "the output settings changed"
+
+
+def decide(plan: Plan) -> ResumeDecision:
+    """Compare this plan with the state an earlier run left in the work folder (or the output)."""
+    fps = job_fingerprints(plan)
+    all_jobs = list(range(len(plan.jobs)))
+    old = _load_json(plan.work_dir, STATE_FILE)
+    if old is None:
+        record = _load_json(plan.output_dir, RUN_FILE)
+        if record and record.get("finished"):
+            if record.get("fingerprint") == config_fingerprint(plan.config)["fingerprint"]:
+                return ResumeDecision(keep=all_jobs, finished=True, previous_wall_s=float(record.get("wall_s", 0)))
+            return ResumeDecision(redo=all_jobs, reason="the output holds a finished run of another config "
+                                                        "(its work folder is gone)")
+        return ResumeDecision(redo=all_jobs)
+    if not plan.config.executor.skip_completed:
+        return ResumeDecision(redo=all_jobs, reason="executor.skip_completed is false")
+    old_fps = [j.get("fingerprint") for j in old.get("jobs", [])]
+    first = next((i for i, fp in enumerate(fps) if i >= len(old_fps) or old_fps[i] != fp), len(fps))
+    wall = float(old.get("wall_s", 0))
+    if first == len(fps) and len(old_fps) == len(fps):
+        done = all(_completed(plan, i) for i in all_jobs)
+        return ResumeDecision(keep=all_jobs, finished=done, previous_wall_s=wall)
+    reason = _why(plan, old, first) if first < len(fps) else "jobs were removed from the end"
+    return ResumeDecision(keep=all_jobs[:first], redo=all_jobs[first:], reason=reason, previous_wall_s=wall)
+
+
+def _remove(folder: str, *paths: str) -> None:
+    df = get_datafolder(folder)
+    for p in paths:
+        if df.exists(p):
+            df.rm(p, recursive=True)
+
+
+def apply(plan: Plan, decision: ResumeDecision) -> None:
+    """Remove what the redone jobs wrote before (markers, stats, logs, handoffs, rejected/, data/)."""
+    old = _load_json(plan.work_dir, STATE_FILE) or {}
+    first = decision.redo[0] if decision.redo else None
+    if first is not None:
+        redo_labels = {label for i in decision.redo for label in plan.jobs[i].stages}
+        old_jobs = old.get("jobs", [])
+        for j in old_jobs[first:]:
+            redo_labels.update(j.get("stages", {}))
+        logs = get_datafolder(plan.logging_dir)
+        for name in (logs.ls("", detail=False) if logs.exists("") else []):
+            base = posixpath.basename(name.rstrip("/"))
+            if base[:2].isdigit() and int(base[:2]) >= first:
+                logs.rm(base, recursive=True)
+        inter = get_datafolder(plan.intermediate_dir)
+        for name in (inter.ls("", detail=False) if inter.exists("") else []):
+            base = posixpath.basename(name.rstrip("/"))
+            if (base[:2].isdigit() and int(base[:2]) >= first) or base in redo_labels:
+                inter.rm(base, recursive=True)
+        _remove(plan.output_dir, "data", "stats.json", "README.md",
+                *(posixpath.join("rejected", label.replace("/", "_")) for label in redo_labels))
+    save_state(plan, decision.previous_wall_s, finished=False)
+
+
+def save_state(plan: Plan, wall_s: float, finished: bool) -> None:
+    fps = job_fingerprints(plan)
+    stages = stage_fingerprints(plan.config)
+    state = {
+        "global": _digest(_global_part(plan.config)),
+        "jobs": [{"name": j.name, "tasks": j.tasks, "fingerprint": fp, "stages": {s: stages.get(s) for s in j.stages}}
+                 for j, fp in zip(plan.jobs, fps)],
+        "wall_s": round(wall_s, 2),
+        "finished": finished,
+    }
+    with get_datafolder(plan.work_dir).open(STATE_FILE, "wt") as f:
+        json.dump(state, f, indent=2)
+
+
+def write_run_record(plan: Plan, wall_s: float, finished: bool) -> None:
+    """`OUTPUT/_curate_run.json`: which config made this dataset (report and resume read it)."""
+    record = {**config_fingerprint(plan.config), "config": plan.config.model_dump(mode="json"),
+              "work_dir": plan.work_dir, "wall_s": round(wall_s, 2), "finished": finished}
+    with get_datafolder(plan.output_dir).open(RUN_FILE, "wt") as f:
+        json.dump(record, f, indent=2)
