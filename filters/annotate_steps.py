@@ -18,7 +18,8 @@ from .fasttext_annotator import CategoryModelSpec, CategoryScorer, FastTextModel
 from .readability import mcalpine_eflaw
 from .rule import Rule
 
-CATEGORY_COLUMN = "category"
+# the categories whose classifier said yes, as a list in model order; null (not [] or '') when none did
+CATEGORIES_COLUMN = "categories"
 IS_CATEGORY_COLUMN = "is_category"
 EFLAW_COLUMN = "eflaw"
 TPC_COLUMN = "tokens_per_char"
@@ -75,7 +76,7 @@ def write_categories(docs: list[Document], scores: dict[str, list[float]], said:
         for d, v in zip(docs, values):
             d.metadata[col] = v
     for d, cats in zip(docs, said):
-        d.metadata[CATEGORY_COLUMN] = ",".join(cats)
+        d.metadata[CATEGORIES_COLUMN] = cats or None
         d.metadata[IS_CATEGORY_COLUMN] = bool(cats)
 
 

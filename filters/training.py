@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from curate.pipeline.errors import InputError
 
-from .fasttext_annotator import preprocess
+from .fasttext_annotator import label_probability, preprocess
 
 Example = tuple[str, bool]
 
@@ -206,10 +206,7 @@ def positive_probs(model, texts: Sequence[str], params: TrainParams) -> list[flo
     """P(positive label) per text (never the top-1 confidence)."""
     label = f"__label__{params.positive_label}"
     labels, probs = model.predict([preprocess(t, params.preprocess) for t in texts], k=-1, threshold=0.0)
-    out = []
-    for labs, ps in zip(labels, probs):
-        out.append(float(ps[labs.index(label)]) if label in labs else 0.0)
-    return out
+    return [label_probability(labs, ps, label) for labs, ps in zip(labels, probs)]
 
 
 def auc(scores: Sequence[float], truth: Sequence[bool]) -> float:

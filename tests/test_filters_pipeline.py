@@ -49,7 +49,8 @@ def test_ensemble_conservation_and_drops_by_clause(filters_models, repo_root, sa
         m = d.metadata
         assert 0 <= m["ft_dclm"] <= 1 and 0 <= m["ft_cosmo"] <= 1 and m["eflaw"] >= 0
         assert 0 < m["tokens_per_byte"] <= m["tokens_per_char"] or not d.text.strip()
-        assert m["is_category"] == bool(m["category"])
+        assert m["is_category"] == (m["categories"] is not None)  # null, never [] or '', when none said yes
+        assert m["categories"] is None or (isinstance(m["categories"], list) and set(m["categories"]) <= set(CATS))
 
     res = run_stages(sample_docs, [ensemble_stage(filters_models, repo_root, params=params)])
     st = res.stats[-1]
@@ -82,7 +83,7 @@ def test_separate_stages_equal_the_ensemble(filters_models, repo_root, sample_do
     assert a.stats[-1]["dropped"] == b.stats[-1]["dropped"]
     assert all(s["conserved"] for s in a.stats)
     for x, y in zip(a.docs, b.docs):
-        for col in ("ft_dclm", "ft_cosmo", "eflaw", "tokens_per_char", "category", "cat_science"):
+        for col in ("ft_dclm", "ft_cosmo", "eflaw", "tokens_per_char", "categories", "cat_science"):
             assert x.metadata[col] == y.metadata[col]
 
 
