@@ -124,7 +124,9 @@ def program_text(normalizes: Sequence[tuple[str, str]], runs: Sequence[tuple[int
 def split_document_program(program: str, text: str, prompts: Sequence[Prompt]) -> list[str | None]:
     """A program written for the whole document -> one program per chunk (None when it does not parse)."""
     prog = parse_program(program, CHUNK_CALLS)
-    if prog.errors or prog.fatal:
+    n = text.count("\n") + 1
+    if prog.errors or prog.fatal or any(c.name == "remove_lines" and not 0 <= c.arg("line_start") <= c.arg("line_end") < n
+                                        for c in prog.calls):
         return [program] * len(prompts)  # invalid as a whole: each chunk gets it and is rejected with the reason
     out = []
     for p in prompts:
