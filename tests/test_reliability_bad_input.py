@@ -21,6 +21,7 @@ from conftest import DATA, SAMPLE
 
 from curate.pipeline import parse_config, run_config
 from curate.pipeline.cli import main
+from curate.pipeline.errors import InputError
 
 MiB = 1 << 20
 
@@ -223,3 +224,121 @@ def test_cli_errors_are_one_line_without_traceback(case: str, corpus: Path, tmp_
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and want in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------------------- compressed and odd files
+
+def read_file_stats(path: Path, fmt: str = "jsonl", on_error: str = "skip") -> tuple[list, dict]:
+    """One input folder through the real reader; (documents, stats) with docs_in = docs_out + dropped checked."""
+    from curate.pipeline.readers import make_reader
+
+    cfg = parse_config({"input": {"format": fmt, "path": str(path)}, "output": {"path": "unused"}})
+    reader = make_reader(cfg.input, on_error=on_error)
+    docs = list(reader())
+    stats = {k: v.total for k, v in reader.stats.stats.items()}
+    dropped = {k.split("/", 1)[1]: v for k, v in stats.items() if k.startswith("dropped/")}
+    assert stats["docs_in"] == stats["docs_out"] + sum(dropped.values()) == len(docs) + sum(dropped.values())
+    return docs, {"in": stats["docs_in"], "out": stats["docs_out"], "dropped": dropped,
+                  "extra": {k: v for k, v in stats.items() if k == "utf8_bom_removed"}}
+
+
+@pytest.fixture(scope="module")
+def odd_files(tmp_path_factory, real_docs) -> Path:
+    import bz2
+    import lzma
+
+    import zstandard
+
+    root = tmp_path_factory.mktemp("odd-files")
+    lines = [orjson.dumps({"id": f"r{i}", "text": d["text"], "url": d["url"]}) for i, d in enumerate(real_docs[:200])]
+    data = b"\n".join(lines) + b"\n"
+
+    def put(name: str, content: bytes) -> None:
+        (root / name).mkdir()
+        (root / name / name.replace("_", ".")).write_bytes(content)
+
+    z = zstandard.ZstdCompressor().compress(data)
+    put("cut_jsonl_zst", z[: len(z) // 2])                         # 200 real records, cut in the middle
+    one = zstandard.ZstdCompressor().compress(lines[0] + b"\n")
+    put("cut1_jsonl_zst", one[:-6])                                # one record, the frame's end cut off
+    zstd_frames = b"".join(zstandard.ZstdCompressor().compress(line + b"\n") for line in lines[:5])
+    put("frames_jsonl_zst", zstd_frames)                           # several frames (pzstd, cat a.zst b.zst)
+    put("corrupt_jsonl_zst", z[:100] + bytes(200) + z[300:])
+    x = lzma.compress(data)
+    put("cut_jsonl_xz", x[: len(x) // 2])
+    put("corrupt_jsonl_xz", x[:200] + bytes(300) + x[500:])
+    b = bz2.compress(data)
+    put("cut_jsonl_bz2", b[: len(b) // 2])
+    put("notgzip_jsonl_gz", data)                                  # plain text named .gz
+    put("bom_jsonl", b"\xef\xbb\xbf" + b"\n".join(lines[:5]) + b"\n")
+    put("crlf_jsonl", b"\r\n".join(lines[:5]) + b"\r\n")
+    put("nonewline_jsonl", b"\n".join(lines[:5]))
+    put("empty_jsonl", b"")
+    put("empty_jsonl_gz", gzip.compress(b""))
+    put("empty_jsonl_zst", zstandard.ZstdCompressor().compress(b""))
+    (root / "parquet").mkdir()
+    pq.write_table(pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}),
+                   root / "parquet" / "zero_rows.parquet")
+    pq.ParquetWriter(root / "parquet" / "no_row_groups.parquet", pa.schema([("id", pa.string()), ("text", pa.string())])).close()
+    pq.write_table(pa.table({"id": ["p0", "p1"], "text": [d["text"] for d in real_docs[:2]]}), root / "parquet" / "two.parquet")
+    return root
+
+
+@pytest.mark.parametrize("case", ["cut_jsonl_zst", "cut1_jsonl_zst", "cut_jsonl_xz", "cut_jsonl_bz2"])
+def test_truncated_compressed_jsonl_is_one_truncated_file(case: str, odd_files: Path):
+    """A cut .jsonl.zst used to read as complete: the one-record file as empty, the larger one with the
+    cut line as bad_json and the rest silently gone. Now it is what a cut gzip is."""
+    docs, s = read_file_stats(odd_files / case)
+    assert s["dropped"] == {"truncated_file": 1}, s
+    assert s["in"] == s["out"] + 1 and s["out"] < 200
+    assert [d.id for d in docs] == [f"r{i}" for i in range(len(docs))]  # what was readable, in order
+    if case == "cut_jsonl_zst":
+        assert s["out"] > 0
+
+
+def test_truncated_zstd_stops_the_run_under_fail(odd_files: Path, tmp_path: Path, capfd):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps({"input": {"format": "jsonl", "path": str(odd_files / "cut1_jsonl_zst")},
+                               "output": {"path": str(tmp_path / "o")}, "on_error": "fail",
+                               "executor": {"tasks": 1, "workers": 1}}))
+    assert main(["run", str(cfg), "--no-progress"]) == 2
+    last = capfd.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"error: bad input in {odd_files / 'cut1_jsonl_zst' / 'cut1.jsonl.zst'}, record 0: "
+                           "truncated_file (EOFError: zstd: compressed file ended before the end of a frame")
+
+
+@pytest.mark.parametrize("case", ["corrupt_jsonl_zst", "corrupt_jsonl_xz", "notgzip_jsonl_gz"])
+def test_corrupt_compressed_jsonl_is_counted_not_a_crash(case: str, odd_files: Path):
+    """A corrupt .zst or .xz raised zstandard's / lzma's own error (no OSError) and failed the task."""
+    _, s = read_file_stats(odd_files / case)
+    assert s["dropped"].get("corrupt_file") == 1 and set(s["dropped"]) <= {"corrupt_file", "bad_json"}, s
+    with pytest.raises(InputError, match="corrupt_file"):
+        read_file_stats(odd_files / case, on_error="fail")
+
+
+def test_multi_frame_zstd_is_read_in_full(odd_files: Path):
+    docs, s = read_file_stats(odd_files / "frames_jsonl_zst")
+    assert [d.id for d in docs] == [f"r{i}" for i in range(5)] and not s["dropped"]
+
+
+def test_utf8_bom_does_not_cost_the_first_record(odd_files: Path, real_docs):
+    docs, s = read_file_stats(odd_files / "bom_jsonl")
+    assert [d.id for d in docs] == [f"r{i}" for i in range(5)] and not s["dropped"]
+    assert docs[0].text == real_docs[0]["text"] and s["extra"] == {"utf8_bom_removed": 1}
+
+
+@pytest.mark.parametrize("case", ["crlf_jsonl", "nonewline_jsonl"])
+def test_line_endings(case: str, odd_files: Path, real_docs):
+    docs, s = read_file_stats(odd_files / case)
+    assert [d.text for d in docs] == [d["text"] for d in real_docs[:5]] and not s["dropped"]
+
+
+@pytest.mark.parametrize("case", ["empty_jsonl", "empty_jsonl_gz", "empty_jsonl_zst"])
+def test_empty_files_are_empty_not_errors(case: str, odd_files: Path):
+    docs, s = read_file_stats(odd_files / case, on_error="fail")
+    assert docs == [] and s["in"] == 0
+
+
+def test_parquet_without_rows(odd_files: Path):
+    docs, s = read_file_stats(odd_files / "parquet", fmt="parquet", on_error="fail")
+    assert [d.id for d in docs] == ["p0", "p1"] and s["in"] == 2 and not s["dropped"]
