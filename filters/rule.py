@@ -9,11 +9,14 @@ closures. Grammar (keywords are case-insensitive):
     and_expr   := not_expr ("and" not_expr)*
     not_expr   := "not" not_expr | comparison
     comparison := value (CMP value)*          # chained: 0.1 <= tokens_per_char <= 0.5
+                | value "in" NAME             # membership in a list column: 'medical' in categories
     value      := NUMBER | STRING | "true" | "false" | NAME | "(" expr ")"
     CMP        := "<" | "<=" | ">" | ">=" | "==" | "!="
 
 A NAME is, in this order, a clause (another named expression of the same rule), a parameter
 (a constant from `params`, e.g. a threshold) or a document column (`doc.metadata[name]`).
+`x in COLUMN` is true when the list in COLUMN holds x; a null list (e.g. `categories` of a
+document no category classifier claimed) holds nothing.
 
 A rule is a `keep` expression plus named clauses. When a document is dropped, `explain` names
 the clause that failed: for `FT and (READ or EXT)` that is `FT` when FT is false, or `READ,EXT`
@@ -42,7 +45,7 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-_KEYWORDS = {"and", "or", "not", "true", "false"}
+_KEYWORDS = {"and", "or", "not", "true", "false", "in"}
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,
@@ -178,6 +181,10 @@ class _Parser:
 
     def comparison(self) -> Node:
         first = self.value()
+        if self.tok.kind == "kw" and self.tok.text == "in":
+            self.i += 1
+            items = self.value()
+            return Node("in", first.start, items.end, children=[first, items])
         operands, ops = [first], []
         while self.tok.kind == "op" and self.tok.text in _CMP:
             ops.append(self.tok.text)
@@ -301,6 +308,14 @@ class Rule:
                 raise _fail(key, src, node.start, "expected a value to compare, found a condition (and/or/not)")
             for c in node.children:
                 self._check(c, key, src, visit_clause, True)
+        elif k == "in":
+            if not want_condition:
+                raise _fail(key, src, node.start, "expected a value to compare, found a membership test ('in')")
+            item, items = node.children
+            self._check(item, key, src, visit_clause, False)
+            if items.kind != "name" or items.value in self.params or items.value in self.trees:
+                raise _fail(key, src, items.start, "expected a list column after 'in' (e.g. 'medical' in categories)")
+            self._check(items, key, src, visit_clause, False)
         elif k == "cmp":
             if not want_condition:
                 raise _fail(key, src, node.start, "expected a value to compare, found a comparison")
@@ -394,6 +409,8 @@ class Rule:
                                     f"(e.g. {name} > 0.5)")
                 return v
             return boolean
+        if k == "in":
+            return self._member(node)
         # comparison (possibly chained)
         getters = [self._value(c) for c in node.children]
         ops = [(_CMP[o], o) for o in node.value]
@@ -410,6 +427,20 @@ class Rule:
                 left = right
             return True
         return compare
+
+    def _member(self, node: Node) -> Callable[[Mapping[str, Any], dict[str, bool]], bool]:
+        get_item, get_items = (self._value(c) for c in node.children)
+        key, name, src = self.key or "rule", node.children[1].value, self._src_of(node)
+
+        def member(row: Mapping[str, Any], memo: dict[str, bool]) -> bool:
+            items = get_items(row)
+            if items is None:
+                return False  # a null list holds nothing
+            if not isinstance(items, (list, tuple)):
+                raise RuleError(f"{key}: cannot evaluate {src!r}: column {name!r} holds {items!r}, not a list")
+            item = get_item(row)
+            return any(_same_kind(x, item) and x == item for x in items)
+        return member
 
     def _src_of(self, node: Node) -> str:
         for name, tree in self.trees.items():
@@ -449,6 +480,15 @@ def _contains(tree: Node, node: Node) -> bool:
     if tree is node:
         return True
     return any(_contains(c, node) for c in tree.children)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    """Comparable for membership: two numbers, or two values of one type (True is not 1 here)."""
+    return (_is_number(a) and _is_number(b)) or type(a) is type(b)
 
 
 def _check_types(a: Any, b: Any, op: str, key: str, src: str) -> None:

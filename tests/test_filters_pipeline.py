@@ -151,3 +151,50 @@ def test_train_classifier_cli(tmp_path: Path, data_dir: Path, capsys) -> None:
     assert curate_main(["train-classifier", "--input", str(tmp_path / "nope.jsonl"), "--output", "x.bin"]) == 2
     assert curate_main(["train-classifier", "--input", str(pos), "--output", "x.bin", "--quantize"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_rule_membership_in_the_categories_list(filters_models) -> None:
+    """`categories` is a list (null when no classifier said yes): rules test it with `in`."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from curate.pipeline.errors import ConfigError
+    from curate.filters.rule import RuleError
+
+    r = Rule("'medical' in categories or not is_category")
+    assert r.evaluate({"categories": ["education", "medical"], "is_category": True}) == (True, None)
+    assert r.evaluate({"categories": ["science"], "is_category": True}) == (False, "'medical' in categories,not is_category")
+    assert r.evaluate({"categories": None, "is_category": False}) == (True, None)
+    assert Rule("1 in xs").evaluate({"xs": [1.0]})[0] and not Rule("1 in xs").evaluate({"xs": [True]})[0]
+    assert r.columns == {"categories", "is_category"}
+    with pytest.raises(RuleError, match="not a list"):
+        r.evaluate({"categories": "medical", "is_category": True})  # the old comma-separated string
+    for bad in ("'a' in 'abc'", "'a' in p", "'a' in in", "('a' in c) < 2", "'a' in", "a in b in c"):
+        with pytest.raises(ConfigError):
+            Rule(bad, params={"p": 1})
+
+    # membership through the stages: the rule sees what category_classify wrote
+    docs = [{"id": str(i), "text": t} for i, t in enumerate([
+        "Patients with chronic pain and diabetes should see a doctor. The clinic offers treatment, therapy and "
+        "medication; the hospital nurse checks blood pressure and symptoms of infection before surgery.",
+        "The weather was fine and we walked along the river to the old bridge, then had lunch in the square."])]
+    cats = [{"stage": "category_classify", "models": [{"name": c, "path": filters_models[c]} for c in CATS]}]
+    annotated = run_stages(docs, cats)
+    res = run_stages(docs, cats + [{"stage": "quality_rule", "keep": "'medical' in categories"}])
+    assert [d.id for d in res.docs] == [d.id for d in annotated.docs if "medical" in (d.metadata["categories"] or [])]
+
+    atoms = ["a", "xs", "in", "'s'", "1", "not", "and", "(", ")", "==", "<", "true"]
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.sampled_from(atoms), max_size=10))
+    def fuzz(parts: list[str]) -> None:
+        try:
+            rule = Rule(" ".join(parts))
+        except ConfigError:
+            return
+        for xs in (None, [], ["s", 1], "s"):
+            try:
+                rule.evaluate({"a": 1, "xs": xs})
+            except RuleError:
+                pass
+    fuzz()
