@@ -146,13 +146,15 @@ def place_labels(ax: Any, items: list[tuple[float, str, str]], pad_px: float = 4
     renderer = fig.canvas.get_renderer()
     ax_box = ax.get_window_extent(renderer)
     blend = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
+    texts = [ax.text(x, 1.0, text, transform=blend, ha="left", va="top", fontsize=7.5, color=color, zorder=5,
+                     bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.9})
+             for x, text, color in items]
+    exts = [t.get_window_extent(renderer) for t in texts]
+    h = max(e.height for e in exts) + pad_px  # one row height for all: rows never overlap vertically
     rows: list[list[tuple[float, float]]] = []
     boxes: list[tuple[float, float, float, float]] = []
-    for x, text, color in items:
-        t = ax.text(x, 1.0, text, transform=blend, ha="left", va="top", fontsize=7.5, color=color, zorder=5,
-                    bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.9})
-        ext = t.get_window_extent(renderer)
-        w, h = ext.width + 2 * pad_px, ext.height + pad_px
+    for (x, _, _), t, ext in zip(items, texts, exts):
+        w = ext.width + 2 * pad_px
         cx = ax.transData.transform((x, 0))[0]
         left = min(max(cx - w / 2, ax_box.x0), ax_box.x1 - w)  # inside the axes horizontally
         row = next((k for k, spans in enumerate(rows) if all(left + w <= a or left >= b for a, b in spans)), len(rows))
@@ -179,6 +181,12 @@ def histogram_chart(column: str, kept: np.ndarray, dropped: np.ndarray, threshol
     """A stacked histogram (kept on dropped) with a dashed line and a label per threshold. Labels sit in
     rows above the bars (headroom is added for them); `layout`, when given, receives the label boxes
     and the bars' top in axes fractions (the tests check that nothing overlaps)."""
+    return _png(histogram_figure(column, kept, dropped, thresholds, bins, layout, colors))
+
+
+def histogram_figure(column: str, kept: np.ndarray, dropped: np.ndarray, thresholds: list[Threshold], bins: int,
+                     layout: dict[str, Any] | None = None, colors: dict[str, str] | None = None) -> Any:
+    """The figure of `histogram_chart`, not yet saved."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.4, 3.3), dpi=DPI)
     allv = np.concatenate([kept, dropped])
@@ -217,7 +225,7 @@ def histogram_chart(column: str, kept: np.ndarray, dropped: np.ndarray, threshol
     if layout is not None:
         layout.update(labels=[{"text": txt, "x0": b[0], "y0": b[1], "x1": b[2], "y1": b[3]} for (_, txt, _), b in zip(items, boxes)],
                       bars_top=max(bar_top, 1.0) / ax.get_ylim()[1])
-    return _png(fig)
+    return fig
 
 
 def threshold_caption(column: str, thresholds: list[Threshold]) -> str:

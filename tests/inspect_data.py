@@ -85,7 +85,8 @@ def make_rows(n: int, seed: int = 0, texts: list[str] | None = None) -> Iterator
         status = pool[rng.randrange(len(pool))]
         row: dict[str, Any] = {
             "id": f"doc-{k:06d}", "text": text, "source_file": f"shard-{k // 50000:02d}.jsonl.gz",
-            "source_record": k % 50000, "url": f"https://example.org/{k}",
+            # some URLs are long and unbreakable, as real ones are: the page must wrap them, not overflow
+            "source_record": k % 50000, "url": f"https://example.org/{k}/" + "-".join(["a-long-path-segment"] * (k % 9)),
             "ft_dclm": rng.betavariate(0.6, 3), "eflaw": rng.gauss(30, 12), "tokens_per_char": rng.gauss(0.25, 0.03),
             "prox_status": None, "prox_doc_program": None, "prox_chunk_programs": None, "prox_errors": None,
             "prox_edits": None, "prox_original_text": None,
@@ -162,6 +163,17 @@ def write_output(out: Path, n: int, seed: int = 0, rows_per_group: int = 1000, d
     for w in writers.values():
         w.close()
     return counts
+
+
+def write_empty_output(out: Path, n_input: int, keep_rejected: bool = False) -> None:
+    """The output of a run that dropped all `n_input` documents: data/00000.parquet with the full
+    schema and no rows (rejected/ stays absent unless keep_rejected), and its run files."""
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    pq.write_table(SCHEMA.empty_table(), out / "data" / "00000.parquet")
+    write_run_files(out, {"dropped": n_input})
+    run = json.loads((out / "_curate_run.json").read_text())
+    run["decisive"]["output"]["keep_rejected"] = keep_rejected
+    (out / "_curate_run.json").write_text(json.dumps(run, indent=2))
 
 
 def write_run_files(out: Path, counts: dict[str, int]) -> None:

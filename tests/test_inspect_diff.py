@@ -17,9 +17,10 @@ from curate.pipeline.diff import Selection, select, status_counts
 from curate.pipeline.diff_hunks import UNATTRIBUTED, doc_diff, replay
 
 sys.path.insert(0, str(Path(__file__).parent))
-from inspect_data import execute, write_output  # noqa: E402
+from inspect_data import execute, write_empty_output, write_output  # noqa: E402
 
 ANSI = re.compile(r"\x1b\[")
+ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
 CURATE = [sys.executable, "-m", "curate.pipeline.cli"]
 
 
@@ -196,11 +197,88 @@ def test_header_shows_drop_reason_and_errors(output):
     assert "dropped by prox_refine: dropped_by_doc" in r.stdout and "program (doc):   drop_doc()" in r.stdout
 
 
-def test_pipe_closed_early_is_not_an_error(output):
+@pytest.mark.parametrize("args", [[], ["--limit", "0"], ["--color", "always", "--limit", "0"]])
+def test_pipe_closed_early_is_not_an_error(output, args):
+    """`curate diff OUT | head -1`: curate's own exit status is 0 (pipefail), nothing on stderr."""
     out, _ = output
-    p = subprocess.run(" ".join(CURATE) + f" diff {out} --limit 0 | head -3", shell=True, capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0 and len(p.stdout.splitlines()) == 3
-    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr
+    cmd = " ".join(CURATE + ["diff", str(out), *args])
+    p = subprocess.run(["bash", "-c", f"set -o pipefail; {cmd} | head -1"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert len(p.stdout.splitlines()) == 1 and "doc-" in ANSI_CODE.sub("", p.stdout)
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr and "Exception ignored" not in p.stderr
+
+
+def test_reader_gone_mid_output(output):
+    """The reader closes the pipe while curate is blocked writing (far more than a pipe buffer left)."""
+    out, _ = output
+    proc = subprocess.Popen(CURATE + ["diff", str(out), "--limit", "0", "--full"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().startswith("━━ doc-".encode())
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and err == b"", err.decode()[-2000:]
+
+
+def test_default_shows_changed_documents_first(output):
+    """Without --status, the first 20 documents are the changed ones (edited first), not 20 untouched ones."""
+    out, counts = output
+    r = _diff(out)
+    assert r.returncode == 0, r.stderr
+    statuses = re.findall(r"^━━ doc-\d+  (\w+)", r.stdout, re.M)
+    assert len(statuses) == 20 and set(statuses) == {"edited"} and counts["edited"] >= 20
+    assert f"showing 20 of {sum(counts.values()):,} documents, changed ones first" in r.stderr
+    r = _diff(out, "--limit", "200")
+    statuses = re.findall(r"^━━ doc-\d+  (\w+)", r.stdout, re.M)
+    order = ["edited", "program_ignored", "dropped_by_chunk", "dropped_by_doc", "dropped", "kept"]
+    assert statuses == sorted(statuses, key=order.index) and len(statuses) == 200
+    assert "showing" not in r.stderr  # the user chose the limit
+
+
+@pytest.mark.parametrize("keep_rejected", [False, True])
+def test_output_with_no_documents(tmp_path, keep_rejected):
+    """A run that dropped everything: a zero-row data file; a clear line and exit 0, in the terminal and as a page."""
+    out = tmp_path / "out"
+    write_empty_output(out, 5, keep_rejected=keep_rejected)
+    r = _diff(out)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"{out} holds no documents: every one of the 5 input document(s) was dropped "
+                               "(length_filter: too_few_words 5)")
+    assert ("set output.keep_rejected: true" in r.stdout) is (not keep_rejected)
+    page = tmp_path / "d.html"
+    r = _diff(out, "--html", str(page))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(re.search(r'<script id="curate-data" type="application/json">(.*?)</script>', page.read_text()).group(1))
+    assert data["docs"] == [] and data["empty"].startswith(f"{out} holds no documents")
+
+
+def test_run_files_without_parquet_are_an_empty_output(tmp_path):
+    """A run that wrote no Parquet at all (older writer): still an output, with no documents."""
+    out = tmp_path / "out"
+    write_empty_output(out, 3)
+    (out / "data" / "00000.parquet").unlink()
+    r = _diff(out, "--status", "edited")
+    assert r.returncode == 0 and "holds no documents" in r.stdout, r.stderr
+
+
+def test_extra_files_in_the_output_are_not_read(output, tmp_path):
+    """A dataset card, a report, logs, a work folder, a running write's temporary file: only
+    data/*.parquet and rejected/STAGE/*.parquet are output."""
+    import shutil
+
+    src, counts = output
+    out = tmp_path / "out"
+    shutil.copytree(src, out)
+    (out / "README.md").write_text("# dataset card\n")
+    (out / "report.html").write_text("<html></html>")
+    for d in ("logs/00_main", "_work/x", "data/sub", "rejected/length_filter/sub"):
+        (out / d).mkdir(parents=True)
+    (out / "logs" / "00_main" / "x.parquet").write_bytes(b"not parquet")
+    (out / "data" / "README.md").write_text("not data")
+    (out / "data" / ".00009.parquet.partial").write_bytes(b"half a file")
+    (out / "data" / "sub" / "y.parquet").write_bytes(b"nested: not ours")
+    (out / "rejected" / "notes.parquet").write_bytes(b"not a stage folder")
+    assert status_counts(str(out)) == {k: v for k, v in counts.items() if v}
+    r = _diff(out, "--status", "edited", "--limit", "2")
+    assert r.returncode == 0 and r.stdout.count("━━ doc-") == 2, r.stderr
 
 
 def test_bad_selection_is_one_line_error(output, tmp_path):

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from curate.pipeline.thresholds import parse_thresholds, run_thresholds
+from curate.pipeline.report import _plt, histogram_figure
+from curate.pipeline.thresholds import Threshold, parse_thresholds, run_thresholds
 
 sys.path.insert(0, str(Path(__file__).parent))
-from inspect_data import write_output, write_run_files  # noqa: E402
+from inspect_data import write_empty_output, write_output, write_run_files  # noqa: E402
+
+CURATE = [sys.executable, "-m", "curate.pipeline.cli"]
 
 COLS = ["ft_dclm", "ft_cosmo", "eflaw", "tokens_per_char"]
 
@@ -28,6 +36,68 @@ COLS = ["ft_dclm", "ft_cosmo", "eflaw", "tokens_per_char"]
 def test_parse_thresholds(expr, params, want):
     got = {(t.column, t.op, t.value) for t in parse_thresholds(expr, COLS, params, "s")}
     assert got == want
+
+
+@pytest.mark.parametrize("expr,want", [
+    # GneissWeb's two sets: each threshold knows the condition AND-ed with it
+    ("(CAT and eflaw < 70) or (NCAT and eflaw < 30)", {("eflaw", "<", 70.0, "CAT"), ("eflaw", "<", 30.0, "NCAT")}),
+    ("(CAT and 0.1 <= tokens_per_char <= 0.5) or (NCAT and 0.22 <= tokens_per_char <= 0.28)",
+     {("tokens_per_char", ">=", 0.1, "CAT"), ("tokens_per_char", "<=", 0.5, "CAT"),
+      ("tokens_per_char", ">=", 0.22, "NCAT"), ("tokens_per_char", "<=", 0.28, "NCAT")}),
+    ("not is_category and eflaw < 3", {("eflaw", "<", 3.0, "not is_category")}),
+    ("CAT and (eflaw < 70 or ft_dclm > 0.5)", {("eflaw", "<", 70.0, "CAT"), ("ft_dclm", ">", 0.5, "CAT")}),
+    ("ft_dclm > 0.002 or (ft_cosmo > 0.03)", {("ft_dclm", ">", 0.002, ""), ("ft_cosmo", ">", 0.03, "")}),
+])
+def test_thresholds_know_their_guard(expr, want):
+    got = parse_thresholds(expr, COLS, {}, "s", {"CAT": "is_category", "NCAT": "not is_category"})
+    assert {(t.column, t.op, t.value, t.when) for t in got} == want
+    for t in got:
+        assert t.when_means == {"CAT": "CAT = is_category", "NCAT": "NCAT = not is_category"}.get(t.when, "")
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["x0"] < b["x1"] and b["x0"] < a["x1"] and a["y0"] < b["y1"] and b["y0"] < a["y1"]
+
+
+def _check_layout(layout: dict, n_labels: int) -> None:
+    """Every label drawn, none overlapping another (brute force over pairs), all inside the axes
+    horizontally, all above the highest bar."""
+    labels = layout["labels"]
+    assert len(labels) == n_labels
+    for i, a in enumerate(labels):
+        assert -1e-6 <= a["x0"] < a["x1"] <= 1 + 1e-6, a
+        assert a["y0"] >= layout["bars_top"] - 1e-6, (a, layout["bars_top"])
+        for b in labels[i + 1:]:
+            assert not _overlap(a, b), (a, b)
+
+
+_RNG = np.random.default_rng(0)
+_VALUES = _RNG.normal(0.25, 0.05, 3000)
+
+
+def _draw(ts: list[Threshold]) -> dict:
+    layout: dict = {}
+    _plt().close(histogram_figure("tokens_per_char", _VALUES[:2000], _VALUES[2000:], ts, 40, layout))
+    return layout
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1.0, allow_nan=False).map(lambda v: round(v, 3)),
+                          st.sampled_from(["<", "<=", ">", ">="]), st.sampled_from(["", "CAT", "NCAT", "not is_category"])),
+                min_size=1, max_size=7, unique=True))
+def test_threshold_labels_never_overlap(ths):
+    ts = [Threshold("tokens_per_char", op, v, "s", "src", when) for v, op, when in ths]
+    layout = _draw(ts)
+    # one label per (value, guard, op): the same threshold found twice is drawn once
+    _check_layout(layout, len({(t.value, t.when, t.op) for t in ts}))
+
+
+def test_gneissweb_threshold_labels_name_their_set():
+    ts = [Threshold("tokens_per_char", op, v, "s", "src", w) for v, op, w in
+          ((0.1, ">=", "CAT"), (0.5, "<=", "CAT"), (0.22, ">=", "NCAT"), (0.28, "<=", "NCAT"))]
+    layout = _draw(ts)
+    assert sorted(lb["text"] for lb in layout["labels"]) == ["CAT ≤ 0.5", "CAT ≥ 0.1", "NCAT ≤ 0.28", "NCAT ≥ 0.22"]
+    _check_layout(layout, 4)
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +122,10 @@ def test_report_page(output, tmp_path):
                        capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     html = page.read_text()
-    cols = re.findall(r"<figure data-column='([^']+)'>", html)
+    cols = re.findall(r"<figure data-column='([^']+)'", html)
     assert sorted(cols) == ["eflaw", "ft_dclm", "tokens_per_char"]
-    caption = re.search(r"<figure data-column='tokens_per_char'>.*?<figcaption>([^<]*)</figcaption>", html).group(1)
-    assert "0.22 &lt;= tokens_per_char &lt;= 0.28" in caption
+    caption = re.search(r"<figure data-column='tokens_per_char'.*?<figcaption[^>]*>([^<]*)</figcaption>", html).group(1)
+    assert caption == "quality_rule: 0.22 &lt;= tokens_per_char &lt;= 0.28"
     assert "id='status-edited'" in html and "kept documents from data/, dropped ones from rejected/" in html
     assert "length_filter: too_few_words" not in html  # reasons are drawn into the PNG, the table lists them:
     assert "too_few_words" in html
@@ -64,3 +134,64 @@ def test_report_page(output, tmp_path):
 def test_report_on_a_folder_without_output_is_an_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "curate.pipeline.cli", "report", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr
+
+
+def _layouts(html: str) -> dict[str, dict]:
+    return {col: json.loads(unescape(lay)) for col, lay in re.findall(r"<figure data-column='([^']+)' data-layout='([^']*)'", html)}
+
+
+def test_report_labels_the_gneissweb_sets(tmp_path):
+    """The preset's rule lives in code: its CAT and NCAT thresholds are drawn, labelled and captioned as such."""
+    out = tmp_path / "out"
+    write_run_files(out, write_output(out, 300, seed=2, rows_per_group=100))
+    run = json.loads((out / "_curate_run.json").read_text())
+    run["decisive"]["stages"][1] = {"stage": "quality_rule", "preset": "gneissweb"}
+    (out / "_curate_run.json").write_text(json.dumps(run))
+    page = tmp_path / "r.html"
+    r = subprocess.run(CURATE + ["report", str(out), "--html", str(page)], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    html = page.read_text()
+    lay = _layouts(html)
+    assert sorted(lb["text"] for lb in lay["tokens_per_char"]["labels"]) == ["CAT ≤ 0.5", "CAT ≥ 0.1", "NCAT ≤ 0.28", "NCAT ≥ 0.22"]
+    assert sorted(lb["text"] for lb in lay["eflaw"]["labels"]) == ["CAT < 70", "NCAT < 30"]
+    assert [lb["text"] for lb in lay["ft_dclm"]["labels"]] == ["> 0.002"]
+    for col, layout in lay.items():
+        _check_layout(layout, len(layout["labels"]))
+    caption = re.search(r"<figure data-column='tokens_per_char'.*?<figcaption[^>]*>([^<]*)</figcaption>", html).group(1)
+    assert unescape(caption) == ("quality_rule: CAT: 0.1 <= tokens_per_char <= 0.5; NCAT: 0.22 <= tokens_per_char <= 0.28 "
+                                 "(CAT = is_category; NCAT = not is_category)")
+
+
+def test_report_on_an_output_with_no_documents(tmp_path):
+    """Every document dropped: a zero-row data file with the full schema; the report says so, exit 0."""
+    out = tmp_path / "out"
+    write_empty_output(out, 7)
+    r = subprocess.run(CURATE + ["report", str(out)], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    html = (out / "report.html").read_text()
+    note = re.search(r"<section id=no-documents><h2>No documents</h2><p>([^<]*)</p>", html).group(1)
+    assert "every one of the 7 input document(s) was dropped (length_filter: too_few_words 7)" in note
+    assert "set output.keep_rejected: true" in note
+    assert "no documents in the output" in html and "0 rows read" in html
+    assert "<b>0</b>" in html  # output documents
+
+
+def test_report_without_a_conserved_key_recomputes_it(output, tmp_path):
+    """A stats.json whose accounting flag has another name: the report checks the counts itself."""
+    stats = json.loads((output / "stats.json").read_text())
+    stats.pop("conserved")
+    for s in stats["stages"]:
+        s.pop("conserved")
+    stats["stages"][1]["docs_out"] -= 1  # one document unaccounted for in length_filter
+    other = tmp_path / "out"
+    other.mkdir()
+    for name in ("data", "rejected"):
+        (other / name).symlink_to(output / name)
+    (other / "stats.json").write_text(json.dumps(stats))
+    page = tmp_path / "r.html"
+    r = subprocess.run(CURATE + ["report", str(other), "--html", str(page)], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    html = page.read_text()
+    assert "conserved<b>NO</b>" in html
+    rows = re.findall(r"<tr><td>([a-z_]+)</td>.*?<td>(✓|<b style='color:#c0392b'>✗</b>)</td></tr>", html)
+    assert [(label, ok == "✓") for label, ok in rows] == [("read", True), ("length_filter", False), ("prox_refine", True), ("write", True)]
