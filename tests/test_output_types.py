@@ -68,6 +68,19 @@ def test_parquet_metadata_columns_keep_their_types(data_dir: Path, tmp_path: Pat
     assert out.column("date_acquired")[0].as_py() == table.column("date_acquired")[0].as_py()
 
 
+def test_timestamp_in_a_string_column_has_no_quotes(data_dir: Path, tmp_path: Path):
+    """Names without types (what the plan passes until it resolves types) make string columns: a
+    timestamp is written in ISO form, not as the JSON string '"2023-07-05T05:00:00"'."""
+    src = data_dir / DPK
+    cfg = input_cfg("parquet", src, ["date_acquired", "int_id_column"], text_key="contents", id_key="document")
+    write(tmp_path / "data", output_schema([], ["date_acquired", "int_id_column"]), make_reader(cfg)())
+    out = pq.read_table(tmp_path / "data")
+    want = pq.read_table(src)
+    assert out.schema.field("date_acquired").type == pa.string()
+    assert out.column("date_acquired").to_pylist() == [t.isoformat() for t in want.column("date_acquired").to_pylist()]
+    assert out.column("int_id_column").to_pylist() == [str(n) for n in want.column("int_id_column").to_pylist()]
+
+
 def test_jsonl_metadata_types_are_inferred_from_the_first_records(data_dir: Path, tmp_path: Path):
     folder = data_dir / DOLMA
     names = ["length", "language_score", "line_ids", "title", "date_download", "added", "source", "nowhere"]
