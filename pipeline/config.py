@@ -126,6 +126,7 @@ class StageEntry(BaseModel):
     label: str
     resources: Resources | None = None
     options: Any  # the stage's own (validated) option model
+    raw: dict[str, Any] = {}  # the options as written (what fingerprints are taken of: hub ids, not cache paths)
 
 
 class CurateConfig(StrictModel):
@@ -284,7 +285,7 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
         except ValidationError as e:
             problems.extend(format_validation_error(e, spec.options, where))
             continue
-        entries.append(StageEntry(stage=name, label=label, resources=res, options=opts))
+        entries.append(StageEntry(stage=name, label=label, resources=res, options=opts, raw=item))
     if problems:
         raise ConfigError(problems, source)
     if base_dir is not None:

@@ -10,23 +10,16 @@ counts, and the exact config of the run.
 from __future__ import annotations
 
 import datetime as _dt
-from importlib import metadata
 from typing import Any
 
 import yaml
 from datatrove.io import get_datafolder
 
+from .fingerprint import curate_version
 from .plan import Plan
 from .writers import BASE_COLUMNS, REJECTED_COLUMNS
 
 CARD_FILE = "README.md"
-
-
-def curate_version() -> str:
-    try:
-        return metadata.version("curate")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
 
 
 def _front_matter(plan: Plan, has_rejected: bool) -> str:

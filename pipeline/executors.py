@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, Iterator
 
 from datatrove.executor.base import PipelineExecutor
 from datatrove.executor.local import LocalPipelineExecutor
@@ -51,23 +52,44 @@ class CurateLocalExecutor(_TaskLogging, LocalPipelineExecutor):
         blob = dill.dumps(self)  # once: the pipeline travels as bytes, tasks as (rank, local rank)
         ctx = multiprocessing.get_context(self.start_method)
         stats = PipelineStats()
-        # local rank 0 (the one that prints to the console) goes to the first task only: one console voice
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(ranks)), mp_context=ctx) as pool:
-            futures = [pool.submit(_run_task, blob, rank, 0 if k == 0 else 1) for k, rank in enumerate(ranks)]
-            try:
-                for f in futures:
-                    stats += f.result()
-            except BrokenProcessPool:
-                for f in futures:
-                    f.cancel()
-                raise CurateError(
-                    "a worker process died before finishing its task (killed for memory, or it could not start: "
-                    "a script that calls run_config() must do it under `if __name__ == \"__main__\":`); "
-                    f"see the message above and the task logs in {self.logging_dir.path}/logs"
-                ) from None
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(ranks)), mp_context=ctx)
+        try:
+            with _script_not_reimported():
+                # local rank 0 (the one that prints to the console) goes to the first task: one console voice
+                futures = [pool.submit(_run_task, blob, rank, 0 if k == 0 else 1) for k, rank in enumerate(ranks)]
+            for f in futures:
+                stats += f.result()
+        except BrokenProcessPool:
+            raise CurateError(
+                "a worker process died before finishing its task (killed for memory, or it could not start: "
+                "see the message above); the task logs are in "
+                f"{self.logging_dir.path}/logs; rerun the same command to retry"
+            ) from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         with self.logging_dir.open("stats.json", "wt") as statsfile:
             stats.save_to_disk(statsfile)
         return stats
+
+
+@contextlib.contextmanager
+def _script_not_reimported() -> Iterator[None]:
+    """While workers start: forkserver / spawn children import the script that started the run (as
+    `__mp_main__`), which re-runs a `run_config(...)` not guarded by `if __name__ == "__main__":` and
+    starts workers of its own. The pipeline travels pickled by dill, which carries what the script
+    defines by value, so workers do not need the script: hide it from multiprocessing meanwhile."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 _UNPICKLED: dict[int, Any] = {}

@@ -19,7 +19,8 @@ from datatrove.pipeline.base import PipelineStep
 
 from .config import CurateConfig, Resources, StageEntry
 from .errors import ConfigError
-from .readers import is_remote, list_input_files, make_reader
+from .fingerprint import config_fingerprint, curate_version
+from .readers import is_remote, list_input_files, make_reader, metadata_column_types
 from .registry import Column, get_stage
 from .steps import Accounted
 from .writers import IntermediateReader, IntermediateWriter, OutputWriter, output_schema
@@ -47,6 +48,7 @@ class Plan:
     columns: list[Column]
     stage_labels: list[str]
     intermediate_dir: str = ""
+    warnings: list[str] = field(default_factory=list)  # shown with the run's summary
 
     def job_logging_dir(self, index: int) -> str:
         return posixpath.join(self.logging_dir, f"{index:02d}_{self.jobs[index].name}")
@@ -60,7 +62,9 @@ class PlanContext:
     """What a stage's `build(options, ctx)` uses to add itself to the plan."""
 
     def __init__(self, *, tasks: int, workers: int, on_error: str, work_dir: str, output_dir: str,
-                 output: Any = None, rejected_schema: pa.Schema | None = None) -> None:
+                 output: Any = None, rejected_schema: pa.Schema | None = None,
+                 file_metadata: dict[str, str] | None = None) -> None:
+        self._file_metadata = file_metadata
         self.work_dir = work_dir
         self.output_dir = output_dir
         self.on_error = on_error
@@ -125,7 +129,8 @@ class PlanContext:
             return None
         out = self._output
         return OutputWriter(posixpath.join(self.output_dir, "rejected", label.replace("/", "_")), self._rejected_schema,
-                            compression=out.compression, rows_per_group=out.rows_per_group, label=f"rejected:{label}")
+                            compression=out.compression, rows_per_group=out.rows_per_group, label=f"rejected:{label}",
+                            file_metadata=self._file_metadata)
 
     def finish(self, last_step: PipelineStep | None) -> list[Job]:
         if last_step is not None:
@@ -179,18 +184,34 @@ def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
     logging_dir = (config.executor.logging_dir or posixpath.join(work_dir, "logs")).rstrip("/")
     intermediate_dir = posixpath.join(work_dir, "intermediate")
     columns = stage_columns(config.entries)
-    schema = output_schema(columns, config.output.metadata_columns)
-    rejected_schema = output_schema(columns, config.output.metadata_columns, rejected=True) if config.output.keep_rejected else None
+    meta_types = _metadata_types(config)
+    schema = output_schema(columns, meta_types)
+    rejected_schema = output_schema(columns, meta_types, rejected=True) if config.output.keep_rejected else None
 
     ex, out = config.executor, config.output
+    file_metadata = {"curate_version": curate_version(), "curate_config_fingerprint": config_fingerprint(config)["fingerprint"],
+                     "curate_run": config.name}
     ctx = PlanContext(tasks=ex.tasks, workers=ex.workers, on_error=config.on_error, work_dir=intermediate_dir,
-                      output_dir=output_dir, output=out, rejected_schema=rejected_schema)
+                      output_dir=output_dir, output=out, rejected_schema=rejected_schema, file_metadata=file_metadata)
     ctx.add(make_reader(config.input, config.on_error))
     add_stages(ctx, config.entries)
     jobs = ctx.finish(OutputWriter(posixpath.join(output_dir, "data"), schema, compression=out.compression,
-                                   rows_per_group=out.rows_per_group))
+                                   rows_per_group=out.rows_per_group, file_metadata=file_metadata))
+    missing = [n for n, t in meta_types.items() if t is None and n not in ("id", "text")]
+    warnings = [f"output.metadata_columns: {n!r} is not a field of the input (written as an empty column)"
+                for n in missing]
     return Plan(config, jobs, output_dir, logging_dir, work_dir, schema, columns, [e.label for e in config.entries],
-                intermediate_dir)
+                intermediate_dir, warnings)
+
+
+def _metadata_types(config: CurateConfig) -> dict[str, pa.DataType | None]:
+    """Each `output.metadata_columns` field with the input's Arrow type (read from the input before the run)."""
+    names = config.output.metadata_columns
+    if not names:
+        return {}
+    if is_remote(config.input.path):
+        return {n: pa.string() for n in names}  # remote input is not opened before the run
+    return metadata_column_types(config.input, names)
 
 
 def describe(plan: Plan, input_files: list[str] | None) -> dict[str, Any]:

@@ -14,7 +14,6 @@ which config produced the finished dataset.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import posixpath
 from dataclasses import dataclass, field
@@ -22,45 +21,13 @@ from typing import Any
 
 from datatrove.io import get_datafolder
 
-from .config import CurateConfig
+from .fingerprint import _digest, _global_part, _output_part, config_fingerprint, stage_fingerprints
 from .plan import Plan
+
+__all__ = ["config_fingerprint", "decide", "apply", "save_state", "write_run_record", "ResumeDecision"]
 
 STATE_FILE = "resume.json"
 RUN_FILE = "_curate_run.json"
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def stage_fingerprints(config: CurateConfig) -> dict[str, str]:
-    """label -> fingerprint of what the stage does (name, options, its job's task count)."""
-    out = {}
-    for e in config.entries:
-        opts = e.options.model_dump(mode="json") if hasattr(e.options, "model_dump") else repr(e.options)
-        tasks = e.resources.tasks if e.resources is not None else None
-        out[e.label] = _digest({"stage": e.stage, "options": opts, "resources.tasks": tasks})
-    return out
-
-
-def _output_part(config: CurateConfig) -> dict[str, Any]:
-    o = config.output.model_dump(mode="json")
-    return {k: o[k] for k in ("path", "compression", "keep_rejected", "metadata_columns", "rows_per_group")}
-
-
-def _global_part(config: CurateConfig) -> dict[str, Any]:
-    return {"input": config.input.model_dump(mode="json"), "on_error": config.on_error}
-
-
-def config_fingerprint(config: CurateConfig) -> dict[str, Any]:
-    """One fingerprint of the whole config's decisive parts, and those parts as written in the config
-    (`decisive`: input, output, tasks, the stage entries, on_error; the report reads its thresholds there)."""
-    parts = {**_global_part(config), "output": _output_part(config), "tasks": config.executor.tasks,
-             "stages": stage_fingerprints(config)}
-    raw = config.model_dump(mode="json")
-    decisive = {"input": raw["input"], "output": _output_part(config), "tasks": raw["executor"]["tasks"],
-                "stages": raw["stages"], "on_error": raw["on_error"]}
-    return {"fingerprint": _digest(parts), "decisive": decisive}
 
 
 def job_fingerprints(plan: Plan) -> list[str]:

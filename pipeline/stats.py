@@ -79,6 +79,7 @@ def collect_stats(plan: Plan) -> dict[str, Any]:
         "stages": stages,
         "conserved": all(s["conserved"] for s in accounted),
         "flow_errors": flow_errors(stages) if complete else [],
+        "warnings": list(plan.warnings),
         "input_records": accounted[0]["docs_in"] if accounted else 0,
         "output_docs": accounted[-1]["docs_out"] if accounted else 0,
     }
@@ -127,6 +128,8 @@ def print_summary(stats: dict[str, Any], console: Any = None) -> None:
     if not console.is_terminal:  # logs and pipes: rich would assume 80 columns and fold every drop reason
         console.width = max(console.width, 140)
     console.print(summary_table(stats))
+    for w in stats.get("warnings", []):
+        console.print(f"[yellow]warning[/yellow]: {w}", highlight=False, soft_wrap=True)
 
 
 def check_conservation(stages: Iterable[dict[str, Any]]) -> list[str]:

@@ -182,6 +182,17 @@ def cluster_config(out_dir, kind: str = "local", tasks: int = 2, refine_job: boo
 
 
 @pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> tuple[Path, dict]:
+    """configs/sample.yaml run once per session into a scratch output folder: (output folder, stats)."""
+    from curate.pipeline import load_config, run_config
+
+    out = tmp_path_factory.mktemp("sample-run") / "out"
+    stats = run_config(load_config(REPO / "configs" / "sample.yaml", {"output.path": str(out)}), progress=False)
+    assert stats["complete"] and stats["conserved"]
+    return out, stats
+
+
+@pytest.fixture(scope="session")
 def local_reference(tmp_path_factory):
     """The cluster config run locally once: (output folder, rows)."""
     from curate.pipeline import parse_config, run_config

@@ -162,13 +162,13 @@ def test_a_changed_config_keeps_the_jobs_it_does_not_touch(tmp_path: Path, capsy
     assert "redoing jobs 1 refine" in capsys.readouterr().err and _markers(out, "00_main") == main0
     assert "url" not in pq.read_schema(next((out / "data").glob("*.parquet"))).names
 
-    # what job 0 reads or does redoes everything, and says why
+    # what job 0 reads or does redoes everything, and says why (each change on top of the one before)
+    changed = json.loads(json.dumps(cols))
     for why, change in [
         ("now has 3 tasks", lambda c: c["executor"].update(tasks=3)),
         ("the input or on_error changed", lambda c: c["input"].update(glob="c4-*.jsonl.gz")),
         ("stage 'length_filter' changed", lambda c: c["stages"][0].update(min_words=6)),
     ]:
-        changed = json.loads(json.dumps(cols))
         change(changed)
         st = run_config(parse_config(changed), progress=False)
         err = capsys.readouterr().err
