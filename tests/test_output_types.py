@@ -123,6 +123,20 @@ def test_jsonl_inference_reads_only_the_first_records_and_falls_back_to_string(d
     assert writer_stats(w)["unfit_value/nlines"] == 5
 
 
+def test_parquet_nested_metadata_struct(data_dir: Path, tmp_path: Path):
+    """Dolma records as Parquet: fields of the `metadata` struct are columns too, as the reader flattens them."""
+    recs = [orjson.loads(line) for line in gzip.open(data_dir / DOLMA / "cc_en_head-0091.jsonl.gz")]
+    pq.write_table(pa.Table.from_pylist(recs), tmp_path / "dolma.parquet")
+    names = ["length", "line_ids", "language_score", "source"]
+    cfg = input_cfg("parquet", tmp_path / "dolma.parquet", names)
+    types = metadata_column_types(cfg, names)
+    assert types == {"length": pa.int64(), "line_ids": pa.list_(pa.int64()), "language_score": pa.float64(),
+                     "source": pa.string()}
+    write(tmp_path / "data", output_schema([], types), make_reader(cfg)())
+    out = pq.read_table(tmp_path / "data").to_pylist()
+    assert [r["line_ids"] for r in out] == [r["metadata"]["line_ids"] for r in recs]
+
+
 def test_warc_fields_are_strings(data_dir: Path):
     cfg = input_cfg("warc", data_dir / "warc" / "whirlwind.warc.gz", ["url", "date", "x"])
     assert metadata_column_types(cfg, ["url", "date", "x"]) == {"url": pa.string(), "date": pa.string(), "x": None}
@@ -303,3 +317,16 @@ def test_infer_type_falls_back_to_string():
     assert infer_type([2**64]) == pa.string() and infer_type([]) == pa.string()
     assert infer_type([[]]) == pa.list_(pa.string()) and infer_type([{}]) == pa.string()
     assert infer_type([{"a": 1}, {"b": "x"}]) == pa.struct([("a", pa.int64()), ("b", pa.string())])
+
+
+def test_run_writes_metadata_columns_with_input_types(data_dir: Path, tmp_path: Path):
+    from curate.pipeline import run_config
+
+    src = data_dir / DPK
+    cfg = parse_config({"input": {"format": "parquet", "path": str(src), "text_key": "contents", "id_key": "document"},
+                        "output": {"path": str(tmp_path / "o"), "metadata_columns": PARQUET_COLUMNS},
+                        "executor": {"tasks": 1, "workers": 1}, "stages": []})
+    assert run_config(cfg, progress=False)["complete"]
+    out = pq.read_schema(next((tmp_path / "o" / "data").glob("*.parquet")))
+    want = pq.read_schema(src)
+    assert {n: out.field(n).type for n in PARQUET_COLUMNS} == {n: want.field(n).type for n in PARQUET_COLUMNS}
