@@ -167,6 +167,37 @@ def test_report_in_chromium(real_output, tmp_path):
     for k, n in status_counts(str(real_output)).items():
         assert f'id="status-{k}">{n:,}<' in dom
     # a histogram per float column, with the rule's threshold named under it
-    fig = re.search(r'<figure data-column="eflaw"><img alt="eflaw" src="data:image/png;base64,[A-Za-z0-9+/=]{2000,}"><figcaption>([^<]*)<', dom)
+    fig = re.search(r'<figure data-column="eflaw" data-layout="[^"]*"><img alt="eflaw" src="data:image/png;base64,'
+                    r'[A-Za-z0-9+/=]{2000,}"><figcaption title="[^"]*">([^<]*)<', dom)
     assert fig and "quality_rule: eflaw &lt; 80" in fig.group(1)
     assert dom.count("data:image/png;base64,") >= 4  # funnel, drops, statuses, eflaw
+
+
+def test_a_run_that_drops_everything(tmp_path):
+    """A real run whose length filter drops every document: `curate diff` and `curate report` say there
+    is nothing, name the reason, and exit 0 (whether the writer left a zero-row file or none)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "docs.jsonl").write_text("".join(json.dumps({"id": f"d{i}", "text": f"a short document number {i}"}) + "\n"
+                                            for i in range(6)))
+    out = tmp_path / "out"
+    cfg = {"name": "all-dropped", "input": {"format": "jsonl", "path": str(src), "glob": "*.jsonl"},
+           "output": {"path": str(out), "keep_rejected": False}, "executor": {"kind": "local", "tasks": 1},
+           "stages": [{"stage": "length_filter", "min_words": 1_000_000}]}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    stats = run_config(load_config(tmp_path / "cfg.yaml"), progress=False)
+    assert stats["complete"] and stats["output_docs"] == 0
+    data = sorted((out / "data").glob("*.parquet")) if (out / "data").is_dir() else []
+    for f in data:  # the writer's side: the full schema, no rows
+        import pyarrow.parquet as pq
+
+        assert pq.ParquetFile(f).metadata.num_rows == 0 and "text" in pq.ParquetFile(f).schema_arrow.names
+    why = "every one of the 6 input document(s) was dropped (length_filter: too_few_words 6)"
+    r = subprocess.run(CURATE + ["diff", str(out)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and why in r.stdout, r.stdout + r.stderr
+    r = subprocess.run(CURATE + ["diff", str(out), "--html", str(tmp_path / "d.html")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and why in (tmp_path / "d.html").read_text(), r.stderr
+    r = subprocess.run(CURATE + ["report", str(out)], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    page = (out / "report.html").read_text()
+    assert "<section id=no-documents>" in page and why in page
