@@ -15,6 +15,7 @@ last write or close fails, removes its temporary file.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import decimal
 import json
@@ -194,6 +195,19 @@ def _to_map(key: Callable[[Any], Any], item: Callable[[Any], Any], v: Any) -> An
     return UNFIT if any(k is UNFIT or k is None or x is UNFIT for k, x in out) else out
 
 
+def _to_decimal(typ: pa.DataType, v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_, float, np.floating)):
+        return UNFIT  # a float's decimal digits are a guess
+    if isinstance(v, (int, np.integer)):
+        v = decimal.Decimal(int(v))
+    elif isinstance(v, str):  # what a decimal becomes in the JSON handoff between jobs
+        try:
+            v = decimal.Decimal(v.strip())
+        except decimal.InvalidOperation:
+            return UNFIT
+    return _to_scalar(typ, v)  # pyarrow refuses digits beyond the column's scale
+
+
 def _to_scalar(typ: pa.DataType, v: Any) -> Any:
     try:
         pa.scalar(v, type=typ)
@@ -218,6 +232,8 @@ def coercer(typ: pa.DataType) -> Callable[[Any], Any]:
         return partial(_to_timestamp, typ)
     if t.is_date(typ):
         return _to_date
+    if t.is_decimal(typ):
+        return partial(_to_decimal, typ)
     if t.is_list(typ) or t.is_large_list(typ) or t.is_fixed_size_list(typ):
         return partial(_to_list, coercer(typ.value_type), typ.list_size if t.is_fixed_size_list(typ) else -1)
     if t.is_struct(typ):
@@ -395,12 +411,27 @@ class OutputWriter(Accounted, _AtomicParquetWriter):
 INTERMEDIATE_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("metadata", pa.string())])
 
 
+# bytes cross the JSON handoff as {TAG: base64}: as str(b"...") they reached a binary column as the
+# characters of their repr
+_BYTES_TAG = "__curate_bytes_b64__"
+
+
+def _handoff_default(v: Any) -> Any:
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return {_BYTES_TAG: base64.b64encode(bytes(v)).decode("ascii")}
+    return str(v)  # datetime subclasses (pandas), Decimal: parsed back by the output's coercers
+
+
+def _handoff_object(d: dict) -> Any:
+    return base64.b64decode(d[_BYTES_TAG]) if len(d) == 1 and _BYTES_TAG in d else d
+
+
 def _intermediate_row(self: Any, document: Document) -> dict:
-    return {
-        "id": document.id,
-        "text": document.text,
-        "metadata": orjson.dumps(document.metadata, option=orjson.OPT_SERIALIZE_NUMPY, default=str).decode(),
-    }
+    try:
+        meta = orjson.dumps(document.metadata, option=orjson.OPT_SERIALIZE_NUMPY, default=_handoff_default).decode()
+    except TypeError:  # an integer beyond 64 bits
+        meta = json.dumps(document.metadata, ensure_ascii=False, default=_handoff_default)
+    return {"id": document.id, "text": document.text, "metadata": meta}
 
 
 class IntermediateWriter(Accounted, _AtomicParquetWriter):
@@ -423,7 +454,9 @@ class IntermediateWriter(Accounted, _AtomicParquetWriter):
 
 
 def _from_intermediate(self: Any, data: dict, path: str, id_in_file: int | str) -> dict:
-    return {"text": data["text"], "id": data["id"], "metadata": json.loads(data["metadata"])}
+    raw = data["metadata"]
+    meta = json.loads(raw, object_hook=_handoff_object) if _BYTES_TAG in raw else json.loads(raw)
+    return {"text": data["text"], "id": data["id"], "metadata": meta}
 
 
 class IntermediateReader(Accounted, ParquetReader):

@@ -171,12 +171,50 @@ def test_lossless_coercion_and_counted_nulls(tmp_path: Path, sample_dir: Path):
 
 
 def test_a_value_past_the_coercers_is_nulled_not_a_failed_task(tmp_path: Path):
-    """Safety net: a type without a dedicated coercer (decimal) still never fails the batch."""
+    """Safety net: should a coercer let through a value pyarrow refuses, that value is written as null
+    (counted) and the rest of the row group is written. Injected by replacing the coercers with identity."""
+    schema = output_schema([], {"n": pa.int64(), "s": pa.string()})
+    w = OutputWriter(str(tmp_path / "data"), schema, rows_per_group=2)
+    w.__dict__["_coercer_list"] = [(f.name, lambda v: v) for f in schema if f.name not in ("id", "text")]
+    docs = [Document(text="a b", id=str(i), metadata={"n": n, "s": s}) for i, (n, s) in
+            enumerate([(1, "a"), ("x", 5), (3, "c")])]
+    for _ in w(iter(docs)):
+        pass
+    out = pq.read_table(tmp_path / "data")
+    assert out.column("n").to_pylist() == [1, None, 3] and out.column("s").to_pylist() == ["a", None, "c"]
+    assert {k: v for k, v in writer_stats(w).items() if k.startswith("unfit_value/")} == {
+        "unfit_value/n": 1, "unfit_value/s": 1}
+
+
+def test_decimal_column(tmp_path: Path):
+    import decimal
+
     schema = output_schema([], {"d": pa.decimal128(5, 2)})
-    docs = [Document(text="a b", id="1", metadata={"d": "1.25"}), Document(text="a b", id="2", metadata={"d": 1.5})]
-    w = write(tmp_path / "data", schema, docs)
-    assert pq.read_table(tmp_path / "data").column("d").to_pylist() == [None, None]
-    assert writer_stats(w)["unfit_value/d"] == 2
+    values = [decimal.Decimal("1.25"), "1.25", 3, 1.5, "1.234", "abc"]
+    w = write(tmp_path / "data", schema, [Document(text="a b", id=str(i), metadata={"d": v}) for i, v in enumerate(values)])
+    D = decimal.Decimal
+    assert pq.read_table(tmp_path / "data").column("d").to_pylist() == [D("1.25"), D("1.25"), D("3.00"), None, None, None]
+    assert writer_stats(w)["unfit_value/d"] == 3
+
+
+def test_binary_and_decimal_survive_the_handoff(tmp_path: Path, sample_dir: Path):
+    """bytes crossed the JSON handoff as the text of their repr ("b'...'") and were written so."""
+    import decimal
+
+    texts = [json.loads(line)["text"] for line in gzip.open(sample_dir / "c4-en-1k.jsonl.gz")][:20]
+    table = pa.table({"id": [str(i) for i in range(20)], "text": texts,
+                      "raw": pa.array([t.encode("utf-8")[:50] + bytes([0, 255]) for t in texts], pa.binary()),
+                      "price": pa.array([decimal.Decimal(f"{i}.{i:02d}") for i in range(20)], pa.decimal128(6, 2))})
+    pq.write_table(table, tmp_path / "in.parquet")
+    cfg = input_cfg("parquet", tmp_path / "in.parquet", ["raw", "price"])
+    for _ in IntermediateWriter(str(tmp_path / "work"))(make_reader(cfg)()):
+        pass
+    docs = list(IntermediateReader(str(tmp_path / "work"))())
+    w = write(tmp_path / "data", output_schema([], metadata_column_types(cfg, ["raw", "price"])), docs)
+    out = pq.read_table(tmp_path / "data")
+    assert out.column("raw").to_pylist() == table.column("raw").to_pylist()
+    assert out.column("price").to_pylist() == table.column("price").to_pylist()
+    assert not any(k.startswith("unfit_value/") for k in writer_stats(w))
 
 
 def test_timestamp_survives_the_handoff_between_jobs(data_dir: Path, tmp_path: Path):
