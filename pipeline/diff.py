@@ -60,6 +60,20 @@ class Record:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def annotations(self) -> dict[str, str]:
+        """The document's numeric and boolean columns (scores, flags, counts), formatted: what a reader
+        needs to see why a filter dropped it."""
+        out = {}
+        for k, v in self.extra.items():
+            if isinstance(v, bool):
+                out[k] = "true" if v else "false"
+            elif isinstance(v, int):
+                out[k] = str(v)
+            elif isinstance(v, float):
+                out[k] = f"{v:.4g}"
+        return out
+
+    @property
     def source(self) -> str:
         if self.source_file is None:
             return ""

@@ -27,7 +27,7 @@ def record_json(r: Record) -> dict[str, Any]:
         "drop_stage": r.drop_stage if r.where == "rejected" else None, "drop_reason": r.drop_reason,
         "errors": r.errors, "doc_program": r.doc_program, "chunk_programs": r.chunk_programs,
         "edits": parse_edits(r.edits), "n_edits": len(d.edits), "lines_removed": d.lines_removed,
-        "rows_normalized": d.rows_normalized, "diff": d.to_json(),
+        "rows_normalized": d.rows_normalized, "diff": d.to_json(), "annotations": r.annotations,
     }
 
 

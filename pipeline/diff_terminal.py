@@ -70,6 +70,10 @@ def _header(console: Console, r: Record, d: DocDiff) -> None:
         bits.append(f"{len(d.edits)} edit(s): {d.lines_removed} line(s) removed, {d.rows_normalized} row(s) normalized")
     if bits:
         console.print("   " + "; ".join(bits), soft_wrap=True)
+    if r.where == "rejected" and r.annotations:
+        # why a filter dropped it: its scores next to the reason
+        console.print(Text("   annotations: " + " · ".join(f"{k} {v}" for k, v in r.annotations.items()), style="dim"),
+                      soft_wrap=True)
     for e in r.errors:
         console.print(Text(f"   error: {e}", style="red"), soft_wrap=True)
     if d.note:

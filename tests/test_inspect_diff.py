@@ -281,6 +281,23 @@ def test_extra_files_in_the_output_are_not_read(output, tmp_path):
     assert r.returncode == 0 and r.stdout.count("━━ doc-") == 2, r.stderr
 
 
+def test_dropped_documents_show_their_scores(output, tmp_path):
+    """Why a filter dropped a document: its numeric columns next to the reason (terminal and page)."""
+    out, _ = output
+    want = [r for r in select(str(out), Selection.build(status="dropped:length_filter", limit=1))][0]
+    row = pq.read_table(next((out / "rejected" / "length_filter").glob("*.parquet"))).to_pylist()
+    row = next(x for x in row if x["id"] == want.id)
+    r = _diff(out, "--id", want.id)
+    line = f"   annotations: ft_dclm {row['ft_dclm']:.4g} · eflaw {row['eflaw']:.4g} · tokens_per_char {row['tokens_per_char']:.4g}"
+    assert line in r.stdout.splitlines(), r.stdout
+    assert "annotations:" not in _diff(out, "--status", "edited", "--limit", "1").stdout  # kept ones: the page only
+    page = tmp_path / "d.html"
+    assert _diff(out, "--id", want.id, "--html", str(page)).returncode == 0
+    data = json.loads(re.search(r'<script id="curate-data" type="application/json">(.*?)</script>', page.read_text()).group(1))
+    assert data["docs"][0]["annotations"] == {"ft_dclm": f"{row['ft_dclm']:.4g}", "eflaw": f"{row['eflaw']:.4g}",
+                                             "tokens_per_char": f"{row['tokens_per_char']:.4g}"}
+
+
 def test_bad_selection_is_one_line_error(output, tmp_path):
     out, _ = output
     r = _diff(out, "--status", "bogus")
