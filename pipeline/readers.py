@@ -4,6 +4,10 @@ datatrove's readers skip broken records with a warning and drop empty ones silen
 every input record and either drop it with a reason (`on_error: skip`, the default; the file and
 record are logged) or stop with an `InputError` naming them (`on_error: fail`). Each document
 carries `source_file` and `source_record` (its 0-based position in that file).
+
+Compressed input (gzip, bz2, xz, zstd) that is cut short is one `truncated_file` drop, corrupt
+compressed data one `corrupt_file`; what was read before stays. `metadata_column_types` decides
+the output type of `output.metadata_columns` from the input before the run.
 """
 
 from __future__ import annotations
