@@ -51,6 +51,7 @@ MEASURE = """
   const facts = {vw: document.documentElement.clientWidth, scroll_w: document.documentElement.scrollWidth,
     header: q("header"), aside: q("aside"), main: q("main"), diff: q(".diffbox"), programs: q(".side-panel"),
     kv: q(".dochead .kv"), annotations: q("#doc-annotations"), buttons: [...document.querySelectorAll(".toolbar button")].map(box),
+    annotations_text: (document.querySelector("#doc-annotations") || {}).textContent || "",
     images: [...document.querySelectorAll("img")].map(box), chars_per_line: perLine, overflow: overflow.slice(0, 10)};
   const pre = document.createElement("pre"); pre.id = "layout-facts"; pre.textContent = JSON.stringify(facts);
   document.body.append(pre);
@@ -92,6 +93,7 @@ def test_diff_page_layout(diff_page, tmp_path, width):
     # nothing wider than the window, no horizontal scrolling, long URLs and ids wrapped
     assert f["scroll_w"] <= f["vw"] and f["overflow"] == [], f["overflow"]
     assert f["kv"]["r"] <= f["main"]["r"] + 0.5 and f["annotations"]["r"] <= f["main"]["r"] + 0.5
+    assert re.fullmatch(r"annotations: ft_dclm \S+ · eflaw \S+ · tokens_per_char \S+", f["annotations_text"]), f["annotations_text"]
     # the text is readable: a rendered line of a long diff cell holds dozens of characters (it held 1 at 800 px)
     assert f["chars_per_line"] and min(f["chars_per_line"]) >= 25, f["chars_per_line"]
     # the header, however many lines it wraps to, is above the list and the document, not over them
