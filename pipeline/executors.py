@@ -49,7 +49,9 @@ class CurateLocalExecutor(_TaskLogging, LocalPipelineExecutor):
 
         self._launched = True
         self.save_executor_as_json()
-        blob = dill.dumps(self)  # once: the pipeline travels as bytes, tasks as (rank, local rank)
+        # once: the pipeline travels as bytes, tasks as (rank, local rank); `recurse` carries the globals that
+        # steps defined in the user's script use (their module is never imported in a worker)
+        blob = dill.dumps(self, recurse=True)
         ctx = multiprocessing.get_context(self.start_method)
         stats = PipelineStats()
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(ranks)), mp_context=ctx)
@@ -57,8 +59,16 @@ class CurateLocalExecutor(_TaskLogging, LocalPipelineExecutor):
             with _script_not_reimported():
                 # local rank 0 (the one that prints to the console) goes to the first task: one console voice
                 futures = [pool.submit(_run_task, blob, rank, 0 if k == 0 else 1) for k, rank in enumerate(ranks)]
-            for f in futures:
-                stats += f.result()
+            failures = []
+            for f in futures:  # every task runs to its end; the first failure is raised after
+                try:
+                    stats += f.result()
+                except BrokenProcessPool:
+                    raise
+                except Exception as e:  # a task's own error (e.g. on_error: fail): the caller reports it
+                    failures.append(e)
+            if failures:
+                raise failures[0]
         except BrokenProcessPool:
             raise CurateError(
                 "a worker process died before finishing its task (killed for memory, or it could not start: "

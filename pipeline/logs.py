@@ -34,7 +34,12 @@ def console_sink(prefix: str = "") -> int:
     """Add curate's console sink: one readable line per message, no traceback on the console (the task
     log files keep full tracebacks)."""
     fmt = "<level>{level: <8}</level> | " + prefix + "{message}\n"
-    return logger.add(sys.stderr, level=console_level(), format=lambda _record: fmt, colorize=None)
+    hid = logger.add(sys.stderr, level=console_level(), format=lambda _record: fmt, colorize=None)
+    _SINKS.add(hid)
+    return hid
+
+
+_SINKS: set[int] = set()  # console sinks curate added in this process
 
 
 def _add_task_logger(logging_dir: Any, rank: int, local_rank: int = 0, node_rank: int = -1) -> Any:
@@ -86,16 +91,26 @@ def task_logging() -> Iterator[None]:
         _base.add_task_logger, _base.close_task_logger = saved
 
 
+def _plain_stderr_handlers() -> list[tuple[int, int]]:
+    """(id, level) of loguru handlers that print everything to stderr the way loguru's default does.
+
+    loguru has no public way to list handlers; `_core.handlers` is the one stable place (loguru 0.6-0.7).
+    """
+    core = getattr(logger, "_core", None)
+    handlers = getattr(core, "handlers", {}) or {}
+    return [(hid, int(getattr(h, "levelno", getattr(h, "_levelno", 0)))) for hid, h in list(handlers.items())
+            if getattr(h, "_name", "") == "<stderr>" and int(getattr(h, "levelno", getattr(h, "_levelno", 0))) < 30]
+
+
 @contextlib.contextmanager
 def quiet_console() -> Iterator[None]:
     """Around a run in the launcher (a script, a notebook): datatrove's INFO lines and bars stay off the
-    console. Only loguru's default stderr handler is swapped (and given back); handlers the user added
-    are theirs and are left alone."""
-    try:
-        logger.remove(0)
-        swapped = True
-    except ValueError:
-        swapped = False
+    console. Plain stderr handlers below WARNING (loguru's default, as a notebook has it) are swapped for
+    curate's and given back after; other handlers the user added are theirs and are left alone."""
+    swapped = _plain_stderr_handlers()
+    for hid, _level in swapped:
+        with contextlib.suppress(ValueError):
+            logger.remove(hid)
     sink = console_sink() if swapped else None
     env_had = "TQDM_DISABLE" in os.environ
     if _quiet() and not env_had:
@@ -107,7 +122,9 @@ def quiet_console() -> Iterator[None]:
         if _quiet() and not env_had:
             os.environ.pop("TQDM_DISABLE", None)
         if swapped:
-            with contextlib.suppress(ValueError):
-                logger.remove(sink)
-            logger.remove()  # an in-process task replaced the handlers with its own
-            logger.add(sys.stderr)  # loguru's default handler, as the user had it
+            for hid in {sink, *_SINKS}:  # ours, and the one an in-process task's logger left behind
+                with contextlib.suppress(ValueError):
+                    logger.remove(hid)
+            _SINKS.clear()
+            for _hid, level in swapped:
+                logger.add(sys.stderr, level=level)
