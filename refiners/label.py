@@ -41,7 +41,7 @@ from curate.pipeline.writers import _AtomicParquetWriter
 
 from .program import CHUNK_CALLS, DOC_CALLS, parse_program
 from .prompts import MAX_CHUNK_TOKENS, MAX_DOC_TOKENS, Prompt, PromptBuilder, load_tokenizer
-from .teachers import Teacher, TeacherOptions, chunk_lines, make_teacher, program_text, removal_runs
+from .teachers import Answer, Label, Teacher, TeacherOptions, chunk_lines, make_teacher, program_text, removal_runs
 
 SFT_FOLDER = "sft"
 SFT_SCHEMA = pa.schema([
@@ -129,6 +129,13 @@ def chunk_target(raw: str, prompt: Prompt, text: str, max_share: float, over_lim
 
 # ---------------------------------------------------------------------------- the stage
 
+def _unpack(ans: str | Answer) -> tuple[str, str | None, str | None]:
+    """(raw answer, program to check, why there is none)."""
+    if isinstance(ans, Answer):
+        return ans.raw, ans.program, ans.reason
+    return ans, ans, None
+
+
 class _SFTWriter(_AtomicParquetWriter):
     """One `NNNNN.parquet` per task, published atomically when the task ends (see writers.py)."""
 
@@ -188,12 +195,15 @@ class RefinerLabeler(CurateStep):
             prompts = b.doc_prompts([d.text for d in live])
             with self.track_time("doc teacher"):
                 answers = self.teacher.doc_programs(live, prompts)
-            for d, p, raw in zip(live, prompts, answers):
-                if raw is None:
+            for d, p, ans in zip(live, prompts, answers):
+                if ans is None:
                     self.stat_update("doc/no_label")
                     continue
+                raw, program, why = _unpack(ans)
                 try:
-                    target, reason = doc_target(raw), None
+                    if program is None:
+                        raise Invalid(why or "no program")
+                    target, reason = doc_target(program), None
                     self.stat_update("doc/valid")
                     self.stat_update(f"doc/{target[:-2]}")
                 except Invalid as e:
@@ -208,25 +218,28 @@ class RefinerLabeler(CurateStep):
                 answers = self.teacher.chunk_programs(live, per_doc)
             for d, ps, raws in zip(live, per_doc, answers):
                 targets = []
-                for k, (p, raw) in enumerate(zip(ps, raws)):
-                    target, reason, capped = self._chunk(d, p, raw)
-                    if raw is None:
+                for k, (p, ans) in enumerate(zip(ps, raws)):
+                    target, reason, capped = self._chunk(d, p, ans)
+                    if ans is None:
                         continue
                     invalid[id(d)] += target is None
                     targets.append(target)
-                    rows[id(d)].append(self._row(d, "chunk", k, p, raw, target, reason, capped))
+                    rows[id(d)].append(self._row(d, "chunk", k, p, _unpack(ans)[0], target, reason, capped))
                 d.metadata["refiner_chunk_targets"] = targets
         for d in docs:
             d.metadata["refiner_invalid"] = invalid[id(d)]
         return [(d, rows[id(d)]) for d in docs]
 
-    def _chunk(self, d: Document, p: Prompt, raw: str | None) -> tuple[str | None, str | None, bool]:
+    def _chunk(self, d: Document, p: Prompt, ans: Label) -> tuple[str | None, str | None, bool]:
         o = self.opts
-        if raw is None:
+        if ans is None:
             self.stat_update("chunk/no_label")
             return None, None, False
+        _raw, program, why = _unpack(ans)
         try:
-            target, capped = chunk_target(raw, p, d.text, o.max_removed_share, o.over_limit)
+            if program is None:
+                raise Invalid(why or "no program")
+            target, capped = chunk_target(program, p, d.text, o.max_removed_share, o.over_limit)
             if self._count_tokens(target) > o.max_target_tokens:
                 raise Invalid(f"target longer than max_target_tokens ({o.max_target_tokens})")
         except Invalid as e:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, Sequence
 
@@ -87,12 +88,24 @@ class TeacherOptions(StrictModel):
                                                                   "(prox_refine output: prox_chunk_programs)")
 
 
+@dataclass
+class Answer:
+    """A teacher answer whose raw text is not itself the program (model scores, merged templates)."""
+
+    raw: str
+    program: str | None  # None: no program could be made from the answer
+    reason: str | None = None
+
+
+Label = str | Answer | None  # raw program text, an Answer, or None (no label for this prompt)
+
+
 class Teacher(Protocol):
     name: str
 
-    def doc_programs(self, docs: Sequence[Document], prompts: Sequence[Prompt]) -> list[str | None]: ...
+    def doc_programs(self, docs: Sequence[Document], prompts: Sequence[Prompt]) -> list[Label]: ...
 
-    def chunk_programs(self, docs: Sequence[Document], prompts: Sequence[Sequence[Prompt]]) -> list[list[str | None]]: ...
+    def chunk_programs(self, docs: Sequence[Document], prompts: Sequence[Sequence[Prompt]]) -> list[list[Label]]: ...
 
 
 # ---------------------------------------------------------------------------- splitting document programs
@@ -306,28 +319,25 @@ def doc_decision_from_scores(output: str, opts: TeacherOptions) -> str | None:
     return "drop_doc()"
 
 
-def merge_programs(outputs: Sequence[str], prompt: Prompt) -> str:
+def merge_programs(outputs: Sequence[str]) -> Answer:
     """Several templates' programs for one chunk -> one: the union of removals, normalizations deduplicated.
 
-    A template whose answer does not parse contributes its raw text, so the merged program is rejected
-    (and counted) by the label stage rather than silently losing that template's opinion.
+    One template answer that does not parse makes the merged answer invalid (counted by the label
+    stage) rather than silently losing that template's opinion.
     """
     norms: list[tuple[str, str]] = []
     removed: list[int] = []
-    bad = []
-    for out in outputs:
+    raw = "\n----\n".join(outputs)
+    for k, out in enumerate(outputs):
         prog = parse_program(out, CHUNK_CALLS)
         if prog.errors or prog.fatal:
-            bad.append(out)
-            continue
+            return Answer(raw, None, f"parse: template {k}: {prog.errors[0]}")
         for c in prog.calls:
             if c.name == "normalize" and (c.arg("source_str"), c.arg("target_str")) not in norms:
                 norms.append((c.arg("source_str"), c.arg("target_str")))
             elif c.name == "remove_lines":
                 removed.extend(range(c.arg("line_start"), c.arg("line_end") + 1))
-    if bad:
-        return "\n".join(bad)
-    return program_text(norms, removal_runs(removed))
+    return Answer(raw, program_text(norms, removal_runs(removed)))
 
 
 def _template(path: str | None, default: str, placeholder: str) -> str:
@@ -348,7 +358,8 @@ class ModelTeacher:
             raise ConfigError("teacher.model: required for kind: model (a local model folder)")
         self.opts = opts
         self.doc_template = _template(opts.doc_template, "doc.txt", "{document}")
-        self.chunk_templates = [_template(t, t, "{chunk}") for t in (opts.chunk_templates or DEFAULT_CHUNK_TEMPLATES)]
+        self.chunk_templates = ([_template(t, "", "{chunk}") for t in opts.chunk_templates] if opts.chunk_templates
+                                else [_template(None, t, "{chunk}") for t in DEFAULT_CHUNK_TEMPLATES])
         self._backend: Any = None
         self._hf_tok: Any = None
 
@@ -396,13 +407,16 @@ class ModelTeacher:
             out.append(t[: e.offsets[n][0]] if len(e.ids) > n else t)
         return out
 
-    def doc_programs(self, docs: Sequence[Document], prompts: Sequence[Prompt]) -> list[str | None]:
+    def doc_programs(self, docs: Sequence[Document], prompts: Sequence[Prompt]) -> list[Label]:
         users = [self.doc_template.replace("{document}", t) for t in self._cut([d.text for d in docs])]
         gens = self.backend().generate(self.prompts(users, "doc"), self.opts.doc_new_tokens)
-        # an answer without a score is kept as raw text: the label stage rejects and counts it
-        return [doc_decision_from_scores(g.text, self.opts) or g.text for g in gens]
+        out: list[Label] = []
+        for g in gens:
+            decision = doc_decision_from_scores(g.text, self.opts)
+            out.append(Answer(g.text, decision, None if decision else "no score: the answer has no 'Educational score: N'"))
+        return out
 
-    def chunk_programs(self, docs: Sequence[Document], prompts: Sequence[Sequence[Prompt]]) -> list[list[str | None]]:
+    def chunk_programs(self, docs: Sequence[Document], prompts: Sequence[Sequence[Prompt]]) -> list[list[Label]]:
         flat = [p for ps in prompts for p in ps]
         bodies = [_chunk_body(p) for p in flat]
         per_template = []
@@ -410,8 +424,9 @@ class ModelTeacher:
             gens = self.backend().generate(self.prompts([tpl.replace("{chunk}", b) for b in bodies], "chunk"),
                                            self.opts.chunk_new_tokens)
             per_template.append([g.text for g in gens])
-        merged = [merge_programs([outs[k] for outs in per_template], p) for k, p in enumerate(flat)]
-        out, k = [], 0
+        merged = [merge_programs([outs[k] for outs in per_template]) for k in range(len(flat))]
+        out: list[list[Label]] = []
+        k = 0
         for ps in prompts:
             out.append(list(merged[k : k + len(ps)]))
             k += len(ps)

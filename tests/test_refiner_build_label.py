@@ -222,9 +222,10 @@ def test_document_programs_split_over_chunks() -> None:
     out = split_document_program('remove_lines(line_start=1, line_end=5)\nnormalize("&amp;", "&")', text, ps)
     assert out == ["remove_lines(line_start=1, line_end=2)",
                    'normalize(source_str="&amp;", target_str="&")\nremove_lines(line_start=3, line_end=5)']
-    assert merge_programs(["remove_lines(line_start=0, line_end=1)", "keep_chunk()", "remove_lines(line_start=1, line_end=2)"],
-                          ps[0]) == "remove_lines(line_start=0, line_end=2)"
-    assert merge_programs(["remove_lines(0, 1)", "not a program"], ps[0]) == "not a program"
+    merged = merge_programs(["remove_lines(line_start=0, line_end=1)", "keep_chunk()", "remove_lines(line_start=1, line_end=2)"])
+    assert merged.program == "remove_lines(line_start=0, line_end=2)"
+    bad = merge_programs(["remove_lines(0, 1)", "not a program"])
+    assert bad.program is None and bad.reason.startswith("parse: template 1:") and bad.raw.endswith("not a program")
 
 
 def test_model_teacher_score_rule_and_templates() -> None:
