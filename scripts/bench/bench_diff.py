@@ -56,6 +56,7 @@ def main() -> None:
     rows = [("baseline: pyarrow read_table(data/) whole", [sys.executable, "-c", load, str(out)]),
             ("floor: curate diff --help (imports only)", CURATE + ["diff", "--help"])]
     for name, extra in (
+        ("diff (default: 20, changed ones first)", []),
         ("diff --status edited --limit 5", ["--status", "edited", "--limit", "5"]),
         ("diff --id (last document)", ["--id", f"doc-{a.docs - 1:06d}"]),
         ("diff --grep 'Quartz' --limit 20", ["--grep", "Quartz", "--limit", "20"]),
