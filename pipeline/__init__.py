@@ -5,16 +5,16 @@ Python API (the same stages as in YAML, without an executor):
     from curate.pipeline import run_stages, load_config, run_config
 """
 
-from .config import CurateConfig, load_config, parse_config
+from .config import CurateConfig, StrictModel, load_config, parse_config
 from .errors import ConfigError, CurateError, InputError
 from .inprocess import InProcessResult, run_stages
 from .plan import Plan, PlanContext, build_plan
-from .registry import Column, register_stage, stage_names
+from .registry import Column, register_prepare, register_stage, stage_names
 from .run import run_config
 from .steps import Accounted, CurateFilter, CurateStep
 
 __all__ = [
     "Accounted", "Column", "ConfigError", "CurateConfig", "CurateError", "CurateFilter", "CurateStep",
     "InProcessResult", "InputError", "Plan", "PlanContext", "build_plan", "load_config", "parse_config",
-    "register_stage", "run_config", "run_stages", "stage_names",
+    "StrictModel", "register_prepare", "register_stage", "run_config", "run_stages", "stage_names",
 ]

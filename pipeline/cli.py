@@ -218,6 +218,10 @@ def cmd_stages(args: argparse.Namespace) -> int:
 
     from .registry import all_stages
 
+    if args.plugin:
+        from .plugins import load_plugins
+
+        load_plugins(args.plugin, "--plugin")
     c = Console()
     if not c.is_terminal:  # pipes and files: no folding at 80 columns
         c.width = max(c.width, 160)
@@ -289,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_clean)
     sp = sub.add_parser("stages", help="list the stages usable in a config, with their options and output columns")
     sp.add_argument("name", nargs="?", help="only this stage")
+    sp.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE",
+                    help="also load the stages of this plugin (a module name or a .py file; repeatable)")
     sp.set_defaults(fn=cmd_stages)
 
     for mod in _COMMAND_MODULES:

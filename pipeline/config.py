@@ -137,6 +137,8 @@ class CurateConfig(StrictModel):
     on_error: Literal["skip", "fail"] = Field(
         "skip", description="bad input records: skip (count and log file + record) or fail (stop with that message)"
     )
+    plugins: list[str] = Field(default_factory=list, description="modules or .py files whose import registers "
+                                                               "more stages (relative to the config file)")
     stages: list[dict[str, Any]] = Field(default_factory=list, description="the stages, in order")
 
     # filled by load_config after each stage entry is validated against the registry
@@ -249,6 +251,15 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
         cfg = CurateConfig.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, CurateConfig), source) from None
+    if cfg.plugins:
+        from .plugins import load_plugins
+
+        if base_dir is not None:
+            cfg.plugins = [_resolve(p, "ref", base_dir) if p.endswith(".py") else p for p in cfg.plugins]
+        try:
+            load_plugins(cfg.plugins)
+        except ConfigError as e:
+            raise ConfigError(e.problems, source) from None
 
     entries: list[StageEntry] = []
     labels: set[str] = set()

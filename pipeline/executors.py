@@ -59,16 +59,13 @@ class CurateLocalExecutor(_TaskLogging, LocalPipelineExecutor):
             with _script_not_reimported():
                 # local rank 0 (the one that prints to the console) goes to the first task: one console voice
                 futures = [pool.submit(_run_task, blob, rank, 0 if k == 0 else 1) for k, rank in enumerate(ranks)]
-            failures = []
-            for f in futures:  # every task runs to its end; the first failure is raised after
+            for f in futures:  # every task runs to its end
                 try:
                     stats += f.result()
                 except BrokenProcessPool:
                     raise
-                except Exception as e:  # a task's own error (e.g. on_error: fail): the caller reports it
-                    failures.append(e)
-            if failures:
-                raise failures[0]
+                except Exception:  # noqa: S112 - a task's own error: in its log; the run reports the unfinished tasks
+                    continue
         except BrokenProcessPool:
             raise CurateError(
                 "a worker process died before finishing its task (killed for memory, or it could not start: "
@@ -166,6 +163,16 @@ def slurm_env_command(s: Any) -> str | None:
     return None
 
 
+def _with_plugins(env_command: str | None) -> str | None:
+    """Slurm jobs start fresh: file plugins' folders go on PYTHONPATH so their stages unpickle there."""
+    from .plugins import worker_pythonpath
+
+    path = worker_pythonpath()
+    if path is None:
+        return env_command
+    return "; ".join(c for c in (env_command, f"export PYTHONPATH={path}") if c)
+
+
 def _slurm_kwargs(ex: ExecutorConfig, job: Job, name: str) -> dict[str, Any]:
     s = ex.slurm
     r = job.resources or Resources()
@@ -181,7 +188,7 @@ def _slurm_kwargs(ex: ExecutorConfig, job: Job, name: str) -> dict[str, Any]:
         sbatch_args=dict(s.sbatch_args),
         max_array_size=s.max_array_size,
         venv_path=s.venv_path,
-        env_command=slurm_env_command(s),
+        env_command=_with_plugins(slurm_env_command(s)),
     )
     if s.qos:
         kw["qos"] = s.qos
@@ -189,6 +196,13 @@ def _slurm_kwargs(ex: ExecutorConfig, job: Job, name: str) -> dict[str, Any]:
         # datatrove writes `--qos=normal` by default; many clusters have no such QOS
         kw["qos"] = ""
     return kw
+
+
+def _ray_plugin_env() -> dict[str, Any] | None:
+    from .plugins import worker_pythonpath
+
+    path = worker_pythonpath()
+    return {"runtime_env": {"env_vars": {"PYTHONPATH": path}}} if path else None
 
 
 def build_executors(plan: Plan, kind: str | None = None) -> list[PipelineExecutor]:
@@ -218,6 +232,7 @@ def build_executors(plan: Plan, kind: str | None = None) -> list[PipelineExecuto
                 cpus_per_task=r.cpus_per_task or ex.ray.cpus_per_task,
                 mem_per_cpu_gb=r.mem_per_cpu_gb or ex.ray.mem_per_cpu_gb,
                 gpus_per_task=r.gpus_per_task,
+                ray_remote_kwargs=_ray_plugin_env(),
             )
         else:  # pragma: no cover - the config schema rejects other kinds
             raise ValueError(kind)

