@@ -6,6 +6,7 @@ import argparse
 import functools
 import os
 import sys
+from pathlib import Path
 from typing import Callable
 
 from .errors import CurateError
@@ -38,9 +39,36 @@ def _quiet_broken_pipe(fn: Callable[[argparse.Namespace], int]) -> Callable[[arg
     return run
 
 
+def resolve_output(arg: str) -> str:
+    """The output folder a user meant: the folder itself, the run's YAML config (its output.path), or a
+    data/, rejected/ or rejected/STAGE/ folder inside an output (its output folder)."""
+    if "://" in arg:
+        return arg
+    from .diff import RUN_FILES
+
+    p = Path(arg)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        from .config import load_config
+
+        out = load_config(p).output.path
+        if not Path(out).is_dir():
+            raise CurateError(f"{arg}: its output folder {out} does not exist (run `curate run {arg}` first, "
+                              f"or pass the folder a run with --output wrote)")
+        return out
+    if p.is_dir():  # OUT/data, OUT/rejected, OUT/rejected/STAGE
+        for up, name in ((p.parent, p.name), (p.parent.parent, p.parent.name)):
+            if name in ("data", "rejected") and any((up / f).is_file() for f in RUN_FILES):
+                return str(up)
+    if p.suffix == ".parquet":
+        raise CurateError(f"{arg}: pass the run's output folder (the one holding data/ and rejected/) or its config")
+    return arg
+
+
 @_quiet_broken_pipe
 def cmd_diff(args: argparse.Namespace) -> int:
     from .diff import Selection, count_documents, empty_note, select, select_changed_first
+
+    args.output = resolve_output(args.output)
 
     limit, per_status = args.limit, args.per_status
     default_limit = limit is None and not (args.id or args.sample)
@@ -110,6 +138,7 @@ def _describe(args: argparse.Namespace, limit: int | None) -> str:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
+    args.output = resolve_output(args.output)
     path = args.html or f"{args.output.rstrip('/')}/report.html"
     write_report(args.output, path, bins=args.bins)
     print(f"wrote {path}", file=sys.stderr)
@@ -123,7 +152,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         description="Show each selected document of an output folder as a diff of its text before and "
                                     "after refinement, each change labelled with the program call that made it.",
                         epilog=DIFF_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sp.add_argument("output", help="a run's output folder (holds data/ and, with keep_rejected, rejected/)")
+    sp.add_argument("output", help="a run's output folder (holds data/ and, with keep_rejected, rejected/), or its config")
     sp.add_argument("--id", action="append", help="this document id (repeatable)")
     sp.add_argument("--status", action="append", help=STATUS_HELP)
     sp.add_argument("--grep", help="documents whose text (before or after) matches this regular expression")
@@ -145,7 +174,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         description="Write a self-contained HTML report of a run from its stats.json, config and "
                                     "Parquet output: docs and chars kept per stage, drop reasons, a histogram of "
                                     "every numeric annotation with the config's thresholds, refinement statuses.")
-    sp.add_argument("output", help="a run's output folder")
+    sp.add_argument("output", help="a run's output folder, or its config")
     sp.add_argument("--html", metavar="FILE", help="where to write it (default OUTPUT/report.html)")
     sp.add_argument("--bins", type=int, default=40, help="histogram bins (default 40)")
     sp.set_defaults(fn=cmd_report)

@@ -298,6 +298,34 @@ def test_dropped_documents_show_their_scores(output, tmp_path):
                                              "tokens_per_char": f"{row['tokens_per_char']:.4g}"}
 
 
+def test_output_named_by_its_config_or_a_folder_inside_it(output, tmp_path):
+    """`curate diff CONFIG`, `curate diff OUT/data`, `OUT/rejected/STAGE`: the output they belong to."""
+    import yaml
+
+    from inspect_data import write_run_files
+
+    src, counts = output
+    out = tmp_path / "out"
+    import shutil
+
+    shutil.copytree(src, out)
+    write_run_files(out, counts)
+    cfg = {"name": "t", "input": {"format": "jsonl", "path": str(tmp_path)}, "output": {"path": str(out)},
+           "stages": [{"stage": "length_filter", "min_words": 5}]}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    want = _diff(out, "--status", "edited", "--limit", "2").stdout
+    assert want.count("━━ doc-") == 2
+    for arg in (tmp_path / "cfg.yaml", out / "data", out / "rejected", out / "rejected" / "length_filter"):
+        r = _diff(arg, "--status", "edited", "--limit", "2")
+        assert r.returncode == 0 and r.stdout == want, (arg, r.stderr)
+    r = _diff(next((out / "data").glob("*.parquet")))
+    assert r.returncode == 2 and "pass the run's output folder (the one holding data/ and rejected/) or its config" in r.stderr
+    cfg["output"]["path"] = str(tmp_path / "never-ran")
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    r = _diff(tmp_path / "cfg.yaml")
+    assert r.returncode == 2 and f"its output folder {tmp_path / 'never-ran'} does not exist" in r.stderr
+
+
 def test_bad_selection_is_one_line_error(output, tmp_path):
     out, _ = output
     r = _diff(out, "--status", "bogus")
