@@ -128,3 +128,16 @@ def test_stats_after_a_failed_run_show_stages_that_never_ran(tmp_path: Path, fai
     assert main(["stats", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "INCOMPLETE" in err and err.count("not run") >= 2
+
+
+def test_a_metadata_column_never_in_the_input_is_a_warning(tmp_path: Path, sample_dir: Path, capsys) -> None:
+    c = _small(tmp_path, sample_dir, metadata_columns=["url", "timestamp_of_nothing"])
+    stats = run_config(parse_config(c), progress=False)
+    assert stats["warnings"] == ["output.metadata_columns: 'timestamp_of_nothing' is not a field of the input "
+                                 "(written as an empty column)"]
+    from curate.pipeline.stats import print_summary
+
+    print_summary(stats)
+    assert "warning: output.metadata_columns: 'timestamp_of_nothing'" in capsys.readouterr().err
+    schema = pq.read_schema(next((tmp_path / "o" / "data").glob("*.parquet")))
+    assert str(schema.field("url").type) == "string" and "timestamp_of_nothing" in schema.names
