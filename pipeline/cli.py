@@ -73,8 +73,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from .resume import decide
 
     cfg = _load(args)
-    preflight(cfg, download=False)
-    files = None if is_remote(cfg.input.path) else list_input_files(cfg.input)
+    if not args.no_checks:
+        preflight(cfg, download=False)
+    files = None if is_remote(cfg.input.path) or args.no_checks else list_input_files(cfg.input)
     plan = build_plan(cfg, check_inputs=False)
     d = describe(plan, files)
     decision = decide(plan)
@@ -274,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     with_config("validate", "check a config file and report every problem with its key", cmd_validate)
     sp = with_config("plan", "show the jobs, tasks, resources and input files a config compiles to (runs nothing)", cmd_plan)
     sp.add_argument("--json", action="store_true", help="print the plan as JSON")
+    sp.add_argument("--no-checks", action="store_true",
+                    help="show the jobs without checking input, models and tokenizers (e.g. a cluster config, offline)")
     sp = with_config("run", "run a config to completion (local, Ray) or submit it (Slurm)", cmd_run)
     sp.add_argument("--limit", type=int, help="read at most N records per task (quick trials)")
     sp.add_argument("--output", help="override output.path")
