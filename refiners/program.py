@@ -10,7 +10,7 @@ given by keyword or by position:
 
 `normalize` strings are read as ProX's executor reads them (GAIR-NLP/ProX `utils/chunk_utils.py`
 slices the line): the raw characters between the quotes, no escape decoded (`"$\\begingroup$"`
-is the 14 characters `$\begingroup$`, `"\\n"` a backslash and an `n`). A quote inside a string
+is the 13 characters `$\begingroup$`, `"\\n"` a backslash and an `n`). A quote inside a string
 needs no escape, so a line copied verbatim still reads: the arguments are split at the one
 separator `Q, target_str=Q` (after a keyword first argument) or `Q, Q` / `Q, target_str=Q` (after
 a positional one), where Q is the closing quote of the first argument and the opening quote of
