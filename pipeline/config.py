@@ -10,34 +10,13 @@ import difflib
 import os
 import re
 from pathlib import Path
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
-
-
-@dataclass(frozen=True)
-class PathKind:
-    """Marks a str option as a path, so that a relative value resolves against the config file's folder.
-
-    `path`: a local file or folder (or an fsspec URL, left as it is). `ref`: the same, or a hub
-    repository id (`owner/name`), which is left as it is unless a path of that name exists there.
-    """
-
-    kind: Literal["path", "ref"]
-
-
-LocalPath = Annotated[str, PathKind("path")]
-ModelRef = Annotated[str, PathKind("ref")]
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors: a typo in a config must never be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+from .options import LocalPath, ModelRef, PathKind, StrictModel
 
 
 class InputConfig(StrictModel):
