@@ -514,9 +514,25 @@ def infer_type(values: list) -> pa.DataType:
     if not values:
         return pa.string()
     try:
-        return settle_type(pa.array(values).type)
+        arr = pa.array(values)
     except (pa.ArrowException, OverflowError, TypeError, ValueError):
         return pa.string()
+    # pyarrow's inference bends some values to agree: [0.5, false] becomes list<double> [0.5, 0.0]
+    if not all(_same_value(a, b) for a, b in zip(arr.to_pylist(), values)):
+        return pa.string()
+    return settle_type(arr.type)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal as data: 1 and 1.0 are, False and 0.0 are not (Python says they are)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        # pyarrow fills the fields a record lacks with null
+        return set(b) <= set(a) and all(_same_value(a[k], b.get(k)) for k in a)
+    return a == b
 
 
 def settle_type(t: pa.DataType) -> pa.DataType:
