@@ -245,8 +245,14 @@ def apply_chunk_programs(text: str, programs: list[Program], rules: Rules = DEFA
     if fatal or len(errors) >= rules.max_errors:
         # ignored whatever its calls would do: they are not executed
         return Outcome(DROPPED_BY_CHUNK if _at_most(text, k) <= k else IGNORED, text, errors, [])
-    norms = [c for c in calls if c.name == "normalize"]
-    removes = [c for c in calls if c.name == "remove_lines"]
+    norms: list[Call] = []
+    removes: list[Call] = []
+    for c in calls:
+        name = c.name
+        if name == "normalize":
+            norms.append(c)
+        elif name == "remove_lines":
+            removes.append(c)
     if not norms and not removes:
         return Outcome(DROPPED_BY_CHUNK if _at_most(text, k) <= k or f >= 1.0 else KEPT, text, errors, [])
     n_err = len(errors)

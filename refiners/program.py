@@ -161,6 +161,8 @@ def _normalize(line: str, start: int) -> Call:
     if not line.endswith(")"):
         raise Rejected("normalize(...) does not end with ')' (truncated output?)")
     body = line[start:-1].rstrip()
+    if body.endswith(","):  # a trailing comma, as Python allows
+        body = body[:-1].rstrip()
     m = _KEYWORD.match(body)
     kw1 = m.group(1) if m else None
     i = m.end() if m else 0

@@ -139,6 +139,7 @@ def test_canonical_text_round_trips() -> None:
     ('normalize(source_str="a", "b")', 'a", "b', ""),
     ('normalize(source_str="x)")', "x)", ""),
     ("normalize('it's')", "it's", ""),
+    ('normalize(source_str="a", target_str="b", )', "a", "b"),  # trailing comma
 ])
 def test_strings_are_raw(line: str, source: str, target: str) -> None:
     c = parse_line(line)
