@@ -39,7 +39,7 @@ class OutputConfig(StrictModel):
     compression: Literal["zstd", "snappy", "gzip", "none"] = Field("zstd", description="Parquet codec")
     keep_rejected: bool = Field(False, description="also write dropped documents, with reason, under rejected/")
     metadata_columns: list[str] = Field(
-        default_factory=list, description="input fields copied to output columns as strings (e.g. url, dump)"
+        default_factory=list, description="input fields copied to output columns, with the input's types (e.g. url, dump)"
     )
     rows_per_group: int = Field(1000, gt=0, description="Parquet row-group size")
     work_dir: LocalPath | None = Field(

@@ -79,10 +79,21 @@ def collect_stats(plan: Plan) -> dict[str, Any]:
         "stages": stages,
         "conserved": all(s["conserved"] for s in accounted),
         "flow_errors": flow_errors(stages) if complete else [],
-        "warnings": list(plan.warnings),
+        "warnings": list(plan.warnings) + unfit_warnings(stages),
         "input_records": accounted[0]["docs_in"] if accounted else 0,
         "output_docs": accounted[-1]["docs_out"] if accounted else 0,
     }
+
+
+def unfit_warnings(stages: list[dict[str, Any]]) -> list[str]:
+    """Values a writer could not store in their column's type (written as null), per column."""
+    out = []
+    for s in stages:
+        for key, n in sorted((s.get("extra") or {}).items()):
+            if key.startswith("unfit_value/") and n:
+                out.append(f"{s['label']}: {int(n):,} value(s) of column {key.split('/', 1)[1]!r} did not fit its type "
+                           "(written as null)")
+    return out
 
 
 def write_stats(plan: Plan, stats: dict[str, Any]) -> str:
