@@ -89,7 +89,9 @@ def render_record(console: Console, r: Record, context: int = 2, full: bool = Fa
     if not any(row.changed for row in d.rows):
         # nothing to diff: show the start of the text
         shown = d.rows if full else d.rows[:max_lines]
-        console.print(Text(f"@@ unchanged, {n_lines} line(s)", style="cyan"), soft_wrap=True)
+        # a document another stage dropped was never refined: "unchanged" would read as "kept as is"
+        what = "text as dropped" if r.where == "rejected" else "unchanged"
+        console.print(Text(f"@@ {what}, {n_lines} line(s)", style="cyan"), soft_wrap=True)
         for row in shown:
             console.print(Text(f" {_num(row.line_start, width)} ") + _segments_text(row, "new"), soft_wrap=True)
         if len(shown) < len(d.rows):

@@ -195,6 +195,9 @@ def test_header_shows_drop_reason_and_errors(output):
     assert "program_ignored" in r.stdout and "error: remove_lines(line_start=x): bad argument" in r.stdout
     r = _diff(out, "--status", "dropped_by_doc", "--limit", "1")
     assert "dropped by prox_refine: dropped_by_doc" in r.stdout and "program (doc):   drop_doc()" in r.stdout
+    assert re.search(r"^@@ text as dropped, \d+ line\(s\)$", r.stdout, re.M) and "@@ unchanged" not in r.stdout
+    r = _diff(out, "--status", "kept", "--limit", "1")
+    assert re.search(r"^@@ unchanged, \d+ line\(s\)$", r.stdout, re.M)
 
 
 @pytest.mark.parametrize("args", [[], ["--limit", "0"], ["--color", "always", "--limit", "0"]])
