@@ -12,7 +12,9 @@
   moment, so the ratios hold on a loaded machine. Reported per round and as the median:
   docs/s of wall time and docs per CPU-second of this process (`time.process_time`, what one
   core delivers whatever the other processes on the machine do), and the load average.
-  The old implementation's outcomes are compared with the new ones (status counts).
+  The old implementation's outcomes are compared with the new ones, per document (status, text,
+  edits): on the sample all agree but 6, normalizes of `$\\begi` / `"Unemp`-style strings the old
+  `ast` parser misread (a backspace, a syntax error) and the raw reading applies.
 * prompts: doc + chunk prompts (batched Llama-2 tokenization) in batches of 256 docs.
   Baseline: one `encode_batch` of the raw texts (the least any token counting can cost).
 * generation: greedy tokens/s of the transformers backend on CPU with the tiny random Llama
@@ -117,8 +119,14 @@ def bench_executor(texts: list[str], repeat: int, rounds: int, against: str | No
     statuses: dict = {}
     old_statuses: dict = {}
     run(apply_chunk_programs, parse_program, CHUNK_CALLS)  # warm the line caches, as a long run has them
+    same = None
     if old:
         run(*old)
+        o_apply, o_parse, o_allowed = old
+        same = sum((a.status, a.text, a.edits) == (b.status, b.text, b.edits)
+                   for text, ps in docs[: len(texts)]
+                   for a, b in [(apply_chunk_programs(text, [parse_program(p, CHUNK_CALLS) for p in ps]),
+                                 o_apply(text, [o_parse(p, o_allowed) for p in ps]))])
     for _ in range(rounds):
         res["load_avg"].append(os.getloadavg()[0])
         res["baseline"].append(_time(baseline))
@@ -139,7 +147,8 @@ def bench_executor(texts: list[str], repeat: int, rounds: int, against: str | No
         out.update({"old_revision": against, "old_docs_per_s_wall": [round(n / w) for w, _ in res["old"]],
                     "old_docs_per_cpu_s": [round(n / c) for _, c in res["old"]],
                     "speedup_vs_old": round(median(o[0] / a[0] for a, o in zip(res["new"], res["old"])), 2),
-                    "old_statuses": old_statuses})
+                    "old_statuses": old_statuses,
+                    "same_status_text_edits_as_old": f"{same}/{len(texts)} documents"})
     return out
 
 
