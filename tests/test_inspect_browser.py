@@ -113,6 +113,16 @@ def test_diff_page_layout(diff_page, tmp_path, width):
         assert f["diff"]["w"] >= 0.9 * f["main"]["w"]
 
 
+def test_a_document_no_refiner_saw_shows_just_its_text(diff_page, tmp_path):
+    """Dropped by the length filter, before the refiner: no view buttons, no empty program panels."""
+    page, _ = diff_page
+    out = page.parent / "out"
+    doc = next(iter(select(str(out), Selection.build(status="dropped:length_filter", limit=1))))
+    f = measure(page, 1024, tmp_path, "#" + doc.id)
+    assert f["programs"] is None and f["buttons"] == []
+    assert f["diff"]["w"] >= 0.9 * f["main"]["w"]  # the text takes the pane
+
+
 def test_diff_page_of_an_output_with_no_documents(tmp_path):
     out = tmp_path / "out"
     write_empty_output(out, 4)
