@@ -195,3 +195,23 @@ def test_report_without_a_conserved_key_recomputes_it(output, tmp_path):
     assert "conserved<b>NO</b>" in html
     rows = re.findall(r"<tr><td>([a-z_]+)</td>.*?<td>(✓|<b style='color:#c0392b'>✗</b>)</td></tr>", html)
     assert [(label, ok == "✓") for label, ok in rows] == [("read", True), ("length_filter", False), ("prox_refine", True), ("write", True)]
+
+
+def test_rows_are_counted_in_files_without_annotations(tmp_path):
+    """An output of a filter-only run (no float column, no ProX status): every row is still counted."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out"
+    (out / "data").mkdir(parents=True)
+    (out / "rejected" / "length_filter").mkdir(parents=True)
+    pq.write_table(pa.table({"id": [f"k{i}" for i in range(30)], "text": ["x y z"] * 30}), out / "data" / "00000.parquet",
+                   row_group_size=10)
+    pq.write_table(pa.table({"id": ["d0", "d1"], "text": ["a", "b"], "drop_stage": ["length_filter"] * 2,
+                             "drop_reason": ["too_few_words"] * 2}), out / "rejected" / "length_filter" / "00000.parquet")
+    write_run_files(out, {"kept": 30, "dropped": 2})
+    page = tmp_path / "r.html"
+    r = subprocess.run(CURATE + ["report", str(out), "--html", str(page)], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr
+    html = page.read_text()
+    assert "32 rows read" in html and "no float annotation column in the output" in html
