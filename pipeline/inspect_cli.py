@@ -12,6 +12,8 @@ from typing import Callable
 from .errors import CurateError
 
 DIFF_EPILOG = """examples:
+  curate diff out/sample                                the first 20 documents, changed ones first
+  curate diff configs/sample.yaml                       the same, found through the run's config
   curate diff out/sample --status edited --limit 5      the first 5 refined documents
   curate diff out/sample --id 'c4-00042'                one document
   curate diff out/sample --grep 'cookie' -i | less -R   documents mentioning cookies
