@@ -27,6 +27,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -312,6 +313,34 @@ def pairs() -> list[tuple[str, list[str]]]:
 def test_matches_prox_except_listed_differences() -> None:
     ps = pairs()
     assert len(ps) >= 4000
+    # the mix holds every form the README names, in numbers (pairs holding each)
+    features: Counter[str] = Counter()
+    for text, progs in ps:
+        n = text.count("\n") + 1
+        seen = set()
+        for line in "\n".join(progs).split("\n"):
+            eff, _ = _our_line(line)
+            if line.startswith("normalize") and "\\" in line:
+                seen.add("backslash")
+            if "$\\begingroup$" in line:
+                seen.add("latex")
+            if line.startswith("normalize(source_str=\"") and line.count('"') > 4:
+                seen.add("quote inside")
+            if line.startswith("normalize(") and "target_str" not in line and line.endswith(")"):
+                seen.add("one-argument")
+            if line == "keep_chunk()":
+                seen.add("keep_chunk")
+            if eff and eff[0] == "rm":
+                a, b = eff[1], eff[2]
+                seen.add("negative" if a < 0 else "reversed" if b < a else "beyond the end" if a >= n
+                         else "past the end" if b >= n else "in range")
+                if re.search(r"=0[0-9]", line):
+                    seen.add("zero-padded")
+        features.update(seen)
+    minimum = {"backslash": 60, "latex": 30, "quote inside": 30, "one-argument": 120, "keep_chunk": 1500,
+               "negative": 120, "reversed": 60, "beyond the end": 70, "past the end": 200, "in range": 1000,
+               "zero-padded": 180}
+    assert all(features[k] >= v for k, v in minimum.items()), features
     kinds: Counter[str] = Counter()
     n_diff = n_edited = 0
     for text, progs in ps:
