@@ -309,7 +309,7 @@ def _program_cached(text: str, allowed: frozenset[str], where: str) -> tuple[tup
 
 def parse_program(text: str | None, allowed: frozenset[str] = CHUNK_CALLS, where: str = "") -> Program:
     """Parse model output. Every rejected line becomes one error reason; accepted calls keep order."""
-    if type(text) is str and len(text) <= _CACHEABLE_PROGRAM:
+    if type(text) is str and len(text) <= _CACHEABLE_PROGRAM and type(allowed) is frozenset:
         calls, errors, fatal = _program_cached(text, allowed, where)
         return Program(list(calls), list(errors), fatal)  # fresh lists: a caller may extend them
     return _parse_program(text, allowed, where)
