@@ -167,11 +167,8 @@ def cluster_config(out_dir, kind: str = "local", tasks: int = 2, refine_job: boo
     stages = [{"stage": "length_filter", "min_words": 5}]
     if refine_job:
         # the refinement stage in a job of its own, as on a GPU partition (rules backend: CPU, no model)
-        from curate.pipeline.registry import stage_names
-
-        refine = ({"stage": "prox_refine", "backend": "rules"} if "prox_refine" in stage_names()
-                  else {"stage": "length_filter", "min_words": 20})
-        stages.append({**refine, "label": "refine", "resources": {"tasks": 1, "cpus_per_task": 1}})
+        stages.append({"stage": "prox_refine", "backend": "rules", "label": "refine",
+                       "resources": {"tasks": 1, "cpus_per_task": 1}})
     return {
         "name": "cluster",
         "input": {"format": "jsonl", "path": str(SAMPLE), "glob": "*.jsonl.gz"},

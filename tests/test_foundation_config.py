@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import textwrap
 from pathlib import Path
 
@@ -37,7 +39,7 @@ def test_unknown_top_level_key_is_named_with_suggestion():
     (p,) = problems(cfg(executer={"kind": "local"}))
     assert p.startswith("executer: unknown key")
     assert "did you mean 'executor'" in p
-    assert "allowed keys: name, input, output, executor, on_error, stages" in p
+    assert "allowed keys: name, input, output, executor, on_error, plugins, stages" in p
 
 
 def test_unknown_nested_key_lists_allowed_keys():
@@ -147,8 +149,10 @@ def test_cli_help_lists_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for cmd in ("run", "plan", "validate", "stats", "stages"):
-        assert cmd in out
+    # the command list itself, not the examples in the epilog (which name run, plan and stages too)
+    commands = out.split("positional arguments:", 1)[1].split("options:", 1)[0]
+    for cmd in ("run", "plan", "validate", "stats", "stages", "clean", "diff", "report"):
+        assert re.search(rf"^\s+{cmd}\s+\w", commands, flags=re.M), cmd
 
 
 def test_cli_stages_lists_every_stage_with_options_defaults_and_columns(capsys) -> None:

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.executor import LocalPipelineExecutor, RayPipelineExecutor, SlurmPipelineExecutor
 
-from curate.pipeline import build_plan, parse_config, run_config, run_stages
+from curate.pipeline import ConfigError, build_plan, parse_config, run_config, run_stages
 from curate.pipeline.executors import build_executors
 from curate.pipeline.writers import IntermediateReader, IntermediateWriter, OutputWriter
 
@@ -90,7 +90,7 @@ def test_step_objects_and_dicts_mix_in_process():
     res = run_stages(docs, [LengthFilter(LengthFilterOptions(min_words=4)), {"stage": "length_filter", "min_words": 7}])
     assert [d.id for d in res.docs] == ["x"]
     assert [s["docs_in"] for s in res.stats] == [3, 3, 2]
-    with pytest.raises(Exception, match="unknown stage"):
+    with pytest.raises(ConfigError, match="unknown stage"):
         run_stages(docs, [{"stage": "nope"}])
 
 

@@ -162,10 +162,8 @@ def test_input_matching_nothing_is_a_config_error(tmp_path: Path, sample_dir: Pa
         run_config(parse_config(c), progress=False)
 
 
-def test_sample_config_runs(repo_root: Path, tmp_path: Path, monkeypatch):
-    monkeypatch.chdir(repo_root)
-    monkeypatch.setenv("CURATE_OUTPUT", str(tmp_path / "sample"))
-    stats = run_config(load_config("configs/sample.yaml"), progress=False)
+def test_sample_config_runs(sample_run: tuple[Path, dict]):
+    _, stats = sample_run
     assert stats["complete"] and stats["conserved"]
     assert stats["input_records"] == 1697
     assert 0 < stats["output_docs"] < 1697

@@ -21,30 +21,31 @@ def check(stats: dict, out: Path) -> None:
             continue
         assert s["docs_in"] == s["docs_out"] + sum(s["dropped"].values()), s["label"]
         assert s["dropped_total"] == sum(s["dropped"].values()) and "unaccounted" not in s["dropped"]
-        assert s["chars_out"] <= s["chars_in"] or s["label"] not in ("read",)
+        if s["label"] != "prox_refine":  # a normalize() may lengthen a text; nothing else adds characters
+            assert s["chars_out"] <= s["chars_in"], s["label"]
     written = sum(pq.read_metadata(f).num_rows for f in (out / "data").glob("[0-9]*.parquet"))
     assert written == stats["output_docs"]
 
 
-def test_sample_config_conserves_every_document(repo_root: Path, tmp_path: Path, monkeypatch):
-    monkeypatch.chdir(repo_root)
-    monkeypatch.setenv("CURATE_OUTPUT", str(tmp_path / "sample"))
-    cfg = load_config("configs/sample.yaml")
-    stats = run_config(cfg, progress=False)
-    out = tmp_path / "sample"
+def test_sample_config_conserves_every_document(repo_root: Path, sample_run: tuple[Path, dict]):
+    out, stats = sample_run
     check(stats, out)
     assert stats["input_records"] == 1697
-    if cfg.output.keep_rejected:
-        # every document a stage dropped with drop() is in rejected/<stage>, with its reason
-        for s in stats["stages"]:
-            if s.get("plumbing") or "docs_in" not in s or s["label"] == "read":
-                continue
-            folder = out / "rejected" / s["label"].replace("/", "_")
-            rows = [r for f in folder.glob("[0-9]*.parquet") for r in pq.read_table(f, columns=["drop_reason"]).to_pylist()]
-            by_reason: dict[str, int] = {}
-            for r in rows:
-                by_reason[r["drop_reason"]] = by_reason.get(r["drop_reason"], 0) + 1
-            assert by_reason == s["dropped"], s["label"]
+    assert load_config(repo_root / "configs" / "sample.yaml").output.keep_rejected
+    # every document a stage dropped is in rejected/<stage>, with its reason (the sample has no broken
+    # records, so the reader's drops are documents too: empty texts)
+    checked = 0
+    for s in stats["stages"]:
+        if s.get("plumbing") or "docs_in" not in s:
+            continue
+        folder = out / "rejected" / s["label"].replace("/", "_")
+        rows = [r for f in folder.glob("[0-9]*.parquet") for r in pq.read_table(f, columns=["drop_reason"]).to_pylist()]
+        by_reason: dict[str, int] = {}
+        for r in rows:
+            by_reason[r["drop_reason"]] = by_reason.get(r["drop_reason"], 0) + 1
+        assert by_reason == s["dropped"], s["label"]
+        checked += bool(rows)
+    assert checked >= 5
 
 
 def test_two_job_run_conserves_across_the_barrier(tmp_path: Path):
