@@ -16,7 +16,7 @@ from .errors import CurateError
 # modules adding sub-commands of their own: each has `register(subparsers)`
 _COMMAND_MODULES = (
     "curate.filters.cli",
-    "curate.pipeline.inspect_cli",
+    "curate.pipeline.inspect.cli",
     "curate.refiners.cli",
 )
 

@@ -27,10 +27,9 @@ import json
 from dataclasses import dataclass, field
 from operator import itemgetter
 
+# the statuses live in columns.py (curate diff / report read them too); re-exported here for callers
+from .columns import DROPPED_BY_CHUNK, DROPPED_BY_DOC, DROPPED_STATUSES, EDITED, IGNORED, KEPT, STATUSES  # noqa: F401
 from .program import Call, Program
-
-KEPT, DROPPED_BY_DOC, DROPPED_BY_CHUNK, EDITED, IGNORED = "kept", "dropped_by_doc", "dropped_by_chunk", "edited", "program_ignored"
-STATUSES = (KEPT, DROPPED_BY_DOC, DROPPED_BY_CHUNK, EDITED, IGNORED)
 
 
 @dataclass
@@ -53,7 +52,7 @@ class Outcome:
 
     @property
     def dropped(self) -> bool:
-        return self.status in (DROPPED_BY_DOC, DROPPED_BY_CHUNK)
+        return self.status in DROPPED_STATUSES
 
     def edits_json(self) -> str:
         return json.dumps(self.edits, ensure_ascii=False)

@@ -20,19 +20,21 @@ from curate.pipeline.plan import PlanContext
 from curate.pipeline.registry import Column, register_prepare, register_stage
 from curate.pipeline.steps import CurateStep
 
+from . import columns as col
 from .backends import Backend, make_backend
-from .executor import DROPPED_BY_DOC, IGNORED, KEPT, Outcome, Rules, apply_chunk_programs, doc_decision
+from .columns import DROPPED_BY_DOC, IGNORED, KEPT
+from .executor import Outcome, Rules, apply_chunk_programs, doc_decision
 from .program import CHUNK_CALLS, DOC_CALLS, parse_program, storable
 from .prompts import MAX_CHUNK_TOKENS, MAX_DOC_TOKENS, PromptBuilder, load_tokenizer, tokenizer_for_model
 
 COLUMNS = [
-    Column("prox_status", pa.string(), "kept | dropped_by_doc | dropped_by_chunk | edited | program_ignored"),
-    Column("prox_doc_program", pa.string(), "raw doc-stage model output (null when the doc stage is off)"),
-    Column("prox_chunk_programs", pa.list_(pa.string()), "raw chunk-stage model output, one per chunk"),
-    Column("prox_errors", pa.list_(pa.string()), "one reason per rejected call or execution error"),
-    Column("prox_edits", pa.string(), "JSON list of applied operations in order (normalize / remove_lines, "
-                                      "0-based inclusive line numbers of the original text)"),
-    Column("prox_original_text", pa.string(), "text before refinement (null when unchanged)"),
+    Column(col.STATUS, pa.string(), " | ".join(col.STATUSES)),
+    Column(col.DOC_PROGRAM, pa.string(), "raw doc-stage model output (null when the doc stage is off)"),
+    Column(col.CHUNK_PROGRAMS, pa.list_(pa.string()), "raw chunk-stage model output, one per chunk"),
+    Column(col.ERRORS, pa.list_(pa.string()), "one reason per rejected call or execution error"),
+    Column(col.EDITS, pa.string(), "JSON list of applied operations in order (normalize / remove_lines, "
+                                   "0-based inclusive line numbers of the original text)"),
+    Column(col.ORIGINAL_TEXT, pa.string(), "text before refinement (null when unchanged)"),
 ]
 
 
@@ -159,13 +161,13 @@ class ProxRefiner(CurateStep):
                     outcomes[i] = Outcome(KEPT, texts[i], ["empty document: not sent to the model"])
             out = outcomes[i]
             meta = docs[i].metadata
-            meta["prox_status"] = out.status
+            meta[col.STATUS] = out.status
             # raw model output is stored as it came, except a lone surrogate (U+FFFD): Parquet needs UTF-8
-            meta["prox_doc_program"] = storable(doc_prog[i]) if o.doc_stage else None
-            meta["prox_chunk_programs"] = [storable(t) for t in chunk_progs[i]]
-            meta["prox_errors"] = out.errors
-            meta["prox_edits"] = out.edits_json()
-            meta["prox_original_text"] = texts[i] if out.text != texts[i] else None
+            meta[col.DOC_PROGRAM] = storable(doc_prog[i]) if o.doc_stage else None
+            meta[col.CHUNK_PROGRAMS] = [storable(t) for t in chunk_progs[i]]
+            meta[col.ERRORS] = out.errors
+            meta[col.EDITS] = out.edits_json()
+            meta[col.ORIGINAL_TEXT] = texts[i] if out.text != texts[i] else None
         return outcomes  # type: ignore[return-value]
 
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:

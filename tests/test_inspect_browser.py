@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.pipeline.diff import Selection, select
+from curate.pipeline.inspect.select import Selection, select
 
 sys.path.insert(0, str(Path(__file__).parent))
 from inspect_data import write_empty_output, write_output, write_run_files  # noqa: E402

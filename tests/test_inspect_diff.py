@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.pipeline.diff import Selection, select, status_counts
-from curate.pipeline.diff_hunks import UNATTRIBUTED, doc_diff, replay
+from curate.pipeline.inspect.select import Selection, select, status_counts
+from curate.pipeline.inspect.hunks import UNATTRIBUTED, doc_diff, replay
 
 sys.path.insert(0, str(Path(__file__).parent))
 from inspect_data import execute, write_empty_output, write_output  # noqa: E402

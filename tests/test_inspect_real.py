@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate.pipeline import load_config, run_config
-from curate.pipeline.diff import Selection, select, status_counts
-from curate.pipeline.diff_hunks import doc_diff
+from curate.pipeline.inspect.select import Selection, select, status_counts
+from curate.pipeline.inspect.hunks import doc_diff
 
 REPO = Path(__file__).resolve().parents[1]
 CURATE = [sys.executable, "-m", "curate.pipeline.cli"]

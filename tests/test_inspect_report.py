@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.pipeline.report import _plt, histogram_figure
-from curate.pipeline.thresholds import Threshold, parse_thresholds, run_thresholds
+from curate.pipeline.inspect.report import _plt, histogram_figure
+from curate.filters.rule import Rule
+from curate.pipeline.inspect.thresholds import Threshold, rule_thresholds, run_thresholds
 
 sys.path.insert(0, str(Path(__file__).parent))
 from inspect_data import write_empty_output, write_output, write_run_files  # noqa: E402
@@ -34,7 +35,7 @@ COLS = ["ft_dclm", "ft_cosmo", "eflaw", "tokens_per_char"]
     ("eflaw < eflaw", {}, set()),                                 # column vs column is no threshold
 ])
 def test_parse_thresholds(expr, params, want):
-    got = {(t.column, t.op, t.value) for t in parse_thresholds(expr, COLS, params, "s")}
+    got = {(t.column, t.op, t.value) for t in rule_thresholds(Rule(expr, params=params), COLS, "s")}
     assert got == want
 
 
@@ -49,7 +50,7 @@ def test_parse_thresholds(expr, params, want):
     ("ft_dclm > 0.002 or (ft_cosmo > 0.03)", {("ft_dclm", ">", 0.002, ""), ("ft_cosmo", ">", 0.03, "")}),
 ])
 def test_thresholds_know_their_guard(expr, want):
-    got = parse_thresholds(expr, COLS, {}, "s", {"CAT": "is_category", "NCAT": "not is_category"})
+    got = rule_thresholds(Rule(expr, {"CAT": "is_category", "NCAT": "not is_category"}), COLS, "s")
     assert {(t.column, t.op, t.value, t.when) for t in got} == want
     for t in got:
         assert t.when_means == {"CAT": "CAT = is_category", "NCAT": "NCAT = not is_category"}.get(t.when, "")
@@ -114,6 +115,30 @@ def test_thresholds_from_the_run_config(output):
     got = {(t.column, t.op, t.value, t.stage) for t in run_thresholds(run, COLS)}
     assert got == {("ft_dclm", ">", 0.002, "quality_rule"), ("eflaw", "<", 30.0, "quality_rule"),
                    ("tokens_per_char", ">=", 0.22, "quality_rule"), ("tokens_per_char", "<=", 0.28, "quality_rule")}
+
+
+def test_thresholds_come_from_the_stage_options_model():
+    """A gneissweb_ensemble entry states no rule: its options model brings GneissWeb's preset, and a
+    params override in the entry moves the threshold, as the run compiled it."""
+    cols = COLS + ["ft_medical"]
+    entry = {"stage": "gneissweb_ensemble", "label": "gw", "params": {"cosmo_min": 0.05}, "resources": {"cpus": 1}}
+    got = {(t.column, t.op, t.value, t.when, t.stage) for t in run_thresholds({"decisive": {"stages": [entry]}}, cols)}
+    assert got == {("ft_dclm", ">", 0.002, "", "gw"), ("ft_cosmo", ">", 0.05, "", "gw"),
+                   ("eflaw", "<", 70.0, "CAT", "gw"), ("eflaw", "<", 30.0, "NCAT", "gw"),
+                   ("tokens_per_char", ">=", 0.1, "CAT", "gw"), ("tokens_per_char", "<=", 0.5, "CAT", "gw"),
+                   ("tokens_per_char", ">=", 0.22, "NCAT", "gw"), ("tokens_per_char", "<=", 0.28, "NCAT", "gw")}
+
+
+def test_thresholds_of_an_unreadable_stage_are_a_problem_line():
+    """A stage this install does not know (a plugin) or options it refuses: said, not silently lost."""
+    run = {"decisive": {"stages": [{"stage": "no_such_stage", "keep": "ft_dclm > 0.5"},
+                                   {"stage": "quality_rule", "keep": "ft_dclm >", "label": "bad"},
+                                   {"stage": "quality_rule", "keep": "ft_dclm > 0.5"}]}}
+    problems: list[str] = []
+    got = run_thresholds(run, COLS, problems)
+    assert [(t.column, t.op, t.value, t.stage) for t in got] == [("ft_dclm", ">", 0.5, "quality_rule")]
+    assert len(problems) == 2 and problems[0].startswith("no_such_stage: thresholds not shown")
+    assert problems[1].startswith("bad: thresholds not shown: ValidationError")
 
 
 def test_report_page(output, tmp_path):

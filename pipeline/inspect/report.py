@@ -1,9 +1,9 @@
 """`curate report OUTPUT`: one self-contained HTML page about a run, charts embedded as PNG.
 
-Built from `stats.json` (funnel, drop reasons), `_curate_run.json` (thresholds of the rules) and
-the Parquet output (annotation histograms, refinement statuses). The Parquet files are read one
-row group at a time and only their float columns (and the ProX status), so the report of a large
-output costs the float columns' values in memory, not the documents.
+Built from `stats.json` (funnel, drop reasons), `_curate_run.json` (thresholds of the rules, see
+thresholds.py) and the Parquet output (annotation histograms, refinement statuses). The Parquet
+files are read one row group at a time and only their float columns (and the ProX status), so
+the report of a large output costs the float columns' values in memory, not the documents.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ from typing import Any, Iterable
 import numpy as np
 import pyarrow as pa
 
-from .diff import STATUSES, _open, classify, empty_note, output_files, read_run_info
-from .errors import CurateError
+from curate.refiners import columns as prox
+
+from ..errors import CurateError
+from .select import DROPPED, STATUSES, _open, classify, empty_note, output_files, read_run_info
 from .thresholds import Threshold, run_thresholds
 
 STAGE_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974", "#64B5CD"]
-STATUS_COLORS = {"kept": "#2f8f4e", "edited": "#c7821a", "program_ignored": "#8e44ad", "dropped_by_doc": "#c0392b",
-                 "dropped_by_chunk": "#e67e73", "dropped": "#7f8c8d"}
+STATUS_COLORS = {prox.KEPT: "#2f8f4e", prox.EDITED: "#c7821a", prox.IGNORED: "#8e44ad", prox.DROPPED_BY_DOC: "#c0392b",
+                 prox.DROPPED_BY_CHUNK: "#e67e73", DROPPED: "#7f8c8d"}
 # a float column with more values than this is subsampled (every k-th row group value) for its histogram
 MAX_VALUES = 5_000_000
 DPI = 110  # figures are laid out and saved at this dpi (threshold labels are placed in measured pixels)
@@ -267,8 +269,8 @@ def scan_output(output: str) -> tuple[dict[str, dict[str, list[np.ndarray]]], di
         pf = _open(output, f)
         schema = pf.schema_arrow
         floats = [fl.name for fl in schema if _is_annotation(fl)]
-        want = floats + (["prox_status"] if "prox_status" in schema.names else [])
-        has_prox |= "prox_status" in schema.names
+        want = floats + ([prox.STATUS] if prox.STATUS in schema.names else [])
+        has_prox |= prox.STATUS in schema.names
         side = "kept" if f.where == "data" else "dropped"
         for rg in range(pf.metadata.num_row_groups):
             total += pf.metadata.row_group(rg).num_rows
@@ -281,8 +283,8 @@ def scan_output(output: str) -> tuple[dict[str, dict[str, list[np.ndarray]]], di
                 arr = arr[np.isfinite(arr)]
                 if arr.size:
                     values.setdefault(c, {"kept": [], "dropped": []})[side].append(arr)
-            if "prox_status" in t.column_names:
-                for s in t.column("prox_status").to_pylist():
+            if prox.STATUS in t.column_names:
+                for s in t.column(prox.STATUS).to_pylist():
                     statuses[classify(f.where, s)] += 1
             else:
                 statuses[classify(f.where, None)] += t.num_rows
@@ -337,7 +339,8 @@ def build_report(output: str, bins: int = 40) -> str:
         output_files(output)  # raises a clear error if this is not an output folder at all
     stages = accounted_stages(stats) if stats else []
     values, statuses, n_rows = scan_output(output)
-    thresholds = run_thresholds(run, values.keys()) if run else []
+    problems: list[str] = []  # stages whose thresholds cannot be read here: said on the page, not dropped silently
+    thresholds = run_thresholds(run, values.keys(), problems) if run else []
     name = stats.get("run") or (run.get("decisive", {}).get("output", {}).get("path")) or output
     parts: list[str] = []
 
@@ -391,8 +394,9 @@ def build_report(output: str, bins: int = 40) -> str:
                         f"{html.escape(threshold_caption(col, ts))}</figcaption></figure>")
         note = ("kept documents from data/, dropped ones from rejected/" if any(v["dropped"] for v in values.values())
                 else "kept documents only (set output.keep_rejected to see the dropped ones)")
+        missing = "".join(f"<p class=muted>{html.escape(p)}</p>" for p in problems)
         parts.append(f"<section id=annotations><h2>Annotations</h2><p class=muted>every float column; dashed lines are "
-                     f"thresholds found in the config's rules; {note}.</p><div class=grid>{''.join(figs)}</div></section>")
+                     f"thresholds found in the config's rules; {note}.</p>{missing}<div class=grid>{''.join(figs)}</div></section>")
     else:
         why = "no documents in the output" if n_rows == 0 else "no float annotation column in the output"
         parts.append(f"<section id=annotations><h2>Annotations</h2><p class=muted>{why}</p></section>")

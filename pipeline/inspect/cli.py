@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .errors import CurateError
+from ..errors import CurateError
 
 DIFF_EPILOG = """examples:
   curate diff out/sample                                the first 20 documents, changed ones first
@@ -46,11 +46,11 @@ def resolve_output(arg: str) -> str:
     data/, rejected/ or rejected/STAGE/ folder inside an output (its output folder)."""
     if "://" in arg:
         return arg
-    from .diff import RUN_FILES
+    from .select import RUN_FILES
 
     p = Path(arg)
     if p.suffix in (".yaml", ".yml") and p.is_file():
-        from .config import load_config
+        from ..config import load_config
 
         out = load_config(p).output.path
         if not Path(out).is_dir():
@@ -68,7 +68,7 @@ def resolve_output(arg: str) -> str:
 
 @_quiet_broken_pipe
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import Selection, count_documents, empty_note, select, select_changed_first
+    from .select import Selection, count_documents, empty_note, select, select_changed_first
 
     args.output = resolve_output(args.output)
 
@@ -90,7 +90,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         # a run that dropped everything: not an error, and the reason is worth one line
         note = empty_note(args.output)
         if args.html:
-            from .diff_html import write_html
+            from .html import write_html
 
             write_html(args.output, [], args.html, selection_note=_describe(args, limit), empty=note)
             print(f"wrote {args.html}: {note}", file=sys.stderr)
@@ -101,12 +101,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
     ranked = not args.html and limit is not None and not (args.status or args.id or args.sample)
     records = (select_changed_first if ranked else select)(args.output, sel)
     if args.html:
-        from .diff_html import write_html
+        from .html import write_html
 
         n = write_html(args.output, records, args.html, selection_note=_describe(args, limit))
         print(f"wrote {args.html} ({n} document(s))", file=sys.stderr)
         return 0 if n else 1
-    from .diff_terminal import render
+    from .terminal import render
 
     n = render(records, color=args.color, context=args.context, full=args.full, programs=not args.no_programs)
     sys.stdout.flush()
@@ -148,7 +148,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from .diff import STATUS_HELP
+    from .select import STATUS_HELP
 
     sp = sub.add_parser("diff", help="show what the pipeline did to each document (labelled before/after diffs)",
                         description="Show each selected document of an output folder as a diff of its text before and "

@@ -1,7 +1,7 @@
 """`curate diff --html FILE`: one self-contained page (inline CSS and JS, data embedded as JSON).
 
 The page needs nothing from the network and opens from disk. Diffs are computed here, in Python,
-with the same code as the terminal view (`diff_hunks`), and embedded as rows of segments; the
+with the same code as the terminal view (`hunks`), and embedded as rows of segments; the
 page's script only lays them out (side by side or inline), filters and searches. Document text
 reaches the DOM through `textContent` only, never as HTML.
 """
@@ -13,8 +13,8 @@ import os
 from importlib import resources
 from typing import Any, Iterable
 
-from .diff import Record, status_counts
-from .diff_hunks import doc_diff, parse_edits
+from .hunks import doc_diff, parse_edits
+from .select import Record, status_counts
 
 TEMPLATE = "diff.html"
 
@@ -38,7 +38,7 @@ def _embed(obj: Any) -> str:
 
 def render_html(docs: list[dict[str, Any]], totals: dict[str, int], title: str, empty: str = "") -> str:
     """The page; `empty` is the line it shows when the whole output holds no documents."""
-    tpl = resources.files("curate.pipeline").joinpath("assets", TEMPLATE).read_text(encoding="utf-8")
+    tpl = resources.files("curate.pipeline.inspect").joinpath("assets", TEMPLATE).read_text(encoding="utf-8")
     esc = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return (tpl.replace("__CURATE_TITLE__", f"curate diff — {esc}")
                .replace("__CURATE_DATA__", _embed({"title": title, "totals": totals, "docs": docs, "empty": empty})))

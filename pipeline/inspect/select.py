@@ -1,4 +1,4 @@
-"""Read a run's output (kept and rejected Parquet) one row group at a time and select documents.
+"""Select documents of a run's output (kept and rejected Parquet), read one row group at a time.
 
 `curate diff` must browse a 100k-document output without loading it: every file is opened
 with `pyarrow.parquet.ParquetFile` and read row group by row group. Selection first reads only
@@ -20,17 +20,19 @@ from typing import Any, Iterable, Iterator
 import fsspec
 import pyarrow.parquet as pq
 
-from .errors import CurateError
+from curate.refiners import columns as prox
 
-# what a document's status can be (prox_status values, plus "dropped" for other stages' drops)
-STATUSES = ("kept", "edited", "program_ignored", "dropped_by_doc", "dropped_by_chunk", "dropped")
+from ..errors import CurateError
+
+# what a document's status can be (prox_status values, plus "dropped" for other stages' drops), in display order
+DROPPED = "dropped"
+STATUSES = (prox.KEPT, prox.EDITED, prox.IGNORED, prox.DROPPED_BY_DOC, prox.DROPPED_BY_CHUNK, DROPPED)
 # --status words: each maps to a predicate on (status, has_errors, drop_stage)
 STATUS_HELP = ("kept, edited, ignored (program_ignored), dropped (any stage), dropped_by_doc, dropped_by_chunk, "
                "errors (programs with errors), dropped:STAGE (dropped by that stage); comma-separated")
-_ALIASES = {"ignored": "program_ignored", "program-ignored": "program_ignored", "unchanged": "kept"}
+_ALIASES = {"ignored": prox.IGNORED, "program-ignored": prox.IGNORED, "unchanged": prox.KEPT}
 _BASE = ("id", "text", "source_file", "source_record", "drop_stage", "drop_reason")
-PROX = ("prox_status", "prox_doc_program", "prox_chunk_programs", "prox_errors", "prox_edits", "prox_original_text")
-_CHEAP = ("id", "prox_status", "drop_stage")
+_CHEAP = ("id", prox.STATUS, "drop_stage")
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,8 @@ class Record:
 
 def classify(where: str, prox_status: str | None) -> str:
     if where == "rejected":
-        return prox_status if prox_status in ("dropped_by_doc", "dropped_by_chunk") else "dropped"
-    return prox_status or "kept"
+        return prox_status if prox_status in prox.DROPPED_STATUSES else DROPPED
+    return prox_status or prox.KEPT
 
 
 @dataclass
@@ -211,15 +213,15 @@ def _cols(pf: pq.ParquetFile, wanted: Iterable[str]) -> list[str]:
 
 
 def _record(row: dict[str, Any], f: OutputFile) -> Record:
-    status = classify(f.where, row.get("prox_status"))
-    extra = {k: v for k, v in row.items() if k not in _BASE and k not in PROX and isinstance(v, (str, int, float))}
+    status = classify(f.where, row.get(prox.STATUS))
+    extra = {k: v for k, v in row.items() if k not in _BASE and k not in prox.COLUMN_NAMES and isinstance(v, (str, int, float))}
     return Record(
         id=str(row.get("id")), text=row.get("text") or "", status=status, where=f.where,
         source_file=row.get("source_file"), source_record=row.get("source_record"),
         drop_stage=row.get("drop_stage") or f.stage, drop_reason=row.get("drop_reason"),
-        doc_program=row.get("prox_doc_program"), chunk_programs=list(row.get("prox_chunk_programs") or []),
-        errors=list(row.get("prox_errors") or []), edits=row.get("prox_edits"),
-        original_text=row.get("prox_original_text"), extra=extra,
+        doc_program=row.get(prox.DOC_PROGRAM), chunk_programs=list(row.get(prox.CHUNK_PROGRAMS) or []),
+        errors=list(row.get(prox.ERRORS) or []), edits=row.get(prox.EDITS),
+        original_text=row.get(prox.ORIGINAL_TEXT), extra=extra,
     )
 
 
@@ -227,18 +229,18 @@ def _matches(sel: Selection, pf: pq.ParquetFile, rg: int, f: OutputFile) -> list
     """Indices of matching rows in one row group, reading only the columns the selection needs."""
     want = list(_CHEAP)
     if sel.needs_errors():
-        want.append("prox_errors")
+        want.append(prox.ERRORS)
     if sel.grep is not None:
-        want += ["text", "prox_original_text"]
+        want += ["text", prox.ORIGINAL_TEXT]
     t = pf.read_row_group(rg, columns=_cols(pf, want))
     n = t.num_rows
     col = {c: t.column(c).to_pylist() for c in t.column_names}
     ids = col.get("id", [None] * n)
-    status = col.get("prox_status", [None] * n)
+    status = col.get(prox.STATUS, [None] * n)
     stage = col.get("drop_stage", [f.stage] * n)
-    errs = col.get("prox_errors", [None] * n)
+    errs = col.get(prox.ERRORS, [None] * n)
     text = col.get("text", [None] * n)
-    orig = col.get("prox_original_text", [None] * n)
+    orig = col.get(prox.ORIGINAL_TEXT, [None] * n)
     out = []
     for i in range(n):
         if sel.ids is not None and ids[i] not in sel.ids:
@@ -286,7 +288,7 @@ def select(output: str, sel: Selection) -> Iterator[Record]:
 
 # the order `curate diff` shows documents in when no status is asked for (the HTML page's order too):
 # what the pipeline changed first, untouched documents last
-CHANGED_FIRST = ("edited", "program_ignored", "dropped_by_chunk", "dropped_by_doc", "dropped", "kept")
+CHANGED_FIRST = (prox.EDITED, prox.IGNORED, prox.DROPPED_BY_CHUNK, prox.DROPPED_BY_DOC, DROPPED, prox.KEPT)
 
 
 def select_changed_first(output: str, sel: Selection) -> Iterator[Record]:
@@ -335,7 +337,7 @@ def status_counts(output: str) -> dict[str, int]:
     counts: Counter[str] = Counter()
     for f in output_files(output):
         pf = _open(output, f)
-        cols = _cols(pf, ["prox_status"])
+        cols = _cols(pf, [prox.STATUS])
         if not cols:
             counts[classify(f.where, None)] += pf.metadata.num_rows
             continue

@@ -12,11 +12,13 @@ from typing import Any, Iterable
 from rich.console import Console
 from rich.text import Text
 
-from .diff import Record
-from .diff_hunks import DocDiff, Row, display_items, doc_diff
+from curate.refiners import columns as prox
 
-STATUS_STYLE = {"kept": "green", "edited": "yellow", "program_ignored": "magenta",
-                "dropped_by_doc": "red", "dropped_by_chunk": "red", "dropped": "red"}
+from .hunks import DocDiff, Row, display_items, doc_diff
+from .select import DROPPED, Record
+
+STATUS_STYLE = {prox.KEPT: "green", prox.EDITED: "yellow", prox.IGNORED: "magenta",
+                prox.DROPPED_BY_DOC: "red", prox.DROPPED_BY_CHUNK: "red", DROPPED: "red"}
 
 
 class _Console(Console):
