@@ -33,6 +33,9 @@ COLS = ["ft_dclm", "ft_cosmo", "eflaw", "tokens_per_char"]
     ("dclm >= 1e-3", {}, {("ft_dclm", ">=", 0.001)}),            # a short name resolves to its ft_ column
     ("is_category and unknown_col < 3", {}, set()),               # not a float column of the output
     ("eflaw < eflaw", {}, set()),                                 # column vs column is no threshold
+    # a string is a value, not an expression (a re-tokenizer read a threshold inside the quotes)
+    ("'eflaw < 3' in tags and ft_cosmo > -0.5", {}, {("ft_cosmo", ">", -0.5)}),
+    ("ft_dclm == kind", {"kind": "hq"}, set()),                    # a string param is no number
 ])
 def test_parse_thresholds(expr, params, want):
     got = {(t.column, t.op, t.value) for t in rule_thresholds(Rule(expr, params=params), COLS, "s")}

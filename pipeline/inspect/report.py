@@ -22,7 +22,7 @@ import pyarrow as pa
 from curate.refiners import columns as prox
 
 from ..errors import CurateError
-from .select import DROPPED, STATUSES, _open, classify, empty_note, output_files, read_run_info
+from .select import DROPPED, STATUSES, classify, empty_note, open_parquet, output_files, read_run_info
 from .thresholds import Threshold, run_thresholds
 
 STAGE_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974", "#64B5CD"]
@@ -266,7 +266,7 @@ def scan_output(output: str) -> tuple[dict[str, dict[str, list[np.ndarray]]], di
     has_prox = False
     total = 0
     for f in output_files(output):
-        pf = _open(output, f)
+        pf = open_parquet(output, f)
         schema = pf.schema_arrow
         floats = [fl.name for fl in schema if _is_annotation(fl)]
         want = floats + ([prox.STATUS] if prox.STATUS in schema.names else [])

@@ -174,7 +174,7 @@ def output_files(output: str) -> list[OutputFile]:
 
 def count_documents(output: str) -> int:
     """Documents in the whole output (kept and rejected), from the Parquet footers only."""
-    return sum(_open(output, f).metadata.num_rows for f in output_files(output))
+    return sum(open_parquet(output, f).metadata.num_rows for f in output_files(output))
 
 
 def empty_note(output: str) -> str:
@@ -199,7 +199,8 @@ def empty_note(output: str) -> str:
     return msg
 
 
-def _open(output: str, f: OutputFile) -> pq.ParquetFile:
+def open_parquet(output: str, f: OutputFile) -> pq.ParquetFile:
+    """One output file, footer read only; a file pyarrow cannot read is a CurateError naming it."""
     fs, _ = _fs(output)
     try:
         return pq.ParquetFile(fs.open(f.path, "rb"))
@@ -270,7 +271,7 @@ def select(output: str, sel: Selection) -> Iterator[Record]:
         return
     left = sel.limit
     for f in output_files(output):
-        pf = _open(output, f)
+        pf = open_parquet(output, f)
         for rg in range(pf.metadata.num_row_groups):
             idx = _matches(sel, pf, rg, f)
             if not idx:
@@ -312,7 +313,7 @@ def _sample(output: str, sel: Selection) -> Iterator[Record]:
     seen = 0
     files = output_files(output)
     for fi, f in enumerate(files):
-        pf = _open(output, f)
+        pf = open_parquet(output, f)
         for rg in range(pf.metadata.num_row_groups):
             for i in _matches(sel, pf, rg, f):
                 seen += 1
@@ -329,14 +330,14 @@ def _sample(output: str, sel: Selection) -> Iterator[Record]:
     for fi, rg, i in reservoir:
         by_group.setdefault((fi, rg), []).append(i)
     for (fi, rg), idx in by_group.items():
-        yield from _read_rows(_open(output, files[fi]), rg, idx, files[fi])
+        yield from _read_rows(open_parquet(output, files[fi]), rg, idx, files[fi])
 
 
 def status_counts(output: str) -> dict[str, int]:
     """Documents per status over the whole output, reading only the status columns."""
     counts: Counter[str] = Counter()
     for f in output_files(output):
-        pf = _open(output, f)
+        pf = open_parquet(output, f)
         cols = _cols(pf, [prox.STATUS])
         if not cols:
             counts[classify(f.where, None)] += pf.metadata.num_rows
@@ -352,7 +353,7 @@ def drop_counts(output: str) -> dict[str, int]:
     out: Counter[str] = Counter()
     for f in output_files(output):
         if f.where == "rejected":
-            out[f.stage or "?"] += _open(output, f).metadata.num_rows
+            out[f.stage or "?"] += open_parquet(output, f).metadata.num_rows
     return dict(out)
 
 
