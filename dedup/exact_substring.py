@@ -27,7 +27,6 @@ from datatrove.data import Document
 from curate.pipeline.errors import CurateError
 from curate.pipeline.steps import CurateStep
 
-from .cut import cut_bytes
 from .substring import Runs, Shard, concat, duplicate_runs
 
 if TYPE_CHECKING:
@@ -46,6 +45,7 @@ TEXT_FACTOR = 2.0
 FIXED_BYTES = 48 * 2**20  # per shard whatever its size: thread arenas, chunk buffers, index arrays
 # tokens per text byte assumed before tokenizing (GPT-2 on English web text is ~0.25-0.33)
 TOKENS_PER_BYTE_GUESS = 0.35
+TRIM_EVERY = 16 * 2**20  # bytes of text packed between two heap trims while the strings are let go
 MIN_TOKENS_PER_BYTE = 0.2  # plain English prose is ~0.22; only for the config-time guess with shard_tokens
 
 
@@ -135,10 +135,12 @@ class ExactSubstringDedup(CurateStep):
                     shard = Tokenized.join(pending[:-1] + [head])
                     pending = [tail] if tail.docs else []  # before the yield: a shard handed over is _dedup's
                     total = int(tail.lengths.sum())
+                    tok.release()
                     trim_heap()  # the joined batches' buffers were freed between live allocations
                     yield shard.docs, shard
             if pending:
                 shard, pending = Tokenized.join(pending), []
+                tok.release()
                 trim_heap()
                 yield shard.docs, shard
         except BaseException:  # upstream failed, or the consumer stopped early: documents not handed over
@@ -173,54 +175,62 @@ class ExactSubstringDedup(CurateStep):
         # From here to the cut the text is held once, as UTF-8, instead of as Python strings (2-4 bytes
         # per character once a document has one non-ASCII character): each document's str is let go
         # and the document gets its text back in `_cut`, cut or untouched (at once if anything fails).
-        if ready is not None:
-            held, shard, ids = ready.held, None, (ready.units, ready.lengths)
+        if ready is None:
+            held, shard, ready = self._hold(docs, where)
         else:
-            held, shard = self._hold(docs, where)
-            ids = None
+            held, shard = ready.held, None
+        ids = (ready.units, ready.lengths) if ready is not None else None
+        ready = None  # the shard's arrays below are the only references (freed as the span finder goes)
         if not held.ok.all():
             self.stat_update("esd_unencodable_docs", value=int((~held.ok).sum()))
         try:
             byte_len = None
             if self.units == "tokens":
                 shard, byte_len = self._tokenize(held, where, ids)
+            del ids
             runs = duplicate_runs(shard, self.min_length, self.keep)
         except BaseException:
             held.give_back(docs)
             raise
         self.stat_update("esd_shards")
         self.stat_update(f"esd_{self.units}", value=int(shard.units.shape[0]) - len(docs))
-        self._cut(docs, held, shard, runs, byte_len)
+        spans = byte_spans(held, shard, runs, byte_len)
+        del shard, runs  # the units go before the documents get their strings back
+        trim_heap()
+        self._cut(docs, held, spans)
 
-    def _hold(self, docs: list[Document], where: str) -> tuple["HeldText", Shard | None]:
+    def _hold(self, docs: list[Document], where: str) -> tuple["HeldText", Shard | None, "Tokenized | None"]:
         """Refuse a shard too big for max_memory_gb, then hold its text and let the strings go. In bytes
-        mode the shard's units are the held text (returned); in tokens mode they come later."""
+        mode the shard's units are the held text (returned); in tokens mode the documents are tokenized
+        from their strings first (no decoding back from the held bytes) and returned as a Tokenized."""
         texts = [d.text for d in docs]
         ok, nbytes, nchars = text_sizes(texts)
         text_bytes = int(nbytes.sum())
         guess = text_bytes if self.units == "bytes" else int(text_bytes * TOKENS_PER_BYTE_GUESS)
         self._check_memory(where, text_bytes, guess)
-        shard = None
-        if self.units == "bytes":
-            # one document's bytes at a time, straight into the shard array: the units are the held text
-            arrays = (np.frombuffer(t.encode("utf-8"), dtype=np.uint8) if k else np.zeros(0, np.uint8)
-                      for t, k in zip(texts, ok))
-            shard = concat(arrays, 0xFF, np.uint8, lengths=nbytes)  # 0xFF never occurs in UTF-8
-            held = HeldText(shard.units, shard.starts, nbytes, ok, nchars)
-        else:
-            held = HeldText.pack(texts, ok, nbytes, nchars)
+        if self.units == "tokens":
+            from .tokenize import get_tokenizer
+
+            del texts
+            ready = Tokenized.encode(docs, get_tokenizer(self.tokenizer_path, self.threads), (ok, nbytes, nchars),
+                                     release=True)
+            return ready.held, None, ready
+        # one document's bytes at a time, straight into the shard array: the units are the held text
+        arrays = (np.frombuffer(t.encode("utf-8"), dtype=np.uint8) if k else np.zeros(0, np.uint8)
+                  for t, k in zip(texts, ok))
+        shard = concat(arrays, 0xFF, np.uint8, lengths=nbytes)  # 0xFF never occurs in UTF-8
+        held = HeldText(shard.units, shard.starts, nbytes, ok, nchars)
         del texts
         release_text(docs, ok)
-        return held, shard
+        return held, shard, None
 
-    def _tokenize(self, held: "HeldText", where: str, ids: tuple[np.ndarray, np.ndarray] | None
-                  ) -> tuple[Shard, np.ndarray]:
+    def _tokenize(self, held: "HeldText", where: str, ids: tuple[np.ndarray, np.ndarray]) -> tuple[Shard, np.ndarray]:
         """The shard as GPT-2 ids (big-endian, for the suffix sort), and the byte length of every id."""
         from .tokenize import get_tokenizer
 
         tok = get_tokenizer(self.tokenizer_path, self.threads)
         ok, nbytes = held.ok, held.nbytes
-        units, lengths = ids if ids is not None else tok.encode_shard(held, held.text_bytes + len(ok))
+        units, lengths = ids
         shard = Shard.from_lengths(units, lengths)
         byte_len = np.append(tok.byte_len, 0).astype(np.uint8 if tok.byte_len.max() < 256 else np.int64)
         # the ids' bytes must add up to each document's, or spans would map back wrongly
@@ -230,6 +240,7 @@ class ExactSubstringDedup(CurateStep):
             lo, hi = int(shard.starts[a]), int(shard.seps[min(a + 4096, len(ok)) - 1]) + 1
             got[a : a + 4096] = np.add.reduceat(byte_len[shard.units[lo:hi].astype(native)],
                                                 shard.starts[a : a + 4096] - lo, dtype=np.int64)
+        trim_heap()  # the check's chunk temporaries, before the suffix sort's peak
         if not np.array_equal(got, nbytes):
             bad = int(np.flatnonzero(got != nbytes)[0])
             raise CurateError(f"tokenizer {tok.path}: token bytes do not add up to document {bad} of {where} "
@@ -237,35 +248,36 @@ class ExactSubstringDedup(CurateStep):
         self._check_memory(where, held.text_bytes, int(shard.units.shape[0]), shard.units.dtype.itemsize)
         return shard, byte_len
 
-    def _cut(self, docs: list[Document], held: "HeldText", shard: Shard, runs: Runs, byte_len: np.ndarray | None
-             ) -> None:
-        with_runs, firsts = np.unique(runs.doc, return_index=True)  # runs are sorted by document
-        todo = dict(zip(with_runs.tolist(), zip(firsts.tolist(), [*firsts[1:].tolist(), len(runs)])))
+    def _cut(self, docs: list[Document], held: "HeldText", spans: Runs) -> None:
+        """Give every document its text back, cut by `spans` (byte spans of the held buffer, from
+        `byte_spans`: all runs mapped and snapped to character boundaries at once, in numpy); only the
+        joining of the kept pieces and the decoding are per document."""
+        with_runs, firsts = np.unique(spans.doc, return_index=True)  # spans are sorted by document
+        todo = dict(zip(with_runs.tolist(), zip(firsts.tolist(), [*firsts[1:].tolist(), len(spans)])))
+        mv = memoryview(held.buf)
+        at, nbytes = held.at.tolist(), held.nbytes.tolist()
+        gs, ge = spans.start.tolist(), spans.end.tolist()
         spans_total = chars_total = changed = emptied = 0
         for i, doc in enumerate(docs):
             doc.metadata[REMOVED_SPANS] = 0
             doc.metadata[REMOVED_CHARS] = 0
             if not held.ok[i]:
                 continue
-            data = held.data(i)
+            a0, z0 = at[i], at[i] + nbytes[i]
             if i not in todo:
-                doc.text = data.decode("utf-8")
+                doc.text = str(mv[a0:z0], "utf-8")
                 continue
             a, z = todo[i]
-            s, e = runs.start[a:z], runs.end[a:z]
-            if byte_len is not None:  # token runs -> byte spans through per-token byte lengths
-                toks = shard.units[shard.starts[i]: shard.starts[i] + shard.lengths[i]]
-                cum = np.zeros(toks.shape[0] + 1, dtype=np.int64)
-                np.cumsum(byte_len[toks], out=cum[1:])
-                s, e = cum[s], cum[e]
-            new, nspans = cut_bytes(data, s, e)
-            doc.text = new
-            if nspans == 0:
-                continue
+            pieces, prev = [], a0
+            for x, y in zip(gs[a:z], ge[a:z]):
+                pieces.append(mv[prev:x])
+                prev = y
+            pieces.append(mv[prev:z0])
+            new = doc.text = b"".join(pieces).decode("utf-8")
             removed = int(held.nchars[i]) - len(new)
-            doc.metadata[REMOVED_SPANS] = nspans
+            doc.metadata[REMOVED_SPANS] = z - a
             doc.metadata[REMOVED_CHARS] = removed
-            spans_total += nspans
+            spans_total += z - a
             chars_total += removed
             changed += 1
             emptied += not new.strip()
@@ -273,6 +285,49 @@ class ExactSubstringDedup(CurateStep):
         self.stat_update("esd_removed_chars", value=chars_total)
         self.stat_update("esd_docs_changed", value=changed)
         self.stat_update("esd_docs_emptied", value=emptied)
+
+
+def _bytes_before(units: np.ndarray, byte_len: np.ndarray, q: np.ndarray, chunk: int = 1 << 22) -> np.ndarray:
+    """For sorted unit positions `q`: the bytes of all units before each (a running sum, chunk by chunk, so
+    no full-size prefix array). Separators weigh 0 bytes and each document's ids add up to its bytes
+    (checked in `_tokenize`), so this is the position in the held buffer."""
+    out = np.empty(q.shape[0], dtype=np.int64)
+    base, j = 0, 0
+    n = units.shape[0]
+    for lo in range(0, n, chunk):
+        hi = min(lo + chunk, n)
+        c = np.cumsum(byte_len[units[lo:hi]], dtype=np.int64)  # c[i]: bytes of units[lo : lo + i + 1]
+        k = int(np.searchsorted(q, hi))
+        off = q[j:k] - lo
+        out[j:k] = base + np.where(off > 0, c[np.maximum(off - 1, 0)], 0)
+        base += int(c[-1])
+        j = k
+    out[j:] = base
+    return out
+
+
+def byte_spans(held: "HeldText", shard: Shard, runs: Runs, byte_len: np.ndarray | None) -> Runs:
+    """The runs as byte spans of `held.buf` (global offsets), snapped inward to character boundaries (see
+    cut.py: a character goes only if all its bytes are in a run); spans left empty are dropped."""
+    if len(runs) == 0:
+        return runs
+    if byte_len is None:  # bytes mode: the held buffer is the shard's units
+        gs, ge = shard.starts[runs.doc] + runs.start, shard.starts[runs.doc] + runs.end
+    else:  # token runs -> bytes through the per-token byte lengths
+        base = shard.starts[runs.doc]
+        q = np.concatenate((base + runs.start, base + runs.end))
+        order = np.argsort(q, kind="stable")
+        b = np.empty_like(q)
+        b[order] = _bytes_before(shard.units, byte_len, q[order])
+        gs, ge = b[: len(runs)], b[len(runs):]
+    buf = held.buf
+    end = held.at[runs.doc] + held.nbytes[runs.doc]  # the document's last byte + 1
+    last = max(buf.shape[0] - 1, 0)
+    for _ in range(3):  # a UTF-8 character has at most 3 continuation bytes (10xxxxxx)
+        gs = gs + ((gs < end) & ((buf[np.minimum(gs, last)] & 0xC0) == 0x80))
+        ge = ge - ((ge < end) & ((buf[np.minimum(ge, last)] & 0xC0) == 0x80))
+    keep = ge > gs
+    return Runs(runs.doc[keep], gs[keep], ge[keep], runs.windows)
 
 
 def trim_heap() -> None:
@@ -335,6 +390,32 @@ class HeldText:
         return cls(buf, at, nbytes, ok, nchars)
 
     @classmethod
+    def pack_releasing(cls, docs: list[Document], ok: np.ndarray, nbytes: np.ndarray, nchars: np.ndarray
+                       ) -> "HeldText":
+        """`pack` straight from the documents, letting each one's str go as soon as its bytes are in (heap pages
+        given back every TRIM_EVERY bytes): the strings and the buffer are never all resident at once."""
+        at = np.zeros(len(docs), dtype=np.int64)
+        if len(docs) > 1:
+            np.cumsum(nbytes[:-1], out=at[1:])
+        held = cls(np.empty(int(nbytes.sum()), dtype=np.uint8), at, nbytes, ok, nchars)
+        since = i = 0
+        try:
+            for i, (d, k, a, n) in enumerate(zip(docs, ok.tolist(), at.tolist(), nbytes.tolist())):
+                if k:
+                    if n:
+                        held.buf[a : a + n] = np.frombuffer(d.text.encode("utf-8"), dtype=np.uint8)
+                    d.text = ""
+                    since += n
+                    if since >= TRIM_EVERY:
+                        trim_heap()
+                        since = 0
+        except BaseException:
+            held.give_back(docs[:i])  # the documents already let go get their text back
+            raise
+        trim_heap()
+        return held
+
+    @classmethod
     def join(cls, parts: list["HeldText"]) -> "HeldText":
         offsets = np.cumsum([0] + [p.buf.shape[0] for p in parts[:-1]])
         return cls(np.concatenate([p.buf for p in parts]), np.concatenate([p.at + o for p, o in zip(parts, offsets)]),
@@ -374,16 +455,15 @@ class Tokenized:
     lengths: np.ndarray  # ids per document
 
     @classmethod
-    def encode(cls, docs: list[Document], tok: "UnitTokenizer") -> "Tokenized":
-        """Tokenize the documents, then hold their text and let the strings go. (Tokenizing from the held
-        bytes, as `_dedup` does, measured ~0.7x text higher here: the decoded strings of every batch
-        fragment the heap between the batches' buffers.)"""
-        texts = [d.text for d in docs]
-        ok, nbytes, nchars = text_sizes(texts)
-        units, lengths = tok.encode_shard([t if k else "" for t, k in zip(texts, ok)], int(nbytes.sum()) + len(texts))
-        held = HeldText.pack(texts, ok, nbytes, nchars)
-        del texts
-        release_text(docs, ok)
+    def encode(cls, docs: list[Document], tok: "UnitTokenizer",
+               sizes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, release: bool = False) -> "Tokenized":
+        """Tokenize the documents from their strings (decoding them back from held bytes would cost time and
+        fragment the heap), then hold their text and let the strings go, one document at a time."""
+        ok, nbytes, nchars = sizes if sizes is not None else text_sizes([d.text for d in docs])
+        units, lengths = tok.encode_shard([d.text if k else "" for d, k in zip(docs, ok)], int(nbytes.sum()) + len(docs))
+        if release:
+            tok.release()  # the engine's word cache goes before the text is packed (see UnitTokenizer.release)
+        held = HeldText.pack_releasing(docs, ok, nbytes, nchars)
         return cls(docs, held, units, lengths)
 
     @classmethod

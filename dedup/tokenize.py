@@ -5,16 +5,23 @@ stands for a fixed byte string, so the byte offset of a token inside its documen
 sum of a per-id byte-length table: no offset mapping is needed and spans map back to text
 exactly (see `cut.py` for what happens to a UTF-8 character split across two tokens).
 
-Two engines:
-- tiktoken, built offline from a folder holding `vocab.json` + `merges.txt` (the default, the
-  bundled GPT-2 files): ~3.5x faster than HF `tokenizers` here and releases the GIL, so a thread
-  pool encodes documents in parallel straight into numpy (no Python int lists).
-- HF `tokenizers` from a `tokenizer.json` (fallback, or any other local byte-level tokenizer).
-Both give identical ids for GPT-2 (tested on the bundled sample).
+Engines, for a folder (the bundled GPT-2 by default), fastest first:
+- fastokens (Rust, Apache-2.0) from the folder's `tokenizer.json`: ~120 MB/s here, ~10x tiktoken.
+  Chosen by `tests/test_dedup_tokenizers.py`, which compares every candidate on PyPI (fastokens,
+  tokie, kitoken, tiktoken) with HF `tokenizers` on a Unicode fuzz and real text; the whole 100 MB
+  benchmark corpus is compared by `scripts/bench/esd_tokenizers.py`.
+- tiktoken built offline from `vocab.json` + `merges.txt` (the fallback when fastokens is not
+  installed, or for a folder without `tokenizer.json`): releases the GIL, so a thread pool encodes
+  chunks of documents in parallel.
+- HF `tokenizers` from a `tokenizer.json` file (any other local byte-level BPE tokenizer).
+All give identical ids for GPT-2; special-token text inside a document (`<|endoftext|>` typed in
+the text) is ordinary text for all of them (HF's `encode_special_tokens`).
 """
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 import itertools
 import json
 import os
@@ -35,6 +42,21 @@ DEFAULT_TOKENIZER = Path(__file__).parent / "assets" / "gpt2"
 CHUNK_DOCS = 256
 # GPT-2's pre-tokenizer split pattern (tiktoken's `gpt2` encoding uses the same)
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# fastokens encodes a chunk of about this much text per call (its own threads split the chunk); the
+# ids of one chunk are a temporary of 4 bytes per token
+FAST_CHUNK_BYTES = 1 * 2**20
+ENGINES = ("fastokens", "tiktoken", "tokenizers")
+
+
+def _trim() -> None:
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def fastokens_installed() -> bool:
+    return importlib.util.find_spec("fastokens") is not None
 
 
 @lru_cache(maxsize=1)
@@ -59,16 +81,30 @@ def _token_bytes(token: str) -> bytes:
 class UnitTokenizer:
     """Text -> numpy arrays of token ids, with `byte_len[id]` (bytes of text per id)."""
 
-    def __init__(self, path: str | os.PathLike | None = None, threads: int = 2) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, threads: int = 2, engine: str | None = None) -> None:
+        """`engine`: one of ENGINES; default the fastest that can read `path` (fastokens for a folder with
+        tokenizer.json + vocab.json + merges.txt when installed, else tiktoken, else HF tokenizers)."""
         self.path = str(path or DEFAULT_TOKENIZER)
         self.threads = max(1, threads)
         p = Path(self.path)
-        if p.is_dir() and (p / "vocab.json").is_file() and (p / "merges.txt").is_file():
+        if engine is not None and engine not in ENGINES:
+            raise ConfigError(f"tokenizer engine {engine!r}: use one of {', '.join(ENGINES)}")
+        pair = p.is_dir() and (p / "vocab.json").is_file() and (p / "merges.txt").is_file()
+        spec = p / "tokenizer.json" if p.is_dir() else p
+        if engine is None:
+            if pair and spec.is_file() and fastokens_installed():
+                engine = "fastokens"
+            elif pair:
+                engine = "tiktoken"
+            elif spec.is_file() and spec.suffix == ".json":
+                engine = "tokenizers"
+        if engine == "fastokens" and spec.is_file():
+            self._init_hf(spec, load=False)
+            self._init_fastokens(spec)
+        elif engine == "tiktoken" and pair:
             self._init_tiktoken(p)
-        elif p.is_dir() and (p / "tokenizer.json").is_file():
-            self._init_hf(p / "tokenizer.json")
-        elif p.is_file() and p.suffix == ".json":
-            self._init_hf(p)
+        elif engine == "tokenizers" and spec.is_file():
+            self._init_hf(spec)
         else:
             raise ConfigError(f"tokenizer: {self.path!r} is neither a folder with vocab.json + merges.txt "
                               "(or tokenizer.json) nor a tokenizer.json file")
@@ -110,9 +146,35 @@ class UnitTokenizer:
         for s, i in special.items():  # never produced by encode_ordinary; length of its literal text
             self.byte_len[i] = len(s.encode())
 
-    def _init_hf(self, file: Path) -> None:
-        from tokenizers import Tokenizer
+    def _init_fastokens(self, file: Path) -> None:
+        import fastokens
 
+        self.engine = "fastokens"
+        self._fast_file = str(file)
+        self._fast_obj = fastokens.Tokenizer.from_file(self._fast_file)
+        _trim()  # the JSON parsing garbage of both loaders sits in freed heap pages: give them back (glibc)
+
+    @property
+    def _fast(self):  # noqa: ANN202 (fastokens.Tokenizer)
+        if self._fast_obj is None:  # let go by release(): load a fresh one (~0.4 s of CPU)
+            import fastokens
+
+            self._fast_obj = fastokens.Tokenizer.from_file(self._fast_file)
+        return self._fast_obj
+
+    def release(self) -> None:
+        """Let go of what the engine keeps between calls. fastokens caches the ids of every word it has seen
+        (~100-130 MB after 100 MB of web text, never given back): the step calls this once a shard is
+        tokenized, so the cache is not held beside the shard's text and arrays through the suffix sort; the
+        next shard loads a fresh tokenizer (0.4 s of CPU, ~4 % of a 200 MB shard's time). Loading it in the
+        background during the sort would hide that time but put its ~90 MB back at the peak."""
+        if self.engine == "fastokens" and self._fast_obj is not None:
+            self._fast_obj = None
+            _trim()
+
+    def _init_hf(self, file: Path, load: bool = True) -> None:
+        """Check the file is byte-level BPE and build the byte-length table from its vocabulary; with `load`,
+        also load it into HF `tokenizers` to encode with."""
         spec = json.loads(file.read_text(encoding="utf-8"))
         kinds = json.dumps([spec.get("pre_tokenizer"), spec.get("decoder")])
         if "ByteLevel" not in kinds:
@@ -120,9 +182,14 @@ class UnitTokenizer:
                               "(every token must stand for fixed bytes of text)")
         self.engine = "tokenizers"
         self._joiner = None
-        self._tok = Tokenizer.from_file(str(file))
-        vocab = self._tok.get_vocab(with_added_tokens=True)
-        added = {t["content"] for t in spec.get("added_tokens", [])}
+        added = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
+        vocab = {**spec["model"]["vocab"], **added}
+        if load:
+            from tokenizers import Tokenizer
+
+            self._tok = Tokenizer.from_file(str(file))
+            self._tok.encode_special_tokens = True  # special-token text in a document is ordinary text
+            vocab = self._tok.get_vocab(with_added_tokens=True)
         self.byte_len = np.zeros(max(vocab.values()) + 1, dtype=np.int64)
         for tok, i in vocab.items():
             self.byte_len[i] = len(tok.encode()) if tok in added else len(_token_bytes(tok))
@@ -130,6 +197,9 @@ class UnitTokenizer:
     # -- use ---------------------------------------------------------------------------------------
     def encode(self, text: str) -> np.ndarray:
         """One text's ids (uint32). Special-token text is ordinary text here."""
+        if self.engine == "fastokens":
+            return np.asarray(self._fast.encode(text, add_special_tokens=False, split_special_tokens=True).ids,
+                              dtype=np.uint32)
         if self.engine == "tiktoken":
             return self._enc.encode_to_numpy(text, disallowed_special=())
         return np.asarray(self._tok.encode(text, add_special_tokens=False).ids, dtype=np.uint32)
@@ -154,9 +224,30 @@ class UnitTokenizer:
         sep = np.full(1, self.sep_id, dtype=np.uint32)
         return np.concatenate([x for a in ids for x in (a, sep)] or [np.zeros(0, np.uint32)]), lengths
 
+    def _fast_chunk(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`_encode_chunk` with fastokens: one call for the chunk (its threads split it), ids as uint32."""
+        raw, offsets = self._fast.encode_batch_flat(list(texts), add_special_tokens=False, split_special_tokens=True)
+        ids = np.frombuffer(raw, dtype="<u4")
+        lengths = np.diff(np.frombuffer(offsets, dtype="<u8")).astype(np.int64)
+        out = np.empty(ids.shape[0] + lengths.shape[0], dtype=np.uint32)
+        is_sep = np.zeros(out.shape[0], dtype=bool)
+        is_sep[np.cumsum(lengths + 1) - 1] = True
+        out[is_sep] = self.sep_id
+        out[~is_sep] = ids
+        return out, lengths
+
     def _chunks(self, texts: Sequence[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """`_encode_chunk` of CHUNK_DOCS texts at a time, in order. Threads encode a few chunks ahead,
-        never the whole shard: per-document tasks cost more than the encoding, and results would pile up."""
+        never the whole shard: per-document tasks cost more than the encoding, and results would pile up.
+        fastokens takes chunks of ~FAST_CHUNK_BYTES of text instead, one call each (it has its own threads)."""
+        if self.engine == "fastokens":
+            sizes = (texts.nbytes if hasattr(texts, "nbytes")  # a HeldText: no decoding just to measure
+                     else np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))  # characters: enough
+            ends = np.searchsorted(np.cumsum(sizes), np.arange(1, sizes.sum() // FAST_CHUNK_BYTES + 1) * FAST_CHUNK_BYTES)
+            bounds = [0, *sorted({int(e) + 1 for e in ends if e + 1 < len(texts)}), len(texts)]
+            for a, z in zip(bounds[:-1], bounds[1:]):
+                yield self._fast_chunk(texts[a:z])
+            return
         spans = range(0, len(texts), CHUNK_DOCS)
         if self.threads == 1 or len(spans) < 2:
             for a in spans:
@@ -204,12 +295,58 @@ class UnitTokenizer:
         return buf, lengths
 
 
-_CACHE: dict[tuple[str, int], UnitTokenizer] = {}
+_CACHE: dict[tuple[str, int, str | None], UnitTokenizer] = {}
 
 
-def get_tokenizer(path: str | None = None, threads: int = 2) -> UnitTokenizer:
-    """One tokenizer per (path, threads) per process: building tiktoken's tables takes ~0.3 s."""
-    key = (str(path or DEFAULT_TOKENIZER), threads)
+def get_tokenizer(path: str | None = None, threads: int = 2, engine: str | None = None) -> UnitTokenizer:
+    """One tokenizer per (path, threads, engine) per process: building the tables takes ~0.3 s."""
+    key = (str(path or DEFAULT_TOKENIZER), threads, engine)
     if key not in _CACHE:
-        _CACHE[key] = UnitTokenizer(path, threads)
+        _CACHE[key] = UnitTokenizer(path, threads, engine)
     return _CACHE[key]
+
+
+# -- candidates ------------------------------------------------------------------------------------
+# GPT-2 tokenizers on PyPI, fastest first (MB/s of the 100 MB benchmark text on this 2-core machine,
+# scripts/bench/esd_tokenizers.py). Each encodes a list of texts to id lists, special-token text as
+# ordinary text where the library allows it. tests/test_dedup_tokenizers.py compares every installed
+# one with HF `tokenizers` and checks that the default engine is the fastest one that agrees.
+SPEED_ORDER = ("fastokens", "tokie", "kitoken", "tiktoken")
+
+
+def candidate_encoder(name: str, folder: str | os.PathLike | None = None):  # noqa: ANN201 (a callable)
+    """`texts -> list of id arrays` for one candidate, built from the local GPT-2 files (no hub access)."""
+    folder = Path(folder or DEFAULT_TOKENIZER)
+    spec = str(folder / "tokenizer.json")
+    if name == "fastokens":
+        tok = UnitTokenizer(folder, engine="fastokens")
+        return tok.encode_batch
+    if name == "tiktoken":
+        tok = UnitTokenizer(folder, engine="tiktoken", threads=1)
+        return tok.encode_batch
+    if name == "tokie":
+        import tokie
+
+        t = tokie.Tokenizer.from_json(spec)  # no switch for special-token text: it becomes the special id
+
+        def enc(texts: Sequence[str]) -> list[np.ndarray]:
+            ids, lengths = t.encode_batch_flat(list(texts), add_special_tokens=False)
+            return np.split(ids, np.cumsum(lengths.astype(np.int64))[:-1])
+        return enc
+    if name == "kitoken":
+        import kitoken
+
+        k = kitoken.Kitoken.from_tokenizers_file(spec)
+        return lambda texts: [np.asarray(k.encode(t, False), dtype=np.uint32) for t in texts]
+    if name == "tokenizers":  # the reference
+        from tokenizers import Tokenizer
+
+        hf = Tokenizer.from_file(spec)
+        hf.encode_special_tokens = True
+        return lambda texts: [np.asarray(e.ids, dtype=np.uint32)
+                              for e in hf.encode_batch(list(texts), add_special_tokens=False)]
+    raise ValueError(f"unknown tokenizer candidate {name!r}; known: {', '.join(SPEED_ORDER)}, tokenizers")
+
+
+def candidate_installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None

@@ -48,7 +48,7 @@ def generate(mb: float, seed: int = 0, plant_rate: float = 0.3) -> tuple[list[st
     rng = np.random.default_rng(seed)
     words = real_words()
     uniq = sorted(set(words))
-    counts = dict(zip(uniq, map(len, get_tokenizer()._enc.encode_ordinary_batch([" " + w for w in uniq]))))
+    counts = dict(zip(uniq, map(len, get_tokenizer(engine="tiktoken")._enc.encode_ordinary_batch([" " + w for w in uniq]))))
     words = [w for w in words if counts[w] <= 12]  # a single very long "word" (a URL, a run of CJK) would be a repeat by itself
     wa = np.array(words, dtype=object)
     cum = np.concatenate(([0], np.cumsum([counts[w] for w in words])))  # tokens before word i

@@ -1,0 +1,124 @@
+"""Which GPT-2 tokenizer exact-substring dedup uses: the fastest one whose ids equal HF `tokenizers`.
+
+Every installed candidate (dedup/tokenize.py SPEED_ORDER: fastokens, tokie, kitoken, tiktoken) is
+compared with HF `tokenizers` (special-token text as ordinary text) on a seeded Unicode fuzz and on
+real documents of the bundled sample; the default engine must be the first candidate in speed order
+that agrees on all of it. The whole 100 MB benchmark corpus is compared by
+scripts/bench/esd_tokenizers.py (too slow for a test: HF takes ~30 s on it).
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from curate.dedup.tokenize import SPEED_ORDER, UnitTokenizer, candidate_encoder, candidate_installed
+
+# code point ranges: scripts, symbols, emoji and the odd ones a tokenizer can trip on
+SCRIPTS = {
+    "latin": [(0x41, 0x5A), (0x61, 0x7A), (0xC0, 0x24F)], "greek": [(0x391, 0x3C9)],
+    "cyrillic": [(0x410, 0x44F)], "arabic": [(0x621, 0x64A), (0x660, 0x669)], "hebrew": [(0x5D0, 0x5EA)],
+    "devanagari": [(0x905, 0x939), (0x93E, 0x94D)], "thai": [(0xE01, 0xE3A)], "cjk": [(0x4E00, 0x9FFF)],
+    "kana": [(0x3041, 0x30FF)], "hangul": [(0xAC00, 0xD7A3)], "ethiopic": [(0x1200, 0x1248)],
+    "digits": [(0x30, 0x39), (0xFF10, 0xFF19), (0x6F0, 0x6F9)], "punct": [(0x21, 0x2F), (0x3A, 0x40), (0x2010, 0x205E)],
+    "emoji": [(0x1F300, 0x1F64F), (0x1F900, 0x1F9FF), (0x2600, 0x26FF)], "astral": [(0x10000, 0x1007F), (0x1D400, 0x1D7FF), (0x10FFF0, 0x10FFFF)],
+}
+CONTROL = [chr(c) for c in [*range(0, 32), 0x7F, *range(0x80, 0xA0), 0x200B, 0x200D, 0x200E, 0xFEFF, 0x2028, 0x2029,
+                            0xFFFE, 0xFFFF, 0xE000, 0xFFFD]]
+COMBINING = [chr(c) for c in [*range(0x300, 0x370), *range(0x20D0, 0x20F1), 0x93C, 0xE31, 0x3099, 0xFE0F, 0xFE0E]]
+SPACES = [" ", "  ", "\t", "\n", "\r\n", "\n\n", "\u00a0", "\u3000", "\u2009", " \n ", "\x0b", "\x0c"]
+PIECES = ["<|endoftext|>", "<|endoftext|>", " <|endoftext|>", "<|endof", "|>", "<|", "'s", "'ll", "'ve", "n't", "'S",
+          "'re", "'d", "'m", "👩\u200d💻", "👍🏽", "🇫🇷", "❤️", "e\u0301", "ﬁ", "Å", "ǅ", "ß", "İ", "http://x.y/z?a=1&b=2", "...", "—"]
+
+
+def fuzz_texts(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    names = list(SCRIPTS)
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(int(rng.integers(1, 40))):
+            r = rng.random()
+            if r < 0.45:
+                lo, hi = SCRIPTS[names[int(rng.integers(len(names)))]][0 if rng.random() < 0.5 else -1]
+                parts.append("".join(chr(int(c)) for c in rng.integers(lo, hi + 1, int(rng.integers(1, 12)))))
+            elif r < 0.65:
+                parts.append(SPACES[int(rng.integers(len(SPACES)))])
+            elif r < 0.75:
+                parts.append(CONTROL[int(rng.integers(len(CONTROL)))])
+            elif r < 0.85:
+                parts.append(COMBINING[int(rng.integers(len(COMBINING)))] * int(rng.integers(1, 4)))
+            else:
+                parts.append(PIECES[int(rng.integers(len(PIECES)))])
+        out.append("".join(parts))
+    out += ["", " ", "<|endoftext|>", "<|endoftext|><|endoftext|>", "a<|endoftext|>b", "\u0301" * 50, "🏳️‍🌈" * 20,
+            "x" * 5000, " " * 300 + "y", "日本語" * 500]
+    return out
+
+
+SURROGATES = ["x\ud800y", "\udfff", "ok \ud83d then", "\udc80\udc80"]
+
+
+@pytest.fixture(scope="module")
+def texts(sample_dir: Path) -> list[str]:
+    real = []
+    for name in ("c4-en-1k.jsonl.gz", "dolma-cc-2019-00140.jsonl.gz"):
+        with gzip.open(sample_dir / name, "rb") as fh:
+            real += [orjson.loads(line)["text"] for line in fh][:250]
+    return fuzz_texts(1500, seed=3) + real
+
+
+@pytest.fixture(scope="module")
+def reference(texts: list[str]) -> list[list[int]]:
+    return [a.tolist() for a in candidate_encoder("tokenizers")(texts)]
+
+
+def agrees(name: str, texts: list[str], reference: list[list[int]]) -> tuple[bool, str]:
+    enc = candidate_encoder(name)
+    got = [a.tolist() for a in enc(texts)]
+    bad = [i for i, (g, r) in enumerate(zip(got, reference)) if g != r]
+    if bad:
+        return False, f"{len(bad)} of {len(texts)} texts differ, first {texts[bad[0]][:60]!r}"
+    for t in SURROGATES:  # not valid text: HF refuses it, and so must the candidate (the step never tokenizes it)
+        try:
+            enc([t])
+        except (UnicodeEncodeError, TypeError, ValueError):
+            continue
+        return False, f"accepted lone surrogates {t!r}"
+    return True, ""
+
+
+def test_fuzz_covers_what_it_claims(texts: list[str]) -> None:
+    joined = "".join(texts)
+    assert "<|endoftext|>" in joined and "\u0301" in joined and "\x00" in joined and "👩\u200d💻" in joined
+    assert any(0x10000 <= ord(c) for c in joined) and any(0xAC00 <= ord(c) <= 0xD7A3 for c in joined)
+    for t in SURROGATES:  # the reference itself refuses lone surrogates
+        with pytest.raises((TypeError, UnicodeEncodeError)):
+            candidate_encoder("tokenizers")([t])
+
+
+def test_default_engine_is_the_fastest_candidate_that_agrees(texts, reference) -> None:
+    results = {}
+    for name in SPEED_ORDER:
+        if candidate_installed(name):
+            results[name] = agrees(name, texts, reference)
+            print(f"{name}: {'agrees' if results[name][0] else 'differs: ' + results[name][1]}")
+    assert results.get("tiktoken", (False,))[0], "tiktoken (the fallback) must agree"
+    chosen = next(n for n in SPEED_ORDER if n in results and results[n][0])
+    assert UnitTokenizer().engine == chosen
+
+
+@pytest.mark.skipif(not candidate_installed("fastokens"), reason="fastokens not installed (tiktoken is the fallback)")
+def test_fastokens_engine_shard_layout_and_fallback(texts) -> None:
+    """The engine's shard array (ids + a separator after each text) equals text-by-text encoding, and
+    the tiktoken engine gives the same arrays."""
+    fast, slow = UnitTokenizer(engine="fastokens"), UnitTokenizer(engine="tiktoken")
+    units, lengths = fast.encode_shard(texts, sum(len(t.encode()) for t in texts) + len(texts))
+    units2, lengths2 = slow.encode_shard(texts, sum(len(t.encode()) for t in texts) + len(texts))
+    assert np.array_equal(units, units2) and np.array_equal(lengths, lengths2)
+    assert all(int(fast.byte_len[a].sum()) == len(t.encode()) for a, t in zip(fast.encode_batch(texts), texts))
+    assert fast.sep_id == slow.sep_id == 50257 and np.array_equal(fast.byte_len, slow.byte_len)
