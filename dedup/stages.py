@@ -16,7 +16,7 @@ from curate.pipeline.registry import Column, register_prepare, register_stage
 
 from .exact_doc import NORMALIZERS, ExactDocFilter, exact_config
 from .exact_substring import REMOVED_CHARS, REMOVED_SPANS, ExactSubstringDedup, estimate_for_shard
-from .minhash import CLUSTER_ID, MinhashFilter, WhitespaceSignature, minhash_config
+from .minhash import CLUSTER_ID, FastSignature, MinhashFilter, VerifiedCluster, WhitespaceSignature, minhash_config
 
 
 # ------------------------------------------------------------------------------ exact substring
@@ -61,7 +61,15 @@ class MinhashOptions(StrictModel):
     hashes_per_bucket: int = Field(8, ge=1, description="rows per band; num_perm = buckets * hashes_per_bucket; "
                                    "similarity threshold ~ (1/buckets)^(1/hashes_per_bucket) (0.72 by default)")
     seed: int = Field(1, description="seed of the permutations (same on every task)")
-    hash_precision: Literal[32, 64] = Field(64, description="bits per hash")
+    hash_precision: Literal[32, 64] = Field(64, description="bits per hash in the bucket files (the rensa kernel's hashes are 32-bit)")
+    kernel: Literal["rensa", "datatrove"] = Field("rensa", description="signatures: vectorized shingles + rensa (Rust), or datatrove's own step (the previous kernel, ~4x slower)")
+    verify_jaccard: float | None = Field(None, ge=0, le=1, description="drop candidate pairs whose exact shingle Jaccard is below this before clustering (LSH alone keeps every pair that collides in one band); needs kernel: rensa")
+
+    @model_validator(mode="after")
+    def _verify_needs_rensa(self) -> "MinhashOptions":
+        if self.verify_jaccard is not None and self.kernel != "rensa":
+            raise ValueError("verify_jaccard reads the shingle sets the rensa kernel writes: use kernel: rensa")
+        return self
 
     @property
     def threshold(self) -> float:
@@ -80,9 +88,14 @@ def build_minhash(opts: MinhashOptions, ctx: PlanContext) -> None:
     docs = ctx.barrier(label)
     tasks = ctx.tasks
     sigs, buckets, clusters = (ctx.work_path(label, x) for x in ("signatures", "buckets", "clusters"))
-    ctx.add_job(f"{label}_signatures", [ctx.handoff_reader(docs), WhitespaceSignature(sigs, cfg)], tasks=tasks)
+    verify = opts.verify_jaccard is not None
+    shingles = ctx.work_path(label, "shingles") if verify else None
+    signer = (FastSignature(sigs, cfg, shingles) if opts.kernel == "rensa" else WhitespaceSignature(sigs, cfg))
+    ctx.add_job(f"{label}_signatures", [ctx.handoff_reader(docs), signer], tasks=tasks)
     ctx.add_job(f"{label}_buckets", [MinhashDedupBuckets(sigs, buckets, config=cfg)], tasks=opts.buckets)
-    ctx.add_job(f"{label}_clusters", [MinhashDedupCluster(buckets, clusters, config=cfg, save_cluster_id=True)], tasks=1)
+    cluster = (VerifiedCluster(buckets, clusters, cfg, shingles, ctx.work_path(label, "verified"), opts.verify_jaccard)
+               if verify else MinhashDedupCluster(buckets, clusters, config=cfg, save_cluster_id=True))
+    ctx.add_job(f"{label}_clusters", [cluster], tasks=1)
     ctx.add(MinhashFilter(clusters))
 
 
