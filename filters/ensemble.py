@@ -28,7 +28,7 @@ from curate.pipeline.steps import CurateStep
 from .annotate_steps import EFLAW_COLUMN, count_failed_clauses, write_categories, write_densities
 from .extreme_tokenization import TokenCounter
 from .fasttext_annotator import CategoryModelSpec, CategoryScorer, FastTextModelSpec, QualityScorer, flatten_all
-from .readability import mcalpine_eflaw
+from .readability import mcalpine_eflaw, mcalpine_eflaw_reference
 from .rule import Rule
 
 GNEISSWEB_PARAMS: dict[str, float] = {
@@ -87,19 +87,22 @@ class GneissWebEnsemble(CurateStep):
     name = "GneissWeb ensemble"
 
     def __init__(self, quality: Sequence[FastTextModelSpec], categories: Sequence[CategoryModelSpec], tokenizer: str,
-                 rule: Rule | None, batch_size: int = 256, label: str | None = None) -> None:
+                 rule: Rule | None, batch_size: int = 256, label: str | None = None, kernel: str = "fast") -> None:
+        """`kernel`: "fast" (fastokens for the bundled GPT-2, one-pass EFLAW) or "reference" (HF tokenizers,
+        EFLAW step by step as textstat does it): the same columns, kept as the benchmark's baseline."""
         super().__init__(label)
         self.quality = QualityScorer(quality)
         self.categories = CategoryScorer(categories)
-        self.tokens = TokenCounter(tokenizer)
+        self.tokens = TokenCounter(tokenizer, engine=None if kernel == "fast" else "tokenizers")
+        self._eflaw = mcalpine_eflaw if kernel == "fast" else mcalpine_eflaw_reference
         self.rule = rule
         self.batch_size = batch_size
         self._modes = {s.preprocess for s in quality} | {s.preprocess for s in categories}
 
     def annotate(self, docs: list[Document]) -> None:
         texts = [d.text for d in docs]
-        _ = self.tokens.tokenizer  # load before the thread starts
-        # the tokenizer releases the GIL: encode in a thread while fastText and EFLAW run here
+        # the tokenizers release the GIL: load (first batch) and encode in a thread while fastText and
+        # EFLAW run here; the pool has one thread, so the counter is never used by two at once
         pool = self._pool()
         counts = pool.submit(self.tokens.count, texts)
         flat = flatten_all(texts, self._modes)
@@ -108,7 +111,7 @@ class GneissWebEnsemble(CurateStep):
                 d.metadata[col] = v
         write_categories(docs, *self.categories.score(texts, flat))
         for d in docs:
-            d.metadata[EFLAW_COLUMN] = mcalpine_eflaw(d.text)
+            d.metadata[EFLAW_COLUMN] = self._eflaw(d.text)
         write_densities(docs, counts.result())
 
     def _pool(self):  # type: ignore[no-untyped-def]

@@ -186,6 +186,9 @@ class GneissWebOptions(StrictModel):
     keep: str | None = Field(None, description="keep expression override (default FT and (READ or EXT))")
     annotate_only: bool = Field(False, description="write the columns but drop nothing")
     batch_size: int = Field(256, ge=1, description="documents per batch")
+    kernel: Literal["fast", "reference"] = Field(
+        "fast", description="fast: fastokens for the bundled GPT-2 tokenizer + one-pass EFLAW; reference: HF tokenizers + "
+                            "EFLAW transcribed step by step from textstat (the previous kernel; identical columns, slower)")
 
     _rule: Rule | None = None
 
@@ -213,7 +216,7 @@ class GneissWebOptions(StrictModel):
                 group="filter")
 def build_gneissweb(opts: GneissWebOptions, ctx: PlanContext) -> None:
     ctx.add(GneissWebEnsemble(opts.quality_models, opts.category_models, opts.tokenizer,
-                              None if opts.annotate_only else opts.rule, opts.batch_size))
+                              None if opts.annotate_only else opts.rule, opts.batch_size, kernel=opts.kernel))
 
 
 # ------------------------------------------------------------------------------- datatrove heuristics

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
+import re
 from pathlib import Path
 
 import pytest
 
-from curate.filters.readability import count_miniwords, count_sentences, count_words, mcalpine_eflaw
+from curate.filters.readability import (_fast_counts, count_miniwords, count_sentences, count_words, mcalpine_eflaw,
+                                        mcalpine_eflaw_reference)
 
 
 @pytest.mark.parametrize(
@@ -33,13 +36,44 @@ def test_hand_worked(text: str, words: int, mini: int, sentences: int, eflaw: fl
     assert count_miniwords(text) == mini
     assert count_sentences(text) == sentences
     assert mcalpine_eflaw(text) == pytest.approx(eflaw)
+    assert _fast_counts(text) == (words, mini, sentences)
 
 
 def test_matches_textstat_on_real_documents(sample_dir: Path) -> None:
     metrics = pytest.importorskip("textstat.backend.metrics", reason="textstat is in the test extras")
     docs = [json.loads(line)["text"] for f in sorted(sample_dir.glob("*.jsonl.gz")) for line in gzip.open(f, "rt")]
     assert len(docs) == 1697
-    mismatches = [i for i, d in enumerate(docs) if mcalpine_eflaw(d) != metrics.mcalpine_eflaw(d)]
-    assert mismatches == []
+    expected = [metrics.mcalpine_eflaw(d) for d in docs]
+    # the fast kernel and the step-by-step reference, each exactly textstat's float on every document
+    assert [i for i, (d, e) in enumerate(zip(docs, expected)) if mcalpine_eflaw(d) != e] == []
+    assert [i for i, (d, e) in enumerate(zip(docs, expected)) if mcalpine_eflaw_reference(d) != e] == []
     # and the scores are not degenerate
     assert len({round(mcalpine_eflaw(d), 3) for d in docs[:200]}) > 100
+
+
+def test_character_classes_the_fast_kernel_relies_on() -> None:
+    """Over every code point: no character is both \\w and \\s, and str.split() splits on exactly \\s."""
+    every = "".join(map(chr, range(0x110000)))
+    assert re.findall(r"(?=\w)\s", every) == []
+    assert re.findall(r"\s", every) == [c for c in every if c.isspace()]
+
+
+# characters that move textstat's counts: contraction endings after apostrophes, sentence ends,
+# Unicode whitespace (NBSP, line separator, the \x1c-\x1f separators), letters and digits of other
+# scripts, combining marks, underscore, hyphens, emoji, quotes
+_FUZZ_ALPHABET = (list("aeiostdvlrAZ09_") + ["'", "'s", "'t", "'ve", "'ll", "'re", "'d", "'m"] + list(".!?.!?")
+                  + [" ", " ", " ", "\n", "\t", "\x0b", "\x0c", "\r", "\x1c", "\x1f", "\u00a0", "\u2028", "\u3000"]
+                  + ["é", "ß", "Ж", "ж", "中", "ع", "٣", "\u0301", "-", "—", ",", ";", "\"", "(", ")", "…", "🙂", "\u200d",
+                     "...", " - ", "a.b", "Mr. ", "U.S. "])
+
+
+def test_fast_kernel_equals_reference_and_textstat_on_fuzz() -> None:
+    try:
+        from textstat.backend.metrics import mcalpine_eflaw as textstat_eflaw
+    except ImportError:  # textstat is in the test extras; the reference alone is still checked
+        textstat_eflaw = mcalpine_eflaw_reference
+    rng = random.Random(14)
+    for _ in range(4000):
+        text = "".join(rng.choices(_FUZZ_ALPHABET, k=rng.randint(0, 60)))
+        assert _fast_counts(text) == (count_words(text), count_miniwords(text), count_sentences(text)), repr(text)
+        assert mcalpine_eflaw(text) == mcalpine_eflaw_reference(text) == textstat_eflaw(text), repr(text)
