@@ -10,7 +10,13 @@ Baseline in the same process: datasketch.MinHash signatures alone (same num_perm
 no LSH, no clustering), which is what most MinHash pipelines use, as a ratio. Precision counts every
 dropped document that is not part of a planted pair (filler included) as a false positive.
 
-    python scripts/bench/minhash.py [--filler-mb 20]
+`--baseline` (default on; `--no-baseline` to skip): each configuration again with the old signature
+kernel this stage replaced (`kernel: datatrove`, datatrove's own MinhashDedupSignature step, see
+dedup/minhash.py `WhitespaceSignature`), in the same run and on the same corpus, printed as "ratio
+new/old" (the whole stage's time with `kernel: datatrove` over its time with the default kernel) with
+both kernels' precision and recall.
+
+    python scripts/bench/minhash.py [--filler-mb 20] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -64,21 +70,43 @@ def one(cfg: dict, filler_mb: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--filler-mb", type=float, default=20.0, help="MB of novel filler documents")
+    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run each config with the old kernel (kernel: datatrove) and print ratio new/old")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--kernel", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one is not None:
-        print(json.dumps(one(CONFIGS[a.one], a.filler_mb)))
+        cfg = dict(CONFIGS[a.one], **({"kernel": a.kernel} if a.kernel else {}))
+        print(json.dumps(one(cfg, a.filler_mb)))
         return
+    new_runs = []
     print(f"{'config':32} {'docs':>6} {'MB':>5} {'s':>6} {'docs/s':>7} {'MB/s':>5} {'datasketch docs/s':>17} "
           f"{'ratio':>5} {'peak RSS MiB':>12} {'precision':>9}  recall by edit rate")
     for i, cfg in enumerate(CONFIGS):
         out = subprocess.run([sys.executable, __file__, "--one", str(i), "--filler-mb", str(a.filler_mb)],
                              capture_output=True, text=True, check=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
+        new_runs.append(r)
         name = f"{cfg['ngram']}-gram {cfg['buckets']}x{cfg['hashes_per_bucket']}"
         print(f"{name:32} {r['docs']:6d} {r['mb']:5.1f} {r['seconds']:6.1f} {r['docs'] / r['seconds']:7.0f} "
               f"{r['mb'] / r['seconds']:5.2f} {r['docs'] / r['baseline_s']:17.0f} {r['baseline_s'] / r['seconds']:5.2f} "
               f"{r['peak_rss_mib']:12.0f} {r['precision']:9.3f}  {r['recall']}", flush=True)
+    if not a.baseline:
+        return
+    from curate.dedup.stages import MinhashOptions
+
+    default_kernel = MinhashOptions.model_fields["kernel"].default
+    print(f"\nbaseline, same run: the old signature kernel (kernel: datatrove) against the default (kernel: {default_kernel})")
+    print(f"{'config':32} {'old s':>6} {'old docs/s':>10} {'old MB/s':>8} {'new s':>6} {'ratio new/old':>13} "
+          f"{'old peak RSS MiB':>16} {'old precision':>13}  old recall by edit rate")
+    for i, (cfg, new) in enumerate(zip(CONFIGS, new_runs)):
+        out = subprocess.run([sys.executable, __file__, "--one", str(i), "--filler-mb", str(a.filler_mb),
+                              "--kernel", "datatrove"], capture_output=True, text=True, check=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        name = f"{cfg['ngram']}-gram {cfg['buckets']}x{cfg['hashes_per_bucket']}"
+        print(f"{name:32} {r['seconds']:6.1f} {r['docs'] / r['seconds']:10.0f} {r['mb'] / r['seconds']:8.2f} "
+              f"{new['seconds']:6.1f} {r['seconds'] / new['seconds']:13.2f} {r['peak_rss_mib']:16.0f} "
+              f"{r['precision']:13.3f}  {r['recall']}", flush=True)
 
 
 if __name__ == "__main__":
