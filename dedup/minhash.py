@@ -5,7 +5,7 @@ Parquet); a signatures job reads the handed-off documents with the same task cou
 per-bucket signatures; a buckets job (one task per band) finds candidate pairs; a clusters job
 (one task) unions them and assigns global cluster ids; the continuing job reads the same
 handed-off documents and `MinhashFilter` drops every cluster member but one (reason
-`near_duplicate`) and records `minhash_cluster_id` (-1: no near-duplicate).
+`near_duplicate`) and records `minhash_cluster_id` (null: no near-duplicate).
 
 Signatures (`FastSignature`, the default): datatrove's text normalization (`simplify_text`: lowercase,
 numbers to 0, punctuation to spaces, whitespace collapsed, diacritics removed; re-implemented with the
@@ -348,7 +348,7 @@ class MinhashFilter(CurateStep):
         cluster = dict(zip(pairs[:, 0].tolist(), pairs[:, 1].tolist()))
         kept_in_cluster = 0
         for idx, doc in enumerate(data):
-            doc.metadata[CLUSTER_ID] = cluster.get(idx, -1)
+            doc.metadata[CLUSTER_ID] = cluster.get(idx)  # None (null): in no cluster
             if idx in remove:
                 self.drop(doc, "near_duplicate")
                 continue

@@ -79,7 +79,7 @@ class MinhashOptions(StrictModel):
 @register_stage(
     "minhash_dedup", MinhashOptions,
     "drop near-duplicate documents across the whole run (MinHash LSH, keeps one per cluster)",
-    columns=[Column(CLUSTER_ID, pa.int64(), "MinHash cluster id (-1: no near-duplicate found)")],
+    columns=[Column(CLUSTER_ID, pa.int64(), "MinHash cluster id (null: no near-duplicate found)")],
     group="dedup",
 )
 def build_minhash(opts: MinhashOptions, ctx: PlanContext) -> None:

@@ -467,6 +467,7 @@ class IntermediateReader(Accounted, ParquetReader):
     def __init__(self, folder: str) -> None:
         super().__init__(folder, adapter=_from_intermediate, glob_pattern="[0-9]*.parquet")
         self.configure(label="handoff read")
+        self._empty_warning = True  # datatrove warns once that an empty text is skipped; here it is kept (below)
 
     def get_document_from_dict(self, data: dict, source_file: str, id_in_file: int | str) -> Document | None:
         self.record_in(len(data["text"]))
