@@ -38,7 +38,7 @@ from datatrove.data import Document
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupCluster, MinhashDedupSignature
-from datatrove.utils.hashing import create_hash_func
+from datatrove.utils.word_tokenizers import WordTokenizer
 from datatrove.utils.text import NUMBERS_PATTERN, PUNCTUATION_TRANS, DEF_TEXT_NORM_CONFIG
 
 from curate.pipeline.steps import CurateStep
@@ -46,24 +46,28 @@ from curate.pipeline.steps import CurateStep
 CLUSTER_ID = "minhash_cluster_id"
 
 
-class _WhitespaceWords:
+class WhitespaceWords(WordTokenizer):
+    """Words split at whitespace: after datatrove's normalization this is what its spaCy English
+    tokenizer yields, without spaCy (not installed; it downloads models)."""
+
+    def __init__(self) -> None:
+        super().__init__("en")
+
     def word_tokenize(self, text: str) -> list[str]:
         return text.split()
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return [text]
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        return [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
 
 
 class WhitespaceSignature(MinhashDedupSignature):
     """datatrove's signature step with a whitespace word splitter instead of spaCy."""
 
     def __init__(self, output_folder: str, config: MinhashConfig) -> None:
-        PipelineStep.__init__(self)
-        self.output_folder = get_datafolder(output_folder)
-        self.config = config
-        self.num_hashes = config.num_buckets * config.hashes_per_bucket
-        self._parameters = None
-        self._hash_func = create_hash_func(config.hash_config)
-        self.language = "en"
-        self.word_tokenizer = _WhitespaceWords()
-        self.skip_existing_sigs = False
+        super().__init__(output_folder, config, language=WhitespaceWords())
 
 
 # ------------------------------------------------------------------ fast signatures

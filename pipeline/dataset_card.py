@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from datatrove.io import get_datafolder
 
+from .atomic import write_atomic
 from .fingerprint import curate_version
 from .plan import Plan
 from .writers import BASE_COLUMNS, REJECTED_COLUMNS
@@ -73,6 +74,5 @@ def write_dataset_card(plan: Plan, stats: dict[str, Any]) -> str:
     out = get_datafolder(plan.output_dir)
     has_rejected = plan.config.output.keep_rejected and out.isdir("rejected") and bool(
         [f for f in out.list_files("rejected") if f.endswith(".parquet")])
-    with out.open(CARD_FILE, "wt") as f:
-        f.write(card_text(plan, stats, has_rejected))
+    write_atomic(out, CARD_FILE, card_text(plan, stats, has_rejected))
     return CARD_FILE

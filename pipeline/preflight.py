@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from .config import CurateConfig
 from .errors import ConfigError

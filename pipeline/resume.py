@@ -21,6 +21,7 @@ from typing import Any
 
 from datatrove.io import get_datafolder
 
+from .atomic import write_json_atomic
 from .fingerprint import _digest, _global_part, _output_part, config_fingerprint, stage_fingerprints
 from .plan import Plan
 
@@ -173,13 +174,11 @@ def save_state(plan: Plan, wall_s: float, finished: bool) -> None:
         "wall_s": round(wall_s, 2),
         "finished": finished,
     }
-    with get_datafolder(plan.work_dir).open(STATE_FILE, "wt") as f:
-        json.dump(state, f, indent=2)
+    write_json_atomic(plan.work_dir, STATE_FILE, state)
 
 
 def write_run_record(plan: Plan, wall_s: float, finished: bool) -> None:
     """`OUTPUT/_curate_run.json`: which config made this dataset (report and resume read it)."""
     record = {**config_fingerprint(plan.config), "config": plan.config.model_dump(mode="json"),
               "work_dir": plan.work_dir, "wall_s": round(wall_s, 2), "finished": finished}
-    with get_datafolder(plan.output_dir).open(RUN_FILE, "wt") as f:
-        json.dump(record, f, indent=2)
+    write_json_atomic(plan.output_dir, RUN_FILE, record)

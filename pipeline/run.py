@@ -17,6 +17,7 @@ from typing import Any
 
 from datatrove.io import get_datafolder
 
+from .atomic import write_atomic
 from . import resume
 from .config import CurateConfig
 from .errors import ConfigError, CurateError
@@ -216,13 +217,15 @@ def finish_run(plan: Plan, stats: dict[str, Any], wall_s: float) -> None:
 
 def ensure_data_file(plan: Plan) -> None:
     """A run that dropped every document still publishes a data file: the full schema, zero rows."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     data = get_datafolder(plan.data_dir)
     if data.exists("") and any(f.endswith(".parquet") for f in data.list_files()):
         return
-    with data.open("00000.parquet", "wb") as f:
-        pq.write_table(plan.schema.empty_table(), f)
+    sink = pa.BufferOutputStream()
+    pq.write_table(plan.schema.empty_table(), sink)
+    write_atomic(data, "00000.parquet", sink.getvalue().to_pybytes())
 
 
 def remove_work_dir(work_dir: str) -> bool:

@@ -23,6 +23,7 @@ import yaml
 from datatrove.executor.slurm import launch_slurm_job
 from datatrove.io import get_datafolder
 
+from .atomic import write_atomic, write_json_atomic
 from .errors import CurateError
 from .executors import slurm_env_command, slurm_mem
 from .plan import Plan
@@ -76,13 +77,12 @@ def submit(plan: Plan, executors: list[Any]) -> list[str]:
         return []
     logs = get_datafolder(plan.logging_dir)
     # the stats job re-reads the exact config this run used (overrides and ${ENV} already applied)
-    with logs.open(CONFIG_COPY, "wt") as f:
-        yaml.safe_dump(plan.config.model_dump(mode="json"), f, sort_keys=False)
+    write_atomic(logs, CONFIG_COPY, yaml.safe_dump(plan.config.model_dump(mode="json"), sort_keys=False))
     config_path = logs.resolve_paths(CONFIG_COPY)
     stats_id = launch_slurm_job(_stats_job_script(plan, config_path), _sbatch_id, f"--dependency=afterany:{ids[-1]}")
     ids.append(str(stats_id))
-    with logs.open(JOBS_FILE, "wt") as f:
-        json.dump({"jobs": ids, "names": [j.name for j in plan.jobs] + ["stats"], "submitted": time.time()}, f)
+    write_json_atomic(logs, JOBS_FILE, {"jobs": ids, "names": [j.name for j in plan.jobs] + ["stats"],
+                                        "submitted": time.time()})
     return ids
 
 

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 from datatrove.io import get_datafolder
 from datatrove.utils.stats import MetricStats, PipelineStats
 
+from .atomic import write_json_atomic
 from .plan import Plan
 from .steps import UNACCOUNTED, Accounted
 
@@ -97,9 +98,7 @@ def unfit_warnings(stages: list[dict[str, Any]]) -> list[str]:
 
 
 def write_stats(plan: Plan, stats: dict[str, Any]) -> str:
-    folder = get_datafolder(plan.output_dir)
-    with folder.open("stats.json", "wt") as f:
-        json.dump(stats, f, indent=2)
+    write_json_atomic(plan.output_dir, "stats.json", stats)
     return posixpath.join(plan.output_dir, "stats.json")
 
 

@@ -33,6 +33,7 @@ from datatrove.pipeline.readers import ParquetReader
 from datatrove.pipeline.writers import ParquetWriter
 from loguru import logger
 
+from .atomic import partial_name
 from .readers import SOURCE_FILE, SOURCE_RECORD
 from .registry import Column
 from .steps import DROP_REASON, DROP_STAGE, Accounted
@@ -251,8 +252,7 @@ class _AtomicParquetWriter(ParquetWriter):
         name = super()._get_output_filename(document, rank, **kwargs)
         if rank == "XXXXX":  # datatrove asks for this name only as a per-file stats key, not to open a file
             return name
-        folder, _, base = name.rpartition("/")
-        return f"{folder}/.{base}.partial" if folder else f".{base}.partial"
+        return partial_name(name)
 
     _aborted = False
 

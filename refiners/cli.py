@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from curate.pipeline.atomic import write_file_atomic, write_json_atomic
 from curate.pipeline.errors import ConfigError
 
 
@@ -129,7 +130,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     table = label_stats(stats)
     print_label_stats(table)
     out = Path(cfg.output.path)
-    (out / "label_stats.json").write_text(json.dumps(table, indent=2))
+    write_json_atomic(str(out), "label_stats.json", table)
     print(f"SFT rows: {out}/sft/   label stats: {out}/label_stats.json", file=sys.stderr)
     return 0 if stats["complete"] else 1
 
@@ -179,6 +180,5 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        max_model_len=args.max_model_len, enforce_eager=not torch.cuda.is_available())
     Console().print(table(results))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        write_file_atomic(args.json, json.dumps(results, indent=2))
     return 0

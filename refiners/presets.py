@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from curate.pipeline.atomic import write_json_atomic
+
 LLAMA2_DIR = Path(__file__).resolve().parent / "assets" / "llama2"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model")
 
@@ -89,7 +91,6 @@ def copy_tokenizer(src: str | Path | None, out: Path) -> None:
 def save_refiner(model: Any, out: str | Path, tokenizer_from: str | Path | None = None, dtype: str = "float32",
                  info: dict | None = None) -> Path:
     """Write a folder `prox_refine` loads with either backend: weights, config, generation config, tokenizer."""
-    import json
 
     import torch
 
@@ -106,7 +107,7 @@ def save_refiner(model: Any, out: str | Path, tokenizer_from: str | Path | None 
     model.save_pretrained(out, safe_serialization=True)
     copy_tokenizer(tokenizer_from, out)
     if info is not None:
-        (out / "curate_refiner.json").write_text(json.dumps(info, indent=2, default=str))
+        write_json_atomic(str(out), "curate_refiner.json", info, default=str)
     return out
 
 

@@ -9,10 +9,10 @@ reaches the DOM through `textContent` only, never as HTML.
 from __future__ import annotations
 
 import json
-import os
 from importlib import resources
 from typing import Any, Iterable
 
+from ..atomic import write_file_atomic
 from .hunks import doc_diff, parse_edits
 from .select import Record, status_counts
 
@@ -50,9 +50,5 @@ def write_html(output: str, records: Iterable[Record], path: str, selection_note
     totals = status_counts(output)
     title = f"{output.rstrip('/')} · {len(docs)} document(s) selected ({selection_note or 'all'})"
     html = render_html(docs, totals, title, empty)
-    tmp = f"{path}.partial"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(html)
-    os.replace(tmp, path)
+    write_file_atomic(path, html)
     return len(docs)

@@ -12,7 +12,6 @@ import base64
 import html
 import io
 import json
-import os
 from collections import Counter
 from typing import Any, Iterable
 
@@ -21,6 +20,7 @@ import pyarrow as pa
 
 from curate.refiners import columns as prox
 
+from ..atomic import write_file_atomic
 from ..errors import CurateError
 from .select import DROPPED, STATUSES, classify, empty_note, open_parquet, output_files, read_run_info
 from .thresholds import Threshold, run_thresholds
@@ -411,9 +411,5 @@ def write_report(output: str, path: str, bins: int = 40) -> str:
     if bins < 2:
         raise CurateError("--bins must be at least 2")
     page = build_report(output, bins)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.partial"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(tmp, path)
+    write_file_atomic(path, page)
     return path
