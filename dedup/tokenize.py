@@ -46,6 +46,9 @@ GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+
 # ids of one chunk are a temporary of 4 bytes per token
 FAST_CHUNK_BYTES = 1 * 2**20
 ENGINES = ("fastokens", "tiktoken", "tokenizers")
+# a fastokens tokenizer is let go after a shard (see UnitTokenizer.release) once it produced this many ids
+# (~32 MB of web text; its word cache is then ~40 MB)
+RELEASE_TOKENS = 8_000_000
 
 
 def _trim() -> None:
@@ -152,6 +155,7 @@ class UnitTokenizer:
         self.engine = "fastokens"
         self._fast_file = str(file)
         self._fast_obj = fastokens.Tokenizer.from_file(self._fast_file)
+        self._fast_tokens = 0  # ids produced since this tokenizer was loaded (its word cache grows with them)
         _trim()  # the JSON parsing garbage of both loaders sits in freed heap pages: give them back (glibc)
 
     @property
@@ -160,6 +164,7 @@ class UnitTokenizer:
             import fastokens
 
             self._fast_obj = fastokens.Tokenizer.from_file(self._fast_file)
+            self._fast_tokens = 0
         return self._fast_obj
 
     def release(self) -> None:
@@ -167,8 +172,10 @@ class UnitTokenizer:
         (~100-130 MB after 100 MB of web text, never given back): the step calls this once a shard is
         tokenized, so the cache is not held beside the shard's text and arrays through the suffix sort; the
         next shard loads a fresh tokenizer (0.4 s of CPU, ~4 % of a 200 MB shard's time). Loading it in the
-        background during the sort would hide that time but put its ~90 MB back at the peak."""
-        if self.engine == "fastokens" and self._fast_obj is not None:
+        background during the sort would hide that time but put its ~90 MB back at the peak.
+        A tokenizer that has produced fewer than RELEASE_TOKENS ids is kept: its cache is small (~40 MB at
+        the limit), and reloading it per shard made many small shards (small tasks, tests) pay 0.6 s each."""
+        if self.engine == "fastokens" and self._fast_obj is not None and self._fast_tokens >= RELEASE_TOKENS:
             self._fast_obj = None
             _trim()
 
@@ -198,8 +205,10 @@ class UnitTokenizer:
     def encode(self, text: str) -> np.ndarray:
         """One text's ids (uint32). Special-token text is ordinary text here."""
         if self.engine == "fastokens":
-            return np.asarray(self._fast.encode(text, add_special_tokens=False, split_special_tokens=True).ids,
-                              dtype=np.uint32)
+            ids = np.asarray(self._fast.encode(text, add_special_tokens=False, split_special_tokens=True).ids,
+                             dtype=np.uint32)
+            self._fast_tokens += ids.shape[0]
+            return ids
         if self.engine == "tiktoken":
             return self._enc.encode_to_numpy(text, disallowed_special=())
         return np.asarray(self._tok.encode(text, add_special_tokens=False).ids, dtype=np.uint32)
@@ -228,6 +237,7 @@ class UnitTokenizer:
         """`_encode_chunk` with fastokens: one call for the chunk (its threads split it), ids as uint32."""
         raw, offsets = self._fast.encode_batch_flat(list(texts), add_special_tokens=False, split_special_tokens=True)
         ids = np.frombuffer(raw, dtype="<u4")
+        self._fast_tokens += ids.shape[0]
         lengths = np.diff(np.frombuffer(offsets, dtype="<u8")).astype(np.int64)
         out = np.empty(ids.shape[0] + lengths.shape[0], dtype=np.uint32)
         is_sep = np.zeros(out.shape[0], dtype=bool)
