@@ -129,10 +129,23 @@ def test_load_config_errors_and_overrides(tmp_path: Path):
     assert c.executor.tasks == 7 and c.executor.slurm.partition == "big"
 
 
-@pytest.mark.parametrize("name", ["sample.yaml", "fineweb.yaml"])
+@pytest.mark.parametrize("name", ["sample.yaml", "fineweb.yaml", "refiner_label.yaml"])
 def test_shipped_configs_validate(repo_root: Path, name: str):
     c = load_config(repo_root / "configs" / name)
     assert c.entries, "shipped configs run real stages"
+
+
+def test_every_shipped_config_is_checked() -> None:
+    shipped = {p.name for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")}
+    assert shipped == {"sample.yaml", "fineweb.yaml", "refiner_label.yaml"}, "add the new config to the test above"
+
+
+def test_refiner_label_config_passes_preflight(repo_root: Path) -> None:
+    from curate.pipeline.preflight import preflight
+
+    c = load_config(repo_root / "configs" / "refiner_label.yaml")
+    assert Path(c.input.path).is_file()  # resolved against configs/: the bundled DCLM labels
+    preflight(c, download=False)
 
 
 def test_cli_validate_reports_errors_without_traceback(tmp_path: Path, capsys):
