@@ -16,7 +16,6 @@ when `max_memory_gb` cannot hold it, instead of being killed by the OOM killer.
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator, Literal
@@ -27,6 +26,7 @@ from datatrove.data import Document
 from curate.pipeline.errors import CurateError
 from curate.pipeline.steps import CurateStep
 
+from .heap import trim_heap
 from .substring import Runs, Shard, concat, duplicate_runs
 
 if TYPE_CHECKING:
@@ -136,12 +136,12 @@ class ExactSubstringDedup(CurateStep):
                     pending = [tail] if tail.docs else []  # before the yield: a shard handed over is _dedup's
                     total = int(tail.lengths.sum())
                     tok.release()
-                    trim_heap()  # the joined batches' buffers were freed between live allocations
+                    trim_heap(shard.units.nbytes)  # the joined batches' buffers were freed between live allocations
                     yield shard.docs, shard
             if pending:
                 shard, pending = Tokenized.join(pending), []
                 tok.release()
-                trim_heap()
+                trim_heap(shard.units.nbytes)
                 yield shard.docs, shard
         except BaseException:  # upstream failed, or the consumer stopped early: documents not handed over
             # to `_dedup` get their text back
@@ -195,8 +195,9 @@ class ExactSubstringDedup(CurateStep):
         self.stat_update("esd_shards")
         self.stat_update(f"esd_{self.units}", value=int(shard.units.shape[0]) - len(docs))
         spans = byte_spans(held, shard, runs, byte_len)
+        freed = shard.units.nbytes
         del shard, runs  # the units go before the documents get their strings back
-        trim_heap()
+        trim_heap(freed)
         self._cut(docs, held, spans)
 
     def _hold(self, docs: list[Document], where: str) -> tuple["HeldText", Shard | None, "Tokenized | None"]:
@@ -221,7 +222,7 @@ class ExactSubstringDedup(CurateStep):
         shard = concat(arrays, 0xFF, np.uint8, lengths=nbytes)  # 0xFF never occurs in UTF-8
         held = HeldText(shard.units, shard.starts, nbytes, ok, nchars)
         del texts
-        release_text(docs, ok)
+        release_text(docs, ok, int(nbytes.sum()))
         return held, shard, None
 
     def _tokenize(self, held: "HeldText", where: str, ids: tuple[np.ndarray, np.ndarray]) -> tuple[Shard, np.ndarray]:
@@ -240,7 +241,7 @@ class ExactSubstringDedup(CurateStep):
             lo, hi = int(shard.starts[a]), int(shard.seps[min(a + 4096, len(ok)) - 1]) + 1
             got[a : a + 4096] = np.add.reduceat(byte_len[shard.units[lo:hi].astype(native)],
                                                 shard.starts[a : a + 4096] - lo, dtype=np.int64)
-        trim_heap()  # the check's chunk temporaries, before the suffix sort's peak
+        trim_heap(shard.units.nbytes)  # the check's chunk temporaries, before the suffix sort's peak
         if not np.array_equal(got, nbytes):
             bad = int(np.flatnonzero(got != nbytes)[0])
             raise CurateError(f"tokenizer {tok.path}: token bytes do not add up to document {bad} of {where} "
@@ -330,18 +331,6 @@ def byte_spans(held: "HeldText", shard: Shard, runs: Runs, byte_len: np.ndarray 
     return Runs(runs.doc[keep], gs[keep], ge[keep], runs.windows)
 
 
-def trim_heap() -> None:
-    """Give freed heap pages back to the OS (glibc only; elsewhere a no-op).
-
-    The documents' strings are a few KB each, so glibc allocates them on the heap and keeps their
-    pages mapped once freed: without this the text released above would still count in RSS.
-    """
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def text_sizes(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(ok, UTF-8 bytes, characters) per text; `ok` is False for text with lone surrogates (not valid
     text: never held, tokenized or cut; its UTF-8 size counts as 0)."""
@@ -355,12 +344,12 @@ def text_sizes(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ok, nbytes, np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
 
 
-def release_text(docs: list[Document], ok: np.ndarray) -> None:
+def release_text(docs: list[Document], ok: np.ndarray, freed: int | None = None) -> None:
     """Let go of the documents' strings (a HeldText has their bytes) and give the freed pages back."""
     for d, k in zip(docs, ok):
         if k:
             d.text = ""
-    trim_heap()
+    trim_heap(freed)
 
 
 class HeldText:
@@ -412,7 +401,7 @@ class HeldText:
         except BaseException:
             held.give_back(docs[:i])  # the documents already let go get their text back
             raise
-        trim_heap()
+        trim_heap(since)  # what was let go since the last trim inside the loop
         return held
 
     @classmethod

@@ -43,7 +43,8 @@ from typing import Iterable, Literal
 
 import numpy as np
 
-from .suffix_array import _trim, lcp_array, suffix_array
+from .heap import trim_heap
+from .suffix_array import lcp_array, suffix_array
 
 Keep = Literal["first", "none"]
 CHUNK = 1 << 20  # entries per step past the suffix array: the steps' temporaries (~25 bytes an entry) are at the peak
@@ -326,12 +327,13 @@ def duplicate_runs(shard: Shard, min_length: int, keep: Keep = "first", chunk: i
         del lcp
     else:
         link = _link_hashed(units, sa, shard.seps, L, chunk)
-    _trim()  # the linking temporaries sit in freed heap pages: give them back before the next arrays
+    trim_heap(sa.nbytes)  # the linking temporaries sit in freed heap pages: give them back before the next arrays
     if not link.any():
         return _empty()
     starts = _mark_starts(sa, link, keep, chunk)
+    freed = sa.nbytes + link.nbytes
     del sa, link
-    _trim()
+    trim_heap(freed)
     rs, re_, windows = _runs(starts, L, chunk)
     if rs.size == 0:
         return _empty()

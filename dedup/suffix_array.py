@@ -20,6 +20,8 @@ import numpy as np
 import pydivsufsort
 from pydivsufsort.dll import libdivsufsort, libdivsufsort64
 
+from .heap import trim_heap
+
 _CHUNK = 1 << 20  # entries per compaction step: its temporaries stay small (they are the sort's peak otherwise)
 
 
@@ -64,15 +66,8 @@ def suffix_array(units: np.ndarray) -> np.ndarray:
     del low, keep
     assert w == n
     out.resize((n,), refcheck=False)  # realloc to the compact size: the tail goes back, no copy
-    _trim()  # the chunk temporaries above sit in freed heap pages between live blocks
+    trim_heap(out.nbytes)  # the chunk temporaries above sit in freed heap pages between live blocks
     return out
-
-
-def _trim() -> None:
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def lcp_array(units: np.ndarray, sa: np.ndarray) -> np.ndarray:

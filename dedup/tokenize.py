@@ -20,7 +20,6 @@ the text) is ordinary text for all of them (HF's `encode_special_tokens`).
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import itertools
 import json
@@ -35,6 +34,7 @@ import numpy as np
 
 from curate.pipeline.errors import ConfigError, CurateError
 
+from .heap import trim_heap
 from .substring import Shard
 
 DEFAULT_TOKENIZER = Path(__file__).parent / "assets" / "gpt2"
@@ -49,13 +49,6 @@ ENGINES = ("fastokens", "tiktoken", "tokenizers")
 # a fastokens tokenizer is let go after a shard (see UnitTokenizer.release) once it produced this many ids
 # (~32 MB of web text; its word cache is then ~40 MB)
 RELEASE_TOKENS = 8_000_000
-
-
-def _trim() -> None:
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def fastokens_installed() -> bool:
@@ -156,7 +149,7 @@ class UnitTokenizer:
         self._fast_file = str(file)
         self._fast_obj = fastokens.Tokenizer.from_file(self._fast_file)
         self._fast_tokens = 0  # ids produced since this tokenizer was loaded (its word cache grows with them)
-        _trim()  # the JSON parsing garbage of both loaders sits in freed heap pages: give them back (glibc)
+        trim_heap()  # the JSON parsing garbage of both loaders sits in freed heap pages: give them back (glibc)
 
     @property
     def _fast(self):  # noqa: ANN202 (fastokens.Tokenizer)
@@ -177,7 +170,7 @@ class UnitTokenizer:
         the limit), and reloading it per shard made many small shards (small tasks, tests) pay 0.6 s each."""
         if self.engine == "fastokens" and self._fast_obj is not None and self._fast_tokens >= RELEASE_TOKENS:
             self._fast_obj = None
-            _trim()
+            trim_heap()
 
     def _init_hf(self, file: Path, load: bool = True) -> None:
         """Check the file is byte-level BPE and build the byte-length table from its vocabulary; with `load`,

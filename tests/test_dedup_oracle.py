@@ -85,7 +85,7 @@ def test_runs_match_oracle_on_random_unit_corpora(keep: str, monkeypatch: pytest
     rng = np.random.default_rng(1234 if keep == "first" else 4321)
     disagreements = 0
     real_hashes = substring.window_hashes
-    for trial in range(2000):
+    for trial in range(1000):  # x 4 variants each
         docs = random_unit_corpus(rng)
         L = int(rng.integers(1, 7))
         want = oracle_masks(docs, L, keep)
