@@ -28,7 +28,6 @@ threshold before clustering (LSH alone keeps every pair that collides in one ban
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
 from functools import lru_cache
 from typing import Iterable, Iterator
@@ -93,6 +92,18 @@ def _char_class(chars: Iterable[int]) -> str:
 _ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
 
 
+# Planes that hold any nonspacing mark (Mn): the BMP, SMP, SIP and SSP (variation selectors supplement). Planes
+# 3 (CJK letters), 4-13 (unassigned) and 15-16 (private use) hold none: scanning only these takes a fifth of the
+# time of all 1.1M code points (0.66 s per process); tests/test_dedup_minhash.py checks it equals the full scan.
+MARK_PLANES = (range(0, 0x30000), range(0xE0000, 0xF0000))
+
+
+def nonspacing_marks(planes: Iterable[range] = MARK_PLANES) -> list[int]:
+    """Code points of Unicode category Mn (what datatrove's diacritics removal drops) in these planes."""
+    cat = unicodedata.category
+    return [c for plane in planes for c in plane if cat(chr(c)) == "Mn"]
+
+
 @lru_cache(maxsize=1)
 def _tables() -> tuple[bytes, re.Pattern, re.Pattern, re.Pattern]:
     """(ASCII punctuation -> space as a bytes table, all punctuation as a regex, category Mn below and above
@@ -101,7 +112,7 @@ def _tables() -> tuple[bytes, re.Pattern, re.Pattern, re.Pattern]:
     a list of ranges for astral ones (20x slower on the whole class)."""
     punct = [c for c, v in PUNCTUATION_TRANS.items() if v == ord(" ")]
     ascii_table = bytes(32 if (b in punct) else b for b in range(256))
-    marks = [c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Mn"]
+    marks = nonspacing_marks()
     return (ascii_table, re.compile(_char_class(punct)), re.compile(_char_class(c for c in marks if c < 0x10000) + "+"),
             re.compile(_char_class(c for c in marks if c >= 0x10000) + "+"))
 

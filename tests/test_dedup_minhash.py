@@ -32,3 +32,11 @@ def test_shingles_stay_inside_each_text() -> None:
     assert np.array_equal(per[0], per[4])  # equal texts, equal shingles
     assert set(per[0].tolist()) & set(per[5].tolist()) == set(per[0][1:].tolist())  # "b c", "c d" shared
     assert not set(per[3].tolist()) & set(per[0].tolist())
+
+
+def test_mark_planes_hold_every_nonspacing_mark() -> None:
+    import sys
+
+    from curate.dedup.minhash import nonspacing_marks
+
+    assert nonspacing_marks() == nonspacing_marks([range(sys.maxunicode + 1)])
