@@ -302,6 +302,24 @@ def test_minhash_precision_recall_on_planted_near_duplicates(c4) -> None:
     assert all(v is None or isinstance(v, int) for v in ids.values())
 
 
+def test_whitespace_normalization_equals_the_regex_on_every_space_character() -> None:
+    import sys
+    import unicodedata
+
+    from datatrove.data import Document
+
+    from curate.dedup.exact_doc import text_whitespace
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if re.match(r"\s", chr(c)) or chr(c).isspace()]
+    assert len(spaces) > 20
+    rng = np.random.default_rng(9)
+    pieces = spaces + ["a", "b", "\u00e9", "e\u0301", "\u200b", "\ufeff", "x y", ""]
+    for _ in range(3000):
+        t = "".join(pieces[int(i)] for i in rng.integers(len(pieces), size=int(rng.integers(0, 12))))
+        want = re.sub(r"\s+", " ", unicodedata.normalize("NFC", t)).strip()
+        assert text_whitespace(Document(text=t, id="0")) == want, repr(t)
+
+
 def test_minhash_kernels_find_the_same_light_copies(c4) -> None:
     """`kernel: datatrove` (datatrove's own signature step, the benchmark's baseline) and the default rensa
     kernel: other hash functions, the same estimator; on copies with 1% of words edited (Jaccard ~0.9) both
