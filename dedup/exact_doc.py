@@ -17,6 +17,7 @@ from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig, ExactDedupFil
 
 from curate.pipeline.steps import CurateStep
 
+
 def text_as_is(doc: Document) -> str:
     return doc.text
 

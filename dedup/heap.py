@@ -16,7 +16,9 @@ TRIM_MIN_BYTES = 8 * 2**20
 
 
 def trim_heap(freed: int | None = None) -> None:
-    """`malloc_trim(0)` (glibc only; elsewhere a no-op), unless `freed` bytes is below TRIM_MIN_BYTES."""
+    """`malloc_trim(0)` (glibc only; elsewhere a no-op), unless `freed` is below TRIM_MIN_BYTES. `freed`: about
+    how much the caller let go; the size of the shard array it worked on is a fair proxy (the temporaries
+    freed are proportional to it). None: always trim."""
     if freed is not None and freed < TRIM_MIN_BYTES:
         return
     try:

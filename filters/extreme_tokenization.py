@@ -73,15 +73,16 @@ class TokenCounter:
 
     def load(self) -> None:
         """Load the engine now (so that a thread calling `count` later does no file I/O of its own)."""
+        if self.engine == "fastokens" and self._fast is not None:
+            return
+        path = None
         if self.engine is None:
             path = self._path()
             self.engine = "fastokens" if is_bundled_gpt2(path) and _fastokens_installed() else "tokenizers"
         if self.engine == "fastokens":
-            if self._fast is not None:
-                return
             import fastokens
 
-            self._fast_file = self._path()
+            self._fast_file = path or self._path()
             self._fast = fastokens.Tokenizer.from_file(self._fast_file)
             self._fast_chars = 0
         else:

@@ -3,12 +3,13 @@
 Every file curate publishes outside datatrove's writers goes through `write_atomic`: stats, the run
 record and resume state, the dataset card, Slurm's config copy and job list, the diff and report
 pages, the refiner tools' JSON. The bytes go to a hidden `.NAME.partial` beside the target (the same
-name `_AtomicParquetWriter` uses, so `run.remove_partials` cleans up after a killed writer) and are
+name `_AtomicParquetWriter` uses, so `run.remove_stale_partials` cleans up after a killed writer) and are
 moved over the target when complete: a rename on a local disk, the object store's move elsewhere.
 """
 
 from __future__ import annotations
 
+import json
 import posixpath
 from typing import Any
 
@@ -18,7 +19,7 @@ from datatrove.io import DataFolderLike, get_datafolder
 def partial_name(name: str) -> str:
     """`a/b/NAME` -> `a/b/.NAME.partial`: hidden, so no glob of the published files matches it."""
     folder, base = posixpath.split(name)
-    return posixpath.join(folder, f".{base}.partial") if folder else f".{base}.partial"
+    return posixpath.join(folder, f".{base}.partial")
 
 
 def write_atomic(folder: DataFolderLike, name: str, data: str | bytes) -> str:
@@ -44,8 +45,6 @@ def write_file_atomic(path: str, data: str | bytes) -> str:
 
 
 def write_json_atomic(folder: DataFolderLike, name: str, value: Any, **dump_options: Any) -> str:
-    import json
-
     return write_atomic(folder, name, json.dumps(value, indent=2, **dump_options))
 
 

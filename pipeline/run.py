@@ -17,8 +17,8 @@ from typing import Any
 
 from datatrove.io import get_datafolder
 
-from .atomic import write_atomic
 from . import resume
+from .atomic import write_atomic
 from .config import CurateConfig
 from .errors import ConfigError, CurateError
 from .executors import build_executors
