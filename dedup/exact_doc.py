@@ -15,7 +15,7 @@ from typing import Iterable, Iterator
 from datatrove.data import Document
 from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig, ExactDedupFilter
 
-from curate.pipeline.steps import CurateStep
+from curate.core.steps import CurateStep
 
 
 def text_as_is(doc: Document) -> str:

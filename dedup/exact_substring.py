@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Literal
 import numpy as np
 from datatrove.data import Document
 
-from curate.pipeline.errors import CurateError
-from curate.pipeline.steps import CurateStep
+from curate.core.errors import CurateError
+from curate.core.steps import CurateStep
 
 from .heap import trim_heap
 from .substring import Runs, Shard, concat, duplicate_runs

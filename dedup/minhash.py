@@ -40,7 +40,7 @@ from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupCluster,
 from datatrove.utils.word_tokenizers import WordTokenizer
 from datatrove.utils.text import NUMBERS_PATTERN, PUNCTUATION_TRANS, DEF_TEXT_NORM_CONFIG
 
-from curate.pipeline.steps import CurateStep
+from curate.core.steps import CurateStep
 
 CLUSTER_ID = "minhash_cluster_id"
 

@@ -10,9 +10,8 @@ from datatrove.pipeline.dedup.exact_dedup import ExactDedupSignature, ExactFindD
 from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets, MinhashDedupCluster
 from pydantic import Field, model_validator
 
-from curate.pipeline.config import LocalPath, StrictModel
-from curate.pipeline.plan import PlanContext
-from curate.pipeline.registry import Column, register_prepare, register_stage
+from curate.core.options import LocalPath, StrictModel
+from curate.core.stage_api import BuildContext, Column, register_prepare, register_stage
 
 from .exact_doc import NORMALIZERS, ExactDocFilter, exact_config
 from .exact_substring import REMOVED_CHARS, REMOVED_SPANS, ExactSubstringDedup, estimate_for_shard
@@ -50,7 +49,7 @@ class ExactSubstringOptions(StrictModel):
              Column(REMOVED_CHARS, pa.int64(), "characters cut out of this document by exact-substring dedup")],
     group="dedup",
 )
-def build_exact_substring(opts: ExactSubstringOptions, ctx: PlanContext) -> None:
+def build_exact_substring(opts: ExactSubstringOptions, ctx: BuildContext) -> None:
     ctx.add(ExactSubstringDedup(**opts.model_dump()))
 
 
@@ -82,7 +81,7 @@ class MinhashOptions(StrictModel):
     columns=[Column(CLUSTER_ID, pa.int64(), "MinHash cluster id (null: no near-duplicate found)")],
     group="dedup",
 )
-def build_minhash(opts: MinhashOptions, ctx: PlanContext) -> None:
+def build_minhash(opts: MinhashOptions, ctx: BuildContext) -> None:
     label = ctx.stage_label
     cfg = minhash_config(opts.ngram, opts.buckets, opts.hashes_per_bucket, opts.seed, opts.hash_precision)
     docs = ctx.barrier(label)
@@ -110,7 +109,7 @@ class ExactDocOptions(StrictModel):
     "drop documents whose normalized text equals an earlier one's, across the whole run (hash)",
     group="dedup",
 )
-def build_exact_doc(opts: ExactDocOptions, ctx: PlanContext) -> None:
+def build_exact_doc(opts: ExactDocOptions, ctx: BuildContext) -> None:
     label = ctx.stage_label
     cfg = exact_config(opts.normalize)
     docs = ctx.barrier(label)

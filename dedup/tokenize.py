@@ -32,7 +32,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from curate.pipeline.errors import ConfigError, CurateError
+from curate.core.errors import ConfigError, CurateError
 
 from .heap import trim_heap
 from .substring import Shard

@@ -11,7 +11,7 @@ from typing import Iterable, Iterator, Sequence
 from datatrove.data import Document
 from datatrove.utils.batching import batched
 
-from curate.pipeline.steps import CurateFilter, CurateStep
+from curate.core.steps import CurateFilter, CurateStep
 
 from .extreme_tokenization import TokenCounter, token_densities
 from .fasttext_annotator import CategoryModelSpec, CategoryScorer, FastTextModelSpec, QualityScorer

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate.pipeline.errors import ConfigError
+from curate.core.errors import ConfigError
 
 from . import training as T
 

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from datatrove.data import Document
 from datatrove.utils.batching import batched
 
-from curate.pipeline.steps import CurateStep
+from curate.core.steps import CurateStep
 
 from .annotate_steps import EFLAW_COLUMN, count_failed_clauses, write_categories, write_densities
 from .extreme_tokenization import TokenCounter
@@ -75,7 +75,7 @@ def build_rule(keep: str | None, clauses: Mapping[str, str] | None, params: Mapp
     base_params.update(params or {})
     keep = keep or base_keep
     if keep is None:
-        from curate.pipeline.errors import ConfigError
+        from curate.core.errors import ConfigError
 
         raise ConfigError(f"{key + '.' if key else ''}keep: required (a rule expression, e.g. 'ft_dclm > 0.5') unless preset: gneissweb")
     return Rule(keep, base_clauses, base_params, key=key)

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .model_refs import resolve_model_file
+from curate.core.model_refs import resolve_model_file
 
 BUNDLED_GPT2 = Path(__file__).resolve().parents[1] / "dedup" / "assets" / "gpt2" / "tokenizer.json"
 # fastokens caches the ids of every word it has seen and never gives them back (~100-130 MB per

@@ -28,10 +28,10 @@ from typing import Literal, Sequence
 import numpy as np
 from pydantic import Field, field_validator
 
-from curate.pipeline.config import ModelRef, StrictModel
-from curate.pipeline.errors import ConfigError
+from curate.core.options import ModelRef, StrictModel
+from curate.core.errors import ConfigError
 
-from .model_refs import resolve_model_file
+from curate.core.model_refs import resolve_model_file
 
 Preprocess = Literal["dclm", "newlines"]
 

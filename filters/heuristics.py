@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import Field
 
-from curate.pipeline.config import StrictModel
-from curate.pipeline.errors import ConfigError
+from curate.core.options import StrictModel
+from curate.core.errors import ConfigError
 
 
 def require_spacy(stage: str) -> None:

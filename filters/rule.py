@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from curate.pipeline.errors import ConfigError, CurateError
+from curate.core.errors import ConfigError, CurateError
 
 MAX_RULE_CHARS = 10_000
 MAX_DEPTH = 64

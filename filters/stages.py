@@ -7,11 +7,10 @@ from typing import Any, Literal
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
-from curate.pipeline.config import ModelRef, StrictModel
-from curate.pipeline.errors import ConfigError
-from curate.pipeline.plan import PlanContext
-from curate.pipeline.registry import Column, register_prepare, register_stage
-from curate.pipeline.steps import WrappedFilter
+from curate.core.options import ModelRef, StrictModel
+from curate.core.errors import ConfigError
+from curate.core.stage_api import BuildContext, Column, register_prepare, register_stage
+from curate.core.steps import WrappedFilter
 
 from . import heuristics
 from .annotate_steps import (
@@ -74,8 +73,8 @@ class FastTextAnnotateOptions(StrictModel):
 
 @register_stage("fasttext_annotate", FastTextAnnotateOptions,
                 "fastText classifiers (local .bin/.ftz or hub): P(label) per model, several models in one pass",
-                group="filter")
-def build_fasttext(opts: FastTextAnnotateOptions, ctx: PlanContext) -> None:
+                columns=FastTextAnnotateOptions.output_columns, group="filter")
+def build_fasttext(opts: FastTextAnnotateOptions, ctx: BuildContext) -> None:
     ctx.add(FastTextAnnotator(opts.models, opts.batch_size))
 
 
@@ -102,8 +101,8 @@ class CategoryOptions(StrictModel):
 
 @register_stage("category_classify", CategoryOptions,
                 "fastText category classifiers; a doc is category (is_category) if any says its category",
-                group="filter")
-def build_category(opts: CategoryOptions, ctx: PlanContext) -> None:
+                columns=CategoryOptions.output_columns, group="filter")
+def build_category(opts: CategoryOptions, ctx: BuildContext) -> None:
     ctx.add(CategoryAnnotator(opts.models or [], opts.batch_size))
 
 
@@ -116,7 +115,7 @@ class ReadabilityOptions(StrictModel):
 
 @register_stage("readability", ReadabilityOptions, "McAlpine-EFLAW readability score (eflaw)",
                 columns=_EFLAW_COLS, group="filter")
-def build_readability(opts: ReadabilityOptions, ctx: PlanContext) -> None:
+def build_readability(opts: ReadabilityOptions, ctx: BuildContext) -> None:
     ctx.add(ReadabilityAnnotator(opts.batch_size))
 
 
@@ -127,7 +126,7 @@ class TokenizationOptions(StrictModel):
 
 @register_stage("extreme_tokenization", TokenizationOptions, "tokens per character and per byte",
                 columns=_TOKEN_COLS, group="filter")
-def build_tokenization(opts: TokenizationOptions, ctx: PlanContext) -> None:
+def build_tokenization(opts: TokenizationOptions, ctx: BuildContext) -> None:
     ctx.add(TokenizationAnnotator(opts.tokenizer, opts.batch_size))
 
 
@@ -165,7 +164,7 @@ class RuleOptions(StrictModel):
 @register_stage("quality_rule", RuleOptions,
                 "keep documents for which a rule over annotation columns holds; drops name the failed clause",
                 group="filter")
-def build_rule_stage(opts: RuleOptions, ctx: PlanContext) -> None:
+def build_rule_stage(opts: RuleOptions, ctx: BuildContext) -> None:
     ctx.add(RuleFilter(opts.rule))
 
 
@@ -213,8 +212,8 @@ class GneissWebOptions(StrictModel):
 
 @register_stage("gneissweb_ensemble", GneissWebOptions,
                 "GneissWeb quality ensemble: 2 quality + 4 category fastText models, EFLAW, tokens/char, the rule",
-                group="filter")
-def build_gneissweb(opts: GneissWebOptions, ctx: PlanContext) -> None:
+                columns=GneissWebOptions.output_columns, group="filter")
+def build_gneissweb(opts: GneissWebOptions, ctx: BuildContext) -> None:
     ctx.add(GneissWebEnsemble(opts.quality_models, opts.category_models, opts.tokenizer,
                               None if opts.annotate_only else opts.rule, opts.batch_size, kernel=opts.kernel))
 
@@ -223,7 +222,7 @@ def build_gneissweb(opts: GneissWebOptions, ctx: PlanContext) -> None:
 
 
 def _heuristic(stage: str, options: type[StrictModel], summary: str) -> None:
-    def build(opts: StrictModel, ctx: PlanContext) -> None:
+    def build(opts: StrictModel, ctx: BuildContext) -> None:
         ctx.add(WrappedFilter(heuristics.make_filter(stage, opts)))
 
     register_stage(stage, options, summary, group="filter")(build)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from curate.pipeline.errors import InputError
+from curate.core.errors import InputError
 
 from .fasttext_annotator import label_probability, preprocess
 

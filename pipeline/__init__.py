@@ -6,12 +6,12 @@ Python API (the same stages as in YAML, without an executor):
 """
 
 from .config import CurateConfig, StrictModel, load_config, parse_config
-from .errors import ConfigError, CurateError, InputError
+from curate.core.errors import ConfigError, CurateError, InputError
 from .inprocess import InProcessResult, run_stages
 from .plan import Plan, PlanContext, build_plan
-from .registry import Column, register_prepare, register_stage, stage_names
+from curate.core.stage_api import Column, register_prepare, register_stage, stage_names
 from .run import run_config
-from .steps import Accounted, CurateFilter, CurateStep
+from curate.core.steps import Accounted, CurateFilter, CurateStep
 
 __all__ = [
     "Accounted", "Column", "ConfigError", "CurateConfig", "CurateError", "CurateFilter", "CurateStep",

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .errors import CurateError
+from curate.core.errors import CurateError
 
 # modules adding sub-commands of their own: each has `register(subparsers)`
 _COMMAND_MODULES = (
@@ -202,14 +202,10 @@ def _default_text(value: Any) -> str:
 
 def _stage_columns(spec: Any) -> list[Any]:
     """Declared columns, plus those that depend on options, as the defaults make them."""
-    cols = list(spec.columns)
-    dyn = getattr(spec.options, "output_columns", None)
-    if callable(dyn):
-        try:
-            cols += dyn(spec.options())
-        except Exception:  # options without defaults for every key: columns depend on what the config says
-            pass
-    return cols
+    try:
+        return spec.columns(spec.options())
+    except Exception:  # options without defaults for every key: columns depend on what the config says
+        return list(spec.static_columns)
 
 
 def cmd_stages(args: argparse.Namespace) -> int:
@@ -217,10 +213,10 @@ def cmd_stages(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from .registry import all_stages
+    from curate.core.stage_api import all_stages
 
     if args.plugin:
-        from .plugins import load_plugins
+        from curate.core.plugins import load_plugins
 
         load_plugins(args.plugin, "--plugin")
     c = Console()

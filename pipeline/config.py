@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import ConfigError
-from .options import LocalPath, ModelRef, PathKind, StrictModel
+from curate.core.errors import ConfigError
+from curate.core.options import LocalPath, ModelRef, PathKind, StrictModel
 
 
 class InputConfig(StrictModel):
@@ -218,7 +218,7 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
 
     With `base_dir`, relative paths (input, output, models, tokenizers) resolve against it.
     """
-    from .registry import get_stage, stage_names
+    from curate.core.stage_api import get_stage, stage_names
 
     if not isinstance(raw, dict):
         raise ConfigError(f"the config must be a mapping of sections, got {type(raw).__name__}", source)
@@ -231,7 +231,7 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, CurateConfig), source) from None
     if cfg.plugins:
-        from .plugins import load_plugins
+        from curate.core.plugins import load_plugins
 
         if base_dir is not None:
             cfg.plugins = [_resolve(p, "ref", base_dir) if p.endswith(".py") else p for p in cfg.plugins]

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from datatrove.io import get_datafolder
 
-from .atomic import write_atomic
+from curate.core.atomic import write_atomic
 from .fingerprint import curate_version
 from .plan import Plan
 from .writers import BASE_COLUMNS, REJECTED_COLUMNS

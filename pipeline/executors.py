@@ -16,7 +16,7 @@ from datatrove.executor.slurm import SlurmPipelineExecutor
 from datatrove.utils.stats import PipelineStats
 
 from .config import ExecutorConfig, Resources
-from .errors import CurateError
+from curate.core.errors import CurateError
 from .logs import task_logging
 from .plan import Job, Plan
 
@@ -165,7 +165,7 @@ def slurm_env_command(s: Any) -> str | None:
 
 def _with_plugins(env_command: str | None) -> str | None:
     """Slurm jobs start fresh: file plugins' folders go on PYTHONPATH so their stages unpickle there."""
-    from .plugins import worker_pythonpath
+    from curate.core.plugins import worker_pythonpath
 
     path = worker_pythonpath()
     if path is None:
@@ -199,7 +199,7 @@ def _slurm_kwargs(ex: ExecutorConfig, job: Job, name: str) -> dict[str, Any]:
 
 
 def _ray_plugin_env() -> dict[str, Any] | None:
-    from .plugins import worker_pythonpath
+    from curate.core.plugins import worker_pythonpath
 
     path = worker_pythonpath()
     return {"runtime_env": {"env_vars": {"PYTHONPATH": path}}} if path else None

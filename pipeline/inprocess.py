@@ -22,7 +22,7 @@ from .config import parse_config
 from .logs import quiet_console
 from .plan import Job, PlanContext, add_stages
 from .stats import step_record
-from .steps import Accounted, CurateStep
+from curate.core.steps import Accounted, CurateStep
 
 
 class MemorySource(CurateStep):

@@ -18,11 +18,11 @@ import pyarrow as pa
 from datatrove.pipeline.base import PipelineStep
 
 from .config import CurateConfig, Resources, StageEntry
-from .errors import ConfigError
+from curate.core.errors import ConfigError
 from .fingerprint import config_fingerprint, curate_version
 from .readers import is_remote, list_input_files, make_reader, metadata_column_types
-from .registry import Column, get_stage
-from .steps import Accounted
+from curate.core.stage_api import Column, get_stage
+from curate.core.steps import Accounted
 from .writers import IntermediateReader, IntermediateWriter, OutputWriter, output_schema
 
 
@@ -151,12 +151,7 @@ def add_stages(ctx: PlanContext, entries: list[StageEntry]) -> None:
 def stage_columns(entries: list[StageEntry]) -> list[Column]:
     cols: list[Column] = []
     for e in entries:
-        spec = get_stage(e.stage)
-        cols.extend(spec.columns)
-        # stages whose columns depend on their options (e.g. one score column per classifier)
-        dyn = getattr(spec.options, "output_columns", None)
-        if callable(dyn):
-            cols.extend(dyn(e.options))
+        cols.extend(get_stage(e.stage).columns(e.options))
     return cols
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Iterable
 
 from .config import CurateConfig
-from .errors import ConfigError
+from curate.core.errors import ConfigError
 from .readers import SOURCE_FILE, SOURCE_RECORD, is_remote, list_input_files
-from .registry import get_prepare, get_stage
+from curate.core.stage_api import get_prepare, get_stage
 
 _HUB_ATTEMPTS: dict[tuple[str, str | None, str], str | Exception] = {}  # one answer per process
 
@@ -47,7 +47,7 @@ class Preflight:
     def model_file(self, ref: str, key: str, filename: str | None = None,
                    suffixes: tuple[str, ...] = (".bin", ".ftz"), what: str = "model") -> str | None:
         """A local file for `ref` (a path, or a hub id resolved once into the HF cache); None after a problem."""
-        from curate.filters.model_refs import classify_ref
+        from curate.core.model_refs import classify_ref
 
         kind, value = classify_ref(ref)
         if kind == "local":
@@ -67,7 +67,7 @@ class Preflight:
 
     def model_folder(self, ref: str, key: str, what: str = "model folder") -> str | None:
         """A local model folder (config.json + weights); a hub id is downloaded (or found in the cache) once."""
-        from curate.filters.model_refs import classify_ref
+        from curate.core.model_refs import classify_ref
 
         kind, value = classify_ref(ref)
         folder = value if kind == "local" else self._hub(value, None, key, what, (), snapshot=True)
@@ -160,7 +160,7 @@ def _fetch_from_hub(repo: str, filename: str | None, suffixes: tuple[str, ...], 
             from huggingface_hub import snapshot_download
 
             return snapshot_download(repo_id=repo)
-        from curate.filters.model_refs import resolve_model_file
+        from curate.core.model_refs import resolve_model_file
 
         return resolve_model_file(repo, filename, suffixes)
     except Exception as e:  # network, auth, missing repo or file: every one means "not available"
@@ -176,7 +176,7 @@ def _check_on_hub(repo: str, filename: str | None, snapshot: bool) -> str | Exce
         from huggingface_hub import HfApi, try_to_load_from_cache
 
         if filename is None and not snapshot:
-            from curate.filters.model_refs import KNOWN_HUB_FILES
+            from curate.core.model_refs import KNOWN_HUB_FILES
 
             filename = KNOWN_HUB_FILES.get(repo)
         if filename is not None:

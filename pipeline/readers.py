@@ -24,8 +24,8 @@ from datatrove.data import Document
 from datatrove.pipeline.readers import JsonlReader, ParquetReader, WarcReader
 
 from .config import InputConfig
-from .errors import ConfigError
-from .steps import Accounted
+from curate.core.errors import ConfigError
+from curate.core.steps import Accounted
 
 if TYPE_CHECKING:
     import pyarrow as pa

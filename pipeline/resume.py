@@ -21,7 +21,7 @@ from typing import Any
 
 from datatrove.io import get_datafolder
 
-from .atomic import write_json_atomic
+from curate.core.atomic import write_json_atomic
 from .fingerprint import _digest, _global_part, _output_part, config_fingerprint, stage_fingerprints
 from .plan import Plan
 

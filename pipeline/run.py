@@ -18,9 +18,9 @@ from typing import Any
 from datatrove.io import get_datafolder
 
 from . import resume
-from .atomic import write_atomic
+from curate.core.atomic import write_atomic
 from .config import CurateConfig
-from .errors import ConfigError, CurateError
+from curate.core.errors import ConfigError, CurateError
 from .executors import build_executors
 from .logs import quiet_console
 from .plan import Plan, build_plan

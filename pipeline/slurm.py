@@ -23,8 +23,8 @@ import yaml
 from datatrove.executor.slurm import launch_slurm_job
 from datatrove.io import get_datafolder
 
-from .atomic import write_atomic, write_json_atomic
-from .errors import CurateError
+from curate.core.atomic import write_atomic, write_json_atomic
+from curate.core.errors import CurateError
 from .executors import slurm_env_command, slurm_mem
 from .plan import Plan
 

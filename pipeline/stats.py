@@ -16,9 +16,9 @@ from typing import Any, Iterable
 from datatrove.io import get_datafolder
 from datatrove.utils.stats import MetricStats, PipelineStats
 
-from .atomic import write_json_atomic
+from curate.core.atomic import write_json_atomic
 from .plan import Plan
-from .steps import UNACCOUNTED, Accounted
+from curate.core.steps import UNACCOUNTED, Accounted
 
 
 def _total(v: Any) -> float:

@@ -33,10 +33,10 @@ from datatrove.pipeline.readers import ParquetReader
 from datatrove.pipeline.writers import ParquetWriter
 from loguru import logger
 
-from .atomic import partial_name
+from curate.core.atomic import AtomicParquetWriter
 from .readers import SOURCE_FILE, SOURCE_RECORD
-from .registry import Column
-from .steps import DROP_REASON, DROP_STAGE, Accounted
+from curate.core.stage_api import Column
+from curate.core.steps import DROP_REASON, DROP_STAGE, Accounted
 
 BASE_COLUMNS = [
     Column("id", pa.string(), "document id (input id field, or FILE/RECORD)"),
@@ -245,66 +245,6 @@ def coercer(typ: pa.DataType) -> Callable[[Any], Any]:
     return partial(_to_scalar, typ)
 
 
-class _AtomicParquetWriter(ParquetWriter):
-    """datatrove's ParquetWriter, but each file is written as `.NAME.partial` and renamed on close."""
-
-    def _get_output_filename(self, document: Document, rank: int | str = 0, **kwargs: Any) -> str:
-        name = super()._get_output_filename(document, rank, **kwargs)
-        if rank == "XXXXX":  # datatrove asks for this name only as a per-file stats key, not to open a file
-            return name
-        return partial_name(name)
-
-    _aborted = False
-
-    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
-        # a task that fails (or is closed before its input is exhausted) must not publish what it wrote so far
-        self._aborted = exc_type is not None
-        try:
-            self.close()
-        except Exception as e:
-            if exc_type is None:
-                raise
-            # the task's own error is the one to report; this one only says the cleanup also failed
-            logger.warning(f"{self.name}: closing the output of a failed task: {type(e).__name__}: {e}")
-        finally:
-            self._aborted = False
-
-    def close_file(self, filename: str) -> None:
-        parquet = self._writers.get(filename)
-        try:
-            # the last row group, the Parquet footer, the file itself: any of them may fail
-            super().close_file(filename)
-            open_files = self.output_mg.get_open_files()
-            if filename in open_files:
-                # flush (on object stores: upload) the bytes before the rename, not after it
-                self.output_mg.pop(filename).close()
-        except BaseException:
-            if parquet is not None:
-                parquet.is_open = False  # else pyarrow's __del__ writes the footer again, into a closed file
-            self._discard(filename)
-            raise
-        if self._aborted:
-            self.output_folder.rm(filename)
-            return
-        folder, _, base = filename.rpartition("/")
-        final = base[1 : -len(".partial")]
-        self.output_folder.mv(filename, f"{folder}/{final}" if folder else final)
-
-    def _discard(self, filename: str) -> None:
-        """Close what is still open of a file whose close failed, and remove it (it is no output)."""
-        self._batches.pop(filename, None)
-        self._writers.pop(filename, None)
-        try:
-            self.output_mg.pop(filename).close()
-        except Exception:  # noqa: S110 - already closed, or broken: the rm below is what matters
-            pass
-        try:
-            if self.output_folder.exists(filename):
-                self.output_folder.rm(filename)
-        except Exception as e:
-            logger.warning(f"{self.name}: could not remove {self.output_folder.resolve_paths(filename)}: {e}")
-
-
 def _output_row(self: "OutputWriter", document: Document) -> dict:
     row: dict[str, Any] = {"id": document.id, "text": document.text}
     meta = document.metadata
@@ -318,7 +258,7 @@ def _output_row(self: "OutputWriter", document: Document) -> dict:
     return row
 
 
-class OutputWriter(Accounted, _AtomicParquetWriter):
+class OutputWriter(Accounted, AtomicParquetWriter):
     """The final Parquet output (and, with another folder, the `rejected/` output).
 
     `file_metadata` goes into every file's Parquet key-value metadata (e.g. the curate version and
@@ -434,7 +374,7 @@ def _intermediate_row(self: Any, document: Document) -> dict:
     return {"id": document.id, "text": document.text, "metadata": meta}
 
 
-class IntermediateWriter(Accounted, _AtomicParquetWriter):
+class IntermediateWriter(Accounted, AtomicParquetWriter):
     """Hands documents (with all their metadata) from one job to the next."""
 
     type = "curate-plumbing"

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from curate.pipeline.atomic import write_file_atomic, write_json_atomic
-from curate.pipeline.errors import ConfigError
+from curate.core.atomic import write_file_atomic, write_json_atomic
+from curate.core.errors import ConfigError
 
 
 def register(subparsers: Any) -> None:

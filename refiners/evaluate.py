@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from curate.pipeline.errors import ConfigError
+from curate.core.errors import ConfigError
 
 from .executor import doc_decision
 from .program import CHUNK_CALLS, DOC_CALLS, parse_program

@@ -33,11 +33,10 @@ from datatrove.data import Document
 from datatrove.utils.batching import batched
 from pydantic import Field
 
-from curate.pipeline.config import StrictModel
-from curate.pipeline.plan import PlanContext
-from curate.pipeline.registry import Column, register_stage
-from curate.pipeline.steps import CurateStep
-from curate.pipeline.writers import _AtomicParquetWriter
+from curate.core.options import StrictModel
+from curate.core.atomic import AtomicParquetWriter
+from curate.core.stage_api import BuildContext, Column, register_stage
+from curate.core.steps import CurateStep
 
 from .program import CHUNK_CALLS, DOC_CALLS, parse_program
 from .prompts import MAX_CHUNK_TOKENS, MAX_DOC_TOKENS, Prompt, PromptBuilder, load_tokenizer
@@ -136,7 +135,7 @@ def _unpack(ans: str | Answer) -> tuple[str, str | None, str | None]:
     return ans, ans, None
 
 
-class _SFTWriter(_AtomicParquetWriter):
+class _SFTWriter(AtomicParquetWriter):
     """One `NNNNN.parquet` per task, published atomically when the task ends (see writers.py)."""
 
     def __init__(self, folder: str) -> None:
@@ -268,7 +267,7 @@ class RefinerLabeler(CurateStep):
 @register_stage("refiner_label", RefinerLabelOptions,
                 "label documents for a student refiner: prox_refine's prompts, a teacher's programs (validated), "
                 "SFT rows in OUTPUT/sft/", columns=COLUMNS, group="refine")
-def build(opts: RefinerLabelOptions, ctx: PlanContext) -> None:
+def build(opts: RefinerLabelOptions, ctx: BuildContext) -> None:
     ctx.add(RefinerLabeler(opts, posixpath.join(ctx.output_dir, opts.sft_folder)))
 
 
@@ -290,7 +289,7 @@ def read_sft(paths: Iterable[str], valid_only: bool = True) -> list[dict[str, An
         elif os.path.isfile(p):
             files.append(p)
         else:
-            from curate.pipeline.errors import ConfigError
+            from curate.core.errors import ConfigError
 
             raise ConfigError(f"{p}: no such SFT file or folder (a `curate refiner label` output, or its sft/ folder)")
     rows: list[dict[str, Any]] = []

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from curate.pipeline.atomic import write_json_atomic
+from curate.core.atomic import write_json_atomic
 
 LLAMA2_DIR = Path(__file__).resolve().parent / "assets" / "llama2"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model")

@@ -15,10 +15,9 @@ from datatrove.data import Document
 from datatrove.utils.batching import batched
 from pydantic import Field, model_validator
 
-from curate.pipeline.config import ModelRef, StrictModel
-from curate.pipeline.plan import PlanContext
-from curate.pipeline.registry import Column, register_prepare, register_stage
-from curate.pipeline.steps import CurateStep
+from curate.core.options import ModelRef, StrictModel
+from curate.core.stage_api import BuildContext, Column, register_prepare, register_stage
+from curate.core.steps import CurateStep
 
 from . import columns as col
 from .backends import Backend, make_backend
@@ -187,7 +186,7 @@ class ProxRefiner(CurateStep):
 @register_stage("prox_refine", ProxRefineOptions,
                 "ProX refinement: a small LM writes a per-document program (drop / remove_lines / normalize); "
                 "a sandboxed executor applies it", columns=COLUMNS, group="refine")
-def build(opts: ProxRefineOptions, ctx: PlanContext) -> None:
+def build(opts: ProxRefineOptions, ctx: BuildContext) -> None:
     ctx.add(ProxRefiner(opts))
 
 
@@ -205,3 +204,5 @@ def prepare(opts: ProxRefineOptions, pf: Any) -> None:
         path = pf.tokenizer_file(opts.tokenizer, f"{pf.key}.tokenizer")
         if path is not None and pf.is_local(path):
             opts.tokenizer = path
+
+from . import label  # noqa: E402,F401  registers refiner_label (transitional: one module per stage follows)

@@ -35,8 +35,8 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
 from pydantic import Field
 
-from curate.pipeline.config import StrictModel
-from curate.pipeline.errors import ConfigError
+from curate.core.options import StrictModel
+from curate.core.errors import ConfigError
 
 from .backends.rules import chunk_program as rules_chunk_program
 from .backends.rules import doc_program as rules_doc_program

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from curate.pipeline.errors import ConfigError
+from curate.core.errors import ConfigError
 
 from .prompts import BOS, load_tokenizer, tokenizer_for_model
 

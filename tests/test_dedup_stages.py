@@ -17,7 +17,7 @@ from curate.dedup.exact_substring import REMOVED_CHARS, REMOVED_SPANS, ExactSubs
 from curate.dedup.minhash import CLUSTER_ID
 from curate.dedup.tokenize import UnitTokenizer, get_tokenizer
 from curate.pipeline import parse_config, run_config, run_stages
-from curate.pipeline.errors import ConfigError, CurateError
+from curate.core.errors import ConfigError, CurateError
 
 
 def load(path: Path) -> list[dict]:

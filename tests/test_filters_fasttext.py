@@ -12,9 +12,9 @@ from curate.filters import training as T
 from curate.filters.annotate_steps import CategoryAnnotator, FastTextAnnotator
 from curate.filters.extreme_tokenization import TokenCounter, token_densities
 from curate.filters.fasttext_annotator import CategoryModelSpec, FastTextModel, FastTextModelSpec, preprocess
-from curate.filters.model_refs import classify_ref, resolve_model_file
+from curate.core.model_refs import classify_ref, resolve_model_file
 from curate.pipeline import run_stages
-from curate.pipeline.errors import ConfigError
+from curate.core.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

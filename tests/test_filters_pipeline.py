@@ -158,7 +158,7 @@ def test_rule_membership_in_the_categories_list(filters_models) -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from curate.pipeline.errors import ConfigError
+    from curate.core.errors import ConfigError
     from curate.filters.rule import RuleError
 
     r = Rule("'medical' in categories or not is_category")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from curate.filters.ensemble import GNEISSWEB_CLAUSES, GNEISSWEB_KEEP, GNEISSWEB_PARAMS, build_rule
 from curate.filters.rule import Rule, RuleError, parse
 from curate.pipeline.config import parse_config
-from curate.pipeline.errors import ConfigError
+from curate.core.errors import ConfigError
 
 
 def gneissweb() -> Rule:

@@ -170,7 +170,7 @@ def test_cli_help_lists_commands(capsys):
 
 def test_cli_stages_lists_every_stage_with_options_defaults_and_columns(capsys) -> None:
     from curate.pipeline.cli import main
-    from curate.pipeline.registry import all_stages
+    from curate.core.stage_api import all_stages
 
     assert main(["stages"]) == 0
     out = capsys.readouterr().out

@@ -84,7 +84,7 @@ def test_two_job_run_equals_one_job_run(sample_dir: Path, tmp_path: Path):
 
 
 def test_step_objects_and_dicts_mix_in_process():
-    from curate.pipeline.basic_stages import LengthFilter, LengthFilterOptions
+    from curate.pipeline.stages.length_filter import LengthFilter, LengthFilterOptions
 
     docs = ["one two three", "one two three four five six", {"id": "x", "text": "a b c d e f g h"}]
     res = run_stages(docs, [LengthFilter(LengthFilterOptions(min_words=4)), {"stage": "length_filter", "min_words": 7}])

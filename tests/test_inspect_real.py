@@ -29,7 +29,7 @@ CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
 
 
 def stage_names() -> set[str]:
-    from curate.pipeline.registry import stage_names as names
+    from curate.core.stage_api import stage_names as names
 
     return set(names())
 

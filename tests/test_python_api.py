@@ -128,7 +128,7 @@ if __name__ == "__main__":
 def test_importing_curate_leaves_datatrove_logging_alone(tmp_path: Path, sample_dir: Path) -> None:
     lines = {}
     for name, imports in (("plain", ""), ("curate", "import curate.pipeline, curate.pipeline.cli, curate.pipeline.run, "
-                                                    "curate.pipeline.registry as r; r.load_builtin_stages()")):
+                                                    "curate.core.stage_api as r; r.load_builtin_stages()")):
         code = DATATROVE_PIPELINE.format(imports=imports, data=sample_dir, out=tmp_path / name / "out",
                                          logs=tmp_path / name / "logs")
         r = _python(code, tmp_path, timeout=120)

@@ -21,7 +21,7 @@ from conftest import DATA, SAMPLE
 
 from curate.pipeline import parse_config, run_config
 from curate.pipeline.cli import main
-from curate.pipeline.errors import InputError
+from curate.core.errors import InputError
 
 MiB = 1 << 20
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..errors import CurateError
+from curate.core.errors import CurateError
 
 DIFF_EPILOG = """examples:
   curate diff out/sample                                the first 20 documents, changed ones first

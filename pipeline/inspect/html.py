@@ -12,7 +12,7 @@ import json
 from importlib import resources
 from typing import Any, Iterable
 
-from ..atomic import write_file_atomic
+from curate.core.atomic import write_file_atomic
 from .hunks import doc_diff, parse_edits
 from .select import Record, status_counts
 

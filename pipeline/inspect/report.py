@@ -20,8 +20,8 @@ import pyarrow as pa
 
 from curate.refiners import columns as prox
 
-from ..atomic import write_file_atomic
-from ..errors import CurateError
+from curate.core.atomic import write_file_atomic
+from curate.core.errors import CurateError
 from .select import DROPPED, STATUSES, classify, empty_note, open_parquet, output_files, read_run_info
 from .thresholds import Threshold, run_thresholds
 

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from curate.refiners import columns as prox
 
-from ..errors import CurateError
+from curate.core.errors import CurateError
 
 # what a document's status can be (prox_status values, plus "dropped" for other stages' drops), in display order
 DROPPED = "dropped"

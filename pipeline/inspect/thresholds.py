@@ -123,7 +123,7 @@ def rule_thresholds(rule: Rule, columns: Iterable[str], stage: str) -> list[Thre
 def stage_rule(entry: dict[str, Any]) -> Rule | None:
     """The rule a stage entry of `_curate_run.json` compiles to, built by the stage's own options
     model; None for a stage without a rule. Raises what the registry or the options model raise."""
-    from ..registry import get_stage
+    from curate.core.stage_api import get_stage
 
     spec = get_stage(str(entry["stage"]))
     opts = spec.options.model_validate({k: v for k, v in entry.items() if k not in _NOT_OPTIONS})

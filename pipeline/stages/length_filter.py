@@ -1,14 +1,11 @@
-"""Small general-purpose stages that need no model: useful on their own and as examples of a stage."""
+"""length_filter: drop documents outside a character / word count range (a stage needing no model; an example of one)."""
 
 from __future__ import annotations
 
 from datatrove.data import Document
 from pydantic import Field, model_validator
 
-from .config import StrictModel
-from .plan import PlanContext
-from .registry import register_stage
-from .steps import CurateFilter
+from curate.core.stage_api import CurateFilter, StrictModel, register_stage
 
 
 class LengthFilterOptions(StrictModel):
@@ -26,6 +23,7 @@ class LengthFilterOptions(StrictModel):
         return self
 
 
+@register_stage("length_filter", LengthFilterOptions, "drop documents outside a character / word count range", group="filter")
 class LengthFilter(CurateFilter):
     name = "length filter"
 
@@ -48,7 +46,3 @@ class LengthFilter(CurateFilter):
                 return False, "too_many_words"
         return True
 
-
-@register_stage("length_filter", LengthFilterOptions, "drop documents outside a character / word count range", group="filter")
-def build_length_filter(opts: LengthFilterOptions, ctx: PlanContext) -> None:
-    ctx.add(LengthFilter(opts))

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from curate.pipeline.errors import ConfigError
+from curate.core.errors import ConfigError
 
 _HUB_ID = re.compile(r"^(?:hf://)?([A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*)$")
 
