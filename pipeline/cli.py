@@ -15,9 +15,9 @@ from curate.core.errors import CurateError
 
 # modules adding sub-commands of their own: each has `register(subparsers)`
 _COMMAND_MODULES = (
-    "curate.filters.cli",
+    "curate.pipeline.commands.train_classifier",
     "curate.pipeline.inspect.cli",
-    "curate.refiners.cli",
+    "curate.pipeline.commands.refiner",
 )
 
 EPILOG = """examples:

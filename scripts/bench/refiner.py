@@ -130,7 +130,7 @@ def main() -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from curate.pipeline import parse_config, run_config
-    from curate.refiners.cli import label_stats
+    from curate.pipeline.commands.refiner import label_stats
     from curate.refiners.evaluate import ModelSpec, evaluate, table
     from curate.refiners.label import read_sft
     from curate.refiners.presets import PRESETS, build

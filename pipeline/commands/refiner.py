@@ -107,9 +107,9 @@ def print_label_stats(table: dict[str, Any]) -> None:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    from curate.pipeline.config import load_config
-    from curate.pipeline.run import run_config
-    from curate.pipeline.stats import print_summary
+    from ..config import load_config
+    from ..run import run_config
+    from ..stats import print_summary
 
     overrides: dict[str, Any] = {}
     for item in args.set or []:
@@ -138,7 +138,7 @@ def cmd_label(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- train / eval
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, train
+    from curate.refiners.train import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, output=args.output, preset=args.preset, init=args.init, stage=args.stage,
                       holdout=args.holdout, epochs=args.epochs, batch_size=args.batch_size,
@@ -159,9 +159,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from .evaluate import evaluate, parse_model, table
-    from .label import read_sft
-    from .train import select
+    from curate.refiners.evaluate import evaluate, parse_model, table
+    from curate.refiners.label import read_sft
+    from curate.refiners.train import select
 
     specs = [parse_model(m) for m in args.model]
     names = [s.name for s in specs]

@@ -18,7 +18,7 @@ from typing import Any
 
 from curate.core.errors import ConfigError
 
-from . import training as T
+from curate.filters import training as T
 
 
 def register(subparsers: Any) -> None:

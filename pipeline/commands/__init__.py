@@ -1,0 +1,1 @@
+"""Sub-commands of `curate` beyond run / plan / validate: each module has `register(subparsers)`."""
