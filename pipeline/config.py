@@ -6,17 +6,18 @@ looked up by name in the stage registry and validated against that stage's own o
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from curate.core.errors import ConfigError
-from curate.core.options import LocalPath, ModelRef, PathKind, StrictModel
+from curate.core.options import LocalPath, StrictModel, format_validation_error, is_url, resolve_path, resolve_paths
+
+from .stage_entries import StageEntry, validate_stages
 
 
 class InputConfig(StrictModel):
@@ -85,29 +86,6 @@ class ExecutorConfig(StrictModel):
         return v
 
 
-class Resources(StrictModel):
-    """Resources of a job boundary: a stage with `resources:` starts a job of its own (e.g. GPU refinement)."""
-
-    tasks: int | None = Field(None, ge=1)
-    workers: int | None = None
-    cpus_per_task: int | None = Field(None, ge=1)
-    mem_per_cpu_gb: float | None = Field(None, gt=0)
-    gpus_per_task: int = Field(0, ge=0)
-    partition: str | None = None
-    time: str | None = None
-
-
-class StageEntry(BaseModel):
-    """One validated entry of `stages:`."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-    stage: str
-    label: str
-    resources: Resources | None = None
-    options: Any  # the stage's own (validated) option model
-    raw: dict[str, Any] = {}  # the options as written (what fingerprints are taken of: hub ids, not cache paths)
-
-
 class CurateConfig(StrictModel):
     name: str = Field("curate", description="run name (used in job names and the report)")
     input: InputConfig
@@ -157,59 +135,6 @@ def _interpolate(value: Any, path: str, problems: list[str]) -> Any:
     return value
 
 
-# ---------------------------------------------------------------------------- error formatting
-
-
-def _loc(prefix: str, loc: tuple) -> str:
-    out = prefix
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Walk the model along loc[:-1] to list the keys allowed where an unknown key was found."""
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        ann = field.annotation
-        current = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), ann)
-    return list(getattr(current, "model_fields", {}).keys())
-
-
-def format_validation_error(err: ValidationError, model: type[BaseModel], prefix: str = "") -> list[str]:
-    problems = []
-    for e in err.errors():
-        loc = e["loc"]
-        where = _loc(prefix, loc)
-        if e["type"] == "extra_forbidden":
-            allowed = _allowed_keys(model, loc)
-            key = str(loc[-1])
-            hint = difflib.get_close_matches(key, allowed, n=1)
-            msg = f"{where}: unknown key"
-            if hint:
-                msg += f" (did you mean '{hint[0]}'?)"
-            if allowed:
-                msg += f"; allowed keys: {', '.join(allowed)}"
-            problems.append(msg)
-        elif e["type"] == "missing":
-            problems.append(f"{where}: required key is missing")
-        else:
-            value = e.get("input")
-            shown = repr(value)
-            if len(shown) > 80:
-                shown = shown[:77] + "..."
-            problems.append(f"{where}: {e['msg']} (got {shown})")
-    return problems
-
-
 # ---------------------------------------------------------------------------- loading
 
 
@@ -218,8 +143,6 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
 
     With `base_dir`, relative paths (input, output, models, tokenizers) resolve against it.
     """
-    from curate.core.stage_api import get_stage, stage_names
-
     if not isinstance(raw, dict):
         raise ConfigError(f"the config must be a mapping of sections, got {type(raw).__name__}", source)
     problems: list[str] = []
@@ -234,98 +157,20 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
         from curate.core.plugins import load_plugins
 
         if base_dir is not None:
-            cfg.plugins = [_resolve(p, "ref", base_dir) if p.endswith(".py") else p for p in cfg.plugins]
+            cfg.plugins = [resolve_path(p, "ref", base_dir) if p.endswith(".py") else p for p in cfg.plugins]
         try:
             load_plugins(cfg.plugins)
         except ConfigError as e:
             raise ConfigError(e.problems, source) from None
 
-    entries: list[StageEntry] = []
-    labels: set[str] = set()
-    for i, item in enumerate(cfg.stages):
-        where = f"stages[{i}]"
-        if not isinstance(item, dict) or "stage" not in item:
-            problems.append(f"{where}: each stage needs a 'stage: NAME' key (known stages: {', '.join(stage_names())})")
-            continue
-        item = dict(item)
-        name = item.pop("stage")
-        label = item.pop("label", None) or name
-        resources = item.pop("resources", None)
-        try:
-            spec = get_stage(name)
-        except KeyError:
-            hint = difflib.get_close_matches(str(name), stage_names(), n=1)
-            problems.append(
-                f"{where}.stage: unknown stage {name!r}"
-                + (f" (did you mean '{hint[0]}'?)" if hint else "")
-                + f"; known stages: {', '.join(stage_names())}"
-            )
-            continue
-        if label in labels:
-            problems.append(f"{where}.label: two stages are labelled {label!r}; give one a distinct 'label:'")
-            continue
-        labels.add(label)
-        try:
-            res = Resources.model_validate(resources) if resources is not None else None
-        except ValidationError as e:
-            problems.extend(format_validation_error(e, Resources, f"{where}.resources"))
-            continue
-        try:
-            opts = spec.options.model_validate(item)
-        except ValidationError as e:
-            problems.extend(format_validation_error(e, spec.options, where))
-            continue
-        entries.append(StageEntry(stage=name, label=label, resources=res, options=opts, raw=item))
-    if problems:
-        raise ConfigError(problems, source)
+    try:
+        entries = validate_stages(cfg.stages, base_dir)
+    except ConfigError as e:
+        raise ConfigError(e.problems, source) from None
     if base_dir is not None:
         resolve_paths(cfg, base_dir)
-        for entry in entries:
-            resolve_paths(entry.options, base_dir)
     cfg._entries = entries
     return cfg
-
-
-def _is_url(value: str) -> bool:
-    return "://" in value
-
-
-def _resolve(value: str, kind: str, base: Path) -> str:
-    if _is_url(value) or os.path.isabs(value) or value.startswith("~"):
-        return os.path.expanduser(value)
-    candidate = base / value
-    if kind == "ref" and not candidate.exists() and _HUB_SHAPE.match(value):
-        return value  # a hub repository id, not a path
-    return str(candidate.resolve())
-
-
-_HUB_SHAPE = re.compile(r"^(?:hf://)?[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def _path_kind(annotation: Any, metadata: list[Any]) -> str | None:
-    for m in metadata:
-        if isinstance(m, PathKind):
-            return m.kind
-    for arg in getattr(annotation, "__args__", ()):  # Optional[LocalPath] and friends
-        kind = _path_kind(arg, list(getattr(arg, "__metadata__", ())))
-        if kind:
-            return kind
-    return None
-
-
-def resolve_paths(model: BaseModel, base: Path) -> None:
-    """Make every relative path option of `model` (and of the models inside it) relative to `base`, in place."""
-    for name, field in type(model).model_fields.items():
-        value = getattr(model, name)
-        kind = _path_kind(field.annotation, list(field.metadata))
-        if kind and isinstance(value, str):
-            object.__setattr__(model, name, _resolve(value, kind, base))
-        elif isinstance(value, BaseModel):
-            resolve_paths(value, base)
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, BaseModel):
-                    resolve_paths(item, base)
 
 
 def _apply_override(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:
@@ -385,7 +230,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Cu
     if not isinstance(raw, dict):
         raise ConfigError(f"the config must be a mapping of sections, got {type(raw).__name__}", str(path))
     for dotted, value in (overrides or {}).items():
-        if dotted in _CWD_PATH_KEYS and isinstance(value, str) and not _is_url(value):
+        if dotted in _CWD_PATH_KEYS and isinstance(value, str) and not is_url(value):
             value = os.path.abspath(os.path.expanduser(value))
         _apply_override(raw, dotted, value, str(path))
     cfg = parse_config(raw, str(path), base_dir=path.resolve().parent)

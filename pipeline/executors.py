@@ -15,7 +15,8 @@ from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.executor.slurm import SlurmPipelineExecutor
 from datatrove.utils.stats import PipelineStats
 
-from .config import ExecutorConfig, Resources
+from .config import ExecutorConfig
+from .stage_entries import Resources
 from curate.core.errors import CurateError
 from .logs import task_logging
 from .plan import Job, Plan

@@ -18,11 +18,13 @@ from typing import Any, Iterable, Iterator
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 
-from .config import parse_config
+from curate.core.errors import ConfigError
+from curate.core.steps import Accounted, CurateStep
+
 from .logs import quiet_console
 from .plan import Job, PlanContext, add_stages
+from .stage_entries import validate_stages
 from .stats import step_record
-from curate.core.steps import Accounted, CurateStep
 
 
 class MemorySource(CurateStep):
@@ -84,6 +86,8 @@ def _pipe(steps: list[PipelineStep], rank: int, world_size: int) -> Iterator[Doc
 def run_stages(docs: Iterable[Any], stages: list[dict[str, Any] | PipelineStep], on_error: str = "skip",
                work_dir: str | None = None) -> InProcessResult:
     """Run `stages` over `docs` in this process and return the surviving documents and per-stage stats."""
+    if on_error not in ("skip", "fail"):
+        raise ConfigError(f"on_error: {on_error!r} is not one of 'skip' (count bad records, go on) or 'fail'")
     tmp = None
     if work_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="curate-")
@@ -101,8 +105,7 @@ def _run_stages(docs: Iterable[Any], stages: list[dict[str, Any] | PipelineStep]
     ctx = PlanContext(tasks=1, workers=1, on_error=on_error, work_dir=f"{work_dir}/_work", output_dir=work_dir)
     ctx.add(MemorySource(docs))
     dict_stages = [s for s in stages if isinstance(s, dict)]
-    entries = parse_config({"input": {"format": "jsonl", "path": "-"}, "output": {"path": "-"},
-                            "on_error": on_error, "stages": dict_stages}).entries
+    entries = validate_stages(dict_stages)
     it = iter(entries)
     for stage in stages:
         if isinstance(stage, dict):

@@ -17,7 +17,8 @@ from typing import Any
 import pyarrow as pa
 from datatrove.pipeline.base import PipelineStep
 
-from .config import CurateConfig, Resources, StageEntry
+from .config import CurateConfig
+from .stage_entries import Resources, StageEntry
 from curate.core.errors import ConfigError
 from .fingerprint import config_fingerprint, curate_version
 from .readers import is_remote, list_input_files, make_reader, metadata_column_types

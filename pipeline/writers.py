@@ -30,7 +30,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datatrove.data import Document
 from datatrove.pipeline.readers import ParquetReader
-from datatrove.pipeline.writers import ParquetWriter
 from loguru import logger
 
 from curate.core.atomic import AtomicParquetWriter
