@@ -15,11 +15,12 @@ from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.executor.slurm import SlurmPipelineExecutor
 from datatrove.utils.stats import PipelineStats
 
-from .config import ExecutorConfig
-from .stage_entries import Resources
 from curate.core.errors import CurateError
+
+from .config import ExecutorConfig
 from .logs import task_logging
 from .plan import Job, Plan
+from .stage_entries import Resources
 
 
 class _TaskLogging:
@@ -204,6 +205,14 @@ def _ray_plugin_env() -> dict[str, Any] | None:
 
     path = worker_pythonpath()
     return {"runtime_env": {"env_vars": {"PYTHONPATH": path}}} if path else None
+
+
+def incomplete_ranks(plan: Plan, index: int) -> list[int]:
+    """Tasks of job `index` that have not finished, decided as datatrove's executors decide them
+    (`get_incomplete_ranks`: a task is done when its completion marker exists), whatever ran them."""
+    probe = LocalPipelineExecutor(pipeline=[], tasks=plan.jobs[index].tasks, logging_dir=plan.job_logging_dir(index),
+                                  skip_completed=True)
+    return probe.get_incomplete_ranks()
 
 
 def build_executors(plan: Plan, kind: str | None = None) -> list[PipelineExecutor]:

@@ -22,6 +22,8 @@ from typing import Any
 from datatrove.io import get_datafolder
 
 from curate.core.atomic import write_json_atomic
+
+from .executors import incomplete_ranks
 from .fingerprint import _digest, _global_part, _output_part, config_fingerprint, stage_fingerprints
 from .plan import Plan
 
@@ -76,13 +78,6 @@ def _load_json(folder: str, name: str) -> dict[str, Any] | None:
             return None
 
 
-def _completed(plan: Plan, index: int) -> bool:
-    df = get_datafolder(plan.job_logging_dir(index))
-    if not df.isdir("completions"):
-        return False
-    return len(df.list_files("completions")) >= plan.jobs[index].tasks
-
-
 def _why(plan: Plan, old: dict[str, Any], index: int) -> str:
     """The first difference that changed job `index`, in words."""
     cur_global = _digest(_global_part(plan.config))
@@ -127,7 +122,7 @@ def decide(plan: Plan) -> ResumeDecision:
     first = next((i for i, fp in enumerate(fps) if i >= len(old_fps) or old_fps[i] != fp), len(fps))
     wall = float(old.get("wall_s", 0))
     if first == len(fps) and len(old_fps) == len(fps):
-        done = all(_completed(plan, i) for i in all_jobs)
+        done = not any(incomplete_ranks(plan, i) for i in all_jobs)
         return ResumeDecision(keep=all_jobs, finished=done, previous_wall_s=wall)
     reason = _why(plan, old, first) if first < len(fps) else "jobs were removed from the end"
     return ResumeDecision(keep=all_jobs[:first], redo=all_jobs[first:], reason=reason, previous_wall_s=wall)

@@ -17,15 +17,17 @@ from typing import Any
 
 from datatrove.io import get_datafolder
 
-from . import resume
 from curate.core.atomic import write_atomic
-from .config import CurateConfig
 from curate.core.errors import ConfigError, CurateError
-from .executors import build_executors
+
+from . import resume
+from .config import CurateConfig
+from .executors import build_executors, incomplete_ranks
 from .logs import quiet_console
 from .plan import Plan, build_plan
 from .readers import is_remote
 from .stats import collect_stats, write_stats
+
 
 def check_writable(path: str, key: str) -> None:
     """Fail before any task starts when a local folder cannot be created or written."""
@@ -82,11 +84,7 @@ class _Progress:
         self._thread: threading.Thread | None = None
 
     def _counts(self) -> list[int]:
-        out = []
-        for i in range(len(self.plan.jobs)):
-            df = get_datafolder(self.plan.job_logging_dir(i))
-            out.append(len(df.list_files("completions")) if df.isdir("completions") else 0)
-        return out
+        return [job.tasks - len(incomplete_ranks(self.plan, i)) for i, job in enumerate(self.plan.jobs)]
 
     def _loop(self) -> None:
         from rich.console import Console
@@ -122,12 +120,6 @@ class _Progress:
             self._thread.join(timeout=5)
 
 
-def _incomplete(plan: Plan, index: int) -> list[int]:
-    df = get_datafolder(plan.job_logging_dir(index))
-    done = set(df.list_files("completions")) if df.isdir("completions") else set()
-    return [r for r in range(plan.jobs[index].tasks) if f"completions/{r:05d}" not in done]
-
-
 def _first_task_error(plan: Plan, index: int, ranks: list[int]) -> str | None:
     """The first ERROR line of the failed tasks' logs (e.g. an on_error: fail message)."""
     df = get_datafolder(plan.job_logging_dir(index))
@@ -153,7 +145,7 @@ def _run_here(plan: Plan, executors: list[Any]) -> None:
     """Run jobs one after another in this process; stop at the first job that left tasks unfinished."""
     for i, e in enumerate(executors):
         e.run()
-        missing = _incomplete(plan, i)
+        missing = e.get_incomplete_ranks(skip_completed=True)
         if missing:
             job = plan.jobs[i]
             why = _first_task_error(plan, i, missing)
