@@ -6,7 +6,7 @@ import pyarrow as pa
 from datatrove.data import Document
 from pydantic import Field
 
-from curate.pipeline import Column, CurateFilter, StrictModel, register_stage
+from curate.core.stage_api import Column, CurateFilter, StrictModel, register_stage
 
 
 class DigitRatioOptions(StrictModel):
