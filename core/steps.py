@@ -24,6 +24,7 @@ from .errors import InputError
 
 if TYPE_CHECKING:
     from datatrove.pipeline.writers.disk_base import DiskWriter
+    from datatrove.utils.stats import PipelineStats
 
 DROP_STAGE = "drop_stage"
 DROP_REASON = "drop_reason"
@@ -46,6 +47,11 @@ class Accounted:
     # set by the plan builder (or by hand in notebooks) via configure()
     label: str | None = None
     on_error: str = "skip"
+    if TYPE_CHECKING:  # provided by the PipelineStep this mixin is combined with
+        name: str
+        stats: PipelineStats
+
+        def stat_update(self, *labels: str, value: int = 1, unit: str | None = None) -> None: ...
     rejected_writer: "DiskWriter | None" = None
     # plumbing steps (intermediate readers/writers) are kept out of the summary table
     plumbing: bool = False
@@ -138,7 +144,7 @@ class Accounted:
                 f"recorded as '{UNACCOUNTED}' (this is a bug in the stage)"
             )
             c.dropped[UNACCOUNTED] += missing
-        stat = self.stat_update  # type: ignore[attr-defined]
+        stat = self.stat_update
         stat("docs_in", value=c.docs_in)
         stat("docs_out", value=c.docs_out)
         stat("chars_in", value=c.chars_in)

@@ -48,7 +48,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return o
 
 
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace) -> Any:
     from .config import load_config
 
     return load_config(args.config, _overrides(args))

@@ -122,7 +122,7 @@ def quiet_console() -> Iterator[None]:
         if _quiet() and not env_had:
             os.environ.pop("TQDM_DISABLE", None)
         if swapped:
-            for hid in {sink, *_SINKS}:  # ours, and the one an in-process task's logger left behind
+            for hid in {h for h in (sink, *_SINKS) if h is not None}:  # ours, and the one an in-process task's logger left behind
                 with contextlib.suppress(ValueError):
                     logger.remove(hid)
             _SINKS.clear()

@@ -22,7 +22,7 @@ import json
 import math
 import re
 from functools import partial
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import orjson
@@ -33,9 +33,10 @@ from datatrove.pipeline.readers import ParquetReader
 from loguru import logger
 
 from curate.core.atomic import AtomicParquetWriter
-from .readers import SOURCE_FILE, SOURCE_RECORD
 from curate.core.stage_api import Column
 from curate.core.steps import DROP_REASON, DROP_STAGE, Accounted
+
+from .readers import SOURCE_FILE, SOURCE_RECORD
 
 BASE_COLUMNS = [
     Column("id", pa.string(), "document id (input id field, or FILE/RECORD)"),
@@ -252,7 +253,8 @@ def _output_row(self: "OutputWriter", document: Document) -> dict:
         if v is not None:
             v = fn(v)
             if v is UNFIT:
-                v = self.unfit(name, meta.get(name), document.id)
+                self.unfit(name, meta.get(name), document.id)
+                v = None
         row[name] = v
     return row
 
@@ -334,10 +336,11 @@ class OutputWriter(Accounted, AtomicParquetWriter):
                 try:
                     pa.array([r.get(f.name)], type=f.type)
                 except (pa.ArrowException, OverflowError, TypeError, ValueError):
-                    r[f.name] = self.unfit(f.name, r.get(f.name), str(r.get("id")))
+                    self.unfit(f.name, r.get(f.name), str(r.get("id")))
+                    r[f.name] = None
         return rows
 
-    def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1):  # type: ignore[override]
+    def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         with self:
             for document in data:
                 with self.track_time():
@@ -385,7 +388,7 @@ class IntermediateWriter(Accounted, AtomicParquetWriter):
                          schema=INTERMEDIATE_SCHEMA, max_file_size=-1)
         self.configure(label="handoff write")
 
-    def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1):  # type: ignore[override]
+    def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         with self:
             for document in data:
                 self.write(document, rank)

@@ -7,7 +7,7 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from curate.core.errors import CurateError
 
@@ -147,7 +147,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: Any) -> None:
     from .select import STATUS_HELP
 
     sp = sub.add_parser("diff", help="show what the pipeline did to each document (labelled before/after diffs)",

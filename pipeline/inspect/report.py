@@ -18,10 +18,10 @@ from typing import Any, Iterable
 import numpy as np
 import pyarrow as pa
 
-from curate.refiners import columns as prox
-
 from curate.core.atomic import write_file_atomic
 from curate.core.errors import CurateError
+from curate.refiners import columns as prox
+
 from .select import DROPPED, STATUSES, classify, empty_note, open_parquet, output_files, read_run_info
 from .thresholds import Threshold, run_thresholds
 
@@ -33,7 +33,7 @@ MAX_VALUES = 5_000_000
 DPI = 110  # figures are laid out and saved at this dpi (threshold labels are placed in measured pixels)
 
 
-def _plt():  # type: ignore[no-untyped-def]
+def _plt() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # no display: render to memory only
@@ -51,7 +51,7 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _si_formatter():  # type: ignore[no-untyped-def]
+def _si_formatter() -> Any:
     from matplotlib.ticker import FuncFormatter
 
     def f(x: float, _pos: int) -> str:
