@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any, Iterable
 
 from curate.core.atomic import write_file_atomic
+
 from .hunks import doc_diff, parse_edits
 from .select import Record, status_counts
 

@@ -20,9 +20,8 @@ from typing import Any, Iterable, Iterator
 import fsspec
 import pyarrow.parquet as pq
 
-from curate.refiners import columns as prox
-
 from curate.core.errors import CurateError
+from curate.refiners import columns as prox
 
 # what a document's status can be (prox_status values, plus "dropped" for other stages' drops), in display order
 DROPPED = "dropped"
