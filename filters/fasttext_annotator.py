@@ -23,15 +23,14 @@ summed to 1.00002) and scores left [0, 1].
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Literal, Sequence, TypeVar
 
 import numpy as np
 from pydantic import Field, field_validator
 
-from curate.core.options import ModelRef, StrictModel
 from curate.core.errors import ConfigError
-
 from curate.core.model_refs import resolve_model_file
+from curate.core.options import ModelRef, StrictModel
 
 Preprocess = Literal["dclm", "newlines"]
 
@@ -39,7 +38,7 @@ Preprocess = Literal["dclm", "newlines"]
 FASTTEXT_SMOOTHING = 1e-5
 
 
-def label_probability(labels: Sequence[str], probs: Sequence[float], label: str) -> float:
+def label_probability(labels: Sequence[str], probs: Sequence[float] | np.ndarray, label: str) -> float:
     """P(label) in [0, 1] from one fastText prediction made with k=-1 (every label, best first).
 
     0.0 when the label is not in the prediction (no probability mass above the threshold)."""
@@ -99,6 +98,18 @@ class CategoryModelSpec(StrictModel):
         return f"cat_{self.name}"
 
 
+Spec = TypeVar("Spec", FastTextModelSpec, CategoryModelSpec)
+
+
+def distinct_names(specs: list[Spec], what: str) -> list[Spec]:
+    """`specs` unchanged; a ValueError (an option validator's error) when two share a name."""
+    names = [m.name for m in specs]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ValueError(f"{what}: names must be distinct, repeated: {sorted(dup)}")
+    return specs
+
+
 class FastTextModel:
     """A lazily loaded fastText model giving P(label) for a batch of already-flattened texts."""
 
@@ -112,7 +123,7 @@ class FastTextModel:
         return {"ref": self.ref, "filename": self.filename, "_model": None, "_labels": []}
 
     @property
-    def model(self):  # type: ignore[no-untyped-def]
+    def model(self):
         if self._model is None:
             import fasttext
 

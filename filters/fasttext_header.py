@@ -7,12 +7,20 @@ front of the file. The layout (fastText's `FastText::saveModel`): magic, version
 a double, then the dictionary (sizes, then each entry as a NUL-terminated word, an int64 count and
 an int8 type, 1 = label), the prune index, then the input matrix (a flag byte for quantized, and
 for a dense one int64 rows, int64 cols and the floats), which also tells whether the file is cut short.
+
+`check_label` is the stages' launcher check (their `register_prepare` functions call it): it reads
+each file once per preflight and reports through the `PreflightContext`.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # reading a header needs none of the stage API
+    from curate.core.stage_api import PreflightContext
 
 FASTTEXT_MAGIC = 793712314
 _ARGS = struct.Struct("<12id")
@@ -67,3 +75,31 @@ def read_labels(path: str) -> list[str]:
             if size < offset + 1 + 16 + rows * cols * 4:
                 raise NotFastText(f"file is cut short ({size:,} bytes, the input matrix alone needs {rows * cols * 4:,})")
     return labels
+
+
+# the labels read during one preflight, per file: a model named twice (by two stages, or as a quality
+# and a category model) is read once and a broken one is reported once; freed with the preflight
+_READ: weakref.WeakKeyDictionary[Any, dict[str, list[str] | None]] = weakref.WeakKeyDictionary()
+
+
+def preflight_labels(pf: PreflightContext, path: str, key: str) -> list[str] | None:
+    """The labels of the local model file `path`; None (after a problem under `key`) when it is no fastText model,
+    None without a problem when `path` is a hub reference that was checked but not downloaded."""
+    if not pf.is_local(path):
+        return None
+    seen = _READ.setdefault(pf, {})
+    if path not in seen:
+        try:
+            seen[path] = read_labels(path)
+        except (NotFastText, OSError) as e:
+            seen[path] = None
+            pf.problem(f"{path} cannot be loaded as a fastText model: {e}", key)
+    return seen[path]
+
+
+def check_label(pf: PreflightContext, path: str, label: str, key: str) -> None:
+    """Report (under `key`) a model file that is no fastText model or has no label `label`."""
+    labels = preflight_labels(pf, path, key)
+    if labels is not None and label not in labels:
+        pf.problem(f"fastText model {path} has labels {labels}; {label!r} is not one of them "
+                   "(set the model's label)", key)

@@ -260,7 +260,7 @@ class Rule:
     def _k(self, sub: str) -> str:
         return f"{self.key}.{sub}" if self.key else sub
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self):
         return (Rule, (self.keep_src, self.clause_src, self.params, self.key))
 
     # -- compile-time checks --------------------------------------------------------------------

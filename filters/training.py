@@ -28,7 +28,7 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Records of a .jsonl / .jsonl.gz / .json file; a broken line is an InputError naming it."""
     path = str(path)
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as f:
         for i, line in enumerate(f):
             line = line.strip()
             if not line:
@@ -130,7 +130,7 @@ def _train_in_child(path: str, kwargs: dict[str, Any], quantize: bool, cutoff: i
     model.save_model(out)
 
 
-def train(examples: Sequence[Example], params: TrainParams, quantize: bool = False, cutoff: int = 5000):  # type: ignore[no-untyped-def]
+def train(examples: Sequence[Example], params: TrainParams, quantize: bool = False, cutoff: int = 5000):
     """A trained fastText model (quantized when asked).
 
     Each attempt runs in a fresh (spawned) process: this fastText build sporadically stops with
@@ -202,7 +202,7 @@ class Metrics:
                 "tn": self.tn}
 
 
-def positive_probs(model, texts: Sequence[str], params: TrainParams) -> list[float]:  # type: ignore[no-untyped-def]
+def positive_probs(model, texts: Sequence[str], params: TrainParams) -> list[float]:
     """P(positive label) per text (never the top-1 confidence)."""
     label = f"__label__{params.positive_label}"
     labels, probs = model.predict([preprocess(t, params.preprocess) for t in texts], k=-1, threshold=0.0)
@@ -228,7 +228,7 @@ def auc(scores: Sequence[float], truth: Sequence[bool]) -> float:
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
-def evaluate(model, examples: Sequence[Example], params: TrainParams, threshold: float = 0.5) -> Metrics:  # type: ignore[no-untyped-def]
+def evaluate(model, examples: Sequence[Example], params: TrainParams, threshold: float = 0.5) -> Metrics:
     scores = positive_probs(model, [t for t, _ in examples], params)
     truth = [p for _, p in examples]
     tp = sum(1 for s, y in zip(scores, truth) if s >= threshold and y)

@@ -37,7 +37,6 @@ class Preflight:
         self.input_fields = input_fields  # None: unknown (remote input)
         self.columns: set[str] = {"id", "text", SOURCE_FILE, SOURCE_RECORD}
         self.key = ""
-        self._labels: dict[str, list[str] | None] = {}
 
     # -- reporting -------------------------------------------------------------------------------
     def problem(self, message: str, key: str | None = None) -> None:
@@ -100,25 +99,6 @@ class Preflight:
                          key)
             return None
         return got
-
-    def fasttext_labels(self, path: str, key: str) -> list[str] | None:
-        from curate.filters.fasttext_header import NotFastText, read_labels
-
-        if not self.is_local(path):
-            return None
-        if path not in self._labels:
-            try:
-                self._labels[path] = read_labels(path)
-            except (NotFastText, OSError) as e:
-                self._labels[path] = None
-                self.problem(f"{path} cannot be loaded as a fastText model: {e}", key)
-        return self._labels[path]
-
-    def check_label(self, path: str, label: str, key: str) -> None:
-        labels = self.fasttext_labels(path, key)
-        if labels is not None and label not in labels:
-            self.problem(f"fastText model {path} has labels {labels}; {label!r} is not one of them "
-                         "(set the model's label)", key)
 
     def tokenizer_file(self, ref: str, key: str, filename: str = "tokenizer.json") -> str | None:
         """A tokenizer.json (file, folder holding one, or hub id) that HF `tokenizers` parses."""

@@ -17,7 +17,7 @@ import fasttext
 import pytest
 
 from curate.filters import extreme_tokenization as et
-from curate.filters.ensemble import GNEISSWEB_CLAUSES, GNEISSWEB_KEEP, GNEISSWEB_PARAMS
+from curate.filters.gneissweb_recipe import GNEISSWEB_CLAUSES, GNEISSWEB_KEEP, GNEISSWEB_PARAMS
 from curate.filters.extreme_tokenization import TokenCounter, is_bundled_gpt2
 from curate.filters.fasttext_annotator import label_probability, preprocess
 from curate.filters.rule import Rule

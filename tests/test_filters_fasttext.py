@@ -9,7 +9,8 @@ import fasttext
 import pytest
 
 from curate.filters import training as T
-from curate.filters.annotate_steps import CategoryAnnotator, FastTextAnnotator
+from curate.filters.stages.category_classify import CategoryAnnotator, CategoryOptions
+from curate.filters.stages.fasttext_annotate import FastTextAnnotateOptions, FastTextAnnotator
 from curate.filters.extreme_tokenization import TokenCounter, token_densities
 from curate.filters.fasttext_annotator import CategoryModelSpec, FastTextModel, FastTextModelSpec, preprocess
 from curate.core.model_refs import classify_ref, resolve_model_file
@@ -65,7 +66,7 @@ def test_several_models_one_pass_match_single_predicts(filters_models: dict[str,
     texts = [r["text"] for r in agreement[:60]]
     specs = [FastTextModelSpec(name="dclm", path=filters_models["dclm"], preprocess="dclm"),
              FastTextModelSpec(name="cosmo", path=filters_models["cosmo"], preprocess="newlines")]
-    res = run_stages(texts, [FastTextAnnotator(specs, batch_size=16)])
+    res = run_stages(texts, [FastTextAnnotator(FastTextAnnotateOptions(models=specs, batch_size=16))])
     assert res.stats[-1]["conserved"] and res.stats[-1]["docs_out"] == 60
     for name, prep in (("dclm", "dclm"), ("cosmo", "newlines")):
         model = fasttext.load_model(filters_models[name])
@@ -75,7 +76,7 @@ def test_several_models_one_pass_match_single_predicts(filters_models: dict[str,
             expected = min(1.0, max(0.0, float(ps[list(labs).index("__label__hq")]) - 1e-5))
             assert doc.metadata[f"ft_{name}"] == pytest.approx(expected, abs=1e-6)
     # batch size does not change scores
-    res1 = run_stages(texts, [FastTextAnnotator(specs, batch_size=1)])
+    res1 = run_stages(texts, [FastTextAnnotator(FastTextAnnotateOptions(models=specs, batch_size=1))])
     assert [d.metadata["ft_cosmo"] for d in res1.docs] == [d.metadata["ft_cosmo"] for d in res.docs]
 
 
@@ -84,7 +85,7 @@ def test_category_annotator(filters_models: dict[str, str], agreement: list[dict
     texts = [r["text"] for r in agreement] + [
         "Patients with chronic pain and diabetes should see a doctor. The clinic offers treatment, therapy and "
         "medication; the hospital nurse checks blood pressure and symptoms of infection before surgery."]
-    res = run_stages(texts, [CategoryAnnotator(specs)])
+    res = run_stages(texts, [CategoryAnnotator(CategoryOptions(models=specs))])
     for doc in res.docs:
         said = doc.metadata["categories"] or []
         assert doc.metadata["categories"] is None or isinstance(doc.metadata["categories"], list) and said
@@ -107,8 +108,8 @@ def test_wrong_label_and_missing_file(filters_models: dict[str, str], tmp_path: 
         resolve_model_file(str(tmp_path / "missing.bin"))
     bad = tmp_path / "bad.bin"
     bad.write_bytes(b"not a model")
-    with pytest.raises(Exception):
-        FastTextModel(str(bad)).labels
+    with pytest.raises(ConfigError, match="cannot be loaded"):
+        _ = FastTextModel(str(bad)).labels
 
 
 def test_model_reference_resolution(filters_models: dict[str, str], tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import fasttext
 import pytest
 
-from curate.filters.ensemble import GNEISSWEB_CLAUSES, GNEISSWEB_KEEP, GNEISSWEB_PARAMS
+from curate.filters.gneissweb_recipe import GNEISSWEB_CLAUSES, GNEISSWEB_KEEP, GNEISSWEB_PARAMS
 from curate.filters.rule import Rule
 from curate.pipeline import run_stages
 from curate.pipeline.cli import main as curate_main

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.filters.ensemble import GNEISSWEB_CLAUSES, GNEISSWEB_KEEP, GNEISSWEB_PARAMS, build_rule
+from curate.filters.gneissweb_recipe import GNEISSWEB_CLAUSES, GNEISSWEB_KEEP, GNEISSWEB_PARAMS, build_rule
 from curate.filters.rule import Rule, RuleError, parse
 from curate.pipeline.config import parse_config
 from curate.core.errors import ConfigError

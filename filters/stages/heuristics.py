@@ -1,21 +1,26 @@
-"""datatrove's heuristic filters (Gopher quality and repetition, C4, FineWeb) by name, with options.
+"""gopher_quality, gopher_repetition, c4_quality, fineweb_quality: datatrove's heuristic filters, with options.
 
-They run unchanged inside `WrappedFilter` for curate's accounting; the drop reason is
-datatrove's own (e.g. `gopher_short_doc`, `top_4_gram`), prefixed by nothing. Their English
-word tokenizer is spaCy's blank pipeline (`spacy.blank("en")`), which needs the `spacy` package
-but no model download; without spacy the stage refuses to build with a message saying so.
-NLTK-based tokenizers would need `punkt` downloaded and are not used.
+One module for the four, not one each: they are the same stage four times over (an options model
+whose fields are the datatrove filter's keyword arguments, the filter run unchanged inside
+`WrappedFilter`), so a table of four rows states once what four modules would repeat; only the
+options models differ, and each is here. A new heuristic of that shape is one options model and
+one row of `HEURISTICS`.
+
+They run inside `WrappedFilter` for curate's accounting; the drop reason is datatrove's own (e.g.
+`gopher_short_doc`, `top_4_gram`), prefixed by nothing. Their English word tokenizer is spaCy's
+blank pipeline (`spacy.blank("en")`), which needs the `spacy` package but no model download;
+without spacy the stage refuses to build with a message saying so. NLTK-based tokenizers would
+need `punkt` downloaded and are not used.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import Field
 
-from curate.core.options import StrictModel
-from curate.core.errors import ConfigError
+from curate.core.stage_api import BuildContext, ConfigError, StrictModel, WrappedFilter, register_stage
 
 
 def require_spacy(stage: str) -> None:
@@ -75,22 +80,49 @@ class FineWebQualityOptions(StrictModel):
     language: str = Field("eng", description="datatrove language code (word tokenizer)")
 
 
+def _gopher_repetition_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    kw["top_n_grams"] = tuple(tuple(x) for x in kw["top_n_grams"])
+    kw["dup_n_grams"] = tuple(tuple(x) for x in kw["dup_n_grams"])
+    return kw
+
+
+def _fineweb_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    if kw["stop_chars"] is not None:
+        kw["stop_chars"] = tuple(kw["stop_chars"])
+    return kw
+
+
+# stage -> (options, datatrove filter class name, options' dump -> the filter's kwargs, summary)
+HEURISTICS: dict[str, tuple[type[StrictModel], str, Callable[[dict[str, Any]], dict[str, Any]], str]] = {
+    "gopher_quality": (GopherQualityOptions, "GopherQualityFilter", dict,
+                       "datatrove GopherQualityFilter (word counts, symbols, stop words)"),
+    "gopher_repetition": (GopherRepetitionOptions, "GopherRepetitionFilter", _gopher_repetition_kwargs,
+                          "datatrove GopherRepetitionFilter (repeated lines, n-grams)"),
+    "c4_quality": (C4QualityOptions, "C4QualityFilter", dict,
+                   "datatrove C4QualityFilter (may remove lines: edits the text)"),
+    "fineweb_quality": (FineWebQualityOptions, "FineWebQualityFilter", _fineweb_kwargs,
+                        "datatrove FineWebQualityFilter (punctuation, short lines)"),
+}
+
+
 def make_filter(stage: str, opts: StrictModel) -> Any:
     """The datatrove filter for `stage` built from validated options."""
     require_spacy(stage)
-    from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
+    from datatrove.pipeline import filters
 
-    kw = opts.model_dump()
-    if stage == "gopher_quality":
-        return GopherQualityFilter(**kw)
-    if stage == "gopher_repetition":
-        kw["top_n_grams"] = tuple(tuple(x) for x in kw["top_n_grams"])
-        kw["dup_n_grams"] = tuple(tuple(x) for x in kw["dup_n_grams"])
-        return GopherRepetitionFilter(**kw)
-    if stage == "c4_quality":
-        return C4QualityFilter(**kw)
-    if stage == "fineweb_quality":
-        if kw["stop_chars"] is not None:
-            kw["stop_chars"] = tuple(kw["stop_chars"])
-        return FineWebQualityFilter(**kw)
-    raise KeyError(stage)
+    _, cls_name, kwargs, _ = HEURISTICS[stage]
+    return getattr(filters, cls_name)(**kwargs(opts.model_dump()))
+
+
+def _register(stage: str) -> None:
+    options, _, _, summary = HEURISTICS[stage]
+
+    def build(opts: StrictModel, ctx: BuildContext) -> None:
+        ctx.add(WrappedFilter(make_filter(stage, opts)))
+
+    build.__qualname__ = build.__name__ = f"build_{stage}"  # one name per stage in error messages
+    register_stage(stage, options, summary, group="filter")(build)
+
+
+for _stage in HEURISTICS:
+    _register(_stage)

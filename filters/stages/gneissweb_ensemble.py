@@ -1,0 +1,157 @@
+"""gneissweb_ensemble: every GneissWeb annotation and the category-aware rule, in one pass.
+
+Per batch of documents: flatten the text once per preprocessing mode, run each fastText model
+once on the whole batch (2 quality + 4 category models), encode the batch once with the
+tokenizer, compute EFLAW, then evaluate the rule per document. The columns are those of
+`fasttext_annotate`, `category_classify`, `readability` and `extreme_tokenization` (written by
+their functions here); the default rule, thresholds and models are GneissWeb's
+(`filters/gneissweb_recipe.py`), and every threshold and clause can be replaced in the config.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Iterator, Literal
+
+from datatrove.data import Document
+from datatrove.utils.batching import batched
+from pydantic import Field, model_validator
+
+from curate.core.stage_api import (
+    Column,
+    CurateStep,
+    ModelRef,
+    PreflightContext,
+    StrictModel,
+    register_prepare,
+    register_stage,
+)
+
+from ..extreme_tokenization import TokenCounter
+from ..fasttext_annotator import (
+    CategoryModelSpec,
+    CategoryScorer,
+    FastTextModelSpec,
+    QualityScorer,
+    distinct_names,
+    flatten_all,
+)
+from ..gneissweb_recipe import GNEISSWEB_CATEGORY_MODELS, GNEISSWEB_QUALITY_MODELS, GNEISSWEB_TOKENIZER
+from ..readability import mcalpine_eflaw, mcalpine_eflaw_reference
+from ..rule import Rule
+from .category_classify import category_columns, write_categories
+from .extreme_tokenization import TOKEN_COLUMNS, prepare_tokenizer, write_densities
+from .fasttext_annotate import fasttext_columns, prepare_models
+from .quality_rule import compile_rule, count_failed_clauses
+from .readability import EFLAW_COLUMN, EFLAW_COLUMNS
+
+
+class GneissWebOptions(StrictModel):
+    quality_models: list[FastTextModelSpec] = Field(
+        default_factory=lambda: [FastTextModelSpec(**m) for m in GNEISSWEB_QUALITY_MODELS],
+        description="quality classifiers (default: DCLM fasttext-oh-eli5 as dclm, GneissWeb.Quality_annotator as cosmo)")
+    category_models: list[CategoryModelSpec] = Field(
+        default_factory=lambda: [CategoryModelSpec(**m) for m in GNEISSWEB_CATEGORY_MODELS],
+        description="category classifiers (default: GneissWeb's medical, education, technology, science)")
+    tokenizer: ModelRef = Field(GNEISSWEB_TOKENIZER, description="tokenizer.json path or hub repo (GneissWeb: StarCoder)")
+    params: dict[str, float | int | bool | str] = Field(default_factory=dict,
+                                                        description="threshold overrides (dclm_min, cosmo_min, eflaw_cat_max, ...)")
+    clauses: dict[str, str] = Field(default_factory=dict, description="clause overrides (CAT, NCAT, FT, READ, EXT)")
+    keep: str | None = Field(None, description="keep expression override (default FT and (READ or EXT))")
+    annotate_only: bool = Field(False, description="write the columns but drop nothing")
+    batch_size: int = Field(256, ge=1, description="documents per batch")
+    kernel: Literal["fast", "reference"] = Field(
+        "fast", description="fast: fastokens for the bundled GPT-2 tokenizer + one-pass EFLAW; reference: HF tokenizers + "
+                            "EFLAW transcribed step by step from textstat (the previous kernel; identical columns, slower)")
+
+    _rule: Rule | None = None
+
+    @model_validator(mode="after")
+    def _compile(self) -> "GneissWebOptions":
+        distinct_names(self.quality_models, "quality_models")
+        distinct_names(self.category_models, "category_models")
+        self._rule = compile_rule(self.keep, self.clauses, self.params, "gneissweb")
+        return self
+
+    @property
+    def rule(self) -> Rule:
+        assert self._rule is not None
+        return self._rule
+
+
+def gneissweb_columns(opts: GneissWebOptions) -> list[Column]:
+    """The columns of the four annotating stages, for these models."""
+    return (fasttext_columns(opts.quality_models) + category_columns(opts.category_models)
+            + EFLAW_COLUMNS + TOKEN_COLUMNS)
+
+
+@register_stage("gneissweb_ensemble", GneissWebOptions,
+                "GneissWeb quality ensemble: 2 quality + 4 category fastText models, EFLAW, tokens/char, the rule",
+                columns=gneissweb_columns, group="filter")
+class GneissWebEnsemble(CurateStep):
+    """All GneissWeb annotations plus the keep rule, in one batched pass.
+
+    `opts.kernel`: "fast" (fastokens for the bundled GPT-2, one-pass EFLAW) or "reference" (HF tokenizers,
+    EFLAW step by step as textstat does it): the same columns, kept as the benchmark's baseline."""
+
+    name = "GneissWeb ensemble"
+
+    def __init__(self, opts: GneissWebOptions, label: str | None = None) -> None:
+        super().__init__(label)
+        self.quality = QualityScorer(opts.quality_models)
+        self.categories = CategoryScorer(opts.category_models)
+        self.tokens = TokenCounter(opts.tokenizer, engine=None if opts.kernel == "fast" else "tokenizers")
+        self._eflaw = mcalpine_eflaw if opts.kernel == "fast" else mcalpine_eflaw_reference
+        self.rule = None if opts.annotate_only else opts.rule
+        self.batch_size = opts.batch_size
+        self._modes: set[str] = ({s.preprocess for s in opts.quality_models}
+                                 | {s.preprocess for s in opts.category_models})
+
+    def annotate(self, docs: list[Document]) -> None:
+        texts = [d.text for d in docs]
+        # the tokenizers release the GIL: load (first batch) and encode in a thread while fastText and
+        # EFLAW run here; the pool has one thread, so the counter is never used by two at once
+        pool = self._pool()
+        counts = pool.submit(self.tokens.count, texts)
+        flat = flatten_all(texts, self._modes)
+        for col, values in self.quality.score(texts, flat).items():
+            for d, v in zip(docs, values):
+                d.metadata[col] = v
+        write_categories(docs, *self.categories.score(texts, flat))
+        for d in docs:
+            d.metadata[EFLAW_COLUMN] = self._eflaw(d.text)
+        write_densities(docs, counts.result())
+
+    def _pool(self) -> ThreadPoolExecutor:
+        pool = self.__dict__.get("_thread_pool")
+        if pool is None:
+            pool = self.__dict__["_thread_pool"] = ThreadPoolExecutor(1, thread_name_prefix="curate-tokenize")
+        return pool
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_thread_pool", None)
+        return state
+
+    def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        for batch in batched(data, self.batch_size):
+            with self.track_time("batch"):
+                self.annotate(batch)
+            for doc in batch:
+                if self.rule is None:
+                    yield doc
+                    continue
+                keep, failed = self.rule.evaluate(doc.metadata)
+                if keep:
+                    yield doc
+                else:
+                    count_failed_clauses(self, failed or "")
+                    self.drop(doc, failed or "rule")
+
+
+@register_prepare("gneissweb_ensemble")
+def prepare_gneissweb(opts: GneissWebOptions, pf: PreflightContext) -> None:
+    prepare_models(opts.quality_models, "quality_models", pf)
+    prepare_models(opts.category_models, "category_models", pf)
+    prepare_tokenizer(opts, pf)
+    pf.check_names(opts.rule.columns, f"{pf.key}.keep", [c.name for c in gneissweb_columns(opts)])
