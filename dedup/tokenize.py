@@ -33,6 +33,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from curate.core.errors import ConfigError, CurateError
+from curate.core.fastokens import FastokensTokenizer, fastokens_installed
 
 from .heap import trim_heap
 from .substring import Shard
@@ -46,13 +47,6 @@ GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+
 # ids of one chunk are a temporary of 4 bytes per token
 FAST_CHUNK_BYTES = 1 * 2**20
 ENGINES = ("fastokens", "tiktoken", "tokenizers")
-# a fastokens tokenizer is let go after a shard (see UnitTokenizer.release) once it produced this many ids
-# (~32 MB of web text; its word cache is then ~40 MB)
-RELEASE_TOKENS = 8_000_000
-
-
-def fastokens_installed() -> bool:
-    return importlib.util.find_spec("fastokens") is not None
 
 
 @lru_cache(maxsize=1)
@@ -143,33 +137,18 @@ class UnitTokenizer:
             self.byte_len[i] = len(s.encode())
 
     def _init_fastokens(self, file: Path) -> None:
-        import fastokens
-
         self.engine = "fastokens"
-        self._fast_file = str(file)
-        self._fast_obj = fastokens.Tokenizer.from_file(self._fast_file)
-        self._fast_tokens = 0  # ids produced since this tokenizer was loaded (its word cache grows with them)
+        # special-token text inside a document is ordinary text (as for the other engines)
+        self._fast = FastokensTokenizer(str(file), split_special_tokens=True)
         trim_heap()  # the JSON parsing garbage of both loaders sits in freed heap pages: give them back (glibc)
 
-    @property
-    def _fast(self):  # noqa: ANN202 (fastokens.Tokenizer)
-        if self._fast_obj is None:  # let go by release(): load a fresh one (~0.4 s of CPU)
-            import fastokens
-
-            self._fast_obj = fastokens.Tokenizer.from_file(self._fast_file)
-            self._fast_tokens = 0
-        return self._fast_obj
-
     def release(self) -> None:
-        """Let go of what the engine keeps between calls. fastokens caches the ids of every word it has seen
-        (~100-130 MB after 100 MB of web text, never given back): the step calls this once a shard is
-        tokenized, so the cache is not held beside the shard's text and arrays through the suffix sort; the
-        next shard loads a fresh tokenizer (0.4 s of CPU, ~4 % of a 200 MB shard's time). Loading it in the
-        background during the sort would hide that time but put its ~90 MB back at the peak.
-        A tokenizer that has produced fewer than RELEASE_TOKENS ids is kept: its cache is small (~40 MB at
-        the limit), and reloading it per shard made many small shards (small tasks, tests) pay 0.6 s each."""
-        if self.engine == "fastokens" and self._fast_obj is not None and self._fast_tokens >= RELEASE_TOKENS:
-            self._fast_obj = None
+        """Let go of what the engine keeps between calls. The step calls this once a shard is tokenized: a
+        fastokens word cache (never given back; see core/fastokens.py for when it is big enough to drop) is
+        then not held beside the shard's text and arrays through the suffix sort, and the next shard loads
+        a fresh tokenizer (~0.35 s of CPU, ~4 % of a 200 MB shard's time). Loading it in the background
+        during the sort would hide that time but put its cache back at the peak."""
+        if self.engine == "fastokens" and self._fast.release():
             trim_heap()
 
     def _init_hf(self, file: Path, load: bool = True) -> None:
@@ -198,10 +177,7 @@ class UnitTokenizer:
     def encode(self, text: str) -> np.ndarray:
         """One text's ids (uint32). Special-token text is ordinary text here."""
         if self.engine == "fastokens":
-            ids = np.asarray(self._fast.encode(text, add_special_tokens=False, split_special_tokens=True).ids,
-                             dtype=np.uint32)
-            self._fast_tokens += ids.shape[0]
-            return ids
+            return self._fast.encode(text)
         if self.engine == "tiktoken":
             return self._enc.encode_to_numpy(text, disallowed_special=())
         return np.asarray(self._tok.encode(text, add_special_tokens=False).ids, dtype=np.uint32)
@@ -228,10 +204,8 @@ class UnitTokenizer:
 
     def _fast_chunk(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """`_encode_chunk` with fastokens: one call for the chunk (its threads split it), ids as uint32."""
-        raw, offsets = self._fast.encode_batch_flat(list(texts), add_special_tokens=False, split_special_tokens=True)
-        ids = np.frombuffer(raw, dtype="<u4")
-        self._fast_tokens += ids.shape[0]
-        lengths = np.diff(np.frombuffer(offsets, dtype="<u8")).astype(np.int64)
+        ids, offsets = self._fast.encode_batch_flat(texts)
+        lengths = np.diff(offsets).astype(np.int64)
         out = np.empty(ids.shape[0] + lengths.shape[0], dtype=np.uint32)
         is_sep = np.zeros(out.shape[0], dtype=bool)
         is_sep[np.cumsum(lengths + 1) - 1] = True

@@ -22,13 +22,10 @@ from typing import Sequence
 
 import numpy as np
 
+from curate.core.fastokens import FastokensTokenizer, fastokens_installed
 from curate.core.model_refs import resolve_model_file
 
 BUNDLED_GPT2 = Path(__file__).resolve().parents[1] / "dedup" / "assets" / "gpt2" / "tokenizer.json"
-# fastokens caches the ids of every word it has seen and never gives them back (~100-130 MB per
-# 100 MB of web text, more for garbled text): a fresh tokenizer (~0.4 s of CPU) after this much text
-# bounds that memory in a long-running task at about 1 % of its time
-FAST_RELOAD_CHARS = 128 * 2**20
 
 
 def is_bundled_gpt2(path: str) -> bool:
@@ -44,12 +41,6 @@ def is_bundled_gpt2(path: str) -> bool:
         return False
 
 
-def _fastokens_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("fastokens") is not None
-
-
 class TokenCounter:
     """Counts tokens of many texts at once. Loads the tokenizer lazily (in the worker process).
 
@@ -61,12 +52,10 @@ class TokenCounter:
         self.filename = filename
         self.engine = engine
         self._tok = None
-        self._fast = None
-        self._fast_chars = 0
+        self._fast: FastokensTokenizer | None = None
 
     def __getstate__(self) -> dict:
-        return {"ref": self.ref, "filename": self.filename, "engine": self.engine,
-                "_tok": None, "_fast": None, "_fast_chars": 0}
+        return {"ref": self.ref, "filename": self.filename, "engine": self.engine, "_tok": None, "_fast": None}
 
     def _path(self) -> str:
         return resolve_model_file(self.ref, self.filename or "tokenizer.json", (".json",), "tokenizer")
@@ -78,13 +67,10 @@ class TokenCounter:
         path = None
         if self.engine is None:
             path = self._path()
-            self.engine = "fastokens" if is_bundled_gpt2(path) and _fastokens_installed() else "tokenizers"
+            self.engine = "fastokens" if is_bundled_gpt2(path) and fastokens_installed() else "tokenizers"
         if self.engine == "fastokens":
-            import fastokens
-
-            self._fast_file = path or self._path()
-            self._fast = fastokens.Tokenizer.from_file(self._fast_file)
-            self._fast_chars = 0
+            # split_special_tokens=False: typed "<|endoftext|>" is the one special id, as in HF's default
+            self._fast = FastokensTokenizer(path or self._path(), split_special_tokens=False)
         else:
             _ = self.tokenizer
 
@@ -109,15 +95,10 @@ class TokenCounter:
         return [len(e.ids) for e in encode(list(texts), add_special_tokens=False)]
 
     def _count_fast(self, texts: Sequence[str]) -> list[int]:
-        if self._fast_chars > FAST_RELOAD_CHARS:
-            import fastokens
-
-            self._fast = fastokens.Tokenizer.from_file(self._fast_file)
-            self._fast_chars = 0
-        self._fast_chars += sum(map(len, texts))
-        # split_special_tokens=False: typed "<|endoftext|>" is the one special id, as in HF's default
-        _, offsets = self._fast.encode_batch_flat(list(texts), add_special_tokens=False, split_special_tokens=False)
-        return np.diff(np.frombuffer(offsets, dtype="<u8")).tolist()
+        assert self._fast is not None
+        self._fast.release()  # the memory bound (core/fastokens.py): a fresh tokenizer once the cache may be big
+        _, offsets = self._fast.encode_batch_flat(texts)
+        return np.diff(offsets).tolist()
 
 
 def token_densities(n_tokens: int, text: str) -> tuple[float, float]:

@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 from datatrove.utils.text import simplify_text
 
-from curate.dedup.minhash import shingle_hashes, simplify
+from curate.dedup.shingles import shingle_hashes, simplify
 from test_dedup_tokenizers import SURROGATES, fuzz_texts
 
 
@@ -37,6 +37,6 @@ def test_shingles_stay_inside_each_text() -> None:
 def test_mark_planes_hold_every_nonspacing_mark() -> None:
     import sys
 
-    from curate.dedup.minhash import nonspacing_marks
+    from curate.dedup.shingles import nonspacing_marks
 
     assert nonspacing_marks() == nonspacing_marks([range(sys.maxunicode + 1)])

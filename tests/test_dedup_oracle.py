@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from datatrove.data import Document
 
-from curate.dedup.exact_substring import REMOVED_CHARS, REMOVED_SPANS, ExactSubstringDedup
+from curate.dedup.stages.exact_substring import REMOVED_CHARS, REMOVED_SPANS, ExactSubstringDedup, ExactSubstringOptions
 from curate.dedup.substring import CHUNK, concat, duplicate_runs
 from curate.dedup.tokenize import get_tokenizer
 
@@ -186,7 +186,8 @@ def test_step_matches_oracle_on_random_texts(units: str, keep: str) -> None:
     for trial in range(1500):
         texts = random_text_corpus(rng)
         L = int(rng.integers(1, 8 if units == "bytes" else 5))
-        step = ExactSubstringDedup(units=units, min_length=L, keep=keep, shard_bytes=10**9, threads=1)
+        opts = ExactSubstringOptions(units=units, min_length=L, keep=keep, shard_bytes=10**8, threads=1)
+        step = ExactSubstringDedup(opts)
         docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
         out = list(step(iter(docs)))
         got = [(d.text, d.metadata[REMOVED_SPANS], d.metadata[REMOVED_CHARS]) for d in out]

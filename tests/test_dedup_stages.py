@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from datatrove.data import Document
 
-from curate.dedup.exact_substring import REMOVED_CHARS, REMOVED_SPANS, ExactSubstringDedup
-from curate.dedup.minhash import CLUSTER_ID
+from curate.dedup.stages.exact_substring import REMOVED_CHARS, REMOVED_SPANS, ExactSubstringDedup, ExactSubstringOptions
+from curate.dedup.stages.minhash import CLUSTER_ID
 from curate.dedup.tokenize import UnitTokenizer, get_tokenizer
 from curate.pipeline import parse_config, run_config, run_stages
 from curate.core.errors import ConfigError, CurateError
@@ -87,7 +87,7 @@ def test_esd_on_real_text_cuts_planted_spans_and_keeps_first_copy(c4) -> None:
     rng = np.random.default_rng(5)
     texts = [r["text"] for r in c4 if len(r["text"]) > 2000][:200]
     # first make sure these docs share nothing long on their own (so the test is about our plants)
-    base = run_stages(texts, [ExactSubstringDedup(units="tokens", min_length=50)])
+    base = run_stages(texts, [ExactSubstringDedup(ExactSubstringOptions(units="tokens", min_length=50))])
     texts = [d.text for d in base.docs]
     planted = []
     for k in range(30):
@@ -159,9 +159,10 @@ def test_shards_by_tokens_match_independent_shards(c4, monkeypatch: pytest.Monke
         groups.append(cur) if cur else None
         want = []
         for g in groups:
-            want += [d.text for d in ExactSubstringDedup(min_length=50, shard_bytes=10**12)(
+            # shard_bytes above the whole corpus: each group is one shard
+            want += [d.text for d in ExactSubstringDedup(ExactSubstringOptions(min_length=50, shard_bytes=10**8))(
                 iter([Document(text=t, id=str(i)) for i, t in enumerate(g)]))]
-        step = ExactSubstringDedup(min_length=50, shard_tokens=limit, threads=threads)
+        step = ExactSubstringDedup(ExactSubstringOptions(min_length=50, shard_tokens=limit, threads=threads))
         got = [d.text for d in step(iter([Document(text=t, id=str(i)) for i, t in enumerate(texts)]))]
         assert got == want
         assert step.stats["esd_shards"].total == len(groups) > 5
@@ -186,15 +187,16 @@ def test_emptied_documents_kept_or_dropped_and_counted() -> None:
 def test_memory_guard_refuses_a_shard_it_cannot_hold() -> None:
     with pytest.raises(ConfigError, match="max_memory_gb"):
         run_stages(["x"], [{"stage": "exact_substring_dedup", "shard_bytes": 10**10, "max_memory_gb": 4}])
-    step = ExactSubstringDedup(units="bytes", shard_bytes=10**9, max_memory_gb=0.0001)
+    # the configured shard fits (~48 MiB), but one document larger than shard_bytes makes a shard that does not
+    step = ExactSubstringDedup(ExactSubstringOptions(units="bytes", shard_bytes=1000, max_memory_gb=0.05))
     with pytest.raises(CurateError, match="lower shard_bytes or raise max_memory_gb"):
-        list(step(iter([Document(text="y" * 20000, id="0")])))
+        list(step(iter([Document(text="y" * 10**6, id="0")])))
 
 
 def test_text_is_given_back_when_the_shard_fails(c4, monkeypatch: pytest.MonkeyPatch) -> None:
     """The step holds a shard's text as UTF-8 and empties the documents' strings meanwhile; a failure
     (here an injected MemoryError in the suffix-array phase) must leave every document as it came."""
-    import curate.dedup.exact_substring as esd
+    import curate.dedup.stages.exact_substring as esd
 
     texts = [r["text"] for r in c4[:40]] + ["x\ud800y"]  # the last one (a lone surrogate) is never touched
     docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
@@ -204,9 +206,10 @@ def test_text_is_given_back_when_the_shard_fails(c4, monkeypatch: pytest.MonkeyP
         raise MemoryError("injected")
 
     monkeypatch.setattr(esd, "duplicate_runs", boom)
-    for units, shard_tokens in (("tokens", None), ("bytes", None), ("tokens", 10**9)):
+    for units, shard_tokens in (("tokens", None), ("bytes", None), ("tokens", 10**7)):
         with pytest.raises(MemoryError):
-            list(ExactSubstringDedup(units=units, min_length=50, shard_tokens=shard_tokens)(iter(docs)))
+            opts = ExactSubstringOptions(units=units, min_length=50, shard_tokens=shard_tokens)
+            list(ExactSubstringDedup(opts)(iter(docs)))
         assert [d.text for d in docs] == texts
 
     # shards by tokens hold the text of documents read ahead: an upstream failure gives it back too
@@ -216,10 +219,10 @@ def test_text_is_given_back_when_the_shard_fails(c4, monkeypatch: pytest.MonkeyP
 
     monkeypatch.undo()
     with pytest.raises(OSError):
-        list(ExactSubstringDedup(min_length=50, shard_tokens=10**9)(upstream()))
+        list(ExactSubstringDedup(ExactSubstringOptions(min_length=50, shard_tokens=10**7))(upstream()))
     assert [d.text for d in docs] == texts
     # and a consumer that stops early keeps what it got, cut; the rest is given back
-    out = ExactSubstringDedup(min_length=50, shard_tokens=200)(iter(docs))
+    out = ExactSubstringDedup(ExactSubstringOptions(min_length=50, shard_tokens=200))(iter(docs))
     first = next(out)
     out.close()
     assert first.text == texts[0] and [d.text for d in docs] == texts
@@ -308,7 +311,7 @@ def test_whitespace_normalization_equals_the_regex_on_every_space_character() ->
 
     from datatrove.data import Document
 
-    from curate.dedup.exact_doc import text_whitespace
+    from curate.dedup.normalize import text_whitespace
 
     spaces = [chr(c) for c in range(sys.maxunicode + 1) if re.match(r"\s", chr(c)) or chr(c).isspace()]
     assert len(spaces) > 20

@@ -122,3 +122,24 @@ def test_fastokens_engine_shard_layout_and_fallback(texts) -> None:
     assert np.array_equal(units, units2) and np.array_equal(lengths, lengths2)
     assert all(int(fast.byte_len[a].sum()) == len(t.encode()) for a, t in zip(fast.encode_batch(texts), texts))
     assert fast.sep_id == slow.sep_id == 50257 and np.array_equal(fast.byte_len, slow.byte_len)
+
+
+@pytest.mark.skipif(not candidate_installed("fastokens"), reason="fastokens not installed (tiktoken is the fallback)")
+def test_fastokens_let_go_past_the_reload_threshold_gives_the_same_ids(texts, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The word-cache bound (core/fastokens.py): `release()` after a shard keeps a tokenizer that has encoded
+    fewer than RELOAD_CHARS characters, lets it go at the threshold; the fresh one gives the same ids."""
+    import curate.core.fastokens as core_fastokens
+
+    half = texts[: len(texts) // 2]
+    monkeypatch.setattr(core_fastokens, "RELOAD_CHARS", sum(map(len, texts)))
+    tok = UnitTokenizer(engine="fastokens")
+    room = sum(len(t.encode()) for t in texts) + len(texts)
+    a = tok.encode_shard(half, room)
+    tok.release()
+    b = tok.encode_shard(texts[len(half):], room)
+    tok.release()
+    assert tok._fast.loads == 1 and tok._fast._tok is None  # kept below the threshold, let go once past it
+    c = tok.encode_shard(half, room)
+    assert tok._fast.loads == 2 and all(np.array_equal(x, y) for x, y in zip(a, c))
+    whole = UnitTokenizer(engine="fastokens").encode_shard(texts, room)
+    assert np.array_equal(np.concatenate([a[0], b[0]]), whole[0])

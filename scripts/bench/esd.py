@@ -83,7 +83,7 @@ def use_old_kernel() -> None:
     Kasai's LCP for the adjacent-suffix check (the step itself has no option for either)."""
     import functools
 
-    import curate.dedup.exact_substring as es
+    import curate.dedup.stages.exact_substring as es
     import curate.dedup.tokenize as tk
 
     get = tk.get_tokenizer
@@ -96,7 +96,7 @@ def one(mb: float, mode: str, threads: int, by_tokens: bool = False, old: bool =
 
     if old:
         use_old_kernel()
-    from curate.dedup.exact_substring import ExactSubstringDedup
+    from curate.dedup.stages.exact_substring import ExactSubstringDedup, ExactSubstringOptions
     from curate.dedup.tokenize import get_tokenizer
     from esd_corpus import Plant, recall
 
@@ -111,9 +111,11 @@ def one(mb: float, mode: str, threads: int, by_tokens: bool = False, old: bool =
     gc.collect()
     rss_before = rss_mb()
     reset_peak()
-    step = ExactSubstringDedup(units=mode, min_length=50 if mode == "tokens" else 200, keep="first",
-                               shard_bytes=10**12, shard_tokens=10**12 if by_tokens else None, threads=threads,
-                               max_memory_gb=20)
+    # one shard of the whole corpus: shard_bytes is reached at the last document; a token is at least a byte, so
+    # shard_tokens=text_bytes is never reached before it (sizes the options' memory check accepts, unlike 10**12)
+    step = ExactSubstringDedup(ExactSubstringOptions(
+        units=mode, min_length=50 if mode == "tokens" else 200, keep="first", shard_bytes=text_bytes,
+        shard_tokens=text_bytes if by_tokens else None, threads=threads, max_memory_gb=20))
     t0 = time.perf_counter()
     out = [d.text for d in step(iter(docs))]
     dt = time.perf_counter() - t0

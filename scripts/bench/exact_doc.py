@@ -32,7 +32,7 @@ def one(mb: float) -> dict:
     from datatrove.data import Document
     from loguru import logger
 
-    from curate.dedup.exact_doc import text_whitespace
+    from curate.dedup.normalize import text_whitespace
     from curate.pipeline import run_stages
     from esd import corpus, read_texts
 

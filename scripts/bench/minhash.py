@@ -12,7 +12,7 @@ dropped document that is not part of a planted pair (filler included) as a false
 
 `--baseline` (default on; `--no-baseline` to skip): each configuration again with the old signature
 kernel this stage replaced (`kernel: datatrove`, datatrove's own MinhashDedupSignature step, see
-dedup/minhash.py `WhitespaceSignature`), in the same run and on the same corpus, printed as "ratio
+dedup/stages/minhash.py `WhitespaceSignature`), in the same run and on the same corpus, printed as "ratio
 new/old" (the whole stage's time with `kernel: datatrove` over its time with the default kernel) with
 both kernels' precision and recall.
 
@@ -93,7 +93,7 @@ def main() -> None:
               f"{r['peak_rss_mib']:12.0f} {r['precision']:9.3f}  {r['recall']}", flush=True)
     if not a.baseline:
         return
-    from curate.dedup.stages import MinhashOptions
+    from curate.dedup.stages.minhash import MinhashOptions
 
     default_kernel = MinhashOptions.model_fields["kernel"].default
     print(f"\nbaseline, same run: the old signature kernel (kernel: datatrove) against the default (kernel: {default_kernel})")

@@ -1,48 +1,82 @@
-"""MinHash near-duplicate dedup across all tasks of a run, on datatrove's four MinHash steps.
+"""minhash_dedup: near-duplicate dedup across all tasks of a run, on datatrove's four MinHash steps.
 
-Plan (built by `stages.build_minhash`): the main flow stops at a barrier (documents handed off as
-Parquet); a signatures job reads the handed-off documents with the same task count and writes
-per-bucket signatures; a buckets job (one task per band) finds candidate pairs; a clusters job
-(one task) unions them and assigns global cluster ids; the continuing job reads the same
-handed-off documents and `MinhashFilter` drops every cluster member but one (reason
-`near_duplicate`) and records `minhash_cluster_id` (null: no near-duplicate).
+Plan (`build_minhash`): the main flow stops at a barrier (documents handed off as Parquet); a
+signatures job reads the handed-off documents with the same task count and writes per-bucket
+signatures; a buckets job (one task per band) finds candidate pairs; a clusters job (one task)
+unions them and assigns global cluster ids; the continuing job reads the same handed-off documents
+and `MinhashFilter` drops every cluster member but one (reason `near_duplicate`) and records
+`minhash_cluster_id` (null: no near-duplicate).
 
-Signatures (`FastSignature`, the default): datatrove's text normalization (`simplify_text`: lowercase,
-numbers to 0, punctuation to spaces, whitespace collapsed, diacritics removed; re-implemented with the
-same result, its diacritics pass was a Python loop per character), words split at spaces, then
-per batch of documents in numpy: each word hashed once (a polynomial over its bytes), each n-gram of
-word hashes combined and mixed into one 64-bit shingle (no n-gram strings are built), and the
-signatures of all documents of the batch computed by `rensa` (Rust, MinHash over the pre-hashed
-shingles) in one call. The bucket files are datatrove's (`hashes_per_bucket` hashes + the document
-index per record, sorted), so the buckets and clusters jobs are datatrove's own. Not bit-identical to
-datatrove's or datasketch's MinHash (other hash functions), the same estimator of Jaccard similarity.
-`WhitespaceSignature` is datatrove's signature step as before (`kernel: datatrove`, the benchmark's
-baseline): datatrove loads a spaCy word tokenizer for English (not installed, downloads models), and
-after its normalization a whitespace split gives the same words.
+Signatures (`FastSignature`, `kernel: rensa`, the default): datatrove's text normalization
+(`simplify_text`: lowercase, numbers to 0, punctuation to spaces, whitespace collapsed, diacritics
+removed; re-implemented with the same result in shingles.py, its diacritics pass was a Python loop
+per character), words split at spaces, word n-grams hashed per batch of documents in numpy
+(`shingle_hashes`), and the signatures of all documents of the batch computed by `rensa` (Rust,
+MinHash over the pre-hashed shingles) in one call. The bucket files are datatrove's
+(`hashes_per_bucket` hashes + the document index per record, sorted), so the buckets and clusters
+jobs are datatrove's own. Not bit-identical to datatrove's or datasketch's MinHash (other hash
+functions), the same estimator of Jaccard similarity. `WhitespaceSignature` is datatrove's
+signature step as before (`kernel: datatrove`, the benchmark's baseline): datatrove loads a spaCy
+word tokenizer for English (not installed, downloads models), and after its normalization a
+whitespace split gives the same words.
 
 Optional verification (`verify_jaccard`): the signatures job also writes each document's sorted
-shingle set, and the clusters job drops every candidate pair whose exact shingle Jaccard is below the
-threshold before clustering (LSH alone keeps every pair that collides in one band).
+shingle set, and the clusters job drops every candidate pair whose exact shingle Jaccard is below
+`verify_jaccard` before clustering (LSH alone keeps every pair that collides in one band).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from functools import lru_cache
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Literal
 
 import numpy as np
+import pyarrow as pa
 from datatrove.data import Document
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupCluster, MinhashDedupSignature
+from datatrove.pipeline.dedup.minhash import (
+    MinhashConfig,
+    MinhashDedupBuckets,
+    MinhashDedupCluster,
+    MinhashDedupSignature,
+)
 from datatrove.utils.word_tokenizers import WordTokenizer
-from datatrove.utils.text import NUMBERS_PATTERN, PUNCTUATION_TRANS, DEF_TEXT_NORM_CONFIG
+from pydantic import Field, model_validator
 
-from curate.core.steps import CurateStep
+from curate.core.stage_api import BuildContext, Column, CurateStep, StrictModel, register_stage
+
+from ..shingles import shingle_hashes, simplify
 
 CLUSTER_ID = "minhash_cluster_id"
+
+
+class MinhashOptions(StrictModel):
+    ngram: int = Field(5, ge=1, description="words per shingle")
+    buckets: int = Field(14, ge=1, description="LSH bands (also the tasks of the buckets job)")
+    hashes_per_bucket: int = Field(8, ge=1, description="rows per band; num_perm = buckets * hashes_per_bucket; "
+                                   "similarity threshold ~ (1/buckets)^(1/hashes_per_bucket) (0.72 by default)")
+    seed: int = Field(1, description="seed of the permutations (same on every task)")
+    hash_precision: Literal[32, 64] = Field(
+        64, description="bits per hash in the bucket files (the rensa kernel's hashes are 32-bit)")
+    kernel: Literal["rensa", "datatrove"] = Field(
+        "rensa", description="signatures: vectorized shingles + rensa (Rust), or datatrove's own step "
+                             "(the previous kernel, ~4x slower)")
+    verify_jaccard: float | None = Field(
+        None, ge=0, le=1,
+        description="drop candidate pairs whose exact shingle Jaccard is below this before clustering "
+                    "(LSH alone keeps every pair that collides in one band); needs kernel: rensa")
+
+    @model_validator(mode="after")
+    def _verify_needs_rensa(self) -> "MinhashOptions":
+        if self.verify_jaccard is not None and self.kernel != "rensa":
+            raise ValueError("verify_jaccard reads the shingle sets the rensa kernel writes: use kernel: rensa")
+        return self
+
+    @property
+    def threshold(self) -> float:
+        """The LSH similarity threshold the bands and rows give: ~ (1/buckets)^(1/hashes_per_bucket)."""
+        return (1 / self.buckets) ** (1 / self.hashes_per_bucket)
 
 
 class WhitespaceWords(WordTokenizer):
@@ -69,126 +103,7 @@ class WhitespaceSignature(MinhashDedupSignature):
         super().__init__(output_folder, config, language=WhitespaceWords())
 
 
-# ------------------------------------------------------------------ fast signatures
 BATCH_BYTES = 2 * 2**20  # text per numpy/rensa batch
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_BW = 0x100000001B3  # odd base of the word-bytes polynomial
-_BN = np.uint64(0x9E3779B97F4A7C15)  # n-gram combination
-
-
-def _char_class(chars: Iterable[int]) -> str:
-    """A regex character class of these code points, as ranges."""
-    cps = sorted(set(chars))
-    parts, i = [], 0
-    while i < len(cps):
-        j = i
-        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
-            j += 1
-        parts.append(re.escape(chr(cps[i])) + ("-" + re.escape(chr(cps[j])) if j > i else ""))
-        i = j + 1
-    return "[" + "".join(parts) + "]"
-
-
-_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
-
-
-# Planes that hold any nonspacing mark (Mn): the BMP, SMP, SIP and SSP (variation selectors supplement). Planes
-# 3 (CJK letters), 4-13 (unassigned) and 15-16 (private use) hold none: scanning only these takes a fifth of the
-# time of all 1.1M code points (0.66 s per process); tests/test_dedup_minhash.py checks it equals the full scan.
-MARK_PLANES = (range(0, 0x30000), range(0xE0000, 0xF0000))
-
-
-def nonspacing_marks(planes: Iterable[range] = MARK_PLANES) -> list[int]:
-    """Code points of Unicode category Mn (what datatrove's diacritics removal drops) in these planes."""
-    cat = unicodedata.category
-    return [c for plane in planes for c in plane if cat(chr(c)) == "Mn"]
-
-
-@lru_cache(maxsize=1)
-def _tables() -> tuple[bytes, re.Pattern, re.Pattern, re.Pattern]:
-    """(ASCII punctuation -> space as a bytes table, all punctuation as a regex, category Mn below and above
-    U+FFFF as two regexes), from the same sources as datatrove's (its PUNCTUATION_TRANS table, unicodedata's
-    categories). The marks are split because `re` tests a class of BMP characters with a bitmap but walks
-    a list of ranges for astral ones (20x slower on the whole class)."""
-    punct = [c for c, v in PUNCTUATION_TRANS.items() if v == ord(" ")]
-    ascii_table = bytes(32 if (b in punct) else b for b in range(256))
-    marks = nonspacing_marks()
-    return (ascii_table, re.compile(_char_class(punct)), re.compile(_char_class(c for c in marks if c < 0x10000) + "+"),
-            re.compile(_char_class(c for c in marks if c >= 0x10000) + "+"))
-
-
-def simplify(text: str) -> str:
-    """datatrove's `simplify_text` with its default config, the same output (tested), several times faster:
-    ASCII text is translated as bytes, other text by compiled character classes instead of `str.translate`
-    with a dict, and the diacritics pass is one regex instead of a Python generator over every character."""
-    assert not (DEF_TEXT_NORM_CONFIG.norm_weekdays or DEF_TEXT_NORM_CONFIG.norm_monthnames)
-    ascii_table, punct, marks, astral_marks = _tables()
-    text = NUMBERS_PATTERN.sub("0", text.lower())
-    # " ".join(split()) is datatrove's `\s+` -> " " on the stripped text: str.split, str.strip and re's \s
-    # all use the same Unicode whitespace test (Py_UNICODE_ISSPACE)
-    if text.isascii():
-        return " ".join(text.encode("ascii").translate(ascii_table).decode("ascii").split())
-    text = marks.sub("", unicodedata.normalize("NFD", " ".join(punct.sub(" ", text).split())))
-    if _ASTRAL.search(text):
-        text = astral_marks.sub("", text)
-    return text.strip()
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer, in place: every input bit reaches every output bit."""
-    x ^= x >> np.uint64(30)
-    x *= _M1
-    x ^= x >> np.uint64(27)
-    x *= _M2
-    x ^= x >> np.uint64(31)
-    return x
-
-
-def _powers(base: int, n: int) -> np.ndarray:
-    out = np.full(n, base, dtype=np.uint64)
-    out[:1] = 1
-    return np.cumprod(out, dtype=np.uint64)
-
-
-_BYTE_TABLE = np.random.default_rng(0xB17E).integers(1, 2**63, 256, dtype=np.uint64)
-
-
-def shingle_hashes(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """64-bit hashes of every word n-gram of each (simplified) text, all at once in numpy.
-
-    Returns (flat hashes, offsets): text i's shingles are flat[offsets[i] : offsets[i + 1]]. A text of
-    fewer than `ngram` words has none (as in datatrove). Words are split at single spaces (a simplified
-    text has no other whitespace); the texts are joined with newlines to find where each ends."""
-    data = np.frombuffer("\n".join(texts).encode("utf-8", "surrogatepass"), dtype=np.uint8)
-    offsets = np.zeros(len(texts) + 1, dtype=np.uint64)
-    if data.shape[0] == 0:
-        return np.zeros(0, dtype=np.uint64), offsets
-    cut = np.flatnonzero((data == 0x20) | (data == 0x0A))
-    starts = np.concatenate(([0], cut + 1))
-    ends = np.concatenate((cut, [data.shape[0]]))
-    doc = np.searchsorted(np.flatnonzero(data == 0x0A), starts, side="right")
-    real = ends > starts  # an empty text leaves an empty "word" between two newlines
-    starts, ends, doc = starts[real], ends[real], doc[real]
-    # word hash: sum of T[byte] * B**i over its bytes, from one prefix sum mod 2**64 (B odd, so B**-i exists)
-    pw = _powers(_BW, data.shape[0] + 1)
-    pre = np.zeros(data.shape[0] + 1, dtype=np.uint64)
-    np.cumsum(np.take(_BYTE_TABLE, data) * pw[:-1], out=pre[1:])
-    words = (pre[ends] - pre[starts]) * _powers(pow(_BW, -1, 1 << 64), data.shape[0] + 1)[starts]
-    words += (ends - starts).astype(np.uint64)
-    _mix(words)
-    del pre, pw
-    m = words.shape[0] - ngram + 1
-    if m <= 0:
-        return np.zeros(0, dtype=np.uint64), offsets
-    sh = words[:m].copy()
-    for j in range(1, ngram):
-        sh *= _BN
-        sh += words[j : j + m]
-    _mix(sh)
-    valid = doc[ngram - 1 :] == doc[:m]  # the n-gram stays inside one text
-    sh, sdoc = sh[valid], doc[:m][valid]
-    np.cumsum(np.bincount(sdoc, minlength=len(texts)), out=offsets[1:])
-    return sh, offsets
 
 
 class FastSignature(PipelineStep):
@@ -296,17 +211,17 @@ class _ShingleSets:
 
 class VerifiedCluster(MinhashDedupCluster):
     """datatrove's clusters step, after dropping candidate pairs whose exact shingle Jaccard is below
-    `threshold` (read from the signatures job's shingle sets; filtered `.dups` files go to `verified_folder`)."""
+    `min_jaccard` (read from the signatures job's shingle sets; filtered `.dups` files go to `verified_folder`)."""
 
     name = "🎯 MinHash clusters (Jaccard-verified pairs)"
 
     def __init__(self, input_folder: str, output_folder: str, config: MinhashConfig, shingles_folder: str,
-                 verified_folder: str, threshold: float) -> None:
+                 verified_folder: str, min_jaccard: float) -> None:
         super().__init__(input_folder, output_folder, config=config, save_cluster_id=True)
         self.raw_folder = get_datafolder(input_folder)
         self.shingles = get_datafolder(shingles_folder)
         self.verified = get_datafolder(verified_folder)
-        self.threshold = threshold
+        self.min_jaccard = min_jaccard  # not MinhashOptions.threshold, the LSH bands' similarity threshold
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):  # noqa: ANN001, ANN201 (datatrove's signature)
         sets: dict[int, _ShingleSets] = {}
@@ -323,7 +238,7 @@ class VerifiedCluster(MinhashDedupCluster):
                         a = (sets.get(f1) or sets.setdefault(f1, _ShingleSets(self.shingles, f1))).get(d1)
                         b = (sets.get(f2) or sets.setdefault(f2, _ShingleSets(self.shingles, f2))).get(d2)
                         inter = np.intersect1d(a, b, assume_unique=True).shape[0]
-                        jaccard[key] = inter >= self.threshold * (a.shape[0] + b.shape[0] - inter)
+                        jaccard[key] = inter >= self.min_jaccard * (a.shape[0] + b.shape[0] - inter)
                     keep[i] = jaccard[key]
                 with self.verified.open(name, "wb") as fh:
                     fh.write(pairs[keep].tobytes())
@@ -379,5 +294,27 @@ def minhash_config(ngram: int, buckets: int, hashes_per_bucket: int, seed: int, 
                          hash_config=HashConfig(precision=precision))
 
 
-__all__ = ["CLUSTER_ID", "FastSignature", "MinhashFilter", "VerifiedCluster", "WhitespaceSignature", "minhash_config",
-           "shingle_hashes", "simplify"]
+@register_stage(
+    "minhash_dedup", MinhashOptions,
+    "drop near-duplicate documents across the whole run (MinHash LSH, keeps one per cluster)",
+    columns=[Column(CLUSTER_ID, pa.int64(), "MinHash cluster id (null: no near-duplicate found)")],
+    group="dedup",
+)
+def build_minhash(opts: MinhashOptions, ctx: BuildContext) -> None:
+    label = ctx.stage_label
+    cfg = minhash_config(opts.ngram, opts.buckets, opts.hashes_per_bucket, opts.seed, opts.hash_precision)
+    docs = ctx.barrier(label)
+    tasks = ctx.tasks
+    sigs, buckets, clusters = (ctx.work_path(label, x) for x in ("signatures", "buckets", "clusters"))
+    shingles = ctx.work_path(label, "shingles") if opts.verify_jaccard is not None else None
+    signer = (FastSignature(sigs, cfg, shingles) if opts.kernel == "rensa" else WhitespaceSignature(sigs, cfg))
+    ctx.add_job(f"{label}_signatures", [ctx.handoff_reader(docs), signer], tasks=tasks)
+    ctx.add_job(f"{label}_buckets", [MinhashDedupBuckets(sigs, buckets, config=cfg)], tasks=opts.buckets)
+    cluster: PipelineStep
+    if shingles is not None and opts.verify_jaccard is not None:
+        verified = ctx.work_path(label, "verified")
+        cluster = VerifiedCluster(buckets, clusters, cfg, shingles, verified, opts.verify_jaccard)
+    else:
+        cluster = MinhashDedupCluster(buckets, clusters, config=cfg, save_cluster_id=True)
+    ctx.add_job(f"{label}_clusters", [cluster], tasks=1)
+    ctx.add(MinhashFilter(clusters))
