@@ -1,5 +1,5 @@
 """fastokens (a Rust BPE tokenizer) for curate's two users: exact-substring dedup's GPT-2 ids
-(dedup/tokenize.py) and the quality ensemble's token counts (filters/extreme_tokenization.py).
+(dedup/tokenize.py) and the quality ensemble's token counts (filters/token_counts.py).
 
 fastokens caches the ids of every word it has seen and never frees that cache: ~70 MB after 32 Mi
 characters of web text, ~100-130 MB after 100 MB, more for garbled text. Both users bound it by one

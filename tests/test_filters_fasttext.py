@@ -11,7 +11,7 @@ import pytest
 from curate.filters import training as T
 from curate.filters.stages.category_classify import CategoryAnnotator, CategoryOptions
 from curate.filters.stages.fasttext_annotate import FastTextAnnotateOptions, FastTextAnnotator
-from curate.filters.extreme_tokenization import TokenCounter, token_densities
+from curate.filters.token_counts import TokenCounter, token_densities
 from curate.filters.fasttext_annotator import CategoryModelSpec, FastTextModel, FastTextModelSpec, preprocess
 from curate.core.model_refs import classify_ref, resolve_model_file
 from curate.pipeline import run_stages

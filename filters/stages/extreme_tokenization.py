@@ -14,7 +14,7 @@ from pydantic import Field
 
 from curate.core.stage_api import Column, ModelRef, PreflightContext, StrictModel, register_prepare, register_stage
 
-from ..extreme_tokenization import TokenCounter, token_densities
+from ..token_counts import TokenCounter, token_densities
 from ..gneissweb_recipe import GNEISSWEB_TOKENIZER
 from ._batch import BatchAnnotator
 

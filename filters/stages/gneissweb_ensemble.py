@@ -27,7 +27,7 @@ from curate.core.stage_api import (
     register_stage,
 )
 
-from ..extreme_tokenization import TokenCounter
+from ..token_counts import TokenCounter
 from ..fasttext_annotator import (
     CategoryModelSpec,
     CategoryScorer,

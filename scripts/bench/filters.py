@@ -58,7 +58,7 @@ def run_stage(docs: list[str], batch_size: int, kernel: str = "fast", annotate_o
 def run_kernels(docs: list[str], batch_size: int) -> float:
     import fasttext
 
-    from curate.filters.extreme_tokenization import TokenCounter
+    from curate.filters.token_counts import TokenCounter
     from curate.filters.fasttext_annotator import preprocess
 
     models = [(fasttext.load_model(str(MODELS / "quality_dclm.ftz")), "dclm"),
