@@ -231,10 +231,14 @@ def cmd_stages(args: argparse.Namespace) -> int:
         t = Table.grid(padding=(0, 2))
         t.add_column(no_wrap=True, style="bold")
         t.add_column()
-        for fname, f in spec.options.model_fields.items():
+        # options models may accept keys beyond their fields (prox_refine: its backend's), each with a note
+        fields = (spec.options.option_fields() if hasattr(spec.options, "option_fields")
+                  else [(k, f, None) for k, f in spec.options.model_fields.items()])
+        for fname, f, note in fields:
             default = ("[red]required[/red]" if f.is_required()
                        else f"[dim](default: {escape(_default_text(f.get_default(call_default_factory=True)))})[/dim]")
-            t.add_row(f"  {fname}", f"{escape(f.description or '')} {default}")
+            where = f"[magenta]{escape(note)}:[/magenta] " if note else ""
+            t.add_row(f"  {fname}", f"{where}{escape(f.description or '')} {default}")
         for col in _stage_columns(spec):
             t.add_row(f"  → {col.name}", f"[green]column[/green] ({col.type}): {escape(col.description)}")
         c.print(t, highlight=False)

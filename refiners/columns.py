@@ -1,7 +1,7 @@
 """ProX's output columns and document statuses, defined once.
 
-The refiner writes them (`refiners/stages.py`), its executor decides the statuses
-(`refiners/executor.py`), and `curate diff` / `curate report` read them back
+The refiner writes them (`refiners/stages/prox_refine.py`), applying its programs decides the
+statuses (`refiners/apply.py`), and `curate diff` / `curate report` read them back
 (`pipeline/inspect/`). A leaf module (no imports), so readers of an output need nothing else
 from the refiner.
 """

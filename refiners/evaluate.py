@@ -1,17 +1,18 @@
 """Score refiners on held-out SFT rows with ProX's metrics, several models side by side.
 
-* Doc stage: F1 with `drop` as the positive class. A prediction drops when the executor would drop:
-  a valid `drop_doc()` first (refiners/executor.py `doc_decision`); anything else keeps.
+* Doc stage: F1 with `drop` as the positive class. A prediction drops when `prox_refine` would drop:
+  a valid `drop_doc()` first (refiners/apply.py `doc_decision`); anything else keeps.
 * Chunk stage: line-removal F1 over lines. Gold = lines the target removes; predicted = lines the
-  prediction removes inside the chunk, and none when the executor would ignore the program
+  prediction removes inside the chunk, and none when `prox_refine` would ignore the program
   (`max_errors` rejected lines or more), exactly what `prox_refine` would do with it.
 * Normalizations: exact match of the (source, target) multiset per chunk, over the chunks where the
   gold or the prediction has any.
 * Valid share: predictions whose every line parses (doc stage: and which decide).
 * Exact program: prediction == target, character for character (after ProX's `.strip(" ")`).
 
-Models: `NAME=BACKEND:PATH` (backend vllm | transformers), `BACKEND:PATH`, or `rules`. Prompt
-token ids are rebuilt with each model's own tokenizer (BOS once), as `prox_refine` does.
+Models: `NAME=BACKEND:PATH` (a backend that loads a model: vllm | transformers), `BACKEND:PATH`, or
+the name of a backend without a model (`boilerplate`). Prompt token ids are rebuilt with each model's
+own tokenizer (BOS once), as `prox_refine` does.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any, Sequence
 
 from curate.core.errors import ConfigError
 
-from .executor import doc_decision
+from .apply import DEFAULT_LIMITS, doc_decision
+from .backends.base import all_backends, get_backend
 from .program import CHUNK_CALLS, DOC_CALLS, parse_program
 from .prompts import BOS, Prompt, tokenizer_for_model
 
@@ -38,11 +40,18 @@ class ModelSpec:
 
 def parse_model(spec: str) -> ModelSpec:
     name, _, rest = spec.rpartition("=") if "=" in spec else ("", "", spec)
+    backends = all_backends()
+    without = [b.name for b in backends if not b.needs_model]
+    with_model = [b.name for b in backends if b.needs_model]
+    expected = f"expected NAME=BACKEND:PATH (backend {' | '.join(with_model)}) or {' | '.join(without)}"
+    if rest in without:
+        return ModelSpec(name or rest, rest)
     if rest == "rules":
-        return ModelSpec(name or "rules", "rules")
+        raise ConfigError(f"--model {spec!r}: the rules backend is now called boilerplate "
+                          f"(did you mean '{spec[: len(spec) - len(rest)]}boilerplate'?)")
     backend, sep, path = rest.partition(":")
-    if not sep or backend not in ("vllm", "transformers") or not path:
-        raise ConfigError(f"--model {spec!r}: expected NAME=BACKEND:PATH (backend vllm | transformers) or rules")
+    if not sep or backend not in with_model or not path:
+        raise ConfigError(f"--model {spec!r}: {expected}")
     if not Path(path).is_dir():
         raise ConfigError(f"--model {spec!r}: {path} is not a model folder")
     return ModelSpec(name or Path(path).name, backend, path)
@@ -54,6 +63,8 @@ def prompts_for(rows: Sequence[dict], model: str | None) -> list[Prompt]:
     if model is not None:
         tok = tokenizer_for_model(model)
         bos = tok.token_to_id(BOS)
+        if bos is None:
+            raise ConfigError(f"{model}: its tokenizer has no {BOS} token; refiner prompts need the Llama-2 vocabulary")
         encs = tok.encode_batch([t[len(BOS):] for t in texts], add_special_tokens=False) if texts else []
         ids = [[bos, *e.ids] for e in encs]
     return [Prompt(r["stage"], t, i, first_line=r["first_line"], last_line=r["last_line"]) for r, t, i in zip(rows, texts, ids)]
@@ -61,10 +72,11 @@ def prompts_for(rows: Sequence[dict], model: str | None) -> list[Prompt]:
 
 def predict(spec: ModelSpec, rows: Sequence[dict], doc_max_tokens: int = 16, chunk_max_tokens: int = 256,
             **backend_options: Any) -> list[str]:
-    """Greedy answers of a model to each row's prompt (doc and chunk rows may be mixed)."""
-    from .backends import make_backend
-
-    backend = make_backend(spec.backend, model=spec.path, **backend_options)
+    """Greedy answers of a model to each row's prompt (doc and chunk rows may be mixed). `backend_options`
+    serve several models at once: those the model's backend does not have are left out for it."""
+    b = get_backend(spec.backend)
+    backend = b.create(spec.path, b.options.model_validate(
+        {k: v for k, v in backend_options.items() if k in b.options.model_fields}))
     prompts = prompts_for(rows, spec.path)
     out: list[str] = [""] * len(rows)
     for stage, n in (("doc", doc_max_tokens), ("chunk", chunk_max_tokens)):
@@ -90,10 +102,10 @@ def _norms(calls: Sequence[Any]) -> Counter:
     return Counter((c.arg("source_str"), c.arg("target_str")) for c in calls if c.name == "normalize")
 
 
-def score(rows: Sequence[dict], predictions: Sequence[str], max_errors: int = 2) -> dict[str, Any]:
+def score(rows: Sequence[dict], predictions: Sequence[str], max_errors: int = DEFAULT_LIMITS.max_errors) -> dict[str, Any]:
     """ProX metrics of `predictions` against the rows' targets."""
-    doc = Counter()
-    line = Counter()
+    doc: Counter[str] = Counter()
+    line: Counter[str] = Counter()
     norm_total = norm_match = 0
     for r, pred in zip(rows, predictions):
         pred = (pred or "").strip(" ")
@@ -135,7 +147,8 @@ def score(rows: Sequence[dict], predictions: Sequence[str], max_errors: int = 2)
     return out
 
 
-def evaluate(rows: Sequence[dict], specs: Sequence[ModelSpec], max_errors: int = 2, **options: Any) -> dict[str, Any]:
+def evaluate(rows: Sequence[dict], specs: Sequence[ModelSpec], max_errors: int = DEFAULT_LIMITS.max_errors,
+             **options: Any) -> dict[str, Any]:
     """{model name: metrics (+ generation seconds)} for each model on the same rows."""
     results: dict[str, Any] = {}
     for spec in specs:

@@ -77,7 +77,8 @@ def fresh_model(name: str, seed: int = 0) -> Any:
     from transformers import LlamaForCausalLM
 
     torch.manual_seed(seed)
-    return LlamaForCausalLM(llama_config(preset(name))).to(torch.float32)
+    model: Any = LlamaForCausalLM(llama_config(preset(name)))
+    return model.to(torch.float32)
 
 
 def copy_tokenizer(src: str | Path | None, out: Path) -> None:

@@ -143,9 +143,9 @@ def _bind(name: str, given: list[tuple[str | None, Any]]) -> Call:
             raise Rejected(f"{name}() got {kw!r} twice")
         if type(v) is not typ:
             raise Rejected(f"{name}({kw}=...) must be {typ.__name__}, got {type(v).__name__}")
-        if typ is int and abs(v) > MAX_INT:
+        if isinstance(v, int) and abs(v) > MAX_INT:  # exactly int: type(v) is typ
             raise Rejected(f"integer literal beyond ±{MAX_INT}")
-        if typ is str and len(v) > MAX_STR_CHARS:
+        if isinstance(v, str) and len(v) > MAX_STR_CHARS:
             raise Rejected(f"string literal longer than {MAX_STR_CHARS} chars")
         values[kw] = v
     missing = [p for p in params[:required] if p not in values]

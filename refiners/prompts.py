@@ -93,7 +93,7 @@ class PromptBuilder:
     def __init__(self, tokenizer: Tokenizer | None = None, max_doc_tokens: int = MAX_DOC_TOKENS,
                  max_chunk_tokens: int = MAX_CHUNK_TOKENS, system: str = SYSTEM_PROMPT, token_ids: bool = True) -> None:
         self.tok = tokenizer or load_tokenizer(None)
-        self.token_ids = token_ids  # False: prompt strings only (the rules backend reads text, not ids)
+        self.token_ids = token_ids  # False: prompt strings only (a backend without a model reads text, not ids)
         self.max_doc_tokens = max_doc_tokens
         self.max_chunk_tokens = max_chunk_tokens
         self.system = system

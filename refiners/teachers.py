@@ -4,7 +4,8 @@ Every teacher answers the exact prompts `prox_refine` builds (refiners/prompts.p
 program text per doc prompt and per chunk prompt; `None` means "no label for this one" (e.g. a
 document missing from the human-label file). The label stage parses and validates every answer.
 
-* `rules`: the deterministic generator of refiners/backends/rules.py, on the prompts themselves.
+* `boilerplate`: the deterministic generator of the `boilerplate` backend (refiners/backends/boilerplate.py),
+  on the prompts themselves.
 * `heuristics`: chunk stage from line-level rules of the C4 / Gopher / FineWeb kind (datatrove's
   C4 constants where it has them), merged into `remove_lines` runs; doc stage from human keep/drop
   labels (a metadata field of the input, or a labelled jsonl looked up by text).
@@ -33,14 +34,15 @@ from typing import Any, Literal, Protocol, Sequence
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from curate.core.options import StrictModel
 from curate.core.errors import ConfigError
+from curate.core.options import StrictModel
 
-from .backends.rules import chunk_program as rules_chunk_program
-from .backends.rules import doc_program as rules_doc_program
-from .backends.rules import is_boilerplate
+from .backends.boilerplate import chunk_program as boilerplate_chunk_program
+from .backends.boilerplate import doc_program as boilerplate_doc_program
+from .backends.boilerplate import is_boilerplate
 from .program import CHUNK_CALLS, Call, parse_program
 from .prompts import Prompt, chat_prompt, tokenizer_for_model
 
@@ -51,8 +53,9 @@ LINE_RULES = ("boilerplate", "javascript", "policy", "too_long_word", "short_no_
 
 
 class TeacherOptions(StrictModel):
-    kind: Literal["rules", "heuristics", "model", "jsonl"] = Field(
-        description="rules | heuristics (line rules + human doc labels) | model (instruction LM) | jsonl (given pairs)")
+    kind: Literal["boilerplate", "heuristics", "model", "jsonl"] = Field(
+        description="boilerplate (the boilerplate backend's generator) | heuristics (line rules + human doc labels) "
+                    "| model (instruction LM) | jsonl (given pairs)")
     # -- heuristics ------------------------------------------------------------------------------
     line_rules: list[str] = Field(list(LINE_RULES), description=f"heuristics: line rules used ({', '.join(LINE_RULES)})")
     short_words: int = Field(3, ge=1, description="heuristics short_no_punct: fewer words than this (C4: 3)")
@@ -86,6 +89,13 @@ class TeacherOptions(StrictModel):
     chunk_program_field: str = Field("chunk_program", description="jsonl: input field with the chunk program: one "
                                                                   "string for the document, or a list, one per chunk "
                                                                   "(prox_refine output: prox_chunk_programs)")
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _renamed_kind(cls, value: Any) -> Any:
+        if value == "rules":  # the teacher of the generator that is now the `boilerplate` backend
+            raise PydanticCustomError("renamed", "teacher 'rules' is now called 'boilerplate' (did you mean 'boilerplate'?)")
+        return value
 
 
 @dataclass
@@ -141,7 +151,7 @@ def split_document_program(program: str, text: str, prompts: Sequence[Prompt]) -
     if prog.errors or prog.fatal or any(c.name == "remove_lines" and not 0 <= c.arg("line_start") <= c.arg("line_end") < n
                                         for c in prog.calls):
         return [program] * len(prompts)  # invalid as a whole: each chunk gets it and is rejected with the reason
-    out = []
+    out: list[str | None] = []
     for p in prompts:
         body = "\n".join(chunk_lines(p, text))
         norms = [(c.arg("source_str"), c.arg("target_str")) for c in prog.calls
@@ -152,19 +162,20 @@ def split_document_program(program: str, text: str, prompts: Sequence[Prompt]) -
     return out
 
 
-# ---------------------------------------------------------------------------- rules
+# ---------------------------------------------------------------------------- boilerplate
 
-class RulesTeacher:
-    name = "rules"
+class BoilerplateTeacher:
+    name = "boilerplate"
 
-    def doc_programs(self, docs: Sequence[Document], prompts: Sequence[Prompt]) -> list[str | None]:
-        return [rules_doc_program(d.text) for d in docs]
+    def doc_programs(self, docs: Sequence[Document], prompts: Sequence[Prompt]) -> list[Label]:
+        return [boilerplate_doc_program(d.text) for d in docs]
 
-    def chunk_programs(self, docs: Sequence[Document], prompts: Sequence[Sequence[Prompt]]) -> list[list[str | None]]:
-        out: list[list[str | None]] = []
+    def chunk_programs(self, docs: Sequence[Document], prompts: Sequence[Sequence[Prompt]]) -> list[list[Label]]:
+        out: list[list[Label]] = []
         for d, ps in zip(docs, prompts):
             lines = d.text.split("\n")
-            out.append([rules_chunk_program([(i, lines[i]) for i in range(p.first_line, p.last_line + 1)]) for p in ps])
+            out.append([boilerplate_chunk_program([(i, lines[i]) for i in range(p.first_line, p.last_line + 1)])
+                        for p in ps])
         return out
 
 
@@ -232,7 +243,7 @@ class HeuristicsTeacher:
             return None
         return "drop_doc()" if str(value) in self.drop_values else "keep_doc()"
 
-    def doc_programs(self, docs: Sequence[Document], prompts: Sequence[Prompt]) -> list[str | None]:
+    def doc_programs(self, docs: Sequence[Document], prompts: Sequence[Prompt]) -> list[Label]:
         return [self.doc_label(d) for d in docs]
 
     # -- chunk stage: line rules -----------------------------------------------------------------------
@@ -251,12 +262,12 @@ class HeuristicsTeacher:
             seen.add(s)
         return out
 
-    def chunk_programs(self, docs: Sequence[Document], prompts: Sequence[Sequence[Prompt]]) -> list[list[str | None]]:
-        out: list[list[str | None]] = []
+    def chunk_programs(self, docs: Sequence[Document], prompts: Sequence[Sequence[Prompt]]) -> list[list[Label]]:
+        out: list[list[Label]] = []
         for d, ps in zip(docs, prompts):
             lines = d.text.split("\n")
             removed = self.removed_lines(d.text)
-            per = []
+            per: list[Label] = []
             for p in ps:
                 mine = [i for i in removed if p.first_line <= i <= p.last_line]
                 shown = {i: lines[i] for i in range(p.first_line, p.last_line + 1)}
@@ -277,11 +288,11 @@ class PairsTeacher:
     def __init__(self, opts: TeacherOptions) -> None:
         self.opts = opts
 
-    def doc_programs(self, docs: Sequence[Document], prompts: Sequence[Prompt]) -> list[str | None]:
+    def doc_programs(self, docs: Sequence[Document], prompts: Sequence[Prompt]) -> list[Label]:
         return [_as_text(d.metadata.get(self.opts.doc_program_field)) for d in docs]
 
-    def chunk_programs(self, docs: Sequence[Document], prompts: Sequence[Sequence[Prompt]]) -> list[list[str | None]]:
-        out: list[list[str | None]] = []
+    def chunk_programs(self, docs: Sequence[Document], prompts: Sequence[Sequence[Prompt]]) -> list[list[Label]]:
+        out: list[list[Label]] = []
         for d, ps in zip(docs, prompts):
             value = d.metadata.get(self.opts.chunk_program_field)
             if value is None:
@@ -290,7 +301,7 @@ class PairsTeacher:
                 out.append([_as_text(v) for v in value])  # one per chunk, same chunking (e.g. a prox_refine output)
             else:
                 joined = "\n".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-                out.append(split_document_program(joined, d.text, ps))
+                out.append([*split_document_program(joined, d.text, ps)])
         return out
 
 
@@ -365,13 +376,12 @@ class ModelTeacher:
 
     def backend(self) -> Any:
         if self._backend is None:
-            from .backends import make_backend
+            from .backends.base import get_backend
 
-            o = self.opts
-            self._backend = make_backend(o.backend, model=o.model, dtype=o.dtype, max_model_len=o.max_model_len,
-                                         gpu_memory_utilization=o.gpu_memory_utilization,
-                                         tensor_parallel_size=o.tensor_parallel_size, enforce_eager=o.enforce_eager,
-                                         device=o.device, batch_size=o.generate_batch_size)
+            spec = get_backend(self.opts.backend)
+            # the teacher's keys of the same names as the backend's (dtype, max_model_len, device, ...)
+            given = {k: getattr(self.opts, k) for k in spec.options.model_fields if k in TeacherOptions.model_fields}
+            self._backend = spec.create(self.opts.model, spec.options.model_validate(given))
         return self._backend
 
     def __getstate__(self) -> dict:
@@ -440,8 +450,8 @@ def _chunk_body(p: Prompt) -> str:
 
 
 def make_teacher(opts: TeacherOptions) -> Teacher:
-    if opts.kind == "rules":
-        return RulesTeacher()
+    if opts.kind == "boilerplate":
+        return BoilerplateTeacher()
     if opts.kind == "heuristics":
         return HeuristicsTeacher(opts)
     if opts.kind == "jsonl":

@@ -212,7 +212,7 @@ def train(cfg: TrainConfig, rows: Sequence[dict] | None = None, log: Callable[[s
     """Train and write the refiner folder. `rows`: SFT rows already read (else read from cfg.data)."""
     import torch
 
-    from .label import read_sft
+    from .sft import read_sft
     from .presets import save_refiner
 
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))

@@ -166,8 +166,8 @@ def cluster_config(out_dir, kind: str = "local", tasks: int = 2, refine_job: boo
     """The sample corpus through length_filter, plus (refine_job) a second stage in a job of its own."""
     stages = [{"stage": "length_filter", "min_words": 5}]
     if refine_job:
-        # the refinement stage in a job of its own, as on a GPU partition (rules backend: CPU, no model)
-        stages.append({"stage": "prox_refine", "backend": "rules", "label": "refine",
+        # the refinement stage in a job of its own, as on a GPU partition (boilerplate backend: CPU, no model)
+        stages.append({"stage": "prox_refine", "backend": "boilerplate", "label": "refine",
                        "resources": {"tasks": 1, "cpus_per_task": 1}})
     return {
         "name": "cluster",
@@ -226,9 +226,9 @@ def vllm_backend(tiny_llama: Path):  # noqa: ANN201
         pytest.skip(f"vllm is not importable ({type(e).__name__}: {e}); install the cpu-llm extra")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    from curate.refiners.backends.vllm_backend import VLLMBackend
+    from curate.refiners.backends.base import make_backend
 
-    backend = VLLMBackend(model=str(tiny_llama), **TINY_VLLM_OPTIONS)
+    backend = make_backend("vllm", str(tiny_llama), **TINY_VLLM_OPTIONS)
     backend.engine()
     return backend
 

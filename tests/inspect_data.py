@@ -199,6 +199,6 @@ def write_run_files(out: Path, counts: dict[str, int]) -> None:
                    {"stage": "quality_rule", "keep": "FT and READ",
                     "clauses": {"FT": "ft_dclm > dclm_min", "READ": "eflaw < 30 and 0.22 <= tokens_per_char <= 0.28"},
                     "params": {"dclm_min": 0.002}},
-                   {"stage": "prox_refine", "backend": "rules"}]}}
+                   {"stage": "prox_refine", "backend": "boilerplate"}]}}
     (out / "stats.json").write_text(json.dumps(stats, indent=2))
     (out / "_curate_run.json").write_text(json.dumps(run, indent=2))

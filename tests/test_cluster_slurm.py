@@ -171,8 +171,8 @@ def test_slurm_requeue_of_a_running_task(slurm_cluster, tmp_path: Path):
 
     env = slurm_cluster
     out = tmp_path / "slurm-requeue"
-    # 4 tasks one at a time, each a few seconds (ProX rules backend), so one is caught running
-    cfg, jobs, completions = submit_one_task_at_a_time(out, tmp_path, env, {"stage": "prox_refine", "backend": "rules"})
+    # 4 tasks one at a time, each a few seconds (ProX boilerplate backend), so one is caught running
+    cfg, jobs, completions = submit_one_task_at_a_time(out, tmp_path, env, {"stage": "prox_refine", "backend": "boilerplate"})
     c = yaml.safe_load(cfg.read_text())
     deadline = time.time() + 150
     victim = None

@@ -1,4 +1,4 @@
-"""`curate diff` and `curate report` on the real pipeline's output (prox_refine, rules backend),
+"""`curate diff` and `curate report` on the real pipeline's output (prox_refine, boilerplate backend),
 rendered in headless Chromium: DOM checked for documents and counts, screenshots checked not blank."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ pytestmark = [pytest.mark.slow,
 
 @pytest.fixture(scope="module")
 def real_output(tmp_path_factory) -> Path:
-    """The bundled sample through length filter, readability, a rule and the ProX refiner (rules backend)."""
+    """The bundled sample through length filter, readability, a rule and the ProX refiner (boilerplate backend)."""
     tmp = tmp_path_factory.mktemp("inspect-real")
     cfg = {
         "name": "inspect-real",
@@ -48,7 +48,7 @@ def real_output(tmp_path_factory) -> Path:
         "output": {"path": str(tmp / "out"), "metadata_columns": ["url"], "keep_rejected": True, "rows_per_group": 100},
         "executor": {"kind": "local", "tasks": 2, "workers": 2},
         "stages": [{"stage": "length_filter", "min_words": 5}, {"stage": "readability"},
-                   {"stage": "quality_rule", "keep": "eflaw < 80"}, {"stage": "prox_refine", "backend": "rules"}],
+                   {"stage": "quality_rule", "keep": "eflaw < 80"}, {"stage": "prox_refine", "backend": "boilerplate"}],
     }
     (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     stats = run_config(load_config(tmp / "cfg.yaml"), progress=False)
@@ -69,7 +69,7 @@ def test_every_real_refinement_replays_and_is_labelled(real_output):
         removed = {ln for e in d.edits if e["op"] == "remove_lines" for ln in range(e["line_start"], e["line_end"] + 1)}
         assert removed == {ln for row in d.rows if row.removed for ln in range(row.line_start, row.line_end + 1)}
         n_norm += d.rows_normalized
-    assert n_norm >= 1  # the rules backend normalizes some entities on the sample
+    assert n_norm >= 1  # the boilerplate backend normalizes some entities on the sample
 
 
 @settings(max_examples=150, deadline=None)
@@ -77,13 +77,13 @@ def test_every_real_refinement_replays_and_is_labelled(real_output):
        st.lists(st.tuples(st.sampled_from(["rm", "norm"]), st.integers(0, 12), st.integers(0, 3),
                           st.sampled_from(["a", "b ", ".", "ab", "\u00a9"]), st.sampled_from(["", "X", "(c)"])), max_size=4))
 def test_the_real_executor_output_always_replays(lines, ops):
-    from curate.refiners.executor import Rules, apply_chunk_programs
+    from curate.refiners.apply import DecisionLimits, apply_chunk_programs
     from curate.refiners.program import parse_program
 
     text = "\n".join(lines)
     prog = "\n".join(f"remove_lines(line_start={a}, line_end={a + k})" if kind == "rm" else
                      f"normalize(source_str={json.dumps(src)}, target_str={json.dumps(dst)})" for kind, a, k, src, dst in ops)
-    out = apply_chunk_programs(text, [parse_program(prog)], Rules(min_words_kept=0, min_fraction_kept=0.0))
+    out = apply_chunk_programs(text, [parse_program(prog)], DecisionLimits(min_words_kept=0, min_fraction_kept=0.0))
     if out.status == "edited":
         d = doc_diff(out.text, text, out.edits_json())
         assert d.consistent, d.note

@@ -16,13 +16,19 @@ import pytest
 
 from curate.pipeline import parse_config, run_config, run_stages
 from curate.pipeline.cli import main as curate_main
-from curate.refiners.backends.rules import RulesBackend
-from curate.refiners.label import Invalid, chunk_target, doc_target, read_sft
+from curate.refiners.backends.boilerplate import BoilerplateBackend
 from curate.refiners.program import CHUNK_CALLS, parse_program
 from curate.refiners.prompts import Prompt, PromptBuilder
-from curate.refiners.stages import ProxRefiner, ProxRefineOptions
-from curate.refiners.teachers import (PROMPTS_DIR, HeuristicsTeacher, TeacherOptions, doc_decision_from_scores,
-                                      merge_programs, split_document_program)
+from curate.refiners.sft import Invalid, chunk_target, doc_target, read_sft
+from curate.refiners.stages.prox_refine import ProxRefineOptions, ProxRefiner
+from curate.refiners.teachers import (
+    PROMPTS_DIR,
+    HeuristicsTeacher,
+    TeacherOptions,
+    doc_decision_from_scores,
+    merge_programs,
+    split_document_program,
+)
 
 
 def dclm_docs(data_dir: Path, n_each: int = 10) -> list[dict]:
@@ -73,7 +79,7 @@ def test_heuristics_teacher_dclm_labels_cli(tmp_path: Path, data_dir: Path) -> N
     assert sorted((r["prompt"], r["target"]) for r in doc_rows) == sorted(
         (p, "drop_doc()" if lab == 0 else "keep_doc()") for p, lab in expected.items())
     # chunk stage: one row per chunk prompt prox_refine builds, in prox_refine's exact prompt strings
-    refiner = ProxRefiner(ProxRefineOptions(backend="rules"))
+    refiner = ProxRefiner(ProxRefineOptions(backend="boilerplate"))
     want = sorted(p.text for d in docs for p in refiner.builder("chunk").chunk_prompts([d["text"]])[0])
     chunk_rows = [r for r in rows if r["stage"] == "chunk"]
     assert sorted(r["prompt"] for r in chunk_rows) == want
@@ -134,15 +140,15 @@ def test_heuristic_line_rules_hand_checked(tmp_path: Path) -> None:
     assert not rows[0]["valid"] and "max_removed_share" in rows[0]["reason"] and extra["chunk/invalid"] == 1
 
 
-def test_rules_teacher_is_the_rules_backend(tmp_path: Path, sample_dir: Path) -> None:
+def test_boilerplate_teacher_is_the_boilerplate_backend(tmp_path: Path, sample_dir: Path) -> None:
     texts = sample_texts(sample_dir, 20)
-    rows, extra, _ = _label(texts, {"kind": "rules"}, tmp_path)
+    rows, extra, _ = _label(texts, {"kind": "boilerplate"}, tmp_path)
     b = PromptBuilder(token_ids=False)
     prompts = b.doc_prompts(texts) + [p for ps in b.chunk_prompts(texts) for p in ps]
-    raw = {p.text: g.text for p, g in zip(prompts, RulesBackend().generate(prompts, 256))}
+    raw = {p.text: g.text for p, g in zip(prompts, BoilerplateBackend().generate(prompts, 256))}
     assert len(rows) == len(prompts) == extra["doc/valid"] + extra["chunk/valid"] + extra.get("chunk/invalid", 0)
     for r in rows:
-        assert r["raw"] == raw[r["prompt"]] and r["teacher"] == "rules"
+        assert r["raw"] == raw[r["prompt"]] and r["teacher"] == "boilerplate"
         if r["valid"]:  # canonical form of the same calls
             assert [c.text for c in parse_program(r["target"]).calls if c.name != "keep_chunk"] == \
                 [c.text for c in parse_program(raw[r["prompt"]]).calls if c.name != "keep_chunk"] or r["capped"]
@@ -180,7 +186,7 @@ def test_jsonl_teacher_reads_prox_refine_output(tmp_path: Path, sample_dir: Path
     inp.write_text("".join(json.dumps({"text": t, "id": str(i), "orig": t}) + "\n" for i, t in enumerate(texts)))
     refine = parse_config({"input": {"format": "jsonl", "path": str(inp)},
                            "output": {"path": str(tmp_path / "refined"), "metadata_columns": ["orig"]},
-                           "stages": [{"stage": "prox_refine", "backend": "rules", "doc_stage": False,
+                           "stages": [{"stage": "prox_refine", "backend": "boilerplate", "doc_stage": False,
                                        "min_words_kept": 0, "min_fraction_kept": 0}]})
     assert run_config(refine, progress=False)["complete"]
     # the original text (kept as a column) is what the programs' line numbers refer to
@@ -192,7 +198,7 @@ def test_jsonl_teacher_reads_prox_refine_output(tmp_path: Path, sample_dir: Path
     rows = read_sft([str(tmp_path / "label")], valid_only=False)
     assert len(rows) >= 20 and sum(r["target"] != "keep_chunk()" for r in rows) >= 1 and all(r["valid"] for r in rows), [r["reason"] for r in rows if not r["valid"]]
     raw = {p.text: g.text for ps in PromptBuilder(token_ids=False).chunk_prompts(texts) for p, g in
-           zip(ps, RulesBackend().generate(ps, 256))}
+           zip(ps, BoilerplateBackend().generate(ps, 256))}
     assert all(r["raw"] == raw[r["prompt"]] for r in rows)
     assert stats["complete"]
 

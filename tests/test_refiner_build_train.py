@@ -18,10 +18,10 @@ import pytest
 
 from curate.pipeline import run_stages
 from curate.pipeline.cli import main as curate_main
+from curate.refiners.apply import apply_chunk_programs
 from curate.refiners.evaluate import ModelSpec, predict, score
-from curate.refiners.executor import apply_chunk_programs
-from curate.refiners.label import SFT_SCHEMA, read_sft
 from curate.refiners.program import CHUNK_CALLS, parse_program
+from curate.refiners.sft import SFT_SCHEMA, read_sft
 from curate.refiners.teachers import ModelTeacher, TeacherOptions
 from curate.refiners.train import TrainConfig, in_holdout, select, train
 
@@ -144,7 +144,7 @@ def test_model_teacher_labels_20_docs_through_vllm(student, short_docs: list[dic
     assert len(chunk_rows) == ex.get("chunk/valid", 0) + ex.get("chunk/invalid", 0) >= 20
     # the raw answers are the engine's greedy outputs to the annotation prompts built from the templates
     mt = ModelTeacher(TeacherOptions(**teacher))
-    from curate.refiners.backends import make_backend
+    from curate.refiners.backends.base import make_backend
 
     eng = make_backend("vllm", model=str(folder), **VLLM)
     users = [mt.doc_template.replace("{document}", t) for t in mt._cut([d["text"] for d in docs])]
@@ -191,13 +191,13 @@ def test_eval_cli_side_by_side(student, eight: list[dict], tmp_path: Path) -> No
     pq.write_table(pa.Table.from_pylist([{k: r.get(k) for k in SFT_SCHEMA.names} for r in eight], schema=SFT_SCHEMA), data)
     out = tmp_path / "eval.json"
     assert curate_main(["refiner", "eval", "--data", str(data), "--model", f"student=transformers:{folder}",
-                        "--model", "rules", "--device", "cpu", "--json", str(out)]) == 0
+                        "--model", "boilerplate", "--device", "cpu", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
-    assert list(res) == ["student", "rules"]
+    assert list(res) == ["student", "boilerplate"]
     assert res["student"]["doc"]["f1"] == 1.0 and res["student"]["chunk"]["line_f1"] == 1.0
     assert res["student"]["chunk"]["exact"] == 1.0 and res["student"]["doc"]["valid_share"] == 1.0
-    rules = score(eight, predict(ModelSpec("rules", "rules"), eight))
-    assert {k: res["rules"][k] for k in ("doc", "chunk")} == json.loads(json.dumps(rules))
+    fixed = score(eight, predict(ModelSpec("boilerplate", "boilerplate"), eight))
+    assert {k: res["boilerplate"][k] for k in ("doc", "chunk")} == json.loads(json.dumps(fixed))
 
 
 def test_resume_continues_to_the_same_weights(short_sft: list[dict], tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ def test_canonical_text_round_trips() -> None:
     # an unescaped quote copied from the document: the source ends at the one `", target_str="`
     ('normalize(source_str="He said "hi" to me", target_str="")', 'He said "hi" to me', ""),
     ('normalize(source_str=""quoted"", target_str="«quoted»")', '"quoted"', "«quoted»"),
-    ('normalize(source_str="&quot;", target_str=""")', "&quot;", '"'),  # the rules backend writes this
+    ('normalize(source_str="&quot;", target_str=""")', "&quot;", '"'),  # the boilerplate backend writes this
     ('normalize(source_str="say \\"hi\\"", target_str="")', 'say \\"hi\\"', ""),
     # commas, `=` and `)` are text (ProX breaks on each of them)
     ('normalize(source_str="a, b) = c", target_str="x=y, z)")', "a, b) = c", "x=y, z)"),

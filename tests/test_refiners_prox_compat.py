@@ -1,4 +1,4 @@
-"""Differential test: our parser + executor against a ProX-compatible reading, on 4,000 real (document, program) pairs.
+"""Differential test: our parser + program applier against a ProX-compatible reading, on 4,000 real (document, program) pairs.
 
 `prox_refine` below re-implements what GAIR-NLP/ProX `utils/chunk_utils.py::execute_meta_operations`
 does (written from its behaviour, not copied): the chunk outputs joined by "\\n", each line read by
@@ -11,7 +11,7 @@ and its decision rule (thresholds 0.0 / 0.95, 2 errors, the <= 10-word rule).
 Documents: the 2,000 real web documents of tests/data (C4 realnewslike, C4 prefix-completion,
 Dolma CC); one in eight gets one real-world StackExchange / LaTeX line inserted (`$\\begingroup$`
 comments, inline math), since web text from C4 has almost no backslashes. Programs: per document,
-two programs written with a fixed seed the way a refiner writes them: the `rules` backend's
+two programs written with a fixed seed the way a refiner writes them: the `boilerplate` backend's
 program for each 30-line chunk (remove_lines runs, HTML-entity normalizes) and model-like calls:
 normalizes of real substrings of the document (anchored on quotes, backslashes, commas, `=`, `)`,
 `$` half of the time), one-argument normalizes, LaTeX removals, remove_lines ranges (in range,
@@ -31,8 +31,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from curate.refiners.backends.rules import chunk_program
-from curate.refiners.executor import apply_chunk_programs
+from curate.refiners.apply import apply_chunk_programs
+from curate.refiners.backends.boilerplate import chunk_program
 from curate.refiners.program import CHUNK_CALLS, Rejected, parse_line, parse_program
 
 DATA = Path(__file__).parent / "data"
@@ -293,9 +293,9 @@ def pairs() -> list[tuple[str, list[str]]]:
             progs = []
             for first in range(0, n, 30):
                 last = min(n, first + 30) - 1
-                rules = chunk_program([(i, lines[i]) for i in range(first, last + 1)])
+                fixed = chunk_program([(i, lines[i]) for i in range(first, last + 1)])
                 if variant == 0 and rng.random() < 0.5:
-                    calls = [] if rules == "keep_chunk()" else rules.split("\n")
+                    calls = [] if fixed == "keep_chunk()" else fixed.split("\n")
                     calls += _calls(rng, lines, first, last, n) if rng.random() < 0.5 else []
                 else:
                     calls = ["keep_chunk()"] if rng.random() < 0.3 else _calls(rng, lines, first, last, n)

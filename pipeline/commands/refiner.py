@@ -61,7 +61,7 @@ def register(subparsers: Any) -> None:
     ev = sub.add_parser("eval", help="doc F1, chunk line-removal F1, normalize exact match, valid share")
     ev.add_argument("--data", action="append", required=True, help="SFT parquet file or folder (repeatable)")
     ev.add_argument("--model", action="append", required=True, metavar="NAME=BACKEND:PATH",
-                    help="model to score (repeatable; backend vllm | transformers, or just `rules`)")
+                    help="model to score (repeatable; backend vllm | transformers, or just `boilerplate`)")
     ev.add_argument("--holdout", type=float, default=0.0, help="score the held-out share of `train --holdout` "
                                                                 "(0: every row)")
     ev.add_argument("--stage", choices=["all", "doc", "chunk"], default="all")
@@ -160,7 +160,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from curate.refiners.evaluate import evaluate, parse_model, table
-    from curate.refiners.label import read_sft
+    from curate.refiners.sft import read_sft
     from curate.refiners.train import select
 
     specs = [parse_model(m) for m in args.model]

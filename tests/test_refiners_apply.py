@@ -1,4 +1,4 @@
-"""The ProX executor: unit cases, a property test against a brute-force oracle, and a 100k-program fuzz."""
+"""Applying ProX programs (refiners/apply.py): unit cases, a property test against a brute-force oracle, and a 100k-program fuzz."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.refiners.executor import (DROPPED_BY_CHUNK, EDITED, IGNORED, KEPT, STATUSES, Rules, apply_chunk_programs,
-                                      doc_decision)
+from curate.refiners.apply import DecisionLimits, apply_chunk_programs, doc_decision
+from curate.refiners.columns import DROPPED_BY_CHUNK, EDITED, IGNORED, KEPT, STATUSES
 from curate.refiners.program import CHUNK_CALLS, DOC_CALLS, Call, parse_program
 
 WORDS = " ".join(f"w{i}" for i in range(40))
@@ -148,7 +148,7 @@ def test_normalize_growth_is_bounded_and_fast() -> None:
     assert time.perf_counter() - t0 < 1.0
     # under the bound it applies; the bound is an option
     out = apply_chunk_programs(DOC, [parse_program('normalize(source_str="w1 ", target_str="w1 w1 w1 ")')],
-                               Rules(max_growth=1.01))
+                               DecisionLimits(max_growth=1.01))
     assert out.status == KEPT and "max_growth 1.01" in out.errors[0]
     out = apply_chunk_programs(DOC, [parse_program('normalize(source_str="w1 ", target_str="w1 w1 w1 ")')])
     assert out.status == EDITED and len(out.text) < 2 * len(DOC)
@@ -166,14 +166,14 @@ def test_fatal_doc_program_is_ignored_like_a_fatal_chunk_program() -> None:
 
 # -- property test against a brute-force oracle ---------------------------------------------------------
 
-def oracle(text: str, calls: list[Call], n_parse_errors: int, rules: Rules = Rules()) -> tuple[str, str]:
+def oracle(text: str, calls: list[Call], n_parse_errors: int, limits: DecisionLimits = DecisionLimits()) -> tuple[str, str]:
     """Whole-text str.replace (as ProX) then a set of removed line numbers; ProX's error counting
-    (past-end per merged range, written out as the plain loop its `merge_intervals` is); our decision rules."""
+    (past-end per merged range, written out as the plain loop its `merge_intervals` is); our decision limits."""
     if not text.split():
         return DROPPED_BY_CHUNK, text
     errs = n_parse_errors
-    if errs >= rules.max_errors:
-        return (DROPPED_BY_CHUNK if len(text.split()) <= rules.min_words_kept else IGNORED), text
+    if errs >= limits.max_errors:
+        return (DROPPED_BY_CHUNK if len(text.split()) <= limits.min_words_kept else IGNORED), text
     lines0 = text.split("\n")
     n = len(lines0)
     whole = text
@@ -186,7 +186,7 @@ def oracle(text: str, calls: list[Call], n_parse_errors: int, rules: Rules = Rul
                 errs += 1
                 continue
             new = whole.replace(s, t)
-            if len(new) > rules.max_growth * len(text):
+            if len(new) > limits.max_growth * len(text):
                 errs += 1
             else:
                 whole = new
@@ -205,11 +205,11 @@ def oracle(text: str, calls: list[Call], n_parse_errors: int, rules: Rules = Rul
         else:
             merged.append([a, b])
     errs += sum(1 for a, b in merged if a >= n or b >= n)
-    if errs >= rules.max_errors:
-        return (DROPPED_BY_CHUNK if len(text.split()) <= rules.min_words_kept else IGNORED), text
+    if errs >= limits.max_errors:
+        return (DROPPED_BY_CHUNK if len(text.split()) <= limits.min_words_kept else IGNORED), text
     new = "\n".join(x for i, x in enumerate(whole.split("\n")) if i not in removed)
     w0, w1 = len(text.split()), len(new.split())
-    if w1 <= rules.min_words_kept or w1 / w0 <= rules.min_fraction_kept:
+    if w1 <= limits.min_words_kept or w1 / w0 <= limits.min_fraction_kept:
         return DROPPED_BY_CHUNK, text
     return (EDITED if new != text else KEPT), new
 
@@ -234,7 +234,7 @@ _call = st.one_of(
 
 @settings(max_examples=1500, deadline=None, derandomize=True)
 @given(_text, st.lists(st.lists(_call, max_size=5), min_size=1, max_size=3))
-def test_executor_matches_oracle(text: str, chunk_calls: list[list[str]]) -> None:
+def test_apply_matches_oracle(text: str, chunk_calls: list[list[str]]) -> None:
     programs = [parse_program("\n".join(cs), CHUNK_CALLS) for cs in chunk_calls]
     out = apply_chunk_programs(text, programs)
     calls = [c for p in programs for c in p.calls]
@@ -250,7 +250,7 @@ def test_executor_matches_oracle(text: str, chunk_calls: list[list[str]]) -> Non
         assert "\n".join(x for i, x in enumerate(lines) if i not in gone) == out.text
 
 
-# the executor's shortcuts against brute force: line offsets, cutting lines out, exact word-count deltas
+# the applier's shortcuts against brute force: line offsets, cutting lines out, exact word-count deltas
 
 _ranges = st.lists(st.tuples(st.integers(0, 30), st.integers(0, 4)), max_size=5)
 
@@ -258,7 +258,7 @@ _ranges = st.lists(st.tuples(st.integers(0, 30), st.integers(0, 4)), max_size=5)
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(_text, _ranges)
 def test_cut_equals_join_of_kept_lines(text: str, spans: list[tuple[int, int]]) -> None:
-    from curate.refiners.executor import _cut
+    from curate.refiners.apply import _cut
 
     lines = text.split("\n")
     n = len(lines)
@@ -277,7 +277,7 @@ def test_cut_equals_join_of_kept_lines(text: str, spans: list[tuple[int, int]]) 
 
 
 def test_cut_splits_only_the_side_it_needs() -> None:
-    from curate.refiners.executor import _cut
+    from curate.refiners.apply import _cut
 
     lines = [f"line {i} " + "w " * (i % 5) for i in range(100)]
     text = "\n".join(lines)
@@ -293,7 +293,7 @@ def test_cut_splits_only_the_side_it_needs() -> None:
 @given(_text, st.sampled_from(["ab", "b", "x", "é", "ab cd", "a", "(x)", ",", '"']),
        st.sampled_from(["Q", "ab", "a b", "xyz", "Q\tR", "é é"]))
 def test_word_delta_is_exact(text: str, src: str, dst: str) -> None:
-    from curate.refiners.executor import _word_delta
+    from curate.refiners.apply import _word_delta
 
     d = _word_delta(src, dst, text.count(src))
     if d is not None:
@@ -390,15 +390,15 @@ class _Fixed:
         self.outputs = outputs
 
     def generate(self, prompts, max_tokens):  # noqa: ANN001, ANN201
-        from curate.refiners.backends import Generation
+        from curate.refiners.backends.base import Generation
 
         return [Generation(self.outputs[i % len(self.outputs)]) for i in range(len(prompts))]
 
 
 def _refiner(doc_out: list[str], chunk_out: list[str], **opts):  # noqa: ANN003, ANN202
-    from curate.refiners.stages import ProxRefineOptions, ProxRefiner
+    from curate.refiners.stages.prox_refine import ProxRefineOptions, ProxRefiner
 
-    r = ProxRefiner(ProxRefineOptions(backend="rules", **opts))
+    r = ProxRefiner(ProxRefineOptions(backend="boilerplate", **opts))
     r._backends = {"doc": _Fixed(doc_out), "chunk": _Fixed(chunk_out)}
     return r
 
@@ -422,7 +422,7 @@ def test_hostile_strings_reach_parquet_encodable(tmp_path) -> None:  # noqa: ANN
 
     from curate.pipeline.inprocess import run_stages
     from curate.pipeline.writers import OutputWriter, output_schema
-    from curate.refiners.stages import COLUMNS
+    from curate.refiners.stages.prox_refine import COLUMNS
 
     e4096 = "e" * 4096
     chunk_out = [

@@ -13,7 +13,7 @@ rebuilt by the trainer with the student's tokenizer, BOS once as `prox_refine` d
 program in canonical form, the teacher's raw answer, and whether it is valid (with the reason if
 not). Invalid rows stay in the file for inspection; training and evaluation skip them.
 
-Checks on every teacher answer, counted in stats (`doc/*`, `chunk/*`, `invalid/*`):
+Checks on every teacher answer (refiners/sft.py), counted in stats (`doc/*`, `chunk/*`, `invalid/*`):
 * parsed with `refiners/program.py` at the right stage; any rejected line makes it invalid;
 * doc stage: needs a `drop_doc()` / `keep_doc()` decision;
 * chunk stage: `remove_lines` must stay inside the chunk's lines, a `normalize` source must occur in
@@ -26,29 +26,20 @@ Checks on every teacher answer, counted in stats (`doc/*`, `chunk/*`, `invalid/*
 from __future__ import annotations
 
 import posixpath
-from typing import Any, Iterable, Iterator, Literal
+from collections.abc import Iterable, Iterator
+from typing import Literal
 
 import pyarrow as pa
 from datatrove.data import Document
 from datatrove.utils.batching import batched
 from pydantic import Field
 
-from curate.core.options import StrictModel
 from curate.core.atomic import AtomicParquetWriter
-from curate.core.stage_api import BuildContext, Column, register_stage
-from curate.core.steps import CurateStep
+from curate.core.stage_api import BuildContext, Column, CurateStep, StrictModel, register_stage
 
-from .program import CHUNK_CALLS, DOC_CALLS, parse_program
-from .prompts import MAX_CHUNK_TOKENS, MAX_DOC_TOKENS, Prompt, PromptBuilder, load_tokenizer
-from .teachers import Answer, Label, Teacher, TeacherOptions, chunk_lines, make_teacher, program_text, removal_runs
-
-SFT_FOLDER = "sft"
-SFT_SCHEMA = pa.schema([
-    ("doc_id", pa.string()), ("stage", pa.string()), ("chunk", pa.int32()),
-    ("first_line", pa.int32()), ("last_line", pa.int32()),
-    ("prompt", pa.string()), ("target", pa.string()), ("raw", pa.string()),
-    ("teacher", pa.string()), ("valid", pa.bool_()), ("reason", pa.string()), ("capped", pa.bool_()),
-])
+from ..prompts import MAX_CHUNK_TOKENS, MAX_DOC_TOKENS, Prompt, PromptBuilder, load_tokenizer
+from ..sft import SFT_FOLDER, SFT_SCHEMA, Invalid, chunk_target, doc_target
+from ..teachers import Answer, Label, Teacher, TeacherOptions, make_teacher
 
 COLUMNS = [
     Column("refiner_doc_target", pa.string(), "doc-stage target program (null: no label or invalid)"),
@@ -58,7 +49,7 @@ COLUMNS = [
 
 
 class RefinerLabelOptions(StrictModel):
-    teacher: TeacherOptions = Field(description="who writes the programs (kind: rules | heuristics | model | jsonl)")
+    teacher: TeacherOptions = Field(description="who writes the programs (kind: boilerplate | heuristics | model | jsonl)")
     doc_stage: bool = Field(True, description="label the doc stage (drop_doc / keep_doc)")
     chunk_stage: bool = Field(True, description="label the chunk stage (remove_lines / normalize)")
     tokenizer: str | None = Field(None, description="tokenizer.json of the student (default: bundled Llama-2)")
@@ -71,63 +62,6 @@ class RefinerLabelOptions(StrictModel):
     sft_folder: str = Field(SFT_FOLDER, description="folder under output.path for the SFT Parquet files")
 
 
-# ---------------------------------------------------------------------------- checking one answer
-
-class Invalid(Exception):
-    pass
-
-
-def doc_target(raw: str) -> str:
-    prog = parse_program(raw, DOC_CALLS)
-    if prog.fatal or prog.errors:
-        raise Invalid(f"parse: {prog.errors[0]}")
-    for c in prog.calls:
-        if c.name in ("drop_doc", "keep_doc"):
-            return f"{c.name}()"
-    raise Invalid("no decision: needs drop_doc() or keep_doc()")
-
-
-def chunk_target(raw: str, prompt: Prompt, text: str, max_share: float, over_limit: str) -> tuple[str, bool]:
-    """(canonical target, capped?) for a chunk answer, or raise Invalid(reason)."""
-    prog = parse_program(raw, CHUNK_CALLS)
-    if prog.fatal or prog.errors:
-        raise Invalid(f"parse: {prog.errors[0]}")
-    lines = chunk_lines(prompt, text)
-    body = "\n".join(lines)
-    a0, b0 = prompt.first_line, prompt.last_line
-    norms, removed = [], []
-    for c in prog.calls:
-        if c.name == "normalize":
-            src, dst = c.arg("source_str"), c.arg("target_str")
-            if not src.strip() or "\n" in src or "\n" in dst:
-                raise Invalid("normalize: empty source or newline")
-            if src not in body:
-                raise Invalid("normalize: source not in chunk")
-            if (src, dst) not in norms:
-                norms.append((src, dst))
-        elif c.name == "remove_lines":
-            a, b = c.arg("line_start"), c.arg("line_end")
-            if a > b or a < a0 or b > b0:
-                raise Invalid(f"remove_lines outside chunk lines {a0}-{b0}")
-            removed.extend(range(a, b + 1))
-    removed = sorted(set(removed))
-    nonblank = [a0 + i for i, x in enumerate(lines) if x.strip()]
-    limit = int(max_share * len(nonblank))
-    gone = [i for i in removed if lines[i - a0].strip()]
-    capped = False
-    if len(gone) > limit:
-        if over_limit == "drop":
-            raise Invalid(f"removes {len(gone)} of {len(nonblank)} lines (over max_removed_share)")
-        removed = gone[:limit]  # the first lines in line order; blank lines between them rejoin the runs below
-        capped = True
-    shown = {a0 + i: x for i, x in enumerate(lines)}
-    runs = [(a, b) for a, b in removal_runs(removed, shown)
-            if any(shown[i].strip() for i in range(a, b + 1))]  # a run of blank lines alone edits nothing
-    return program_text(norms, runs), capped
-
-
-# ---------------------------------------------------------------------------- the stage
-
 def _unpack(ans: str | Answer) -> tuple[str, str | None, str | None]:
     """(raw answer, program to check, why there is none)."""
     if isinstance(ans, Answer):
@@ -136,7 +70,7 @@ def _unpack(ans: str | Answer) -> tuple[str, str | None, str | None]:
 
 
 class _SFTWriter(AtomicParquetWriter):
-    """One `NNNNN.parquet` per task, published atomically when the task ends (see writers.py)."""
+    """One `NNNNN.parquet` per task, published atomically when the task ends (core/atomic.py)."""
 
     def __init__(self, folder: str) -> None:
         super().__init__(folder, output_filename="${rank}.parquet", compression="zstd",
@@ -214,8 +148,8 @@ class RefinerLabeler(CurateStep):
         if o.chunk_stage and live:
             per_doc = b.chunk_prompts([d.text for d in live])
             with self.track_time("chunk teacher"):
-                answers = self.teacher.chunk_programs(live, per_doc)
-            for d, ps, raws in zip(live, per_doc, answers):
+                chunk_answers = self.teacher.chunk_programs(live, per_doc)
+            for d, ps, raws in zip(live, per_doc, chunk_answers):
                 targets = []
                 for k, (p, ans) in enumerate(zip(ps, raws)):
                     target, reason, capped = self._chunk(d, p, ans)
@@ -269,30 +203,3 @@ class RefinerLabeler(CurateStep):
                 "SFT rows in OUTPUT/sft/", columns=COLUMNS, group="refine")
 def build(opts: RefinerLabelOptions, ctx: BuildContext) -> None:
     ctx.add(RefinerLabeler(opts, posixpath.join(ctx.output_dir, opts.sft_folder)))
-
-
-# ---------------------------------------------------------------------------- reading the SFT data back
-
-def read_sft(paths: Iterable[str], valid_only: bool = True) -> list[dict[str, Any]]:
-    """SFT rows from Parquet files or folders of them (a label run's OUTPUT/sft, or OUTPUT itself)."""
-    import glob
-    import os
-
-    import pyarrow.parquet as pq
-
-    files: list[str] = []
-    for p in paths:
-        if os.path.isdir(p):
-            sub = os.path.join(p, SFT_FOLDER)
-            folder = sub if os.path.isdir(sub) and not glob.glob(os.path.join(p, "[0-9]*.parquet")) else p
-            files += sorted(glob.glob(os.path.join(folder, "[0-9]*.parquet")))
-        elif os.path.isfile(p):
-            files.append(p)
-        else:
-            from curate.core.errors import ConfigError
-
-            raise ConfigError(f"{p}: no such SFT file or folder (a `curate refiner label` output, or its sft/ folder)")
-    rows: list[dict[str, Any]] = []
-    for f in files:
-        rows += [r for r in pq.read_table(f).to_pylist() if r["valid"] or not valid_only]
-    return rows

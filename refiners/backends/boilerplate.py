@@ -1,8 +1,8 @@
-"""A deterministic CPU "refiner": writes ProX programs for obvious boilerplate lines.
+"""The `boilerplate` backend: a deterministic CPU "refiner" writing ProX programs for obvious boilerplate lines.
 
 It reads the same prompts a model would (the numbered lines between `[doc]` and `[/doc]`, or the
-raw document of a doc prompt) and answers in the same grammar, so the executor, the columns and
-`curate diff` see real edits on the bundled sample without a GPU. It is deliberately
+raw document of a doc prompt) and answers in the same grammar, so the program applier, the columns
+and `curate diff` see real edits on the bundled sample without a GPU or a model. It is deliberately
 conservative: it only flags lines that are boilerplate on their own (cookie banners, navigation
 menus, share / follow widgets, copyright lines, bare URLs and short link labels), merges runs
 of them (blank lines in between included) into `remove_lines`, and rewrites leftover HTML
@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from curate.core.options import StrictModel
+
 from ..prompts import Prompt
-from . import Generation
+from .base import Generation, register_backend
 
 _COOKIE = re.compile(r"\b(we use cookies|(this|our) (web)?site uses cookies|uses cookies to|cookie (policy|settings|preferences|consent)|accept (all )?cookies)\b", re.I)
 _SHARE = re.compile(r"^(share( this)?( (post|article|page|story|on \w+))?|tweet( this)?|pin it|email this|print( this)?( page| article)?|follow us( on \w+)?|like us on \w+|connect with us)(?=$|[\s:|»›\-])", re.I)
@@ -99,8 +101,18 @@ def numbered_lines(prompt_text: str) -> list[tuple[int, str]]:
     return out
 
 
-class RulesBackend:
-    name = "rules"
+class BoilerplateOptions(StrictModel):
+    """No options: the generator has no model and no knobs."""
+
+
+@register_backend("boilerplate", BoilerplateOptions)
+class BoilerplateBackend:
+    """Fixed patterns for obvious boilerplate lines (CPU, no model)."""
+
+    needs_model = False  # reads the prompt text; never loads a model or its tokenizer
+
+    def __init__(self, model: str | None = None, options: BoilerplateOptions | None = None) -> None:
+        pass
 
     def generate(self, prompts: Sequence[Prompt], max_tokens: int) -> list[Generation]:
         out = []

@@ -1,6 +1,6 @@
-"""Apply parsed ProX programs to a document and decide its fate.
+"""Apply parsed ProX programs to a document and decide its fate (ProX calls this its executor).
 
-Order and rules (GAIR-NLP/ProX `utils/chunk_utils.py::execute_meta_operations`, `doc_utils.py`):
+Order and decisions (GAIR-NLP/ProX `utils/chunk_utils.py::execute_meta_operations`, `doc_utils.py`):
 1. Doc stage: a valid `drop_doc()` drops the document (`dropped_by_doc`); otherwise it goes on.
    A program the parser refused as a whole (`Program.fatal`: too long, too many calls) decides
    nothing in either stage: the document goes on as if the doc stage had said keep.
@@ -18,7 +18,7 @@ Order and rules (GAIR-NLP/ProX `utils/chunk_utils.py::execute_meta_operations`, 
 
 Line numbers stay those of the original document because a program line holds no newline (the
 output is split on "\n" before parsing, and strings are read raw): the text is a list of lines
-throughout. See the README for every difference from the reference executor.
+throughout. See the README for every difference from ProX's own executor.
 """
 
 from __future__ import annotations
@@ -27,20 +27,21 @@ import json
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-# the statuses live in columns.py (curate diff / report read them too); re-exported here for callers
-from .columns import DROPPED_BY_CHUNK, DROPPED_BY_DOC, DROPPED_STATUSES, EDITED, IGNORED, KEPT, STATUSES  # noqa: F401
+from .columns import DROPPED_BY_CHUNK, DROPPED_STATUSES, EDITED, IGNORED, KEPT
 from .program import Call, Program
 
 
 @dataclass
-class Rules:
+class DecisionLimits:
+    """The thresholds that decide a document's status (the `prox_refine` options of the same names)."""
+
     max_errors: int = 2  # a chunk program with this many errors or more is ignored
     min_fraction_kept: float = 0.05  # drop when the kept share of words is <= this
     min_words_kept: int = 10  # drop when this many words or fewer remain
     max_growth: float = 2.0  # normalizations may make the text at most this many times its original length
 
 
-DEFAULT_RULES = Rules()
+DEFAULT_LIMITS = DecisionLimits()
 
 
 @dataclass
@@ -225,7 +226,7 @@ def _cut(text: str, n: int, ranges: list[tuple[int, int]], count_removed: bool) 
     return "\n".join(kept), removed
 
 
-def apply_chunk_programs(text: str, programs: list[Program], rules: Rules = DEFAULT_RULES) -> Outcome:
+def apply_chunk_programs(text: str, programs: list[Program], limits: DecisionLimits = DEFAULT_LIMITS) -> Outcome:
     """Apply the chunk-stage programs of one document (in chunk order) and decide its status."""
     if len(programs) == 1:
         p = programs[0]
@@ -236,12 +237,12 @@ def apply_chunk_programs(text: str, programs: list[Program], rules: Rules = DEFA
             errors += p.errors
             calls += p.calls
             fatal |= p.fatal
-    k = rules.min_words_kept
-    f = rules.min_fraction_kept
+    k = limits.min_words_kept
+    f = limits.min_fraction_kept
     if not text or text.isspace():
         # empty / whitespace-only: nothing to refine, and ProX's ratio would divide by zero
         return Outcome(DROPPED_BY_CHUNK, text, errors + ["empty document"], [])
-    if fatal or len(errors) >= rules.max_errors:
+    if fatal or len(errors) >= limits.max_errors:
         # ignored whatever its calls would do: they are not executed
         return Outcome(DROPPED_BY_CHUNK if _at_most(text, k) <= k else IGNORED, text, errors, [])
     norms: list[Call] = []
@@ -256,7 +257,7 @@ def apply_chunk_programs(text: str, programs: list[Program], rules: Rules = DEFA
         return Outcome(DROPPED_BY_CHUNK if _at_most(text, k) <= k or f >= 1.0 else KEPT, text, errors, [])
     n_err = len(errors)
     if norms:
-        normed, edits, e, delta = _normalize(text, norms, errors, rules.max_growth)
+        normed, edits, e, delta = _normalize(text, norms, errors, limits.max_growth)
         n_err += e
     else:
         normed, edits, delta = text, [], 0
@@ -265,7 +266,7 @@ def apply_chunk_programs(text: str, programs: list[Program], rules: Rules = DEFA
     if removes:
         ranges, e = _removals(n, removes, errors, edits)
         n_err += e
-    if n_err >= rules.max_errors:
+    if n_err >= limits.max_errors:
         return Outcome(DROPPED_BY_CHUNK if _at_most(text, k) <= k else IGNORED, text, errors, [])
     if ranges:
         new_text, removed_words = _cut(normed, n, ranges, delta is not None)

@@ -1,0 +1,1 @@
+"""The refiners' stages, one module each (found by curate.core.stage_api: every module here is imported)."""
