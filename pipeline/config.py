@@ -2,6 +2,7 @@
 
 A config has fixed top-level sections (input, output, executor) and a list of `stages`, each
 looked up by name in the stage registry and validated against that stage's own option model.
+`input:` is validated likewise against the options model of its `format` (the reader registry).
 """
 
 from __future__ import annotations
@@ -12,27 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SerializeAsAny, ValidationError, field_validator
 
 from curate.core.errors import ConfigError
 from curate.core.options import LocalPath, StrictModel, format_validation_error, is_url, resolve_path, resolve_paths
 
+from .readers import InputConfig, validate_input
 from .stage_entries import StageEntry, validate_stages
-
-
-class InputConfig(StrictModel):
-    format: Literal["jsonl", "parquet", "warc"] = Field(description="file format of the input shards")
-    path: LocalPath = Field(description="a file or a folder; any fsspec URL (s3://, hf://datasets/..., gs://)")
-    glob: str | None = Field(None, description="only files matching this pattern (relative to path)")
-    recursive: bool = Field(True, description="look into sub-folders of path")
-    text_key: str = Field("text", description="field holding the document text")
-    id_key: str = Field("id", description="field holding the document id (default: file/record)")
-    compression: Literal["infer", "gzip", "zstd"] | None = Field("infer", description="jsonl/warc compression")
-    limit: int = Field(-1, description="read at most this many records per task (-1: all)")
-    max_doc_chars: int = Field(
-        50_000_000, gt=0, description="longer documents are dropped with reason too_long (protects memory)"
-    )
-    extract_html: bool = Field(True, description="warc: extract main text from HTML with trafilatura")
 
 
 class OutputConfig(StrictModel):
@@ -88,7 +75,8 @@ class ExecutorConfig(StrictModel):
 
 class CurateConfig(StrictModel):
     name: str = Field("curate", description="run name (used in job names and the report)")
-    input: InputConfig
+    # the options model of input.format (a subclass of InputConfig): see readers.validate_input
+    input: SerializeAsAny[InputConfig]
     output: OutputConfig
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     on_error: Literal["skip", "fail"] = Field(
@@ -105,6 +93,11 @@ class CurateConfig(StrictModel):
     @property
     def entries(self) -> list[StageEntry]:
         return self._entries
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _input_of_its_format(cls, v: Any) -> Any:
+        return validate_input(v) if isinstance(v, dict) else v
 
 
 # ---------------------------------------------------------------------------- interpolation
@@ -149,10 +142,13 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
     raw = _interpolate(raw, "", problems)
     if problems:
         raise ConfigError(problems, source)
+    raw, problems = _input_section(raw)
     try:
         cfg = CurateConfig.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, CurateConfig), source) from None
+        raise ConfigError(problems + format_validation_error(e, CurateConfig), source) from None
+    if problems:
+        raise ConfigError(problems, source)
     if cfg.plugins:
         from curate.core.plugins import load_plugins
 
@@ -171,6 +167,18 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
         resolve_paths(cfg, base_dir)
     cfg._entries = entries
     return cfg
+
+
+def _input_section(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`input:` validated against the options model of its format first, so that its messages name that
+    format's keys; a bad section is replaced by a blank one, so the other sections are still checked."""
+    section = raw.get("input")
+    if not isinstance(section, dict):
+        return raw, []  # missing or not a mapping: the schema says so
+    try:
+        return {**raw, "input": validate_input(section)}, []
+    except ConfigError as e:
+        return {**raw, "input": InputConfig.model_construct()}, e.problems  # type: ignore[call-arg]
 
 
 def _apply_override(raw: dict[str, Any], dotted: str, value: Any, source: str) -> None:

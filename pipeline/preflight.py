@@ -21,7 +21,7 @@ from typing import Iterable
 
 from .config import CurateConfig
 from curate.core.errors import ConfigError
-from .readers import SOURCE_FILE, SOURCE_RECORD, is_remote, list_input_files
+from .readers import SOURCE_FILE, SOURCE_RECORD, input_field_names, is_remote, list_input_files
 from curate.core.stage_api import get_prepare, get_stage
 
 _HUB_ATTEMPTS: dict[tuple[str, str | None, str], str | Exception] = {}  # one answer per process
@@ -175,42 +175,7 @@ def _check_on_hub(repo: str, filename: str | None, snapshot: bool) -> str | Exce
 
 def input_fields(config: CurateConfig, records: int = 100) -> set[str] | None:
     """Field names of the input, from the first records of the first file (None: remote, not looked at)."""
-    cfg = config.input
-    if is_remote(cfg.path):
-        return None
-    files = list_input_files(cfg)
-    if not files:
-        return set()
-    path = files[0]
-    fields: set[str] = set()
-    try:
-        if cfg.format == "parquet":
-            import pyarrow.parquet as pq
-
-            fields = set(pq.read_schema(path).names)
-        elif cfg.format == "warc":
-            fields = {"url", "date"}
-        else:
-            import itertools
-
-            import fsspec
-            import orjson
-
-            comp = None if cfg.compression in (None, "infer") else cfg.compression
-            with fsspec.open(path, "rb", compression=comp or "infer") as f:
-                for line in itertools.islice(f, records):
-                    try:
-                        rec = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        continue
-                    if isinstance(rec, dict):
-                        fields.update(rec)
-                        if isinstance(rec.get("metadata"), dict):
-                            fields.update(rec["metadata"])
-    except Exception:  # an unreadable first file is the reader's business (counted per record at run time)
-        return None
-    fields.discard(cfg.text_key)
-    return fields
+    return input_field_names(config.input, records)
 
 
 def check_input(config: CurateConfig) -> list[str]:

@@ -1,16 +1,22 @@
-"""Readers on real files of each format: jsonl(.gz/.zst), parquet (FineWeb schema), WARC/WET."""
+"""Readers on real files of each format: jsonl(.gz/.zst), parquet (FineWeb schema), WARC/WET; the `input:`
+union keyed by format; the README's own reader (a .tsv format) in a real run."""
 
 from __future__ import annotations
 
-import io
+import gzip
+import importlib.util
+import re
 from pathlib import Path
 
 import orjson
 import pyarrow.parquet as pq
+import pytest
 import zstandard
 
-from curate.pipeline import parse_config
+from curate.pipeline import ConfigError, parse_config, run_config
 from curate.pipeline.readers import make_reader
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def read_all(fmt: str, path: Path, **extra):
@@ -42,7 +48,7 @@ def test_jsonl_gz_and_zst(tmp_path: Path, data_dir: Path):
     lines = src.read_bytes().splitlines()
     (tmp_path / "a.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(b"\n".join(lines) + b"\n"))
     docs, stats = read_all("jsonl", tmp_path / "a.jsonl.zst")
-    assert [d.text for d in docs] == [orjson.loads(l)["text"] for l in lines]
+    assert [d.text for d in docs] == [orjson.loads(line)["text"] for line in lines]
     gz_docs, _ = read_all("jsonl", data_dir / "web-fixtures-small", glob="c4-sample.*.json.gz")
     assert len(gz_docs) > 0 and all(d.metadata["source_file"].endswith(".json.gz") for d in gz_docs)
 
@@ -66,3 +72,74 @@ def test_real_cc_warc_excerpt_accounts_every_response(data_dir: Path):
     assert stats["docs_in"] == 16  # 16 response records in the excerpt
     assert stats["docs_in"] == len(docs) + dropped
     assert len(docs) > 5
+
+
+# ---------------------------------------------------------------------------- a format of one's own
+
+
+@pytest.fixture
+def tsv_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The README's "Write your own reader" block, imported as a module; registered for this test only."""
+    from curate.pipeline.readers import base
+
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Write your own reader", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    monkeypatch.setattr(base, "_READERS", dict(base._READERS))
+    spec = importlib.util.spec_from_loader("readme_tsv_reader", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    exec(compile(block, "README.md (tsv reader)", "exec"), module.__dict__)
+    return module
+
+
+def test_readme_reader_reads_a_tsv_in_a_real_run(tsv_reader, tmp_path: Path, sample_dir: Path):
+    with gzip.open(sample_dir / "c4-en-1k.jsonl.gz", "rt") as f:
+        docs = [orjson.loads(line) for line in f][:50]
+    rows = [f"d{i}\t{d['url']}\t{' '.join(d['text'].split())}".encode() for i, d in enumerate(docs)]
+    rows[7] = b"lonely-id"            # one column only: missing_text, named with file and record
+    rows[9] = b"u9\turl\t\xff\xfe"     # not UTF-8
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "pages.tsv.gz").write_bytes(gzip.compress(b"\n".join(rows) + b"\n"))
+    cfg = parse_config({"input": {"format": "tsv", "path": str(tmp_path / "in"), "text_column": 2},
+                        "output": {"path": str(tmp_path / "out")}, "executor": {"tasks": 1, "workers": 1},
+                        "stages": [{"stage": "length_filter", "min_words": 1}]})
+    assert type(cfg.input).__name__ == "TsvOptions" and cfg.input.compression == "infer"
+    stats = run_config(cfg, progress=False)
+    read = stats["stages"][0]
+    assert read["docs_in"] == 50 and read["dropped"] == {"missing_text": 1, "invalid_utf8": 1}
+    out = pq.read_table(tmp_path / "out" / "data").to_pylist()
+    assert [r["id"] for r in out] == [f"d{i}" for i in range(50) if i not in (7, 9)]
+    assert out[0]["text"] == " ".join(docs[0]["text"].split())
+    assert out[8]["source_record"] == 10 and out[8]["source_file"].endswith("pages.tsv.gz")
+
+
+def test_an_option_of_another_format_names_it(tsv_reader):
+    with pytest.raises(ConfigError) as e:
+        parse_config({"input": {"format": "jsonl", "path": "x", "text_column": 2, "extract_html": False},
+                      "output": {"path": "y"}})
+    assert e.value.problems == ["input.text_column: an option of format 'tsv', not of 'jsonl'",
+                                "input.extract_html: an option of format 'warc', not of 'jsonl'"]
+    with pytest.raises(ConfigError) as e:
+        parse_config({"input": {"format": "csv", "path": "x"}, "output": {"path": "y"}})
+    assert e.value.problems == ["input.format: unknown format 'csv'; known formats: 'jsonl', 'parquet', 'tsv', 'warc'"]
+
+
+def test_keys_shared_by_some_formats_name_them_all():
+    with pytest.raises(ConfigError) as e:
+        parse_config({"input": {"format": "parquet", "path": "x", "compression": "gzip", "batch_size": 0},
+                      "output": {"path": "y"}})
+    assert e.value.problems[0] == "input.compression: an option of formats 'jsonl' and 'warc', not of 'parquet'"
+    assert e.value.problems[1].startswith("input.batch_size: Input should be greater than 0")
+    with pytest.raises(ConfigError) as e:
+        parse_config({"input": {"format": "warc", "path": "x", "text_key": "body"}, "output": {"path": "y"}})
+    assert e.value.problems == ["input.text_key: an option of formats 'jsonl' and 'parquet', not of 'warc'"]
+
+
+def test_input_options_keep_their_defaults_and_round_trip():
+    from curate.pipeline.config import CurateConfig
+
+    c = parse_config({"input": {"format": "parquet", "path": "x"}, "output": {"path": "y"}})
+    assert c.input.model_dump() == {"format": "parquet", "path": "x", "glob": None, "recursive": True, "limit": -1,
+                                    "max_doc_chars": 50_000_000, "text_key": "text", "id_key": "id", "batch_size": 1000}
+    again = CurateConfig.model_validate(c.model_dump())
+    assert type(again.input) is type(c.input) and again.input == c.input

@@ -1,0 +1,383 @@
+"""What every input format shares: the `input:` keys, the one record loop, the registry of formats.
+
+A format is one module: an options model (a subclass of `InputConfig` holding the keys only that
+format has) and a `Source` subclass that says how to walk one file (`records`) and turn one raw
+record into fields (`parse`), registered with `@register_reader(name, Options)`. The loop here does
+the rest, the same for every format: it counts every input record and either drops it with a
+reason (`on_error: skip`, the default; the file and record are logged) or stops with an
+`InputError` naming them (`on_error: fail`); empty and over-long texts are dropped with a reason;
+a file that is cut short is one `truncated_file` drop, a corrupt one one `corrupt_file`, and what
+was read before stays. Each document carries `source_file` and `source_record` (its 0-based
+position in that file).
+
+`validate_input` picks the options model by `format` (the config's `input:` is a union keyed by
+it): a key of another format is an error naming that format.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+
+from datatrove.data import Document
+from datatrove.pipeline.readers.base import BaseDiskReader
+from pydantic import Field, ValidationError, model_validator
+
+from curate.core.errors import ConfigError
+from curate.core.options import LocalPath, StrictModel, format_validation_error
+from curate.core.steps import Accounted
+
+from .files import STREAM_ERRORS, is_remote, split_path, stream_error_reason
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SOURCE_FILE = "source_file"
+SOURCE_RECORD = "source_record"
+_MISSING = object()
+# records of the input whose values decide each metadata column's type (read at plan time)
+TYPE_SAMPLE_RECORDS = 1000
+_TYPE_SAMPLE_FILES = 16
+
+
+# ---------------------------------------------------------------------------- options
+
+
+class InputConfig(StrictModel):
+    """The `input:` keys of every format. A format's own options model subclasses it."""
+
+    format: str = Field(description="file format of the input shards (jsonl, parquet, warc, or a registered reader)")
+    path: LocalPath = Field(description="a file or a folder; any fsspec URL (s3://, hf://datasets/..., gs://)")
+    glob: str | None = Field(None, description="only files matching this pattern (relative to path)")
+    recursive: bool = Field(True, description="look into sub-folders of path")
+    limit: int = Field(-1, description="read at most this many records per task (-1: all)")
+    max_doc_chars: int = Field(
+        50_000_000, gt=0, description="longer documents are dropped with reason too_long (protects memory)"
+    )
+
+    def text_and_id_keys(self) -> tuple[str, str]:
+        """The fields of a parsed record that become the document's text and id (never metadata)."""
+        return "text", "id"
+
+    @model_validator(mode="after")
+    def _registered_format(self) -> InputConfig:
+        if "format" not in self.__dict__:
+            return self  # a blank stand-in (model_construct) for a section already reported bad
+        reader = _READERS.get(self.format)
+        if reader is None:
+            raise ValueError(f"unknown format {self.format!r}; known formats: {_known()}")
+        if not isinstance(self, reader.options_model):
+            raise ValueError(f"format {self.format!r} takes {reader.options_model.__name__}, not {type(self).__name__}")
+        return self
+
+
+class FieldsInput(InputConfig):
+    """Formats whose records are mappings of named fields (JSON objects, table rows)."""
+
+    text_key: str = Field("text", description="field holding the document text")
+    id_key: str = Field("id", description="field holding the document id (default: file/record)")
+
+    def text_and_id_keys(self) -> tuple[str, str]:
+        return self.text_key, self.id_key
+
+
+class CompressedInput(InputConfig):
+    """Formats read as a byte stream, which may be compressed as a whole."""
+
+    compression: Literal["infer", "gzip", "zstd"] | None = Field(
+        "infer", description="infer (from the file extension: .gz, .bz2, .xz, .zst), gzip, zstd or null (none)"
+    )
+
+
+# ---------------------------------------------------------------------------- the record loop
+
+
+@dataclass(frozen=True)
+class Skip:
+    """What `Source.parse` returns for a record that gives no document.
+
+    `bad` records are bad input: logged with file and record, fatal under `on_error: fail`. The
+    others are ordinary content that is not a document (a WARC image, a blank line): only counted.
+    """
+
+    reason: str
+    detail: str = ""
+    bad: bool = True
+
+
+class Source(Accounted, BaseDiskReader):
+    """A registered input format's reader; subclasses implement `records` (and usually `parse`)."""
+
+    type = "curate-reader"
+    # set by register_reader
+    input_format: ClassVar[str] = ""
+    options_model: ClassVar[builtins.type[InputConfig]] = InputConfig
+
+    def __init__(self, options: InputConfig) -> None:
+        folder, glob = split_path(options.path, options.glob)
+        text_key, id_key = options.text_and_id_keys()
+        super().__init__(
+            data_folder=folder, glob_pattern=glob, recursive=options.recursive, text_key=text_key, id_key=id_key
+        )
+        self.options = options
+        self.max_doc_chars = options.max_doc_chars
+        # our own per-task limit: datatrove's stops *after* reading one record more than it yields,
+        # which would count a record in that never comes out
+        self.doc_limit = options.limit
+
+    # -- what a format implements ------------------------------------------------------------------
+    def records(self, filepath: str) -> Iterator[tuple[int, Any]]:
+        """(position in the file, raw record) for each record of one file, in order. A raw record of None
+        is an entry that is no record (a WARC request): it moves the position and is not counted.
+        Raising one of `file_errors()` ends the file as one truncated / corrupt drop."""
+        raise NotImplementedError
+
+    def parse(self, raw: Any, record: int) -> Any:
+        """A raw record -> its fields (a dict holding the text and id keys; any other field is metadata), or a
+        `Skip` saying why it is no document. Runs after the record is counted in, so a file error raised
+        here drops this record (`truncated_file`)."""
+        return raw
+
+    def file_errors(self) -> tuple[builtins.type[BaseException], ...]:
+        """What reading a broken file raises (caught: the file ends there)."""
+        return STREAM_ERRORS
+
+    def file_error_reason(self, e: BaseException) -> str:
+        return stream_error_reason(e)
+
+    def column_types(self, names: list[str], sample_records: int) -> dict[str, pa.DataType]:
+        """The Arrow type of these metadata fields, decided before the run; a name left out was never seen."""
+        return {}
+
+    def field_names(self, path: str, records: int) -> set[str] | None:
+        """The field names of the first `records` records of one file (None: this format cannot say)."""
+        return None
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def read_file(self, filepath: str) -> Iterator[Document]:
+        where = self._where(filepath)
+        record, pending = -1, False  # pending: this record is counted in but neither out nor dropped yet
+        try:
+            for record, raw in self.records(filepath):
+                if raw is None:
+                    continue
+                if self._limit_reached():
+                    return
+                self.record_in()
+                pending = True
+                data = self.parse(raw, record)
+                pending = False
+                if isinstance(data, Skip):
+                    if data.bad:
+                        self.bad_record(where, record, data.reason, data.detail)
+                    else:  # harmless: counted, never fatal, not logged
+                        self._counts.dropped[data.reason] += 1
+                    continue
+                doc = self._document(data, filepath, record)
+                if doc is not None:
+                    self._counts.docs_out_hint += 1
+                    yield doc
+        except self.file_errors() as e:
+            # what was read is kept; the record being read (or, between records, the rest of the file) is one drop
+            if not pending:
+                self.record_in()
+                record += 1
+            self.bad_record(where, record, self.file_error_reason(e), f"{type(e).__name__}: {e}")
+
+    def _limit_reached(self) -> bool:
+        return self.doc_limit != -1 and self._counts.docs_out_hint >= self.doc_limit
+
+    def _where(self, path: str) -> str:
+        """The full path of an input file, for messages (the reader works with paths relative to its folder)."""
+        try:
+            return self.data_folder.resolve_paths(path)
+        except Exception:  # pragma: no cover - resolve_paths only fails on exotic filesystems
+            return path
+
+    def _document(self, data: Any, path: str, record: int) -> Document | None:
+        if not isinstance(data, dict):
+            self.bad_record(
+                self._where(path), record, "not_an_object", f"expected a JSON object, got {type(data).__name__}"
+            )
+            return None
+        text = data.pop(self.text_key, _MISSING)
+        if text is _MISSING:
+            keys = ", ".join(list(data)[:10])
+            self.bad_record(
+                self._where(path), record, "missing_text", f"no field {self.text_key!r}; fields are: {keys}"
+            )
+            return None
+        if text is None:
+            self.bad_record(self._where(path), record, "null_text", f"field {self.text_key!r} is null")
+            return None
+        if not isinstance(text, str):
+            self.bad_record(
+                self._where(path), record, "text_not_string", f"field {self.text_key!r} is a {type(text).__name__}"
+            )
+            return None
+        self._counts.chars_in += len(text)
+        if "\x00" in text:
+            # NUL bytes break C-string based tools (fastText) and never carry meaning in web text
+            text = text.replace("\x00", "")
+            self.stat_update("nul_bytes_removed")
+        full_path = self.data_folder.resolve_paths(path)
+        doc_id = data.pop(self.id_key, None)
+        meta = record_metadata(data)
+        meta[SOURCE_FILE] = full_path
+        meta[SOURCE_RECORD] = record
+        doc = Document(text=text, id=str(doc_id) if doc_id is not None else f"{path}/{record}", metadata=meta)
+        if not text.strip():
+            self.drop(doc, "empty_text")
+            return None
+        if len(text) > self.max_doc_chars:
+            self.drop(doc, "too_long")
+            return None
+        return doc
+
+    def sample_files(self, n: int = _TYPE_SAMPLE_FILES) -> list[str]:
+        """The first `n` input files (relative to `data_folder`), for looking at the input before the run."""
+        if not self.data_folder.exists(""):
+            return []
+        return self.data_folder.list_files(recursive=self.recursive, glob_pattern=self.glob_pattern)[:n]
+
+
+def record_metadata(data: dict) -> dict:
+    """The metadata of a record (text and id already taken out): its nested `metadata` object's fields,
+    then every other top-level field (which wins on a name clash)."""
+    metadata = data.pop("metadata", None)
+    meta = dict(metadata) if isinstance(metadata, dict) else {}
+    meta.update(data)
+    return meta
+
+
+# ---------------------------------------------------------------------------- the registry
+
+_READERS: dict[str, type[Source]] = {}
+S = TypeVar("S", bound=type[Source])
+
+
+def register_reader(format: str, options: type[InputConfig]) -> Callable[[S], S]:
+    """Class decorator: `input.format: <format>` is read by this `Source` subclass, with `options` (a subclass
+    of `InputConfig` adding the keys only this format has, or `InputConfig` itself) as its `input:` model."""
+
+    def deco(cls: S) -> S:
+        if not (isinstance(options, type) and issubclass(options, InputConfig)):
+            raise TypeError(f"reader {format!r}: the options model must subclass InputConfig, got {options!r}")
+        if not issubclass(cls, Source):
+            raise TypeError(f"reader {format!r}: {cls!r} must subclass curate.pipeline.readers.Source")
+        known = _READERS.get(format)
+        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise ValueError(
+                f"reader format {format!r} registered twice ({known.__module__}.{known.__qualname__} "
+                f"and {cls.__module__}.{cls.__qualname__})"
+            )
+        cls.input_format, cls.options_model, cls.name = format, options, f"read {format}"
+        _READERS[format] = cls
+        return cls
+
+    return deco
+
+
+def reader_formats() -> list[str]:
+    return sorted(_READERS)
+
+
+def reader_class(format: str) -> type[Source]:
+    try:
+        return _READERS[format]
+    except KeyError:
+        raise ConfigError(f"input.format: unknown format {format!r}; known formats: {_known()}") from None
+
+
+def _known() -> str:
+    return ", ".join(repr(f) for f in reader_formats())
+
+
+def _owners(key: str) -> list[str]:
+    return [f for f in reader_formats() if key in _READERS[f].options_model.model_fields]
+
+
+def validate_input(raw: dict[str, Any]) -> InputConfig:
+    """The `input:` mapping -> the options model of its `format`. ConfigError lists every problem, one line
+    each: an unknown format lists the known ones, a key of another format names that format."""
+    fmt = raw.get("format")
+    if fmt is None:
+        raise ConfigError(f"input.format: required key is missing (one of: {_known()})")
+    if not isinstance(fmt, str) or fmt not in _READERS:
+        raise ConfigError(f"input.format: unknown format {fmt!r}; known formats: {_known()}")
+    model = _READERS[fmt].options_model
+    problems, own = [], {}
+    for key, value in raw.items():
+        owners = _owners(key) if key not in model.model_fields else []
+        if owners:
+            which = f"format {owners[0]!r}" if len(owners) == 1 else "formats " + " and ".join(repr(o) for o in owners)
+            problems.append(f"input.{key}: an option of {which}, not of {fmt!r}")
+        else:
+            own[key] = value
+    try:
+        options = model.model_validate(own)
+    except ValidationError as e:
+        problems += format_validation_error(e, model, "input")
+    if problems:
+        raise ConfigError(problems)
+    return options
+
+
+# ---------------------------------------------------------------------------- what the plan asks
+
+
+def make_reader(cfg: InputConfig, on_error: str = "skip", limit: int | None = None) -> Source:
+    reader = reader_class(cfg.format)(cfg)
+    if limit is not None:
+        reader.doc_limit = limit
+    reader.configure(label="read", on_error=on_error)
+    return reader
+
+
+def list_input_files(cfg: InputConfig) -> list[str]:
+    """Files the reader will see (local paths only: remote listing needs the network, done at run time)."""
+    folder, glob = split_path(cfg.path, cfg.glob)
+    from datatrove.io import get_datafolder
+
+    df = get_datafolder(folder)
+    if not df.exists(""):
+        raise ConfigError(f"input.path: {cfg.path!r} does not exist")
+    return [df.resolve_paths(p) for p in df.list_files(recursive=cfg.recursive, glob_pattern=glob)]
+
+
+def metadata_column_types(
+    cfg: InputConfig, names: Sequence[str], sample_records: int = TYPE_SAMPLE_RECORDS
+) -> dict[str, pa.DataType | None]:
+    """The Arrow type of each `output.metadata_columns` name, decided before the run from the input.
+
+    Each format says how (its reader's `column_types`): Parquet from the first readable file's schema,
+    JSONL by pyarrow's inference over the first `sample_records` records, WARC's `url` and `date` are
+    strings. None means the name was never seen there (the caller warns; the column is written as null
+    strings). The text and id fields are taken by the reader and are never metadata.
+    """
+    types: dict[str, pa.DataType | None] = dict.fromkeys(names)
+    taken = cfg.text_and_id_keys()
+    wanted = [n for n in dict.fromkeys(names) if n not in taken]
+    if wanted:
+        types.update(reader_class(cfg.format)(cfg).column_types(wanted, sample_records))
+    return types
+
+
+def input_field_names(cfg: InputConfig, records: int = 100) -> set[str] | None:
+    """Field names of the input from the first records of its first file, the text field left out. None:
+    not known (a remote input is not opened before the run; the format cannot say; the file does not read)."""
+    if is_remote(cfg.path):
+        return None
+    reader = reader_class(cfg.format)(cfg)
+    files = reader.sample_files(1)
+    if not files:
+        return set()
+    try:
+        fields = reader.field_names(files[0], records)
+    except Exception:  # an unreadable first file is the reader's business (counted per record at run time)
+        return None
+    if fields is not None:
+        fields.discard(cfg.text_and_id_keys()[0])
+    return fields
