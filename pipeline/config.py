@@ -142,6 +142,7 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
     raw = _interpolate(raw, "", problems)
     if problems:
         raise ConfigError(problems, source)
+    raw = _load_plugins(raw, source, base_dir)  # first: a plugin may register a stage or an input format
     raw, problems = _input_section(raw)
     try:
         cfg = CurateConfig.model_validate(raw)
@@ -149,16 +150,6 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
         raise ConfigError(problems + format_validation_error(e, CurateConfig), source) from None
     if problems:
         raise ConfigError(problems, source)
-    if cfg.plugins:
-        from curate.core.plugins import load_plugins
-
-        if base_dir is not None:
-            cfg.plugins = [resolve_path(p, "ref", base_dir) if p.endswith(".py") else p for p in cfg.plugins]
-        try:
-            load_plugins(cfg.plugins)
-        except ConfigError as e:
-            raise ConfigError(e.problems, source) from None
-
     try:
         entries = validate_stages(cfg.stages, base_dir)
     except ConfigError as e:
@@ -167,6 +158,23 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
         resolve_paths(cfg, base_dir)
     cfg._entries = entries
     return cfg
+
+
+def _load_plugins(raw: dict[str, Any], source: str | None, base_dir: Path | None) -> dict[str, Any]:
+    """Import the `plugins:` of a config (file plugins resolved against its folder); a malformed list is
+    left for the schema to report."""
+    plugins = raw.get("plugins")
+    if not plugins or not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        return raw
+    from curate.core.plugins import load_plugins
+
+    if base_dir is not None:
+        plugins = [resolve_path(p, "ref", base_dir) if p.endswith(".py") else p for p in plugins]
+    try:
+        load_plugins(plugins)
+    except ConfigError as e:
+        raise ConfigError(e.problems, source) from None
+    return {**raw, "plugins": plugins}
 
 
 def _input_section(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -113,6 +113,41 @@ def test_readme_reader_reads_a_tsv_in_a_real_run(tsv_reader, tmp_path: Path, sam
     assert out[8]["source_record"] == 10 and out[8]["source_file"].endswith("pages.tsv.gz")
 
 
+def test_a_reader_plugin_loads_from_the_config(tmp_path: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """`plugins: [tsv_reader.py]` registers the README's reader before `input:` is validated, and local
+    workers (2 tasks) read with it."""
+    import sys
+
+    from curate.pipeline import load_config
+    from curate.pipeline.readers import base
+
+    monkeypatch.setattr(base, "_READERS", dict(base._READERS))
+    monkeypatch.delitem(sys.modules, "tsv_reader_plugin", raising=False)
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Write your own reader", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    (tmp_path / "tsv_reader_plugin.py").write_text(block)
+    (tmp_path / "in").mkdir()
+    for n in range(2):
+        rows = [f"f{n}d{i}\turl\tdocument {i} of file {n} has a few words".encode() for i in range(5)]
+        (tmp_path / "in" / f"part{n}.tsv").write_bytes(b"\n".join(rows) + b"\n")
+    (tmp_path / "run.yaml").write_text(
+        "plugins: [tsv_reader_plugin.py]\n"
+        "input: {format: tsv, path: in, text_column: 2}\n"
+        "output: {path: out}\n"
+        "executor: {tasks: 2, workers: 2}\n"
+        "stages: [{stage: length_filter, min_words: 3}]\n")
+    try:
+        cfg = load_config(tmp_path / "run.yaml")
+        assert type(cfg.input).__name__ == "TsvOptions"
+        stats = run_config(cfg, progress=False)
+    finally:
+        sys.modules.pop("tsv_reader_plugin", None)
+    assert stats["complete"] and stats["stages"][0]["docs_in"] == 10
+    ids = sorted(r["id"] for r in pq.read_table(tmp_path / "out" / "data").to_pylist())
+    assert ids == sorted(f"f{n}d{i}" for n in range(2) for i in range(5))
+
+
 def test_an_option_of_another_format_names_it(tsv_reader):
     with pytest.raises(ConfigError) as e:
         parse_config({"input": {"format": "jsonl", "path": "x", "text_column": 2, "extract_html": False},
