@@ -13,7 +13,7 @@ def text_as_is(doc: Document) -> str:
 
 def text_whitespace(doc: Document) -> str:
     """NFC, whitespace runs collapsed to one space, stripped: `re.sub(r"\\s+", " ", t).strip()` (str.split,
-    str.strip and re's `\\s` share one Unicode whitespace test; tests/test_dedup_stages.py checks), ~5x faster."""
+    str.strip and re's `\\s` share one Unicode whitespace test; tests/dedup/test_stages.py checks), ~5x faster."""
     return " ".join(unicodedata.normalize("NFC", doc.text).split())
 
 

@@ -7,7 +7,7 @@ exactly (see `cut.py` for what happens to a UTF-8 character split across two tok
 
 Engines, for a folder (the bundled GPT-2 by default), fastest first:
 - fastokens (Rust, Apache-2.0) from the folder's `tokenizer.json`: ~120 MB/s here, ~10x tiktoken.
-  Chosen by `tests/test_dedup_tokenizers.py`, which compares every candidate on PyPI (fastokens,
+  Chosen by `tests/dedup/test_tokenizers.py`, which compares every candidate on PyPI (fastokens,
   tokie, kitoken, tiktoken) with HF `tokenizers` on a Unicode fuzz and real text; the whole 100 MB
   benchmark corpus is compared by `scripts/bench/esd_tokenizers.py`.
 - tiktoken built offline from `vocab.json` + `merges.txt` (the fallback when fastokens is not
@@ -286,7 +286,7 @@ def get_tokenizer(path: str | None = None, threads: int = 2, engine: str | None 
 # -- candidates ------------------------------------------------------------------------------------
 # GPT-2 tokenizers on PyPI, fastest first (MB/s of the 100 MB benchmark text on this 2-core machine,
 # scripts/bench/esd_tokenizers.py). Each encodes a list of texts to id lists, special-token text as
-# ordinary text where the library allows it. tests/test_dedup_tokenizers.py compares every installed
+# ordinary text where the library allows it. tests/dedup/test_tokenizers.py compares every installed
 # one with HF `tokenizers` and checks that the default engine is the fastest one that agrees.
 SPEED_ORDER = ("fastokens", "tokie", "kitoken", "tiktoken")
 

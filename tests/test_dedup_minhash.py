@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+from curate_testing.corpora import SURROGATES, fuzz_texts
 from datatrove.utils.text import simplify_text
 
 from curate.dedup.shingles import shingle_hashes, simplify
-from test_dedup_tokenizers import SURROGATES, fuzz_texts
 
 
 def test_simplify_equals_datatrove_on_real_text_and_fuzz(sample_dir: Path) -> None:

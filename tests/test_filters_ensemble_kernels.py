@@ -17,10 +17,10 @@ import fasttext
 import pytest
 
 from curate.core import fastokens as core_fastokens
-from curate.filters.gneissweb_recipe import GNEISSWEB_CLAUSES, GNEISSWEB_KEEP, GNEISSWEB_PARAMS
-from curate.filters.token_counts import TokenCounter, is_bundled_gpt2
 from curate.filters.fasttext_annotator import label_probability, preprocess
+from curate.filters.gneissweb_recipe import GNEISSWEB_CLAUSES, GNEISSWEB_KEEP, GNEISSWEB_PARAMS
 from curate.filters.rule import Rule
+from curate.filters.token_counts import TokenCounter, is_bundled_gpt2
 from curate.pipeline import run_stages
 
 REPO = Path(__file__).resolve().parents[1]

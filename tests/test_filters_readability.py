@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from curate.filters.readability import (_fast_counts, count_miniwords, count_sentences, count_words, mcalpine_eflaw,
-                                        mcalpine_eflaw_reference)
+from curate.filters.readability import (
+    _fast_counts,
+    count_miniwords,
+    count_sentences,
+    count_words,
+    mcalpine_eflaw,
+    mcalpine_eflaw_reference,
+)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
-from inspect_data import write_output, write_run_files  # noqa: E402
+from curate_testing.inspect_data import write_output, write_run_files  # noqa: E402
 
 CURATE = [sys.executable, "-m", "curate.pipeline.cli"]
 

@@ -38,12 +38,12 @@ CONFIGS = [dict(ngram=5, buckets=14, hashes_per_bucket=8), dict(ngram=2, buckets
 
 
 def one(cfg: dict, filler_mb: float) -> dict:
+    from curate_testing.corpora import near_dup_scores, planted_near_dups
     from datasketch import MinHash
+    from esd_corpus import generate
     from loguru import logger
 
     from curate.pipeline import run_stages
-    from esd_corpus import generate
-    from test_dedup_stages import near_dup_scores, planted_near_dups
 
     logger.remove()
     c4 = [json.loads(line) for line in gzip.open(REPO / "data" / "sample" / "c4-en-1k.jsonl.gz", "rt")]

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from curate_testing import REPO
 
 from curate.pipeline import ConfigError, load_config, parse_config, run_config
 from curate.pipeline.cli import main
 from curate.pipeline.preflight import preflight
 
-REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "filters" / "assets" / "models"
 GPT2 = REPO / "dedup" / "assets" / "gpt2" / "tokenizer.json"
 

@@ -13,10 +13,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from curate_testing import REPO
 
 from curate.pipeline import ConfigError, load_config, parse_config, run_config
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _section_blocks(lang: str) -> list[str]:

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from curate_testing.inspect_data import execute, write_empty_output, write_output
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.pipeline.inspect.select import Selection, select, status_counts
 from curate.pipeline.inspect.hunks import UNATTRIBUTED, doc_diff, replay
-
-sys.path.insert(0, str(Path(__file__).parent))
-from inspect_data import execute, write_empty_output, write_output  # noqa: E402
+from curate.pipeline.inspect.select import Selection, select, status_counts
 
 ANSI = re.compile(r"\x1b\[")
 ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
@@ -304,8 +302,7 @@ def test_dropped_documents_show_their_scores(output, tmp_path):
 def test_output_named_by_its_config_or_a_folder_inside_it(output, tmp_path):
     """`curate diff CONFIG`, `curate diff OUT/data`, `OUT/rejected/STAGE`: the output they belong to."""
     import yaml
-
-    from inspect_data import write_run_files
+    from curate_testing.inspect_data import write_run_files
 
     src, counts = output
     out = tmp_path / "out"

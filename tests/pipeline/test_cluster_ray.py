@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import cluster_config, output_rows
+from curate_testing import cluster_config, output_rows
 
 from curate.pipeline import parse_config, run_config
 

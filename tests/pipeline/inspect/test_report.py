@@ -11,15 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from curate_testing.inspect_data import write_empty_output, write_output, write_run_files
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.pipeline.inspect.report import _plt, histogram_figure
 from curate.filters.rule import Rule
+from curate.pipeline.inspect.report import _plt, histogram_figure
 from curate.pipeline.inspect.thresholds import Threshold, rule_thresholds, run_thresholds
-
-sys.path.insert(0, str(Path(__file__).parent))
-from inspect_data import write_empty_output, write_output, write_run_files  # noqa: E402
 
 CURATE = [sys.executable, "-m", "curate.pipeline.cli"]
 

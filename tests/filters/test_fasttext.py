@@ -8,14 +8,14 @@ from pathlib import Path
 import fasttext
 import pytest
 
+from curate.core.errors import ConfigError
+from curate.core.model_refs import classify_ref, resolve_model_file
 from curate.filters import training as T
+from curate.filters.fasttext_annotator import CategoryModelSpec, FastTextModel, FastTextModelSpec, preprocess
 from curate.filters.stages.category_classify import CategoryAnnotator, CategoryOptions
 from curate.filters.stages.fasttext_annotate import FastTextAnnotateOptions, FastTextAnnotator
 from curate.filters.token_counts import TokenCounter, token_densities
-from curate.filters.fasttext_annotator import CategoryModelSpec, FastTextModel, FastTextModelSpec, preprocess
-from curate.core.model_refs import classify_ref, resolve_model_file
 from curate.pipeline import run_stages
-from curate.core.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

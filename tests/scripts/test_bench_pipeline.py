@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from curate_testing import REPO
 
 
 def test_bench_pipeline_prints_a_row_per_stage(tmp_path: Path) -> None:

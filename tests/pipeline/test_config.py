@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-
 import textwrap
 from pathlib import Path
 
 import pytest
+from curate_testing import REPO
 
 from curate.pipeline import ConfigError, load_config, parse_config
 from curate.pipeline.cli import main
@@ -136,7 +136,7 @@ def test_shipped_configs_validate(repo_root: Path, name: str):
 
 
 def test_every_shipped_config_is_checked() -> None:
-    shipped = {p.name for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")}
+    shipped = {p.name for p in (REPO / "configs").glob("*.yaml")}
     assert shipped == {"sample.yaml", "fineweb.yaml", "refiner_label.yaml"}, "add the new config to the test above"
 
 
@@ -169,8 +169,8 @@ def test_cli_help_lists_commands(capsys):
 
 
 def test_cli_stages_lists_every_stage_with_options_defaults_and_columns(capsys) -> None:
-    from curate.pipeline.cli import main
     from curate.core.stage_api import all_stages
+    from curate.pipeline.cli import main
 
     assert main(["stages"]) == 0
     out = capsys.readouterr().out

@@ -10,12 +10,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from curate_testing import REPO
 
 from curate.pipeline import load_config, parse_config, run_config
 from curate.pipeline.cli import main
 from curate.pipeline.fingerprint import config_fingerprint, curate_version
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _rejected_rows(out: Path) -> int:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from conftest import cluster_config
+from curate_testing import cluster_config
 
 from curate.pipeline import load_config, parse_config, run_config
 

@@ -17,11 +17,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import DATA, SAMPLE
+from curate_testing import DATA, SAMPLE
 
+from curate.core.errors import InputError
 from curate.pipeline import parse_config, run_config
 from curate.pipeline.cli import main
-from curate.core.errors import InputError
 
 MiB = 1 << 20
 

@@ -10,7 +10,7 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from curate.pipeline import load_config, parse_config, run_config, run_stages
+from curate.pipeline import parse_config, run_config, run_stages
 from curate.pipeline.cli import main
 
 

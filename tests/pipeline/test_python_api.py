@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from curate_testing import REPO
 
 
 def _python(code: str, tmp_path: Path, timeout: float = 300, cwd: Path = REPO, **env: str) -> subprocess.CompletedProcess:

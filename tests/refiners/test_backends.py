@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import TINY_VLLM_OPTIONS
+from curate_testing import TINY_VLLM_OPTIONS
 
 from curate.pipeline import run_stages
 from curate.refiners.backends.base import make_backend

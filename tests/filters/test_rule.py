@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from curate.core.errors import ConfigError
 from curate.filters.gneissweb_recipe import GNEISSWEB_CLAUSES, GNEISSWEB_KEEP, GNEISSWEB_PARAMS, build_rule
 from curate.filters.rule import Rule, RuleError, parse
 from curate.pipeline.config import parse_config
-from curate.core.errors import ConfigError
 
 
 def gneissweb() -> Rule:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from curate.refiners.program import CHUNK_CALLS, DOC_CALLS, MAX_CALLS, MAX_PROGRAM_CHARS, Call, Rejected, parse_line, parse_program
+from curate.refiners.program import (
+    CHUNK_CALLS,
+    DOC_CALLS,
+    MAX_CALLS,
+    MAX_PROGRAM_CHARS,
+    Call,
+    Rejected,
+    parse_line,
+    parse_program,
+)
 
 
 @pytest.mark.parametrize("line, name, args", [

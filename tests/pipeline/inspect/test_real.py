@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from curate_testing import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate.pipeline import load_config, run_config
-from curate.pipeline.inspect.select import Selection, select, status_counts
 from curate.pipeline.inspect.hunks import doc_diff
+from curate.pipeline.inspect.select import Selection, select, status_counts
 
-REPO = Path(__file__).resolve().parents[1]
 CURATE = [sys.executable, "-m", "curate.pipeline.cli"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_browser = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium; "

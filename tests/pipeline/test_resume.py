@@ -15,9 +15,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import SAMPLE, cluster_config, output_rows
+from curate_testing import SAMPLE, cluster_config, output_rows
 
-from curate.pipeline import ConfigError, parse_config, run_config
+from curate.pipeline import parse_config, run_config
 
 TASKS = 12
 

@@ -11,13 +11,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from curate_testing.corpora import edit_words, near_dup_scores, planted_near_dups
 from datatrove.data import Document
 
+from curate.core.errors import ConfigError, CurateError
 from curate.dedup.stages.exact_substring import REMOVED_CHARS, REMOVED_SPANS, ExactSubstringDedup, ExactSubstringOptions
 from curate.dedup.stages.minhash import CLUSTER_ID
 from curate.dedup.tokenize import UnitTokenizer, get_tokenizer
 from curate.pipeline import parse_config, run_config, run_stages
-from curate.core.errors import ConfigError, CurateError
 
 
 def load(path: Path) -> list[dict]:
@@ -37,7 +38,7 @@ def c4(sample_dir: Path) -> list[dict]:
 
 def test_default_and_hf_tokenizers_agree_on_real_text(c4, dolma, repo_root: Path) -> None:
     texts = [r["text"] for r in c4[:300] + dolma[:300]]
-    fast = UnitTokenizer(threads=2)  # fastokens, or tiktoken without it (tests/test_dedup_tokenizers.py)
+    fast = UnitTokenizer(threads=2)  # fastokens, or tiktoken without it (tests/dedup/test_tokenizers.py)
     hf = UnitTokenizer(repo_root / "dedup" / "assets" / "gpt2" / "tokenizer.json")
     assert fast.engine in ("fastokens", "tiktoken") and hf.engine == "tokenizers"
     a, b = fast.encode_batch(texts), hf.encode_batch(texts)
@@ -238,52 +239,6 @@ def test_other_tokenizer_json_and_non_byte_level_refused(repo_root: Path) -> Non
 
 
 # ------------------------------------------------------------------ MinHash with planted near-duplicates
-
-def edit_words(text: str, rate: float, rng: np.random.Generator, vocab: list[str]) -> str:
-    words = text.split()
-    out = []
-    for w in words:
-        r = rng.random()
-        if r < rate / 3:
-            continue  # delete
-        if r < 2 * rate / 3:
-            out.append(vocab[int(rng.integers(len(vocab)))])  # substitute
-            continue
-        out.append(w)
-        if r < rate:
-            out.append(vocab[int(rng.integers(len(vocab)))])  # insert
-    return " ".join(out)
-
-
-def planted_near_dups(c4: list[dict], rates: list[float], per_rate: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    base = [r["text"] for r in c4 if len(r["text"].split()) >= 150]
-    vocab = sorted({w for t in base for w in t.split()})
-    docs, pairs = [], []  # pairs: (original id, copy id, rate)
-    for i, t in enumerate(base):
-        docs.append({"id": f"o{i}", "text": t})
-    k = 0
-    for rate in rates:
-        for _ in range(per_rate):
-            i = k % len(base)
-            k += 1
-            docs.append({"id": f"c{i}_{rate}", "text": edit_words(base[i], rate, rng, vocab)})
-            pairs.append((f"o{i}", f"c{i}_{rate}", rate))
-    order = rng.permutation(len(docs))
-    return [docs[j] for j in order], pairs
-
-
-def near_dup_scores(docs, pairs, result) -> tuple[float, dict[float, float]]:
-    kept = {d.id for d in result.docs}
-    dropped = {d["id"] for d in docs} - kept
-    in_pair = {x for o, c, _ in pairs for x in (o, c)}
-    precision = len(dropped & in_pair) / max(1, len(dropped))
-    recall = {}
-    for rate in sorted({r for *_, r in pairs}):
-        ps = [(o, c) for o, c, r in pairs if r == rate]
-        recall[rate] = sum((o in dropped) != (c in dropped) for o, c in ps) / len(ps)
-    return precision, recall
-
 
 def test_minhash_precision_recall_on_planted_near_duplicates(c4) -> None:
     docs, pairs = planted_near_dups(c4, [0.05, 0.10, 0.15, 0.20], per_rate=40)

@@ -16,11 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from curate_testing.inspect_data import write_empty_output, write_output, write_run_files
 
 from curate.pipeline.inspect.select import Selection, select
-
-sys.path.insert(0, str(Path(__file__).parent))
-from inspect_data import write_empty_output, write_output, write_run_files  # noqa: E402
 
 CURATE = [sys.executable, "-m", "curate.pipeline.cli"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -12,11 +12,10 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from curate_testing import REPO
 
 from curate.pipeline import ConfigError, parse_config, run_config
 from curate.pipeline.readers import make_reader
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def read_all(fmt: str, path: Path, **extra):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import cluster_config, output_rows
+from curate_testing import cluster_config, output_rows
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-REPO = Path(__file__).resolve().parents[1]
+from curate_testing import REPO
 
 SCHEMA = pa.schema([
     ("id", pa.string()), ("text", pa.string()), ("source_file", pa.string()), ("source_record", pa.int64()),

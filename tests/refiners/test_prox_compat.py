@@ -29,13 +29,13 @@ import json
 import random
 import re
 from collections import Counter
-from pathlib import Path
+
+from curate_testing import DATA
 
 from curate.refiners.apply import apply_chunk_programs
 from curate.refiners.backends.boilerplate import chunk_program
 from curate.refiners.program import CHUNK_CALLS, Rejected, parse_line, parse_program
 
-DATA = Path(__file__).parent / "data"
 LATEX = [
     r"$\begingroup$ Welcome to MSE. Please show what you have tried so far. $\endgroup$ – user1729 Mar 3 '15 at 10:02",
     r"$\begingroup$ Does $\int_0^1 f(x)\,dx = 1$ hold for every such $f$? $\endgroup$ – J. W. Tanner",
