@@ -18,7 +18,8 @@ every 32 Mi characters is ~1-3 % of that thread's time.
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,8 @@ class FastokensTokenizer:
         """(every text's ids concatenated, uint32; len(texts) + 1 offsets, uint64): text i's ids are
         ids[offsets[i] : offsets[i + 1]]. One call: fastokens' own threads split the batch."""
         texts = list(texts)
-        raw, offsets = self.tokenizer.encode_batch_flat(texts, add_special_tokens=False,
-                                                        split_special_tokens=self.split_special_tokens)
+        raw, offsets = self.tokenizer.encode_batch_flat(
+            texts, add_special_tokens=False, split_special_tokens=self.split_special_tokens
+        )
         self.chars += sum(map(len, texts))
         return np.frombuffer(raw, dtype="<u4"), np.frombuffer(offsets, dtype="<u8")

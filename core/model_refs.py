@@ -33,13 +33,14 @@ def classify_ref(ref: str) -> tuple[str, str]:
     if Path(expanded).exists():
         return "local", expanded
     m = _HUB_ID.match(ref)
-    if m and not ref.startswith((".", "/", "~")) and not Path(m.group(1)).suffix in (".bin", ".ftz", ".json"):
+    if m and not ref.startswith((".", "/", "~")) and Path(m.group(1)).suffix not in (".bin", ".ftz", ".json"):
         return "hub", m.group(1)
     return "local", expanded
 
 
-def resolve_model_file(ref: str, filename: str | None = None, suffixes: tuple[str, ...] = (".bin", ".ftz"),
-                       what: str = "model") -> str:
+def resolve_model_file(
+    ref: str, filename: str | None = None, suffixes: tuple[str, ...] = (".bin", ".ftz"), what: str = "model"
+) -> str:
     """A local path for `ref`; downloads from the hub when `ref` is a repository id not found on disk."""
     kind, value = classify_ref(ref)
     if kind == "local":
@@ -47,8 +48,10 @@ def resolve_model_file(ref: str, filename: str | None = None, suffixes: tuple[st
         if p.is_dir() and filename:
             p = p / filename
         if not p.is_file():
-            raise ConfigError(f"{what} {ref!r}: no such file (give a local {'/'.join(suffixes)} path or a hub "
-                              "repository id like owner/name)")
+            raise ConfigError(
+                f"{what} {ref!r}: no such file (give a local {'/'.join(suffixes)} path or a hub "
+                "repository id like owner/name)"
+            )
         return str(p)
     return _download(value, filename, suffixes, what)
 
@@ -63,7 +66,9 @@ def _download(repo_id: str, filename: str | None, suffixes: tuple[str, ...], wha
     if filename is None:
         candidates = [f for f in list_repo_files(repo_id) if f.endswith(suffixes)]
         if len(candidates) != 1:
-            raise ConfigError(f"{what} {repo_id!r}: cannot tell which file to use ({candidates or 'no '+'/'.join(suffixes)}"
-                              "); set `filename:`")
+            raise ConfigError(
+                f"{what} {repo_id!r}: cannot tell which file to use ({candidates or 'no ' + '/'.join(suffixes)}"
+                "); set `filename:`"
+            )
         filename = candidates[0]
     return hf_hub_download(repo_id=repo_id, filename=filename)

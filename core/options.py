@@ -16,7 +16,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["LocalPath", "ModelRef", "PathKind", "StrictModel", "format_validation_error", "is_url", "resolve_path", "resolve_paths"]
+__all__ = [
+    "LocalPath",
+    "ModelRef",
+    "PathKind",
+    "StrictModel",
+    "format_validation_error",
+    "is_url",
+    "resolve_path",
+    "resolve_paths",
+]
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,9 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
         if field is None:
             return []
         ann = field.annotation
-        current = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), ann)
+        current = next(
+            (a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), ann
+        )
     return list(getattr(current, "model_fields", {}).keys())
 
 

@@ -28,8 +28,10 @@ def load_plugin(spec: str, key: str = "plugins") -> str:
     if spec.endswith(".py") or os.sep in spec or "/" in spec:
         path = Path(spec).expanduser()
         if not path.is_file():
-            raise ConfigError(f"{key}: plugin file {spec!r} not found (a .py file, relative to the config file, "
-                              "or an importable module name)")
+            raise ConfigError(
+                f"{key}: plugin file {spec!r} not found (a .py file, relative to the config file, "
+                "or an importable module name)"
+            )
         folder, name = str(path.resolve().parent), path.stem
         if folder not in sys.path:
             sys.path.insert(0, folder)
@@ -37,8 +39,10 @@ def load_plugin(spec: str, key: str = "plugins") -> str:
             _FILE_FOLDERS.append(folder)
         loaded = sys.modules.get(name)
         if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() != path.resolve():
-            raise ConfigError(f"{key}: plugin file {spec!r} is named like the module {name!r} already imported "
-                              f"from {getattr(loaded, '__file__', '?')}; rename the file")
+            raise ConfigError(
+                f"{key}: plugin file {spec!r} is named like the module {name!r} already imported "
+                f"from {getattr(loaded, '__file__', '?')}; rename the file"
+            )
     else:
         name = spec
     try:
@@ -61,8 +65,10 @@ def load_entry_points() -> list[str]:
         try:
             ep.load()
         except Exception as e:
-            raise ConfigError(f"installed plugin {ep.name!r} ({ep.value}, entry point group {ENTRY_POINT_GROUP!r}) "
-                              f"cannot be imported: {type(e).__name__}: {e}") from None
+            raise ConfigError(
+                f"installed plugin {ep.name!r} ({ep.value}, entry point group {ENTRY_POINT_GROUP!r}) "
+                f"cannot be imported: {type(e).__name__}: {e}"
+            ) from None
         names.append(ep.value)
     return names
 

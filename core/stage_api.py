@@ -19,8 +19,9 @@ Built-in stage modules are found by name (`BUILTIN_STAGE_MODULES`), user stages 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol, Union
+from typing import Any, Protocol, Union
 
 import pyarrow as pa
 from datatrove.pipeline.base import PipelineStep
@@ -31,9 +32,27 @@ from .options import LocalPath, ModelRef, StrictModel
 from .steps import Accounted, CurateFilter, CurateStep, WrappedFilter
 
 __all__ = [
-    "Accounted", "BuildContext", "Column", "ColumnsSpec", "ConfigError", "CurateError", "CurateFilter",
-    "CurateStep", "InputError", "LocalPath", "ModelRef", "PreflightContext", "StageSpec", "StrictModel",
-    "WrappedFilter", "all_stages", "get_prepare", "get_stage", "register_prepare", "register_stage", "stage_names",
+    "Accounted",
+    "BuildContext",
+    "Column",
+    "ColumnsSpec",
+    "ConfigError",
+    "CurateError",
+    "CurateFilter",
+    "CurateStep",
+    "InputError",
+    "LocalPath",
+    "ModelRef",
+    "PreflightContext",
+    "StageSpec",
+    "StrictModel",
+    "WrappedFilter",
+    "all_stages",
+    "get_prepare",
+    "get_stage",
+    "register_prepare",
+    "register_stage",
+    "stage_names",
 ]
 
 
@@ -82,8 +101,14 @@ class PreflightContext(Protocol):
 
     def problem(self, message: str, key: str | None = None) -> None: ...
 
-    def model_file(self, ref: str, key: str, filename: str | None = None,
-                   suffixes: tuple[str, ...] = (".bin", ".ftz"), what: str = "model") -> str | None: ...
+    def model_file(
+        self,
+        ref: str,
+        key: str,
+        filename: str | None = None,
+        suffixes: tuple[str, ...] = (".bin", ".ftz"),
+        what: str = "model",
+    ) -> str | None: ...
 
     def model_folder(self, ref: str, key: str, what: str = "model folder") -> str | None: ...
 
@@ -138,8 +163,9 @@ def register_stage(
         build = _step_builder(target) if isinstance(target, type) else target
         known = _REGISTRY.get(name)
         if known is not None and getattr(known.build, "__wrapped_stage__", known.build) is not target:
-            if getattr(known.build, "__module__", None) != getattr(target, "__module__", None) or \
-                    getattr(known.build, "__qualname__", None) != getattr(target, "__qualname__", None):
+            if getattr(known.build, "__module__", None) != getattr(target, "__module__", None) or getattr(
+                known.build, "__qualname__", None
+            ) != getattr(target, "__qualname__", None):
                 raise ValueError(f"stage {name!r} registered twice ({_where(known.build)} and {_where(target)})")
         static, dynamic = ([], columns) if callable(columns) else (list(columns or []), None)
         _REGISTRY[name] = StageSpec(name, options, build, summary, static, group, dynamic)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
@@ -52,11 +53,14 @@ class Accounted:
         stats: PipelineStats
 
         def stat_update(self, *labels: str, value: int = 1, unit: str | None = None) -> None: ...
-    rejected_writer: "DiskWriter | None" = None
+
+    rejected_writer: DiskWriter | None = None
     # plumbing steps (intermediate readers/writers) are kept out of the summary table
     plumbing: bool = False
 
-    def configure(self, label: str | None = None, on_error: str | None = None, rejected_writer: Any = None) -> "Accounted":
+    def configure(
+        self, label: str | None = None, on_error: str | None = None, rejected_writer: Any = None
+    ) -> Accounted:
         if label:
             self.label = label
             self.name = label
@@ -109,7 +113,9 @@ class Accounted:
             c.chars_in += len(doc.text)
             yield doc
 
-    def __call__(self, data: Iterable[Document] | None = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+    def __call__(
+        self, data: Iterable[Document] | None = None, rank: int = 0, world_size: int = 1
+    ) -> Iterator[Document]:
         return self._accounted(data, rank, world_size)
 
     def _accounted(self, data: Iterable[Document] | None, rank: int, world_size: int) -> Iterator[Document]:

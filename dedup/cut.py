@@ -68,7 +68,7 @@ def _bytes_before(units: np.ndarray, byte_len: np.ndarray, q: np.ndarray, chunk:
     return out
 
 
-def byte_spans(held: "HeldText", shard: Shard, runs: Runs, byte_len: np.ndarray | None) -> Runs:
+def byte_spans(held: HeldText, shard: Shard, runs: Runs, byte_len: np.ndarray | None) -> Runs:
     """The runs as byte spans of `held.buf` (global offsets), snapped inward to character boundaries (see
     cut.py: a character goes only if all its bytes are in a run); spans left empty are dropped."""
     if len(runs) == 0:
@@ -81,7 +81,7 @@ def byte_spans(held: "HeldText", shard: Shard, runs: Runs, byte_len: np.ndarray 
         order = np.argsort(q, kind="stable")
         b = np.empty_like(q)
         b[order] = _bytes_before(shard.units, byte_len, q[order])
-        gs, ge = b[: len(runs)], b[len(runs):]
+        gs, ge = b[: len(runs)], b[len(runs) :]
     buf = held.buf
     end = held.at[runs.doc] + held.nbytes[runs.doc]  # the document's last byte + 1
     last = max(buf.shape[0] - 1, 0)

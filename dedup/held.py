@@ -59,7 +59,7 @@ class HeldText:
         return int(self.nbytes.sum())
 
     @classmethod
-    def pack(cls, texts: list[str], ok: np.ndarray, nbytes: np.ndarray, nchars: np.ndarray) -> "HeldText":
+    def pack(cls, texts: list[str], ok: np.ndarray, nbytes: np.ndarray, nchars: np.ndarray) -> HeldText:
         at = np.zeros(len(texts), dtype=np.int64)
         if len(texts) > 1:
             np.cumsum(nbytes[:-1], out=at[1:])
@@ -70,8 +70,7 @@ class HeldText:
         return cls(buf, at, nbytes, ok, nchars)
 
     @classmethod
-    def pack_releasing(cls, docs: list[Document], ok: np.ndarray, nbytes: np.ndarray, nchars: np.ndarray
-                       ) -> "HeldText":
+    def pack_releasing(cls, docs: list[Document], ok: np.ndarray, nbytes: np.ndarray, nchars: np.ndarray) -> HeldText:
         """`pack` straight from the documents, letting each one's str go as soon as its bytes are in (heap pages
         given back every TRIM_EVERY bytes): the strings and the buffer are never all resident at once."""
         at = np.zeros(len(docs), dtype=np.int64)
@@ -80,7 +79,7 @@ class HeldText:
         held = cls(np.empty(int(nbytes.sum()), dtype=np.uint8), at, nbytes, ok, nchars)
         since = i = 0
         try:
-            for i, (d, k, a, n) in enumerate(zip(docs, ok.tolist(), at.tolist(), nbytes.tolist())):
+            for i, (d, k, a, n) in enumerate(zip(docs, ok.tolist(), at.tolist(), nbytes.tolist())):  # noqa: B007 (i: read when a document fails)
                 if k:
                     if n:
                         held.buf[a : a + n] = np.frombuffer(d.text.encode("utf-8"), dtype=np.uint8)
@@ -96,16 +95,21 @@ class HeldText:
         return held
 
     @classmethod
-    def join(cls, parts: list["HeldText"]) -> "HeldText":
+    def join(cls, parts: list[HeldText]) -> HeldText:
         offsets = np.cumsum([0] + [p.buf.shape[0] for p in parts[:-1]])
-        return cls(np.concatenate([p.buf for p in parts]), np.concatenate([p.at + o for p, o in zip(parts, offsets)]),
-                   *(np.concatenate([getattr(p, f) for p in parts]) for f in ("nbytes", "ok", "nchars")))
+        return cls(
+            np.concatenate([p.buf for p in parts]),
+            np.concatenate([p.at + o for p, o in zip(parts, offsets)]),
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("nbytes", "ok", "nchars")),
+        )
 
-    def split(self, k: int) -> tuple["HeldText", "HeldText"]:
+    def split(self, k: int) -> tuple[HeldText, HeldText]:
         """The first k documents and the rest (packed buffers only)."""
         cut = int(self.at[k]) if k < len(self) else self.buf.shape[0]
-        return (HeldText(self.buf[:cut].copy(), self.at[:k], self.nbytes[:k], self.ok[:k], self.nchars[:k]),
-                HeldText(self.buf[cut:].copy(), self.at[k:] - cut, self.nbytes[k:], self.ok[k:], self.nchars[k:]))
+        return (
+            HeldText(self.buf[:cut].copy(), self.at[:k], self.nbytes[:k], self.ok[:k], self.nchars[:k]),
+            HeldText(self.buf[cut:].copy(), self.at[k:] - cut, self.nbytes[k:], self.ok[k:], self.nchars[k:]),
+        )
 
     def __len__(self) -> int:
         return int(self.at.shape[0])
@@ -135,27 +139,40 @@ class Tokenized:
     lengths: np.ndarray  # ids per document
 
     @classmethod
-    def encode(cls, docs: list[Document], tok: "UnitTokenizer",
-               sizes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, release: bool = False) -> "Tokenized":
+    def encode(
+        cls,
+        docs: list[Document],
+        tok: UnitTokenizer,
+        sizes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        release: bool = False,
+    ) -> Tokenized:
         """Tokenize the documents from their strings (decoding them back from held bytes would cost time and
         fragment the heap), then hold their text and let the strings go, one document at a time."""
         ok, nbytes, nchars = sizes if sizes is not None else text_sizes([d.text for d in docs])
-        units, lengths = tok.encode_shard([d.text if k else "" for d, k in zip(docs, ok)], int(nbytes.sum()) + len(docs))
+        units, lengths = tok.encode_shard(
+            [d.text if k else "" for d, k in zip(docs, ok)], int(nbytes.sum()) + len(docs)
+        )
         if release:
             tok.release()  # the engine's word cache goes before the text is packed (see UnitTokenizer.release)
         held = HeldText.pack_releasing(docs, ok, nbytes, nchars)
         return cls(docs, held, units, lengths)
 
     @classmethod
-    def join(cls, parts: list["Tokenized"]) -> "Tokenized":
+    def join(cls, parts: list[Tokenized]) -> Tokenized:
         if len(parts) == 1:
             return parts[0]
-        return cls([d for p in parts for d in p.docs], HeldText.join([p.held for p in parts]),
-                   np.concatenate([p.units for p in parts]), np.concatenate([p.lengths for p in parts]))
+        return cls(
+            [d for p in parts for d in p.docs],
+            HeldText.join([p.held for p in parts]),
+            np.concatenate([p.units for p in parts]),
+            np.concatenate([p.lengths for p in parts]),
+        )
 
-    def split(self, k: int) -> tuple["Tokenized", "Tokenized"]:
+    def split(self, k: int) -> tuple[Tokenized, Tokenized]:
         """The first k documents and the rest."""
         cut = int(self.lengths[:k].sum()) + k  # their ids and separators end here
         a, b = self.held.split(k)
-        return (Tokenized(self.docs[:k], a, self.units[:cut].copy(), self.lengths[:k]),
-                Tokenized(self.docs[k:], b, self.units[cut:].copy(), self.lengths[k:]))
+        return (
+            Tokenized(self.docs[:k], a, self.units[:cut].copy(), self.lengths[:k]),
+            Tokenized(self.docs[k:], b, self.units[cut:].copy(), self.lengths[k:]),
+        )

@@ -37,9 +37,10 @@ change the peak. Positions are int64 in all arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class Shard:
         return self.starts + self.lengths
 
     @classmethod
-    def from_lengths(cls, units: np.ndarray, lengths: np.ndarray) -> "Shard":
+    def from_lengths(cls, units: np.ndarray, lengths: np.ndarray) -> Shard:
         lengths = np.asarray(lengths, dtype=np.int64)
         starts = np.zeros(lengths.shape[0], dtype=np.int64)
         if lengths.shape[0] > 1:
@@ -137,8 +138,9 @@ def _powers(base: int, n: int) -> np.ndarray:
     return np.cumprod(out, dtype=np.uint64)
 
 
-def _hash_block(units: np.ndarray, table: np.ndarray, L: int, a: int, b: int, out: np.ndarray,
-                pw: np.ndarray, ipw: np.ndarray) -> None:
+def _hash_block(
+    units: np.ndarray, table: np.ndarray, L: int, a: int, b: int, out: np.ndarray, pw: np.ndarray, ipw: np.ndarray
+) -> None:
     """out[a:b] = hashes of the L-windows starting at a..b-1 (past the array end the units count as 0).
 
     With S[i] = sum of T[u[a + j]] * B**j for j < i (a prefix sum mod 2**64), the window at a + r is
@@ -192,11 +194,12 @@ def windows_equal(units: np.ndarray, a: np.ndarray, b: np.ndarray, L: int, chunk
     return eq
 
 
-def _link_hashed(units: np.ndarray, sa: np.ndarray, seps: np.ndarray, L: int, chunk: int,
-                 threads: int = THREADS) -> np.ndarray:
+def _link_hashed(
+    units: np.ndarray, sa: np.ndarray, seps: np.ndarray, L: int, chunk: int, threads: int = THREADS
+) -> np.ndarray:
     """link[k]: suffixes sa[k] and sa[k+1] share >= L units inside their document (see module doc)."""
     n = sa.shape[0]
-    h = window_hashes(units, L, threads)
+    hashes = window_hashes(units, L, threads)
     link = np.zeros(n, dtype=bool)
 
     def part(a: int, b: int, h: np.ndarray) -> None:
@@ -211,11 +214,11 @@ def _link_hashed(units: np.ndarray, sa: np.ndarray, seps: np.ndarray, L: int, ch
     blocks = [(a, min(a + step, n - 1)) for a in range(0, n - 1, step)]
     if threads > 1 and len(blocks) > 1:
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda ab: part(*ab, h), blocks))
+            list(pool.map(part, [a for a, _ in blocks], [b for _, b in blocks], [hashes] * len(blocks)))
     else:
         for a, b in blocks:
-            part(a, b, h)
-    del h
+            part(a, b, hashes)
+    del hashes
     # exact check, chain by chunk of chains: first vs last window of each maximal chain of candidates
     idx = np.flatnonzero(link)
     if idx.size == 0:
@@ -303,8 +306,9 @@ def _to_native(shard: Shard) -> np.ndarray:
     return shard.units
 
 
-def duplicate_runs(shard: Shard, min_length: int, keep: Keep = "first", chunk: int = CHUNK,
-                   method: Literal["hash", "kasai"] = "hash") -> Runs:
+def duplicate_runs(
+    shard: Shard, min_length: int, keep: Keep = "first", chunk: int = CHUNK, method: Literal["hash", "kasai"] = "hash"
+) -> Runs:
     """Runs of units to remove so that every repeated span of >= min_length units is cut (see module doc).
 
     A big-endian `shard.units` (how the tokenizer writes them, ready for the byte-level suffix sort)

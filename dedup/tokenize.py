@@ -25,10 +25,10 @@ import itertools
 import json
 import os
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -96,8 +96,10 @@ class UnitTokenizer:
         elif engine == "tokenizers" and spec.is_file():
             self._init_hf(spec)
         else:
-            raise ConfigError(f"tokenizer: {self.path!r} is neither a folder with vocab.json + merges.txt "
-                              "(or tokenizer.json) nor a tokenizer.json file")
+            raise ConfigError(
+                f"tokenizer: {self.path!r} is neither a folder with vocab.json + merges.txt "
+                "(or tokenizer.json) nor a tokenizer.json file"
+            )
         self.vocab_size = int(self.byte_len.shape[0])
         # one id past the vocabulary: never produced by the tokenizer, used as document separator
         self.sep_id = self.vocab_size
@@ -127,8 +129,9 @@ class UnitTokenizer:
         # a special token to join a chunk's texts with (see _encode_chunk); GPT-2 has <|endoftext|>
         self._joiner = next(iter(special), None)
         self._joiner_id = special.get(self._joiner, -1)
-        self._enc = tiktoken.Encoding(name=f"curate:{folder}", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
-                                      special_tokens=special)
+        self._enc = tiktoken.Encoding(
+            name=f"curate:{folder}", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens=special
+        )
         n = max(max(ranks.values()), max(special.values(), default=0)) + 1
         self.byte_len = np.zeros(n, dtype=np.int64)
         for b, i in ranks.items():
@@ -157,8 +160,10 @@ class UnitTokenizer:
         spec = json.loads(file.read_text(encoding="utf-8"))
         kinds = json.dumps([spec.get("pre_tokenizer"), spec.get("decoder")])
         if "ByteLevel" not in kinds:
-            raise ConfigError(f"tokenizer: {file} is not a byte-level BPE tokenizer; exact-substring dedup needs one "
-                              "(every token must stand for fixed bytes of text)")
+            raise ConfigError(
+                f"tokenizer: {file} is not a byte-level BPE tokenizer; exact-substring dedup needs one "
+                "(every token must stand for fixed bytes of text)"
+            )
         self.engine = "tokenizers"
         self._joiner = None
         added = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
@@ -196,8 +201,10 @@ class UnitTokenizer:
         if self.engine == "tiktoken":
             ids = [self.encode(t) for t in texts]
         else:
-            ids = [np.asarray(e.ids, dtype=np.uint32)
-                   for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
+            ids = [
+                np.asarray(e.ids, dtype=np.uint32)
+                for e in self._tok.encode_batch(list(texts), add_special_tokens=False)
+            ]
         lengths = np.fromiter((a.shape[0] for a in ids), dtype=np.int64, count=len(ids))
         sep = np.full(1, self.sep_id, dtype=np.uint32)
         return np.concatenate([x for a in ids for x in (a, sep)] or [np.zeros(0, np.uint32)]), lengths
@@ -218,9 +225,14 @@ class UnitTokenizer:
         never the whole shard: per-document tasks cost more than the encoding, and results would pile up.
         fastokens takes chunks of ~FAST_CHUNK_BYTES of text instead, one call each (it has its own threads)."""
         if self.engine == "fastokens":
-            sizes = (texts.nbytes if hasattr(texts, "nbytes")  # a HeldText: no decoding just to measure
-                     else np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))  # characters: enough
-            ends = np.searchsorted(np.cumsum(sizes), np.arange(1, sizes.sum() // FAST_CHUNK_BYTES + 1) * FAST_CHUNK_BYTES)
+            sizes = (
+                texts.nbytes
+                if hasattr(texts, "nbytes")  # a HeldText: no decoding just to measure
+                else np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+            )  # characters: enough
+            ends = np.searchsorted(
+                np.cumsum(sizes), np.arange(1, sizes.sum() // FAST_CHUNK_BYTES + 1) * FAST_CHUNK_BYTES
+            )
             bounds = [0, *sorted({int(e) + 1 for e in ends if e + 1 < len(texts)}), len(texts)]
             for a, z in zip(bounds[:-1], bounds[1:]):
                 yield self._fast_chunk(texts[a:z])
@@ -232,8 +244,10 @@ class UnitTokenizer:
             return
         with ThreadPoolExecutor(self.threads) as pool:
             todo = iter(spans)
-            pending = deque(pool.submit(self._encode_chunk, texts[a : a + CHUNK_DOCS])
-                            for a in itertools.islice(todo, 2 * self.threads))
+            pending = deque(
+                pool.submit(self._encode_chunk, texts[a : a + CHUNK_DOCS])
+                for a in itertools.islice(todo, 2 * self.threads)
+            )
             while pending:
                 done = pending.popleft().result()
                 nxt = next(todo, None)
@@ -263,7 +277,9 @@ class UnitTokenizer:
         for flat, n in self._chunks(texts):
             k = flat.shape[0]
             if at + k > max_units:
-                raise CurateError(f"tokenizer {self.path}: more than max_units={max_units} ids (texts {i}-{i + len(n)})")
+                raise CurateError(
+                    f"tokenizer {self.path}: more than max_units={max_units} ids (texts {i}-{i + len(n)})"
+                )
             buf[at : at + k] = flat
             lengths[i : i + len(n)] = n
             at += k
@@ -309,6 +325,7 @@ def candidate_encoder(name: str, folder: str | os.PathLike | None = None):  # no
         def enc(texts: Sequence[str]) -> list[np.ndarray]:
             ids, lengths = t.encode_batch_flat(list(texts), add_special_tokens=False)
             return np.split(ids, np.cumsum(lengths.astype(np.int64))[:-1])
+
         return enc
     if name == "kitoken":
         import kitoken
@@ -320,8 +337,9 @@ def candidate_encoder(name: str, folder: str | os.PathLike | None = None):  # no
 
         hf = Tokenizer.from_file(spec)
         hf.encode_special_tokens = True
-        return lambda texts: [np.asarray(e.ids, dtype=np.uint32)
-                              for e in hf.encode_batch(list(texts), add_special_tokens=False)]
+        return lambda texts: [
+            np.asarray(e.ids, dtype=np.uint32) for e in hf.encode_batch(list(texts), add_special_tokens=False)
+        ]
     raise ValueError(f"unknown tokenizer candidate {name!r}; known: {', '.join(SPEED_ORDER)}, tokenizers")
 
 

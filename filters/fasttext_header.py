@@ -73,7 +73,9 @@ def read_labels(path: str) -> list[str]:
                 raise NotFastText("file ends inside the input matrix")
             rows, cols = struct.unpack("<qq", dims)
             if size < offset + 1 + 16 + rows * cols * 4:
-                raise NotFastText(f"file is cut short ({size:,} bytes, the input matrix alone needs {rows * cols * 4:,})")
+                raise NotFastText(
+                    f"file is cut short ({size:,} bytes, the input matrix alone needs {rows * cols * 4:,})"
+                )
     return labels
 
 
@@ -101,5 +103,6 @@ def check_label(pf: PreflightContext, path: str, label: str, key: str) -> None:
     """Report (under `key`) a model file that is no fastText model or has no label `label`."""
     labels = preflight_labels(pf, path, key)
     if labels is not None and label not in labels:
-        pf.problem(f"fastText model {path} has labels {labels}; {label!r} is not one of them "
-                   "(set the model's label)", key)
+        pf.problem(
+            f"fastText model {path} has labels {labels}; {label!r} is not one of them (set the model's label)", key
+        )

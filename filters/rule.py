@@ -27,8 +27,9 @@ and what was expected.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from curate.core.errors import ConfigError, CurateError
 
@@ -75,7 +76,7 @@ class Node:
     start: int
     end: int
     value: Any = None  # literal value, name, or list of comparison operators
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
 
 
 def _fail(key: str, expr: str, pos: int, msg: str) -> ConfigError:
@@ -100,13 +101,20 @@ def tokenize(expr: str, key: str = "rule") -> list[_Tok]:
             ch = expr[pos]
             hint = ""
             if ch in "'\"":
-                raise _fail(key, expr, pos, f"unterminated string: expected a closing {ch} before the end of the expression")
+                raise _fail(
+                    key, expr, pos, f"unterminated string: expected a closing {ch} before the end of the expression"
+                )
             if ch == "=":
                 hint = " (use '==' to compare)"
             elif ch in "&|!":
                 hint = " (use 'and', 'or', 'not')"
-            raise _fail(key, expr, pos, f"unexpected character {ch!r}{hint}; expected a number, a 'string', a column "
-                        "name, a comparison (< <= > >= == !=), and/or/not or parentheses")
+            raise _fail(
+                key,
+                expr,
+                pos,
+                f"unexpected character {ch!r}{hint}; expected a number, a 'string', a column "
+                "name, a comparison (< <= > >= == !=), and/or/not or parentheses",
+            )
         kind = m.lastgroup or ""
         text = m.group(0)
         if kind == "num":
@@ -249,8 +257,9 @@ class Rule:
     Picklable (it is rebuilt from its source text), so it travels to worker processes.
     """
 
-    def __init__(self, keep: str, clauses: Mapping[str, str] | None = None, params: Params | None = None,
-                 key: str = "rule") -> None:
+    def __init__(
+        self, keep: str, clauses: Mapping[str, str] | None = None, params: Params | None = None, key: str = "rule"
+    ) -> None:
         self.keep_src = keep
         self.clause_src = dict(clauses or {})
         self.params = dict(params or {})
@@ -286,7 +295,7 @@ class Rule:
             if name in done:
                 return
             if name in visiting:
-                cycle = " -> ".join(visiting[visiting.index(name):] + [name])
+                cycle = " -> ".join(visiting[visiting.index(name) :] + [name])
                 raise ConfigError(f"{self._k('clauses')}.{name}: clauses refer to each other in a cycle ({cycle})")
             visiting.append(name)
             self._check(self.trees[name], f"{self._k('clauses')}.{name}", self.clause_src[name], visit_clause, True)
@@ -331,17 +340,26 @@ class Rule:
             name = node.value
             if name in self.trees:
                 if not want_condition:
-                    raise _fail(key, src, node.start, f"expected a value to compare, found clause {name!r} (a condition)")
+                    raise _fail(
+                        key, src, node.start, f"expected a value to compare, found clause {name!r} (a condition)"
+                    )
                 visit_clause(name)
             elif name in self.params:
                 if want_condition and not isinstance(self.params[name], bool):
-                    raise _fail(key, src, node.start, f"expected a condition, found param {name!r} = {self.params[name]!r}")
+                    raise _fail(
+                        key, src, node.start, f"expected a condition, found param {name!r} = {self.params[name]!r}"
+                    )
             else:
                 self.columns.add(name)  # a column: a boolean column can stand alone; checked per document
         elif k in ("num", "str"):
             if want_condition:
-                raise _fail(key, src, node.start, f"expected a condition (a comparison, a clause, a boolean column), "
-                            f"found {'number' if k == 'num' else 'string'} {src[node.start:node.end]}")
+                raise _fail(
+                    key,
+                    src,
+                    node.start,
+                    f"expected a condition (a comparison, a clause, a boolean column), "
+                    f"found {'number' if k == 'num' else 'string'} {src[node.start : node.end]}",
+                )
 
     def _static_type(self, node: Node) -> str | None:
         if node.kind == "num":
@@ -370,9 +388,12 @@ class Rule:
             try:
                 return row[name]
             except KeyError:
-                raise RuleError(f"{key}: column {name!r} is not in the document (present: "
-                                f"{', '.join(sorted(map(str, row))) or 'none'}); add the stage that writes it "
-                                "before this rule") from None
+                raise RuleError(
+                    f"{key}: column {name!r} is not in the document (present: "
+                    f"{', '.join(sorted(map(str, row))) or 'none'}); add the stage that writes it "
+                    "before this rule"
+                ) from None
+
         return column
 
     def _cond(self, node: Node) -> Callable[[Mapping[str, Any], dict[str, bool]], bool]:
@@ -397,6 +418,7 @@ class Rule:
                 if r is None:
                     r = memo[name] = self._fns[name](row, memo)
                 return r
+
             return clause
         if k == "name":
             get = self._value(node)
@@ -405,9 +427,11 @@ class Rule:
             def boolean(row: Mapping[str, Any], memo: dict[str, bool]) -> bool:
                 v = get(row)
                 if not isinstance(v, bool):
-                    raise RuleError(f"{key}: column {name!r} is used as a condition but holds {v!r}; compare it "
-                                    f"(e.g. {name} > 0.5)")
+                    raise RuleError(
+                        f"{key}: column {name!r} is used as a condition but holds {v!r}; compare it (e.g. {name} > 0.5)"
+                    )
                 return v
+
             return boolean
         if k == "in":
             return self._member(node)
@@ -426,6 +450,7 @@ class Rule:
                     return False
                 left = right
             return True
+
         return compare
 
     def _member(self, node: Node) -> Callable[[Mapping[str, Any], dict[str, bool]], bool]:
@@ -440,13 +465,14 @@ class Rule:
                 raise RuleError(f"{key}: cannot evaluate {src!r}: column {name!r} holds {items!r}, not a list")
             item = get_item(row)
             return any(_same_kind(x, item) and x == item for x in items)
+
         return member
 
     def _src_of(self, node: Node) -> str:
         for name, tree in self.trees.items():
             if _contains(tree, node):
-                return " ".join(self.clause_src[name][node.start:node.end].split())
-        return " ".join(self.keep_src[node.start:node.end].split())
+                return " ".join(self.clause_src[name][node.start : node.end].split())
+        return " ".join(self.keep_src[node.start : node.end].split())
 
     # -- evaluation -------------------------------------------------------------------------------
     def evaluate(self, row: Mapping[str, Any]) -> tuple[bool, str | None]:
@@ -500,6 +526,6 @@ def _check_types(a: Any, b: Any, op: str, key: str, src: str) -> None:
         return
     if isinstance(a, bool) and isinstance(b, bool) and op not in _ORDERING:
         return
-    raise RuleError(f"{key}: cannot evaluate {src!r}: {a!r} {op} {b!r} compares a {type(a).__name__} with a "
-                    f"{type(b).__name__}")
-
+    raise RuleError(
+        f"{key}: cannot evaluate {src!r}: {a!r} {op} {b!r} compares a {type(a).__name__} with a {type(b).__name__}"
+    )

@@ -17,8 +17,8 @@ Other tokenizers stay on HF: fastokens was only verified for GPT-2.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -13,9 +13,10 @@ import json
 import os
 import random
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from curate.core.errors import InputError
 
@@ -42,8 +43,9 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
             yield rec
 
 
-def labelled_examples(paths: Sequence[str], text_field: str, label_field: str, positive_values: Sequence[str]
-                      ) -> list[Example]:
+def labelled_examples(
+    paths: Sequence[str], text_field: str, label_field: str, positive_values: Sequence[str]
+) -> list[Example]:
     """(text, label in positive_values) from jsonl files with a label field."""
     pos = {str(v) for v in positive_values}
     out: list[Example] = []
@@ -108,9 +110,20 @@ class TrainParams:
     seed_used: int | None = None
 
     def fasttext_kwargs(self) -> dict[str, Any]:
-        return dict(epoch=self.epoch, lr=self.lr, wordNgrams=self.word_ngrams, dim=self.dim, minCount=self.min_count,
-                    bucket=self.bucket, minn=self.minn, maxn=self.maxn, seed=self.seed, thread=1, verbose=0,
-                    loss="softmax")
+        return dict(
+            epoch=self.epoch,
+            lr=self.lr,
+            wordNgrams=self.word_ngrams,
+            dim=self.dim,
+            minCount=self.min_count,
+            bucket=self.bucket,
+            minn=self.minn,
+            maxn=self.maxn,
+            seed=self.seed,
+            thread=1,
+            verbose=0,
+            loss="softmax",
+        )
 
 
 def _write_training_file(examples: Iterable[Example], params: TrainParams, path: str) -> None:
@@ -196,10 +209,20 @@ class Metrics:
         return (self.tp + self.tn) / self.n if self.n else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "positives": self.positives, "precision": round(self.precision, 4),
-                "recall": round(self.recall, 4), "f1": round(self.f1, 4), "accuracy": round(self.accuracy, 4),
-                "auc": round(self.auc, 4), "threshold": self.threshold, "tp": self.tp, "fp": self.fp, "fn": self.fn,
-                "tn": self.tn}
+        return {
+            "n": self.n,
+            "positives": self.positives,
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+            "accuracy": round(self.accuracy, 4),
+            "auc": round(self.auc, 4),
+            "threshold": self.threshold,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "tn": self.tn,
+        }
 
 
 def positive_probs(model, texts: Sequence[str], params: TrainParams) -> list[float]:

@@ -6,8 +6,9 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -79,14 +80,21 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = build_plan(cfg, check_inputs=False)
     d = describe(plan, files)
     decision = decide(plan)
-    d["resume"] = {"keep": decision.keep, "redo": decision.redo, "reason": decision.reason,
-                   "finished": decision.finished}
+    d["resume"] = {
+        "keep": decision.keep,
+        "redo": decision.redo,
+        "reason": decision.reason,
+        "finished": decision.finished,
+    }
     if args.json:
         print(json.dumps(d, indent=2))
         return 0
     c = Console()
-    c.print(f"[bold]{d['name']}[/bold]  executor: [cyan]{d['executor']}[/cyan]  output: {d['output']}  "
-            f"work: {d['work_dir']}", highlight=False)
+    c.print(
+        f"[bold]{d['name']}[/bold]  executor: [cyan]{d['executor']}[/cyan]  output: {d['output']}  "
+        f"work: {d['work_dir']}",
+        highlight=False,
+    )
     if files is None:
         c.print(f"input: {cfg.input.format} at {cfg.input.path} (remote: files are listed when the run starts)")
     else:
@@ -121,13 +129,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_summary(stats)
         return 0 if stats.get("complete") else 1
     if stats["executor"] == "slurm" and not stats["complete"] and not args.wait:
-        print(f"submitted to Slurm (jobs {', '.join(stats.get('slurm_jobs', []))}); follow with `squeue`; "
-              f"stats.json is written when the last job ends (or run `curate stats {args.config}`)",
-              file=sys.stderr)
+        print(
+            f"submitted to Slurm (jobs {', '.join(stats.get('slurm_jobs', []))}); follow with `squeue`; "
+            f"stats.json is written when the last job ends (or run `curate stats {args.config}`)",
+            file=sys.stderr,
+        )
         return 0
     print_summary(stats)
-    print(f"output: {cfg.output.path}/data   stats: {cfg.output.path}/stats.json   wall: {stats['wall_s']} s",
-          file=sys.stderr)
+    print(
+        f"output: {cfg.output.path}/data   stats: {cfg.output.path}/stats.json   wall: {stats['wall_s']} s",
+        file=sys.stderr,
+    )
     bad = check_conservation(stats["stages"]) + stats.get("flow_errors", [])
     if bad:
         print("documents unaccounted for:\n  " + "\n  ".join(bad), file=sys.stderr)
@@ -143,7 +155,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     saved = given / "stats.json" if given.is_dir() else given
     if saved.suffix == ".json":  # an output folder or its stats.json: print what the run wrote
         if not saved.is_file():
-            raise CurateError(f"{saved}: no stats.json here; pass the run's config, its output folder or its stats.json")
+            raise CurateError(
+                f"{saved}: no stats.json here; pass the run's config, its output folder or its stats.json"
+            )
         stats = json.loads(saved.read_text(encoding="utf-8"))
         print_summary(stats)
         return 0 if stats.get("complete") else 1
@@ -232,11 +246,17 @@ def cmd_stages(args: argparse.Namespace) -> int:
         t.add_column(no_wrap=True, style="bold")
         t.add_column()
         # options models may accept keys beyond their fields (prox_refine: its backend's), each with a note
-        fields = (spec.options.option_fields() if hasattr(spec.options, "option_fields")
-                  else [(k, f, None) for k, f in spec.options.model_fields.items()])
+        fields = (
+            spec.options.option_fields()
+            if hasattr(spec.options, "option_fields")
+            else [(k, f, None) for k, f in spec.options.model_fields.items()]
+        )
         for fname, f, note in fields:
-            default = ("[red]required[/red]" if f.is_required()
-                       else f"[dim](default: {escape(_default_text(f.get_default(call_default_factory=True)))})[/dim]")
+            default = (
+                "[red]required[/red]"
+                if f.is_required()
+                else f"[dim](default: {escape(_default_text(f.get_default(call_default_factory=True)))})[/dim]"
+            )
             where = f"[magenta]{escape(note)}:[/magenta] " if note else ""
             t.add_row(f"  {fname}", f"{where}{escape(f.description or '')} {default}")
         for col in _stage_columns(spec):
@@ -248,8 +268,11 @@ def cmd_stages(args: argparse.Namespace) -> int:
 
         names = [s.name for s in all_stages()]
         hint = get_close_matches(args.name, names, n=1)
-        raise CurateError(f"no stage {args.name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                          + f"; stages: {', '.join(names)}")
+        raise CurateError(
+            f"no stage {args.name!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; stages: {', '.join(names)}"
+        )
     return 0
 
 
@@ -257,26 +280,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="curate",
         description="LLM-pretraining data curation: read web shards, dedup, filter with the GneissWeb ensemble, "
-                    "refine with ProX, write Parquet. Runs locally, on Slurm or on Ray (chosen in the config).",
+        "refine with ProX, write Parquet. Runs locally, on Slurm or on Ray (chosen in the config).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    def with_config(name: str, help: str, fn: Callable[[argparse.Namespace], int],
-                    config_help: str = "YAML config file (see README: config reference)") -> argparse.ArgumentParser:
+    def with_config(
+        name: str,
+        help: str,
+        fn: Callable[[argparse.Namespace], int],
+        config_help: str = "YAML config file (see README: config reference)",
+    ) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.add_argument("config", help=config_help)
-        sp.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set executor.tasks=8 (repeatable)")
+        sp.add_argument(
+            "--set",
+            action="append",
+            metavar="KEY=VALUE",
+            help="override a config key, e.g. --set executor.tasks=8 (repeatable)",
+        )
         sp.set_defaults(fn=fn)
         return sp
 
     with_config("validate", "check a config file and report every problem with its key", cmd_validate)
-    sp = with_config("plan", "show the jobs, tasks, resources and input files a config compiles to (runs nothing)", cmd_plan)
+    sp = with_config(
+        "plan", "show the jobs, tasks, resources and input files a config compiles to (runs nothing)", cmd_plan
+    )
     sp.add_argument("--json", action="store_true", help="print the plan as JSON")
-    sp.add_argument("--no-checks", action="store_true",
-                    help="show the jobs without checking input, models and tokenizers (e.g. a cluster config, offline)")
+    sp.add_argument(
+        "--no-checks",
+        action="store_true",
+        help="show the jobs without checking input, models and tokenizers (e.g. a cluster config, offline)",
+    )
     sp = with_config("run", "run a config to completion (local, Ray) or submit it (Slurm)", cmd_run)
     sp.add_argument("--limit", type=int, help="read at most N records per task (quick trials)")
     sp.add_argument("--output", help="override output.path")
@@ -284,20 +320,32 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tasks", type=int, help="override executor.tasks")
     sp.add_argument("--workers", type=int, help="override executor.workers")
     sp.add_argument("--no-progress", action="store_true", help="no progress display")
-    sp.add_argument("--wait", action="store_true",
-                    help="slurm: wait until every submitted job has ended, then print the summary")
-    with_config("stats", "merge per-task stats of a (finished or running) run and print the summary", cmd_stats,
-                config_help="YAML config file (merges the task stats again), or a run's output folder or its "
-                            "stats.json (prints it)")
-    sp = sub.add_parser("clean", help="remove a run's work folder (intermediates, logs, resume markers); "
-                                      "the dataset in the output folder stays", description="remove a run's work folder")
+    sp.add_argument(
+        "--wait", action="store_true", help="slurm: wait until every submitted job has ended, then print the summary"
+    )
+    with_config(
+        "stats",
+        "merge per-task stats of a (finished or running) run and print the summary",
+        cmd_stats,
+        config_help="YAML config file (merges the task stats again), or a run's output folder or its "
+        "stats.json (prints it)",
+    )
+    sp = sub.add_parser(
+        "clean",
+        help="remove a run's work folder (intermediates, logs, resume markers); the dataset in the output folder stays",
+        description="remove a run's work folder",
+    )
     sp.add_argument("config", help="the run's YAML config, or its output folder")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (as for run)")
     sp.set_defaults(fn=cmd_clean)
     sp = sub.add_parser("stages", help="list the stages usable in a config, with their options and output columns")
     sp.add_argument("name", nargs="?", help="only this stage")
-    sp.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE",
-                    help="also load the stages of this plugin (a module name or a .py file; repeatable)")
+    sp.add_argument(
+        "--plugin",
+        action="append",
+        metavar="MODULE_OR_FILE",
+        help="also load the stages of this plugin (a module name or a .py file; repeatable)",
+    )
     sp.set_defaults(fn=cmd_stages)
 
     for mod in _COMMAND_MODULES:

@@ -27,14 +27,20 @@ class OutputConfig(StrictModel):
     compression: Literal["zstd", "snappy", "gzip", "none"] = Field("zstd", description="Parquet codec")
     keep_rejected: bool = Field(False, description="also write dropped documents, with reason, under rejected/")
     metadata_columns: list[str] = Field(
-        default_factory=list, description="input fields copied to output columns, with the input's types (e.g. url, dump)"
+        default_factory=list,
+        description="input fields copied to output columns, with the input's types (e.g. url, dump)",
     )
     rows_per_group: int = Field(1000, gt=0, description="Parquet row-group size")
     work_dir: LocalPath | None = Field(
-        None, description="intermediates, completion markers and logs, kept for resume (default: OUTPUT.work, "
-                          "beside the dataset, never inside it)")
-    keep_work: bool = Field(True, description="keep the work folder after a successful run (resume, logs); "
-                                              "false removes it at the end (`curate clean` does it later)")
+        None,
+        description="intermediates, completion markers and logs, kept for resume (default: OUTPUT.work, "
+        "beside the dataset, never inside it)",
+    )
+    keep_work: bool = Field(
+        True,
+        description="keep the work folder after a successful run (resume, logs); "
+        "false removes it at the end (`curate clean` does it later)",
+    )
 
 
 class SlurmConfig(StrictModel):
@@ -60,7 +66,9 @@ class ExecutorConfig(StrictModel):
     kind: Literal["local", "slurm", "ray"] = Field("local", description="where tasks run")
     tasks: int = Field(1, ge=1, description="number of tasks (input files are split between them)")
     workers: int = Field(-1, description="tasks running at once (-1: all)")
-    logging_dir: LocalPath | None = Field(None, description="logs, completion markers and per-task stats (default: WORK/logs)")
+    logging_dir: LocalPath | None = Field(
+        None, description="logs, completion markers and per-task stats (default: WORK/logs)"
+    )
     skip_completed: bool = Field(True, description="on rerun, skip tasks that already completed")
     slurm: SlurmConfig = Field(default_factory=SlurmConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
@@ -82,8 +90,10 @@ class CurateConfig(StrictModel):
     on_error: Literal["skip", "fail"] = Field(
         "skip", description="bad input records: skip (count and log file + record) or fail (stop with that message)"
     )
-    plugins: list[str] = Field(default_factory=list, description="modules or .py files whose import registers "
-                                                               "more stages (relative to the config file)")
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="modules or .py files whose import registers more stages (relative to the config file)",
+    )
     stages: list[dict[str, Any]] = Field(default_factory=list, description="the stages, in order")
 
     # filled by load_config after each stage entry is validated against the registry
@@ -115,8 +125,7 @@ def _interpolate(value: Any, path: str, problems: list[str]) -> Any:
             if default is not None:
                 return default
             problems.append(
-                f"{path}: environment variable ${{{name}}} is not set "
-                f"(export {name}=... or write ${{{name}:-default}})"
+                f"{path}: environment variable ${{{name}}} is not set (export {name}=... or write ${{{name}:-default}})"
             )
             return m.group(0)
 
@@ -204,7 +213,9 @@ def _apply_override(raw: dict[str, Any], dotted: str, value: Any, source: str) -
             node = node[index]
             continue
         if not isinstance(node, dict):
-            raise ConfigError(f"--set {dotted}: {where.rpartition('.')[0]} is a {type(node).__name__}, not a section", source)
+            raise ConfigError(
+                f"--set {dotted}: {where.rpartition('.')[0]} is a {type(node).__name__}, not a section", source
+            )
         if last:
             node[part] = value
             return
@@ -222,8 +233,9 @@ def _list_index(items: list[Any], part: str, where: str) -> int:
     if len(matches) == 1:
         return matches[0]
     known = ", ".join(str(n) for n in names if n)
-    raise ConfigError(f"--set {where}: no single stage labelled {part!r}; use an index (0..{len(items) - 1}) "
-                      f"or one of: {known}")
+    raise ConfigError(
+        f"--set {where}: no single stage labelled {part!r}; use an index (0..{len(items) - 1}) or one of: {known}"
+    )
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> CurateConfig:

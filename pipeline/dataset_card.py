@@ -16,6 +16,7 @@ import yaml
 from datatrove.io import get_datafolder
 
 from curate.core.atomic import write_atomic
+
 from .fingerprint import curate_version
 from .plan import Plan
 from .writers import BASE_COLUMNS, REJECTED_COLUMNS
@@ -25,7 +26,8 @@ CARD_FILE = "README.md"
 
 def _front_matter(plan: Plan, has_rejected: bool) -> str:
     configs: list[dict[str, Any]] = [
-        {"config_name": "default", "default": True, "data_files": [{"split": "train", "path": "data/*.parquet"}]}]
+        {"config_name": "default", "default": True, "data_files": [{"split": "train", "path": "data/*.parquet"}]}
+    ]
     if has_rejected:
         configs.append({"config_name": "rejected", "data_files": [{"split": "train", "path": "rejected/*/*.parquet"}]})
     meta = {"configs": configs, "tags": ["curate", "pretraining", "text"], "pretty_name": plan.config.name}
@@ -34,7 +36,7 @@ def _front_matter(plan: Plan, has_rejected: bool) -> str:
 
 def _descriptions(plan: Plan) -> dict[str, str]:
     out = {c.name: c.description for c in BASE_COLUMNS + REJECTED_COLUMNS}
-    out.update({name: "copied from the input" for name in plan.config.output.metadata_columns})
+    out.update(dict.fromkeys(plan.config.output.metadata_columns, "copied from the input"))
     out.update({c.name: c.description for c in plan.columns})
     return out
 
@@ -45,26 +47,47 @@ def _cell(text: Any) -> str:
 
 def card_text(plan: Plan, stats: dict[str, Any], has_rejected: bool) -> str:
     desc = _descriptions(plan)
-    lines = [_front_matter(plan, has_rejected), f"# {plan.config.name}", "",
-             f"Made with curate {curate_version()} on {_dt.date.today().isoformat()} from "
-             f"`{plan.config.input.path}` ({plan.config.input.format}): {stats.get('input_records', 0):,} input records, "
-             f"{stats.get('output_docs', 0):,} documents kept.", "",
-             "Kept documents are in `data/`" + (", dropped ones with `drop_stage` and `drop_reason` in `rejected/STAGE/`"
-                                                 if has_rejected else "") + ". Load them with",
-             "", "```python", "from datasets import load_dataset", "",
-             f'kept = load_dataset("{plan.output_dir}", split="train")'
-             + (f'\nrejected = load_dataset("{plan.output_dir}", "rejected", split="train")' if has_rejected else ""),
-             "```", "", "## Columns", "", "| column | type | description |", "| --- | --- | --- |"]
+    lines = [
+        _front_matter(plan, has_rejected),
+        f"# {plan.config.name}",
+        "",
+        f"Made with curate {curate_version()} on {_dt.date.today().isoformat()} from "
+        f"`{plan.config.input.path}` ({plan.config.input.format}): {stats.get('input_records', 0):,} input records, "
+        f"{stats.get('output_docs', 0):,} documents kept.",
+        "",
+        "Kept documents are in `data/`"
+        + (", dropped ones with `drop_stage` and `drop_reason` in `rejected/STAGE/`" if has_rejected else "")
+        + ". Load them with",
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        f'kept = load_dataset("{plan.output_dir}", split="train")'
+        + (f'\nrejected = load_dataset("{plan.output_dir}", "rejected", split="train")' if has_rejected else ""),
+        "```",
+        "",
+        "## Columns",
+        "",
+        "| column | type | description |",
+        "| --- | --- | --- |",
+    ]
     for f in plan.schema:
         lines.append(f"| `{f.name}` | {_cell(f.type)} | {_cell(desc.get(f.name, ''))} |")
-    lines += ["", "## Stages", "", "| stage | docs in | docs out | dropped | top drop reasons | conserved |",
-              "| --- | ---: | ---: | ---: | --- | :---: |"]
+    lines += [
+        "",
+        "## Stages",
+        "",
+        "| stage | docs in | docs out | dropped | top drop reasons | conserved |",
+        "| --- | ---: | ---: | ---: | --- | :---: |",
+    ]
     for s in stats.get("stages", []):
         if "docs_in" not in s or (s.get("plumbing") and s["label"] != "write"):
             continue
         reasons = ", ".join(f"{k} {v:,}" for k, v in list(s.get("dropped", {}).items())[:4])
-        lines.append(f"| {_cell(s['label'])} | {s['docs_in']:,} | {s['docs_out']:,} | {s['dropped_total']:,} | "
-                     f"{_cell(reasons)} | {'yes' if s.get('conserved') else 'NO'} |")
+        lines.append(
+            f"| {_cell(s['label'])} | {s['docs_in']:,} | {s['docs_out']:,} | {s['dropped_total']:,} | "
+            f"{_cell(reasons)} | {'yes' if s.get('conserved') else 'NO'} |"
+        )
     config_yaml = yaml.safe_dump(plan.config.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
     lines += ["", "## Config", "", "```yaml", config_yaml.rstrip(), "```", ""]
     return "\n".join(lines)
@@ -72,7 +95,10 @@ def card_text(plan: Plan, stats: dict[str, Any], has_rejected: bool) -> str:
 
 def write_dataset_card(plan: Plan, stats: dict[str, Any]) -> str:
     out = get_datafolder(plan.output_dir)
-    has_rejected = plan.config.output.keep_rejected and out.isdir("rejected") and bool(
-        [f for f in out.list_files("rejected") if f.endswith(".parquet")])
+    has_rejected = (
+        plan.config.output.keep_rejected
+        and out.isdir("rejected")
+        and bool([f for f in out.list_files("rejected") if f.endswith(".parquet")])
+    )
     write_atomic(out, CARD_FILE, card_text(plan, stats, has_rejected))
     return CARD_FILE

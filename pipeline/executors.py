@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Iterator
+from typing import Any
 
 from datatrove.executor.base import PipelineExecutor
 from datatrove.executor.local import LocalPipelineExecutor
@@ -210,8 +211,9 @@ def _ray_plugin_env() -> dict[str, Any] | None:
 def incomplete_ranks(plan: Plan, index: int) -> list[int]:
     """Tasks of job `index` that have not finished, decided as datatrove's executors decide them
     (`get_incomplete_ranks`: a task is done when its completion marker exists), whatever ran them."""
-    probe = LocalPipelineExecutor(pipeline=[], tasks=plan.jobs[index].tasks, logging_dir=plan.job_logging_dir(index),
-                                  skip_completed=True)
+    probe = LocalPipelineExecutor(
+        pipeline=[], tasks=plan.jobs[index].tasks, logging_dir=plan.job_logging_dir(index), skip_completed=True
+    )
     return probe.get_incomplete_ranks()
 
 
@@ -226,18 +228,29 @@ def build_executors(plan: Plan, kind: str | None = None) -> list[PipelineExecuto
         if kind == "local":
             workers = job.workers if job.workers != -1 else job.tasks
             e: PipelineExecutor = CurateLocalExecutor(
-                pipeline=job.steps, tasks=job.tasks, workers=min(workers, job.tasks), logging_dir=logdir,
-                depends=prev, skip_completed=ex.skip_completed,
+                pipeline=job.steps,
+                tasks=job.tasks,
+                workers=min(workers, job.tasks),
+                logging_dir=logdir,
+                depends=prev,
+                skip_completed=ex.skip_completed,
             )
         elif kind == "slurm":
             e = CurateSlurmExecutor(
-                pipeline=job.steps, logging_dir=logdir, depends=prev, skip_completed=ex.skip_completed,
+                pipeline=job.steps,
+                logging_dir=logdir,
+                depends=prev,
+                skip_completed=ex.skip_completed,
                 **_slurm_kwargs(ex, job, f"{i:02d}-{job.name}"),
             )
         elif kind == "ray":
             r = job.resources or Resources()
             e = CurateRayExecutor(
-                pipeline=job.steps, tasks=job.tasks, workers=job.workers, logging_dir=logdir, depends=prev,
+                pipeline=job.steps,
+                tasks=job.tasks,
+                workers=job.workers,
+                logging_dir=logdir,
+                depends=prev,
                 skip_completed=ex.skip_completed,
                 cpus_per_task=r.cpus_per_task or ex.ray.cpus_per_task,
                 mem_per_cpu_gb=r.mem_per_cpu_gb or ex.ray.mem_per_cpu_gb,

@@ -47,9 +47,18 @@ def _global_part(config: CurateConfig) -> dict[str, Any]:
 def config_fingerprint(config: CurateConfig) -> dict[str, Any]:
     """One fingerprint of the whole config's decisive parts, and those parts as written in the config
     (`decisive`: input, output, tasks, the stage entries, on_error; the report reads its thresholds there)."""
-    parts = {**_global_part(config), "output": _output_part(config), "tasks": config.executor.tasks,
-             "stages": stage_fingerprints(config)}
+    parts = {
+        **_global_part(config),
+        "output": _output_part(config),
+        "tasks": config.executor.tasks,
+        "stages": stage_fingerprints(config),
+    }
     raw = config.model_dump(mode="json")
-    decisive = {"input": raw["input"], "output": _output_part(config), "tasks": raw["executor"]["tasks"],
-                "stages": raw["stages"], "on_error": raw["on_error"]}
+    decisive = {
+        "input": raw["input"],
+        "output": _output_part(config),
+        "tasks": raw["executor"]["tasks"],
+        "stages": raw["stages"],
+        "on_error": raw["on_error"],
+    }
     return {"fingerprint": _digest(parts), "decisive": decisive}

@@ -12,8 +12,9 @@ with a scratch folder; nothing needs an executor.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
@@ -83,8 +84,12 @@ def _pipe(steps: list[PipelineStep], rank: int, world_size: int) -> Iterator[Doc
     return data
 
 
-def run_stages(docs: Iterable[Any], stages: list[dict[str, Any] | PipelineStep], on_error: str = "skip",
-               work_dir: str | None = None) -> InProcessResult:
+def run_stages(
+    docs: Iterable[Any],
+    stages: list[dict[str, Any] | PipelineStep],
+    on_error: str = "skip",
+    work_dir: str | None = None,
+) -> InProcessResult:
     """Run `stages` over `docs` in this process and return the surviving documents and per-stage stats."""
     if on_error not in ("skip", "fail"):
         raise ConfigError(f"on_error: {on_error!r} is not one of 'skip' (count bad records, go on) or 'fail'")
@@ -100,8 +105,9 @@ def run_stages(docs: Iterable[Any], stages: list[dict[str, Any] | PipelineStep],
             tmp.cleanup()
 
 
-def _run_stages(docs: Iterable[Any], stages: list[dict[str, Any] | PipelineStep], on_error: str,
-                work_dir: str) -> InProcessResult:
+def _run_stages(
+    docs: Iterable[Any], stages: list[dict[str, Any] | PipelineStep], on_error: str, work_dir: str
+) -> InProcessResult:
     ctx = PlanContext(tasks=1, workers=1, on_error=on_error, work_dir=f"{work_dir}/_work", output_dir=work_dir)
     ctx.add(MemorySource(docs))
     dict_stages = [s for s in stages if isinstance(s, dict)]
@@ -130,6 +136,9 @@ def _run_stages(docs: Iterable[Any], stages: list[dict[str, Any] | PipelineStep]
         for step in job.steps:
             if isinstance(step, Accounted):
                 st = step.stats
-                stats.append(step_record(step.label or step.name, job.name, step.plumbing, st.stats.to_dict(),
-                                         st.time_stats.total))
+                stats.append(
+                    step_record(
+                        step.label or step.name, job.name, step.plumbing, st.stats.to_dict(), st.time_stats.total
+                    )
+                )
     return InProcessResult(out, stats)

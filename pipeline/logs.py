@@ -14,7 +14,8 @@ import contextlib
 import functools
 import os
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import datatrove.executor.base as _base
 from loguru import logger
@@ -98,8 +99,11 @@ def _plain_stderr_handlers() -> list[tuple[int, int]]:
     """
     core = getattr(logger, "_core", None)
     handlers = getattr(core, "handlers", {}) or {}
-    return [(hid, int(getattr(h, "levelno", getattr(h, "_levelno", 0)))) for hid, h in list(handlers.items())
-            if getattr(h, "_name", "") == "<stderr>" and int(getattr(h, "levelno", getattr(h, "_levelno", 0))) < 30]
+    return [
+        (hid, int(getattr(h, "levelno", getattr(h, "_levelno", 0))))
+        for hid, h in list(handlers.items())
+        if getattr(h, "_name", "") == "<stderr>" and int(getattr(h, "levelno", getattr(h, "_levelno", 0))) < 30
+    ]
 
 
 @contextlib.contextmanager
@@ -122,7 +126,9 @@ def quiet_console() -> Iterator[None]:
         if _quiet() and not env_had:
             os.environ.pop("TQDM_DISABLE", None)
         if swapped:
-            for hid in {h for h in (sink, *_SINKS) if h is not None}:  # ours, and the one an in-process task's logger left behind
+            for hid in {
+                h for h in (sink, *_SINKS) if h is not None
+            }:  # ours, and the one an in-process task's logger left behind
                 with contextlib.suppress(ValueError):
                     logger.remove(hid)
             _SINKS.clear()

@@ -17,13 +17,14 @@ from typing import Any
 import pyarrow as pa
 from datatrove.pipeline.base import PipelineStep
 
-from .config import CurateConfig
-from .stage_entries import Resources, StageEntry
 from curate.core.errors import ConfigError
-from .fingerprint import config_fingerprint, curate_version
-from .readers import is_remote, list_input_files, make_reader, metadata_column_types
 from curate.core.stage_api import Column, get_stage
 from curate.core.steps import Accounted
+
+from .config import CurateConfig
+from .fingerprint import config_fingerprint, curate_version
+from .readers import is_remote, list_input_files, make_reader, metadata_column_types
+from .stage_entries import Resources, StageEntry
 from .writers import IntermediateReader, IntermediateWriter, OutputWriter, output_schema
 
 
@@ -62,9 +63,18 @@ class Plan:
 class PlanContext:
     """What a stage's `build(options, ctx)` uses to add itself to the plan."""
 
-    def __init__(self, *, tasks: int, workers: int, on_error: str, work_dir: str, output_dir: str,
-                 output: Any = None, rejected_schema: pa.Schema | None = None,
-                 file_metadata: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tasks: int,
+        workers: int,
+        on_error: str,
+        work_dir: str,
+        output_dir: str,
+        output: Any = None,
+        rejected_schema: pa.Schema | None = None,
+        file_metadata: dict[str, str] | None = None,
+    ) -> None:
         self._file_metadata = file_metadata
         self.work_dir = work_dir
         self.output_dir = output_dir
@@ -129,9 +139,14 @@ class PlanContext:
         if self._rejected_schema is None:
             return None
         out = self._output
-        return OutputWriter(posixpath.join(self.output_dir, "rejected", label.replace("/", "_")), self._rejected_schema,
-                            compression=out.compression, rows_per_group=out.rows_per_group, label=f"rejected:{label}",
-                            file_metadata=self._file_metadata)
+        return OutputWriter(
+            posixpath.join(self.output_dir, "rejected", label.replace("/", "_")),
+            self._rejected_schema,
+            compression=out.compression,
+            rows_per_group=out.rows_per_group,
+            label=f"rejected:{label}",
+            file_metadata=self._file_metadata,
+        )
 
     def finish(self, last_step: PipelineStep | None) -> list[Job]:
         if last_step is not None:
@@ -160,8 +175,10 @@ def default_work_dir(output_dir: str) -> str:
     """`OUTPUT.work`, beside the dataset: intermediates and logs never land inside the published folder."""
     output_dir = output_dir.rstrip("/")
     if "://" in output_dir and "/" not in output_dir.split("://", 1)[1]:
-        raise ConfigError(f"output.path: {output_dir!r} is a bucket root; set output.work_dir to a folder for "
-                          "intermediates and logs (e.g. s3://bucket/curate-work)")
+        raise ConfigError(
+            f"output.path: {output_dir!r} is a bucket root; set output.work_dir to a folder for "
+            "intermediates and logs (e.g. s3://bucket/curate-work)"
+        )
     return output_dir + ".work"
 
 
@@ -185,19 +202,48 @@ def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
     rejected_schema = output_schema(columns, meta_types, rejected=True) if config.output.keep_rejected else None
 
     ex, out = config.executor, config.output
-    file_metadata = {"curate_version": curate_version(), "curate_config_fingerprint": config_fingerprint(config)["fingerprint"],
-                     "curate_run": config.name}
-    ctx = PlanContext(tasks=ex.tasks, workers=ex.workers, on_error=config.on_error, work_dir=intermediate_dir,
-                      output_dir=output_dir, output=out, rejected_schema=rejected_schema, file_metadata=file_metadata)
+    file_metadata = {
+        "curate_version": curate_version(),
+        "curate_config_fingerprint": config_fingerprint(config)["fingerprint"],
+        "curate_run": config.name,
+    }
+    ctx = PlanContext(
+        tasks=ex.tasks,
+        workers=ex.workers,
+        on_error=config.on_error,
+        work_dir=intermediate_dir,
+        output_dir=output_dir,
+        output=out,
+        rejected_schema=rejected_schema,
+        file_metadata=file_metadata,
+    )
     ctx.add(make_reader(config.input, config.on_error))
     add_stages(ctx, config.entries)
-    jobs = ctx.finish(OutputWriter(posixpath.join(output_dir, "data"), schema, compression=out.compression,
-                                   rows_per_group=out.rows_per_group, file_metadata=file_metadata))
+    jobs = ctx.finish(
+        OutputWriter(
+            posixpath.join(output_dir, "data"),
+            schema,
+            compression=out.compression,
+            rows_per_group=out.rows_per_group,
+            file_metadata=file_metadata,
+        )
+    )
     missing = [n for n, t in meta_types.items() if t is None and n not in ("id", "text")]
-    warnings = [f"output.metadata_columns: {n!r} is not a field of the input (written as an empty column)"
-                for n in missing]
-    return Plan(config, jobs, output_dir, logging_dir, work_dir, schema, columns, [e.label for e in config.entries],
-                intermediate_dir, warnings)
+    warnings = [
+        f"output.metadata_columns: {n!r} is not a field of the input (written as an empty column)" for n in missing
+    ]
+    return Plan(
+        config,
+        jobs,
+        output_dir,
+        logging_dir,
+        work_dir,
+        schema,
+        columns,
+        [e.label for e in config.entries],
+        intermediate_dir,
+        warnings,
+    )
 
 
 def _metadata_types(config: CurateConfig) -> dict[str, pa.DataType | None]:

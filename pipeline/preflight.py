@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
+
+from curate.core.errors import ConfigError
+from curate.core.stage_api import get_prepare, get_stage
 
 from .config import CurateConfig
-from curate.core.errors import ConfigError
 from .readers import SOURCE_FILE, SOURCE_RECORD, input_field_names, is_remote, list_input_files
-from curate.core.stage_api import get_prepare, get_stage
 
 _HUB_ATTEMPTS: dict[tuple[str, str | None, str], str | Exception] = {}  # one answer per process
 
@@ -43,8 +44,14 @@ class Preflight:
         self.problems.append(f"{key or self.key}: {message}")
 
     # -- files -----------------------------------------------------------------------------------
-    def model_file(self, ref: str, key: str, filename: str | None = None,
-                   suffixes: tuple[str, ...] = (".bin", ".ftz"), what: str = "model") -> str | None:
+    def model_file(
+        self,
+        ref: str,
+        key: str,
+        filename: str | None = None,
+        suffixes: tuple[str, ...] = (".bin", ".ftz"),
+        what: str = "model",
+    ) -> str | None:
         """A local file for `ref` (a path, or a hub id resolved once into the HF cache); None after a problem."""
         from curate.core.model_refs import classify_ref
 
@@ -54,8 +61,12 @@ class Preflight:
             if p.is_dir() and filename:
                 p = p / filename
             if not p.is_file():
-                self.problem(f"{what} {ref!r} not found" + (f" (looked for {p})" if str(p) != ref else "")
-                             + f"; give an existing {'/'.join(suffixes)} file or a hub id (owner/name)", key)
+                self.problem(
+                    f"{what} {ref!r} not found"
+                    + (f" (looked for {p})" if str(p) != ref else "")
+                    + f"; give an existing {'/'.join(suffixes)} file or a hub id (owner/name)",
+                    key,
+                )
                 return None
             return str(p)
         return self._hub(value, filename, key, what, suffixes)
@@ -86,17 +97,23 @@ class Preflight:
             return None
         return str(p)
 
-    def _hub(self, repo: str, filename: str | None, key: str, what: str, suffixes: tuple[str, ...],
-             snapshot: bool = False) -> str | None:
+    def _hub(
+        self, repo: str, filename: str | None, key: str, what: str, suffixes: tuple[str, ...], snapshot: bool = False
+    ) -> str | None:
         cache_key = (repo, filename, ("snapshot" if snapshot else "file") + ("" if self.download else ":check"))
         if cache_key not in _HUB_ATTEMPTS:
-            _HUB_ATTEMPTS[cache_key] = (_fetch_from_hub(repo, filename, suffixes, snapshot) if self.download
-                                        else _check_on_hub(repo, filename, snapshot))
+            _HUB_ATTEMPTS[cache_key] = (
+                _fetch_from_hub(repo, filename, suffixes, snapshot)
+                if self.download
+                else _check_on_hub(repo, filename, snapshot)
+            )
         got = _HUB_ATTEMPTS[cache_key]
         if isinstance(got, Exception):
-            self.problem(f"{what} {repo!r} is not available from the hub or the local HF cache ({_short(got)}); "
-                         "download it once where the hub is reachable (huggingface-cli download), or give a local path",
-                         key)
+            self.problem(
+                f"{what} {repo!r} is not available from the hub or the local HF cache ({_short(got)}); "
+                "download it once where the hub is reachable (huggingface-cli download), or give a local path",
+                key,
+            )
             return None
         return got
 
@@ -123,9 +140,12 @@ class Preflight:
                 continue
             pool = sorted(known | (self.input_fields or set()))
             hint = difflib.get_close_matches(name, pool, n=1)
-            self.problem(f"{name!r} is not a clause, a param, or a column of the input or an earlier stage"
-                         + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                         + f"; columns here: {', '.join(sorted(known - {'text'}))}", key)
+            self.problem(
+                f"{name!r} is not a clause, a param, or a column of the input or an earlier stage"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + f"; columns here: {', '.join(sorted(known - {'text'}))}",
+                key,
+            )
 
 
 def _short(e: BaseException) -> str:
@@ -187,8 +207,11 @@ def check_input(config: CurateConfig) -> list[str]:
     except ConfigError as e:
         return e.problems
     if not files:
-        return [f"input.path: no files under {cfg.path!r}" + (f" match glob {cfg.glob!r}" if cfg.glob else "")
-                + " (check the path, the glob and input.recursive)"]
+        return [
+            f"input.path: no files under {cfg.path!r}"
+            + (f" match glob {cfg.glob!r}" if cfg.glob else "")
+            + " (check the path, the glob and input.recursive)"
+        ]
     return []
 
 
@@ -197,7 +220,7 @@ def check_output(config: CurateConfig) -> list[str]:
     for key, path in (("output.path", config.output.path), ("output.work_dir", config.output.work_dir)):
         if not path or is_remote(path):
             continue
-        local = path[len("file://"):] if path.startswith("file://") else path
+        local = path[len("file://") :] if path.startswith("file://") else path
         if os.path.isfile(local):
             problems.append(f"{key}: {path!r} is a file; give a folder (it is created if missing)")
             continue
@@ -233,4 +256,3 @@ def preflight(config: CurateConfig, download: bool = True) -> None:
     problems += pf.problems
     if problems:
         raise ConfigError(problems, config._source)
-

@@ -38,8 +38,12 @@ def job_fingerprints(plan: Plan) -> list[str]:
     keep_rejected = plan.config.output.keep_rejected
     out, prev = [], _digest(_global_part(plan.config))
     for job in plan.jobs:
-        part: dict[str, Any] = {"prev": prev, "name": job.name, "tasks": job.tasks,
-                                "stages": [(label, stages.get(label)) for label in job.stages]}
+        part: dict[str, Any] = {
+            "prev": prev,
+            "name": job.name,
+            "tasks": job.tasks,
+            "stages": [(label, stages.get(label)) for label in job.stages],
+        }
         if job.writes_output or keep_rejected:
             part["output"] = _output_part(plan.config)
         prev = _digest(part)
@@ -113,8 +117,9 @@ def decide(plan: Plan) -> ResumeDecision:
         if record and record.get("finished"):
             if record.get("fingerprint") == config_fingerprint(plan.config)["fingerprint"]:
                 return ResumeDecision(keep=all_jobs, finished=True, previous_wall_s=float(record.get("wall_s", 0)))
-            return ResumeDecision(redo=all_jobs, reason="the output holds a finished run of another config "
-                                                        "(its work folder is gone)")
+            return ResumeDecision(
+                redo=all_jobs, reason="the output holds a finished run of another config (its work folder is gone)"
+            )
         return ResumeDecision(redo=all_jobs)
     if not plan.config.executor.skip_completed:
         return ResumeDecision(redo=all_jobs, reason="executor.skip_completed is false")
@@ -145,17 +150,22 @@ def apply(plan: Plan, decision: ResumeDecision) -> None:
         for j in old_jobs[first:]:
             redo_labels.update(j.get("stages", {}))
         logs = get_datafolder(plan.logging_dir)
-        for name in (logs.ls("", detail=False) if logs.exists("") else []):
+        for name in logs.ls("", detail=False) if logs.exists("") else []:
             base = posixpath.basename(name.rstrip("/"))
             if base[:2].isdigit() and int(base[:2]) >= first:
                 logs.rm(base, recursive=True)
         inter = get_datafolder(plan.intermediate_dir)
-        for name in (inter.ls("", detail=False) if inter.exists("") else []):
+        for name in inter.ls("", detail=False) if inter.exists("") else []:
             base = posixpath.basename(name.rstrip("/"))
             if (base[:2].isdigit() and int(base[:2]) >= first) or base in redo_labels:
                 inter.rm(base, recursive=True)
-        _remove(plan.output_dir, "data", "stats.json", "README.md",
-                *(posixpath.join("rejected", label.replace("/", "_")) for label in redo_labels))
+        _remove(
+            plan.output_dir,
+            "data",
+            "stats.json",
+            "README.md",
+            *(posixpath.join("rejected", label.replace("/", "_")) for label in redo_labels),
+        )
     save_state(plan, decision.previous_wall_s, finished=False)
 
 
@@ -164,8 +174,10 @@ def save_state(plan: Plan, wall_s: float, finished: bool) -> None:
     stages = stage_fingerprints(plan.config)
     state = {
         "global": _digest(_global_part(plan.config)),
-        "jobs": [{"name": j.name, "tasks": j.tasks, "fingerprint": fp, "stages": {s: stages.get(s) for s in j.stages}}
-                 for j, fp in zip(plan.jobs, fps)],
+        "jobs": [
+            {"name": j.name, "tasks": j.tasks, "fingerprint": fp, "stages": {s: stages.get(s) for s in j.stages}}
+            for j, fp in zip(plan.jobs, fps)
+        ],
         "wall_s": round(wall_s, 2),
         "finished": finished,
     }
@@ -174,6 +186,11 @@ def save_state(plan: Plan, wall_s: float, finished: bool) -> None:
 
 def write_run_record(plan: Plan, wall_s: float, finished: bool) -> None:
     """`OUTPUT/_curate_run.json`: which config made this dataset (report and resume read it)."""
-    record = {**config_fingerprint(plan.config), "config": plan.config.model_dump(mode="json"),
-              "work_dir": plan.work_dir, "wall_s": round(wall_s, 2), "finished": finished}
+    record = {
+        **config_fingerprint(plan.config),
+        "config": plan.config.model_dump(mode="json"),
+        "work_dir": plan.work_dir,
+        "wall_s": round(wall_s, 2),
+        "finished": finished,
+    }
     write_json_atomic(plan.output_dir, RUN_FILE, record)

@@ -33,7 +33,7 @@ def check_writable(path: str, key: str) -> None:
     """Fail before any task starts when a local folder cannot be created or written."""
     if is_remote(path):
         return  # object stores: credentials and buckets are checked by the first write
-    local = path[len("file://"):] if path.startswith("file://") else path
+    local = path[len("file://") :] if path.startswith("file://") else path
     if os.path.isfile(local):
         raise ConfigError(f"{key}: {path!r} is a file; give a folder (it is created if missing)")
     probe = os.path.join(local, f".curate-write-test-{uuid.uuid4().hex[:8]}")
@@ -91,8 +91,16 @@ class _Progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         console = Console(stderr=True)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tasks"),
-                      TimeElapsedColumn(), console=console, transient=False, disable=not console.is_terminal) as prog:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("tasks"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not console.is_terminal,
+        ) as prog:
             ids = [prog.add_task(f"job {i} {j.name}", total=j.tasks) for i, j in enumerate(self.plan.jobs)]
             last: list[int] = []
             while True:
@@ -100,15 +108,17 @@ class _Progress:
                 for tid, c in zip(ids, counts):
                     prog.update(tid, completed=c)
                 if not console.is_terminal and counts != last:  # logs: one line per change, never folded
-                    console.print("tasks done: " + ", ".join(f"{j.name} {c}/{j.tasks}" for j, c in zip(self.plan.jobs, counts)),
-                                  soft_wrap=True)
+                    console.print(
+                        "tasks done: " + ", ".join(f"{j.name} {c}/{j.tasks}" for j, c in zip(self.plan.jobs, counts)),
+                        soft_wrap=True,
+                    )
                 last = counts
                 if self._stop.wait(1.0):
                     for tid, c in zip(ids, self._counts()):
                         prog.update(tid, completed=c)
                     return
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         if self.enabled:
             self._thread = threading.Thread(target=self._loop, daemon=True)
             self._thread.start()
@@ -163,9 +173,12 @@ def _refuse_in_worker_bootstrap() -> None:
 
     for mod in (multiprocessing, _multiprocess()):
         if mod is not None and getattr(mod.current_process(), "_inheriting", False):
-            print('curate: run_config() was called while a worker process imported your script; put the call '
-                  'under `if __name__ == "__main__":` (worker processes import the script that starts a run)',
-                  file=sys.stderr, flush=True)
+            print(
+                "curate: run_config() was called while a worker process imported your script; put the call "
+                'under `if __name__ == "__main__":` (worker processes import the script that starts a run)',
+                file=sys.stderr,
+                flush=True,
+            )
             os._exit(3)
 
 
@@ -228,7 +241,9 @@ def remove_work_dir(work_dir: str) -> bool:
     return True
 
 
-def run_config(config: CurateConfig, kind: str | None = None, progress: bool = True, wait: bool = False) -> dict[str, Any]:
+def run_config(
+    config: CurateConfig, kind: str | None = None, progress: bool = True, wait: bool = False
+) -> dict[str, Any]:
     """Run a validated config to completion (local, Ray) or submit it (Slurm; `wait` follows it to the end).
 
     Jobs an earlier run of the same output finished with the same stages are kept (see resume.py).
@@ -241,8 +256,10 @@ def run_config(config: CurateConfig, kind: str | None = None, progress: bool = T
     if decision.finished:
         stats = _saved_stats(plan)
         if stats is not None:
-            notice(f"nothing to do: every job of this config has already finished (wall {stats.get('wall_s', 0)} s); "
-                   f"output: {plan.output_dir}")
+            notice(
+                f"nothing to do: every job of this config has already finished (wall {stats.get('wall_s', 0)} s); "
+                f"output: {plan.output_dir}"
+            )
             stats["nothing_to_do"] = True
             return stats
     message = decision.describe(plan)

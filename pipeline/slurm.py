@@ -25,6 +25,7 @@ from datatrove.io import get_datafolder
 
 from curate.core.atomic import write_atomic, write_json_atomic
 from curate.core.errors import CurateError
+
 from .executors import slurm_env_command, slurm_mem
 from .plan import Plan
 
@@ -65,13 +66,16 @@ def _stats_job_script(plan: Plan, config_path: str) -> str:
 def submit(plan: Plan, executors: list[Any]) -> list[str]:
     """Submit every job of the plan and the stats job; returns the Slurm job ids (none when all is done)."""
     if subprocess.run(["which", "sbatch"], capture_output=True).returncode != 0:
-        raise CurateError("executor.kind is slurm but `sbatch` is not on PATH; run on a Slurm login node "
-                          "or use --executor local")
+        raise CurateError(
+            "executor.kind is slurm but `sbatch` is not on PATH; run on a Slurm login node or use --executor local"
+        )
     try:
         executors[-1].run()  # datatrove launches the dependency chain from the last job backwards
     except subprocess.CalledProcessError as e:
-        raise CurateError(f"sbatch failed (exit {e.returncode}): {(e.output or b'').decode(errors='replace').strip()}; "
-                          "check executor.slurm (partition, qos, sbatch_args)") from None
+        raise CurateError(
+            f"sbatch failed (exit {e.returncode}): {(e.output or b'').decode(errors='replace').strip()}; "
+            "check executor.slurm (partition, qos, sbatch_args)"
+        ) from None
     ids = [str(e.job_id) for e in executors if e.job_id not in (None, -1, "-1")]
     if not ids:
         return []
@@ -81,8 +85,9 @@ def submit(plan: Plan, executors: list[Any]) -> list[str]:
     config_path = logs.resolve_paths(CONFIG_COPY)
     stats_id = launch_slurm_job(_stats_job_script(plan, config_path), _sbatch_id, f"--dependency=afterany:{ids[-1]}")
     ids.append(str(stats_id))
-    write_json_atomic(logs, JOBS_FILE, {"jobs": ids, "names": [j.name for j in plan.jobs] + ["stats"],
-                                        "submitted": time.time()})
+    write_json_atomic(
+        logs, JOBS_FILE, {"jobs": ids, "names": [j.name for j in plan.jobs] + ["stats"], "submitted": time.time()}
+    )
     return ids
 
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 import posixpath
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from datatrove.io import get_datafolder
 from datatrove.utils.stats import MetricStats, PipelineStats
 
 from curate.core.atomic import write_json_atomic
-from .plan import Plan
 from curate.core.steps import UNACCOUNTED, Accounted
+
+from .plan import Plan
 
 
 def _total(v: Any) -> float:
@@ -29,8 +31,11 @@ def step_record(label: str, job: str, plumbing: bool, stats: dict[str, Any], tim
     dropped = {k.split("/", 1)[1]: int(_total(v)) for k, v in stats.items() if k.startswith("dropped/")}
     docs_in = int(_total(stats.get("docs_in", 0)))
     docs_out = int(_total(stats.get("docs_out", 0)))
-    extra = {k: _total(v) for k, v in stats.items() if not k.startswith("dropped/") and k not in
-             ("docs_in", "docs_out", "chars_in", "chars_out")}
+    extra = {
+        k: _total(v)
+        for k, v in stats.items()
+        if not k.startswith("dropped/") and k not in ("docs_in", "docs_out", "chars_in", "chars_out")
+    }
     return {
         "label": label,
         "job": job,
@@ -64,11 +69,19 @@ def collect_stats(plan: Plan) -> dict[str, Any]:
             label = getattr(step, "label", None) or step.name
             if not isinstance(step, Accounted):
                 # a datatrove step with no curate accounting (e.g. MinHash signatures): keep its raw stats
-                stages.append({"label": label, "job": job.name, "plumbing": True, "raw": s.stats.to_dict() if s else {},
-                               "ran": bool(files)})
+                stages.append(
+                    {
+                        "label": label,
+                        "job": job.name,
+                        "plumbing": True,
+                        "raw": s.stats.to_dict() if s else {},
+                        "ran": bool(files),
+                    }
+                )
                 continue
-            record = step_record(label, job.name, step.plumbing, s.stats.to_dict() if s else {},
-                                 s.time_stats.total if s else 0.0)
+            record = step_record(
+                label, job.name, step.plumbing, s.stats.to_dict() if s else {}, s.time_stats.total if s else 0.0
+            )
             record["ran"] = bool(files)  # no task of its job finished (a failed or unfinished run)
             stages.append(record)
     complete = all(j["tasks_completed"] == j["tasks"] for j in jobs)
@@ -92,8 +105,10 @@ def unfit_warnings(stages: list[dict[str, Any]]) -> list[str]:
     for s in stages:
         for key, n in sorted((s.get("extra") or {}).items()):
             if key.startswith("unfit_value/") and n:
-                out.append(f"{s['label']}: {int(n):,} value(s) of column {key.split('/', 1)[1]!r} did not fit its type "
-                           "(written as null)")
+                out.append(
+                    f"{s['label']}: {int(n):,} value(s) of column {key.split('/', 1)[1]!r} did not fit its type "
+                    "(written as null)"
+                )
     return out
 
 
@@ -110,12 +125,21 @@ def _fmt_reasons(dropped: dict[str, int], n: int = 3) -> str:
     return s
 
 
-def summary_table(stats: dict[str, Any]) -> "Any":
+def summary_table(stats: dict[str, Any]) -> Any:
     from rich.table import Table
 
-    t = Table(title=f"curate run '{stats['run']}'" + ("" if stats["complete"] else " (INCOMPLETE)"), title_justify="left")
-    for col, just in (("stage", "left"), ("docs in", "right"), ("docs out", "right"), ("dropped", "right"),
-                      ("top drop reasons", "left"), ("chars kept", "right"), ("conserved", "center")):
+    t = Table(
+        title=f"curate run '{stats['run']}'" + ("" if stats["complete"] else " (INCOMPLETE)"), title_justify="left"
+    )
+    for col, just in (
+        ("stage", "left"),
+        ("docs in", "right"),
+        ("docs out", "right"),
+        ("dropped", "right"),
+        ("top drop reasons", "left"),
+        ("chars kept", "right"),
+        ("conserved", "center"),
+    ):
         t.add_column(col, justify=just, no_wrap=col != "top drop reasons")  # type: ignore[arg-type]
     for s in stats["stages"]:
         if s.get("plumbing") and s["label"] != "write":
@@ -126,8 +150,15 @@ def summary_table(stats: dict[str, Any]) -> "Any":
             t.add_row(s["label"], "-", "-", "-", "[dim]not run[/dim]", "-", "-")
             continue
         kept = f"{s['chars_out'] / s['chars_in']:.1%}" if s["chars_in"] else "-"
-        t.add_row(s["label"], f"{s['docs_in']:,}", f"{s['docs_out']:,}", f"{s['dropped_total']:,}",
-                  _fmt_reasons(s["dropped"]), kept, "✓" if s["conserved"] else "[red]✗[/red]")
+        t.add_row(
+            s["label"],
+            f"{s['docs_in']:,}",
+            f"{s['docs_out']:,}",
+            f"{s['dropped_total']:,}",
+            _fmt_reasons(s["dropped"]),
+            kept,
+            "✓" if s["conserved"] else "[red]✗[/red]",
+        )
     return t
 
 
@@ -165,7 +196,9 @@ def flow_errors(stages: list[dict[str, Any]]) -> list[str]:
         if "docs_in" not in s:
             prev = None
             continue
-        if prev is not None and (prev["job"] == s["job"] or (prev["label"] == "handoff write" and s["label"] == "handoff read")):
+        if prev is not None and (
+            prev["job"] == s["job"] or (prev["label"] == "handoff write" and s["label"] == "handoff read")
+        ):
             if prev["docs_out"] != s["docs_in"]:
                 errors.append(f"{prev['label']} -> {s['label']}: {prev['docs_out']} out but {s['docs_in']} in")
         elif prev is not None and s["label"] != "handoff read":

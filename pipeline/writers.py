@@ -21,8 +21,9 @@ import decimal
 import json
 import math
 import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import orjson
@@ -50,20 +51,27 @@ REJECTED_COLUMNS = [
 ]
 
 
-def output_schema(stage_columns: Iterable[Column],
-                  metadata_columns: Iterable[str] | Mapping[str, pa.DataType | None] = (),
-                  rejected: bool = False) -> pa.Schema:
+def output_schema(
+    stage_columns: Iterable[Column],
+    metadata_columns: Iterable[str] | Mapping[str, pa.DataType | None] = (),
+    rejected: bool = False,
+) -> pa.Schema:
     """The schema every task writes. `metadata_columns`: names (string columns) or {name: Arrow type}
     as `readers.metadata_column_types` returns it (None, a name never seen in the input: string)."""
     types = metadata_columns if isinstance(metadata_columns, Mapping) else dict.fromkeys(metadata_columns)
     fields: dict[str, pa.Field] = {}
-    cols = (list(BASE_COLUMNS) + [Column(m, t if t is not None else pa.string(), "input field") for m, t in types.items()]
-            + list(stage_columns))
+    cols = (
+        list(BASE_COLUMNS)
+        + [Column(m, t if t is not None else pa.string(), "input field") for m, t in types.items()]
+        + list(stage_columns)
+    )
     if rejected:
         cols += REJECTED_COLUMNS
     for c in cols:
         if c.name in fields and fields[c.name].type != c.type:
-            raise ValueError(f"column {c.name!r} declared twice with different types ({fields[c.name].type} vs {c.type})")
+            raise ValueError(
+                f"column {c.name!r} declared twice with different types ({fields[c.name].type} vs {c.type})"
+            )
         fields[c.name] = pa.field(c.name, c.type)
     return pa.schema(list(fields.values()))
 
@@ -102,9 +110,12 @@ def _to_int(lo: int, hi: int, v: Any) -> Any:
         if not math.isfinite(v) or not float(v).is_integer():
             return UNFIT  # pyarrow would truncate 2.5 to 2 without a word
         x = int(v)
-    elif isinstance(v, str) and _INT_TEXT.fullmatch(v.strip()):
-        x = int(v)
-    elif isinstance(v, decimal.Decimal) and v == v.to_integral_value():
+    elif (
+        isinstance(v, str)
+        and _INT_TEXT.fullmatch(v.strip())
+        or isinstance(v, decimal.Decimal)
+        and v == v.to_integral_value()
+    ):
         x = int(v)
     else:
         return UNFIT
@@ -245,7 +256,7 @@ def coercer(typ: pa.DataType) -> Callable[[Any], Any]:
     return partial(_to_scalar, typ)
 
 
-def _output_row(self: "OutputWriter", document: Document) -> dict:
+def _output_row(self: OutputWriter, document: Document) -> dict:
     row: dict[str, Any] = {"id": document.id, "text": document.text}
     meta = document.metadata
     for name, fn in self._coercers():
@@ -270,8 +281,15 @@ class OutputWriter(Accounted, AtomicParquetWriter):
     name = "write"
     plumbing = True
 
-    def __init__(self, output_folder: str, schema: pa.Schema, compression: str = "zstd", rows_per_group: int = 1000,
-                 label: str = "write", file_metadata: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        output_folder: str,
+        schema: pa.Schema,
+        compression: str = "zstd",
+        rows_per_group: int = 1000,
+        label: str = "write",
+        file_metadata: Mapping[str, str] | None = None,
+    ) -> None:
         if file_metadata:
             wrong = {k: v for k, v in file_metadata.items() if not isinstance(k, str) or not isinstance(v, str)}
             if wrong:
@@ -291,8 +309,9 @@ class OutputWriter(Accounted, AtomicParquetWriter):
     def _coercers(self) -> list[tuple[str, Callable[[Any], Any]]]:
         fns = self.__dict__.get("_coercer_list")
         if fns is None:  # built in the worker (closures of partials pickle, but need not travel)
-            fns = self.__dict__["_coercer_list"] = [(f.name, coercer(f.type)) for f in self.schema
-                                                    if f.name not in ("id", "text")]
+            fns = self.__dict__["_coercer_list"] = [
+                (f.name, coercer(f.type)) for f in self.schema if f.name not in ("id", "text")
+            ]
         return fns
 
     def __getstate__(self) -> dict:
@@ -308,9 +327,11 @@ class OutputWriter(Accounted, AtomicParquetWriter):
         if first:
             shown = repr(value)
             shown = shown if len(shown) <= 80 else shown[:77] + "..."
-            logger.warning(f"{self.label or self.name}: column {column!r} ({self.schema.field(column).type}) cannot hold "
-                           f"{shown} ({type(value).__name__}) of document {doc_id!r}; written as null, counted as {key} "
-                           "(list the column with the type you want, or fix the input)")
+            logger.warning(
+                f"{self.label or self.name}: column {column!r} ({self.schema.field(column).type}) cannot hold "
+                f"{shown} ({type(value).__name__}) of document {doc_id!r}; written as null, counted as {key} "
+                "(list the column with the type you want, or fix the input)"
+            )
         return None
 
     def _write_batch(self, filename: str) -> None:
@@ -384,8 +405,14 @@ class IntermediateWriter(Accounted, AtomicParquetWriter):
     plumbing = True
 
     def __init__(self, folder: str) -> None:
-        super().__init__(folder, output_filename="${rank}.parquet", compression="zstd", adapter=_intermediate_row,
-                         schema=INTERMEDIATE_SCHEMA, max_file_size=-1)
+        super().__init__(
+            folder,
+            output_filename="${rank}.parquet",
+            compression="zstd",
+            adapter=_intermediate_row,
+            schema=INTERMEDIATE_SCHEMA,
+            max_file_size=-1,
+        )
         self.configure(label="handoff write")
 
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:

@@ -90,7 +90,9 @@ def _word_delta(src: str, dst: str, count: int) -> int | None:
     return None
 
 
-def _normalize(text: str, calls: list[Call], errors: list[str], max_growth: float) -> tuple[str, list[dict], int, int | None]:
+def _normalize(
+    text: str, calls: list[Call], errors: list[str], max_growth: float
+) -> tuple[str, list[dict], int, int | None]:
     """Apply the normalizations in order. Returns (text, edits, counted errors, exact word-count change or
     None). A source holds no newline, so replacing in the whole text is replacing line by line, and the
     line count never changes."""
@@ -129,8 +131,10 @@ def _normalize(text: str, calls: list[Call], errors: list[str], max_growth: floa
             new_len = len(out) - count * shrink
             if new_len > limit:
                 # checked before replacing: `e` -> 4096 `e`s twice would otherwise ask for gigabytes
-                errors.append(f"{c.text}: would make the text {new_len} chars, over max_growth {max_growth:g} x "
-                              f"{len(text)}; refused")
+                errors.append(
+                    f"{c.text}: would make the text {new_len} chars, over max_growth {max_growth:g} x "
+                    f"{len(text)}; refused"
+                )
                 n_err += 1
                 continue
             new = out.replace(src, dst)

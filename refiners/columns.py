@@ -18,9 +18,29 @@ ORIGINAL_TEXT = "prox_original_text"
 COLUMN_NAMES = (STATUS, DOC_PROGRAM, CHUNK_PROGRAMS, ERRORS, EDITS, ORIGINAL_TEXT)
 
 # values of the prox_status column
-KEPT, DROPPED_BY_DOC, DROPPED_BY_CHUNK, EDITED, IGNORED = "kept", "dropped_by_doc", "dropped_by_chunk", "edited", "program_ignored"
+KEPT, DROPPED_BY_DOC, DROPPED_BY_CHUNK, EDITED, IGNORED = (
+    "kept",
+    "dropped_by_doc",
+    "dropped_by_chunk",
+    "edited",
+    "program_ignored",
+)
 STATUSES = (KEPT, DROPPED_BY_DOC, DROPPED_BY_CHUNK, EDITED, IGNORED)
 DROPPED_STATUSES = (DROPPED_BY_DOC, DROPPED_BY_CHUNK)  # the refiner sends these to rejected/
 
-__all__ = ["CHUNK_PROGRAMS", "COLUMN_NAMES", "DOC_PROGRAM", "DROPPED_BY_CHUNK", "DROPPED_BY_DOC", "DROPPED_STATUSES",
-           "EDITED", "EDITS", "ERRORS", "IGNORED", "KEPT", "ORIGINAL_TEXT", "STATUS", "STATUSES"]
+__all__ = [
+    "CHUNK_PROGRAMS",
+    "COLUMN_NAMES",
+    "DOC_PROGRAM",
+    "DROPPED_BY_CHUNK",
+    "DROPPED_BY_DOC",
+    "DROPPED_STATUSES",
+    "EDITED",
+    "EDITS",
+    "ERRORS",
+    "IGNORED",
+    "KEPT",
+    "ORIGINAL_TEXT",
+    "STATUS",
+    "STATUSES",
+]

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from curate.core.errors import ConfigError
 
@@ -47,8 +48,10 @@ def parse_model(spec: str) -> ModelSpec:
     if rest in without:
         return ModelSpec(name or rest, rest)
     if rest == "rules":
-        raise ConfigError(f"--model {spec!r}: the rules backend is now called boilerplate "
-                          f"(did you mean '{spec[: len(spec) - len(rest)]}boilerplate'?)")
+        raise ConfigError(
+            f"--model {spec!r}: the rules backend is now called boilerplate "
+            f"(did you mean '{spec[: len(spec) - len(rest)]}boilerplate'?)"
+        )
     backend, sep, path = rest.partition(":")
     if not sep or backend not in with_model or not path:
         raise ConfigError(f"--model {spec!r}: {expected}")
@@ -65,18 +68,23 @@ def prompts_for(rows: Sequence[dict], model: str | None) -> list[Prompt]:
         bos = tok.token_to_id(BOS)
         if bos is None:
             raise ConfigError(f"{model}: its tokenizer has no {BOS} token; refiner prompts need the Llama-2 vocabulary")
-        encs = tok.encode_batch([t[len(BOS):] for t in texts], add_special_tokens=False) if texts else []
+        encs = tok.encode_batch([t[len(BOS) :] for t in texts], add_special_tokens=False) if texts else []
         ids = [[bos, *e.ids] for e in encs]
-    return [Prompt(r["stage"], t, i, first_line=r["first_line"], last_line=r["last_line"]) for r, t, i in zip(rows, texts, ids)]
+    return [
+        Prompt(r["stage"], t, i, first_line=r["first_line"], last_line=r["last_line"])
+        for r, t, i in zip(rows, texts, ids)
+    ]
 
 
-def predict(spec: ModelSpec, rows: Sequence[dict], doc_max_tokens: int = 16, chunk_max_tokens: int = 256,
-            **backend_options: Any) -> list[str]:
+def predict(
+    spec: ModelSpec, rows: Sequence[dict], doc_max_tokens: int = 16, chunk_max_tokens: int = 256, **backend_options: Any
+) -> list[str]:
     """Greedy answers of a model to each row's prompt (doc and chunk rows may be mixed). `backend_options`
     serve several models at once: those the model's backend does not have are left out for it."""
     b = get_backend(spec.backend)
-    backend = b.create(spec.path, b.options.model_validate(
-        {k: v for k, v in backend_options.items() if k in b.options.model_fields}))
+    backend = b.create(
+        spec.path, b.options.model_validate({k: v for k, v in backend_options.items() if k in b.options.model_fields})
+    )
     prompts = prompts_for(rows, spec.path)
     out: list[str] = [""] * len(rows)
     for stage, n in (("doc", doc_max_tokens), ("chunk", chunk_max_tokens)):
@@ -94,15 +102,21 @@ def _f1(tp: int, fp: int, fn: int) -> dict[str, float | None]:
 
 
 def _removed(calls: Sequence[Any], first: int, last: int) -> set[int]:
-    return {i for c in calls if c.name == "remove_lines"
-            for i in range(max(first, c.arg("line_start")), min(last, c.arg("line_end")) + 1)}
+    return {
+        i
+        for c in calls
+        if c.name == "remove_lines"
+        for i in range(max(first, c.arg("line_start")), min(last, c.arg("line_end")) + 1)
+    }
 
 
 def _norms(calls: Sequence[Any]) -> Counter:
     return Counter((c.arg("source_str"), c.arg("target_str")) for c in calls if c.name == "normalize")
 
 
-def score(rows: Sequence[dict], predictions: Sequence[str], max_errors: int = DEFAULT_LIMITS.max_errors) -> dict[str, Any]:
+def score(
+    rows: Sequence[dict], predictions: Sequence[str], max_errors: int = DEFAULT_LIMITS.max_errors
+) -> dict[str, Any]:
     """ProX metrics of `predictions` against the rows' targets."""
     doc: Counter[str] = Counter()
     line: Counter[str] = Counter()
@@ -115,7 +129,9 @@ def score(rows: Sequence[dict], predictions: Sequence[str], max_errors: int = DE
         c["exact"] += pred == r["target"]
         if st == "doc":
             prog = parse_program(pred, DOC_CALLS)
-            c["valid"] += not prog.errors and not prog.fatal and any(x.name in ("drop_doc", "keep_doc") for x in prog.calls)
+            c["valid"] += (
+                not prog.errors and not prog.fatal and any(x.name in ("drop_doc", "keep_doc") for x in prog.calls)
+            )
             gold = r["target"] == "drop_doc()"
             drop = doc_decision(prog)[0]
             c["tp" if gold and drop else "fp" if drop else "fn" if gold else "tn"] += 1
@@ -136,35 +152,59 @@ def score(rows: Sequence[dict], predictions: Sequence[str], max_errors: int = DE
     out: dict[str, Any] = {}
     if doc["n"]:
         acc = (doc["tp"] + doc["tn"]) / doc["n"]
-        out["doc"] = {"n": doc["n"], "valid_share": doc["valid"] / doc["n"], "exact": doc["exact"] / doc["n"],
-                      "accuracy": acc, **_f1(doc["tp"], doc["fp"], doc["fn"]),
-                      "counts": {k: doc[k] for k in ("tp", "fp", "fn", "tn")}}
+        out["doc"] = {
+            "n": doc["n"],
+            "valid_share": doc["valid"] / doc["n"],
+            "exact": doc["exact"] / doc["n"],
+            "accuracy": acc,
+            **_f1(doc["tp"], doc["fp"], doc["fn"]),
+            "counts": {k: doc[k] for k in ("tp", "fp", "fn", "tn")},
+        }
     if line["n"]:
-        out["chunk"] = {"n": line["n"], "valid_share": line["valid"] / line["n"], "exact": line["exact"] / line["n"],
-                        **{f"line_{k}": v for k, v in _f1(line["tp"], line["fp"], line["fn"]).items()},
-                        "normalize_exact_match": norm_match / norm_total if norm_total else None,
-                        "normalize_chunks": norm_total, "counts": {k: line[k] for k in ("tp", "fp", "fn")}}
+        out["chunk"] = {
+            "n": line["n"],
+            "valid_share": line["valid"] / line["n"],
+            "exact": line["exact"] / line["n"],
+            **{f"line_{k}": v for k, v in _f1(line["tp"], line["fp"], line["fn"]).items()},
+            "normalize_exact_match": norm_match / norm_total if norm_total else None,
+            "normalize_chunks": norm_total,
+            "counts": {k: line[k] for k in ("tp", "fp", "fn")},
+        }
     return out
 
 
-def evaluate(rows: Sequence[dict], specs: Sequence[ModelSpec], max_errors: int = DEFAULT_LIMITS.max_errors,
-             **options: Any) -> dict[str, Any]:
+def evaluate(
+    rows: Sequence[dict], specs: Sequence[ModelSpec], max_errors: int = DEFAULT_LIMITS.max_errors, **options: Any
+) -> dict[str, Any]:
     """{model name: metrics (+ generation seconds)} for each model on the same rows."""
     results: dict[str, Any] = {}
     for spec in specs:
         t = time.time()
         preds = predict(spec, rows, **options)
-        results[spec.name] = {**score(rows, preds, max_errors), "generate_s": round(time.time() - t, 2),
-                              "model": spec.path, "backend": spec.backend}
+        results[spec.name] = {
+            **score(rows, preds, max_errors),
+            "generate_s": round(time.time() - t, 2),
+            "model": spec.path,
+            "backend": spec.backend,
+        }
     return results
 
 
-ROWS = [("doc", "n", "doc prompts"), ("doc", "f1", "doc F1 (drop = positive)"), ("doc", "precision", "doc precision"),
-        ("doc", "recall", "doc recall"), ("doc", "accuracy", "doc accuracy"), ("doc", "valid_share", "doc valid programs"),
-        ("chunk", "n", "chunk prompts"), ("chunk", "line_f1", "chunk line-removal F1"),
-        ("chunk", "line_precision", "line precision"), ("chunk", "line_recall", "line recall"),
-        ("chunk", "normalize_exact_match", "normalize exact match"), ("chunk", "valid_share", "chunk valid programs"),
-        ("chunk", "exact", "chunk exact program")]
+ROWS = [
+    ("doc", "n", "doc prompts"),
+    ("doc", "f1", "doc F1 (drop = positive)"),
+    ("doc", "precision", "doc precision"),
+    ("doc", "recall", "doc recall"),
+    ("doc", "accuracy", "doc accuracy"),
+    ("doc", "valid_share", "doc valid programs"),
+    ("chunk", "n", "chunk prompts"),
+    ("chunk", "line_f1", "chunk line-removal F1"),
+    ("chunk", "line_precision", "line precision"),
+    ("chunk", "line_recall", "line recall"),
+    ("chunk", "normalize_exact_match", "normalize exact match"),
+    ("chunk", "valid_share", "chunk valid programs"),
+    ("chunk", "exact", "chunk exact program"),
+]
 
 
 def table(results: dict[str, Any]) -> Any:

@@ -64,9 +64,18 @@ def llama_config(p: Preset) -> Any:
     if p.head_dim < 32:
         raise ValueError(f"head_dim {p.head_dim} < 32: vLLM's CPU attention needs 32, 64, 80, ...")
     return LlamaConfig(
-        vocab_size=p.vocab, hidden_size=p.hidden, intermediate_size=p.ffn, num_hidden_layers=p.layers,
-        num_attention_heads=p.heads, num_key_value_heads=p.kv_heads, head_dim=p.head_dim,
-        max_position_embeddings=p.context, rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, pad_token_id=None,
+        vocab_size=p.vocab,
+        hidden_size=p.hidden,
+        intermediate_size=p.ffn,
+        num_hidden_layers=p.layers,
+        num_attention_heads=p.heads,
+        num_key_value_heads=p.kv_heads,
+        head_dim=p.head_dim,
+        max_position_embeddings=p.context,
+        rms_norm_eps=1e-5,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=None,
         tie_word_embeddings=False,
     )
 
@@ -89,8 +98,13 @@ def copy_tokenizer(src: str | Path | None, out: Path) -> None:
             shutil.copyfile(folder / name, out / name)
 
 
-def save_refiner(model: Any, out: str | Path, tokenizer_from: str | Path | None = None, dtype: str = "float32",
-                 info: dict | None = None) -> Path:
+def save_refiner(
+    model: Any,
+    out: str | Path,
+    tokenizer_from: str | Path | None = None,
+    dtype: str = "float32",
+    info: dict | None = None,
+) -> Path:
     """Write a folder `prox_refine` loads with either backend: weights, config, generation config, tokenizer."""
 
     import torch
@@ -114,5 +128,8 @@ def save_refiner(model: Any, out: str | Path, tokenizer_from: str | Path | None 
 
 def build(name: str, out: str | Path, seed: int = 0) -> Path:
     """A fresh (untrained) refiner folder of a preset: the floor a trained one is compared with."""
-    return save_refiner(fresh_model(name, seed), out, info={"preset": name, "seed": seed, "trained": False,
-                                                           "architecture": asdict(preset(name))})
+    return save_refiner(
+        fresh_model(name, seed),
+        out,
+        info={"preset": name, "seed": seed, "trained": False, "architecture": asdict(preset(name))},
+    )

@@ -56,7 +56,7 @@ SIGNATURES: dict[str, tuple[tuple[str, ...], int, type]] = {
     "keep_doc": ((), 0, int),
     "remove_lines": (("line_start", "line_end"), 2, int),
     "normalize": (("source_str", "target_str"), 1, str),
-    **{n: ((), 0, int) for n in NOOPS},
+    **dict.fromkeys(NOOPS, ((), 0, int)),
 }
 DOC_CALLS = frozenset({"drop_doc", "keep_doc", *NOOPS})
 CHUNK_CALLS = frozenset({"remove_lines", "normalize", *NOOPS})
@@ -64,7 +64,9 @@ CHUNK_CALLS = frozenset({"remove_lines", "normalize", *NOOPS})
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _FAST_REMOVE = re.compile(r"remove_lines\(line_start=(0|[1-9][0-9]{0,8}), ?line_end=(0|[1-9][0-9]{0,8})\)")
 # no quote inside either string: exactly one separator, so this reads what `_normalize` reads
-_FAST_NORMALIZE = re.compile('normalize\\(source_str="([^"\\n\ud800-\udfff]*)", ?target_str="([^"\\n\ud800-\udfff]*)"\\)')
+_FAST_NORMALIZE = re.compile(
+    'normalize\\(source_str="([^"\\n\ud800-\udfff]*)", ?target_str="([^"\\n\ud800-\udfff]*)"\\)'
+)
 _FAST_NOARG = re.compile(r"(drop_doc|keep_doc|keep_chunk|skip_chunk|untouch_doc)\(\)")
 # remove_lines with ASCII integers, keyword or positional, leading zeros and a sign allowed (ProX's int())
 _ARG_INT = r"(?:([A-Za-z_]\w*)\s*=\s*)?([+-]?[0-9]{1,12})"
@@ -133,7 +135,9 @@ def _bind(name: str, given: list[tuple[str | None, Any]]) -> Call:
             if seen_kw:
                 raise Rejected(f"{name}(): positional argument after a keyword one")
             if pos >= len(params):
-                raise Rejected(f"{name}() takes {len(params)} arguments, got {sum(k is None for k, _ in given)} positional")
+                raise Rejected(
+                    f"{name}() takes {len(params)} arguments, got {sum(k is None for k, _ in given)} positional"
+                )
             kw = params[pos]
         else:
             seen_kw = True
@@ -199,8 +203,12 @@ def _literal(node: ast.expr) -> Any:
                 raise Rejected(f"integer literal beyond ±{MAX_INT}")
             return v
         raise Rejected(f"literal of type {type(v).__name__} not allowed")
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
-            and type(node.operand.value) is int:
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub)
+        and isinstance(node.operand, ast.Constant)
+        and type(node.operand.value) is int
+    ):
         v = -node.operand.value
         if abs(v) > MAX_INT:
             raise Rejected(f"integer literal beyond ±{MAX_INT}")

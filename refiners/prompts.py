@@ -27,10 +27,10 @@ Reproduces GAIR-NLP/ProX `data_gen/tasks/apply_doc_refining.py` and `apply_chunk
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 from tokenizers import Tokenizer
 
@@ -90,8 +90,14 @@ class Prompt:
 class PromptBuilder:
     """Builds ProX doc and chunk prompts for a batch of documents with one batched tokenizer call."""
 
-    def __init__(self, tokenizer: Tokenizer | None = None, max_doc_tokens: int = MAX_DOC_TOKENS,
-                 max_chunk_tokens: int = MAX_CHUNK_TOKENS, system: str = SYSTEM_PROMPT, token_ids: bool = True) -> None:
+    def __init__(
+        self,
+        tokenizer: Tokenizer | None = None,
+        max_doc_tokens: int = MAX_DOC_TOKENS,
+        max_chunk_tokens: int = MAX_CHUNK_TOKENS,
+        system: str = SYSTEM_PROMPT,
+        token_ids: bool = True,
+    ) -> None:
         self.tok = tokenizer or load_tokenizer(None)
         self.token_ids = token_ids  # False: prompt strings only (a backend without a model reads text, not ids)
         self.max_doc_tokens = max_doc_tokens
@@ -108,7 +114,7 @@ class PromptBuilder:
             return [[] for _ in prompts]
         # every prompt starts with the literal "<s>"; add BOS as an id and encode the rest as text
         assert all(p.startswith(BOS) for p in prompts)
-        encs = self.tok.encode_batch([p[len(BOS):] for p in prompts], add_special_tokens=False)
+        encs = self.tok.encode_batch([p[len(BOS) :] for p in prompts], add_special_tokens=False)
         return [[self.bos_id, *e.ids] for e in encs]
 
     # -- doc stage -------------------------------------------------------------------------------
@@ -116,7 +122,9 @@ class PromptBuilder:
         """Each text cut to its first `max_doc_tokens` tokens (at a token boundary)."""
         # every token covers at least one UTF-8 byte (the prepended "▁" merges into the first), so a
         # text of < max_doc_tokens bytes cannot be too long: only the others are tokenized
-        long = [i for i, t in enumerate(texts) if len(t) >= self.max_doc_tokens and len(t.encode()) >= self.max_doc_tokens]
+        long = [
+            i for i, t in enumerate(texts) if len(t) >= self.max_doc_tokens and len(t.encode()) >= self.max_doc_tokens
+        ]
         out = list(texts)
         encs = self.tok.encode_batch([texts[i] for i in long], add_special_tokens=False) if long else []
         for i, enc in zip(long, encs):
@@ -180,8 +188,17 @@ class PromptBuilder:
         for d, chunks in enumerate(bodies):
             doc_prompts = []
             for _body, first, last, trunc in chunks:
-                doc_prompts.append(Prompt("chunk", strings[k], ids[k], doc_index=d, first_line=first, last_line=last,
-                                          truncated_lines=trunc))
+                doc_prompts.append(
+                    Prompt(
+                        "chunk",
+                        strings[k],
+                        ids[k],
+                        doc_index=d,
+                        first_line=first,
+                        last_line=last,
+                        truncated_lines=trunc,
+                    )
+                )
                 k += 1
             out.append(doc_prompts)
         return out

@@ -19,15 +19,26 @@ from .prompts import Prompt
 from .teachers import chunk_lines, program_text, removal_runs
 
 SFT_FOLDER = "sft"
-SFT_SCHEMA = pa.schema([
-    ("doc_id", pa.string()), ("stage", pa.string()), ("chunk", pa.int32()),
-    ("first_line", pa.int32()), ("last_line", pa.int32()),
-    ("prompt", pa.string()), ("target", pa.string()), ("raw", pa.string()),
-    ("teacher", pa.string()), ("valid", pa.bool_()), ("reason", pa.string()), ("capped", pa.bool_()),
-])
+SFT_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("stage", pa.string()),
+        ("chunk", pa.int32()),
+        ("first_line", pa.int32()),
+        ("last_line", pa.int32()),
+        ("prompt", pa.string()),
+        ("target", pa.string()),
+        ("raw", pa.string()),
+        ("teacher", pa.string()),
+        ("valid", pa.bool_()),
+        ("reason", pa.string()),
+        ("capped", pa.bool_()),
+    ]
+)
 
 
 # ---------------------------------------------------------------------------- checking one answer
+
 
 class Invalid(Exception):
     pass
@@ -78,12 +89,14 @@ def chunk_target(raw: str, prompt: Prompt, text: str, max_share: float, over_lim
         removed = gone[:limit]  # the first lines in line order; blank lines between them rejoin the runs below
         capped = True
     shown = {a0 + i: x for i, x in enumerate(lines)}
-    runs = [(a, b) for a, b in removal_runs(removed, shown)
-            if any(shown[i].strip() for i in range(a, b + 1))]  # a run of blank lines alone edits nothing
+    runs = [
+        (a, b) for a, b in removal_runs(removed, shown) if any(shown[i].strip() for i in range(a, b + 1))
+    ]  # a run of blank lines alone edits nothing
     return program_text(norms, runs), capped
 
 
 # ---------------------------------------------------------------------------- reading the SFT data back
+
 
 def read_sft(paths: Iterable[str], valid_only: bool = True) -> list[dict[str, Any]]:
     """SFT rows from Parquet files or folders of them (a label run's OUTPUT/sft, or OUTPUT itself)."""

@@ -28,9 +28,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Literal, Protocol
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
@@ -48,34 +49,55 @@ from .prompts import Prompt, chat_prompt, tokenizer_for_model
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "assets" / "annotation_prompts"
 DEFAULT_CHUNK_TEMPLATES = ("chunk_navigation.txt", "chunk_urls.txt", "chunk_footer.txt")
-LINE_RULES = ("boilerplate", "javascript", "policy", "too_long_word", "short_no_punct", "ellipsis", "bullet_short",
-              "duplicate")
+LINE_RULES = (
+    "boilerplate",
+    "javascript",
+    "policy",
+    "too_long_word",
+    "short_no_punct",
+    "ellipsis",
+    "bullet_short",
+    "duplicate",
+)
 
 
 class TeacherOptions(StrictModel):
     kind: Literal["boilerplate", "heuristics", "model", "jsonl"] = Field(
         description="boilerplate (the boilerplate backend's generator) | heuristics (line rules + human doc labels) "
-                    "| model (instruction LM) | jsonl (given pairs)")
+        "| model (instruction LM) | jsonl (given pairs)"
+    )
     # -- heuristics ------------------------------------------------------------------------------
-    line_rules: list[str] = Field(list(LINE_RULES), description=f"heuristics: line rules used ({', '.join(LINE_RULES)})")
+    line_rules: list[str] = Field(
+        list(LINE_RULES), description=f"heuristics: line rules used ({', '.join(LINE_RULES)})"
+    )
     short_words: int = Field(3, ge=1, description="heuristics short_no_punct: fewer words than this (C4: 3)")
     doc_label_field: str | None = Field("label", description="heuristics: input field with a human keep/drop label")
-    doc_labels: str | None = Field(None, description="heuristics: labelled jsonl (text + label field) looked up by text")
+    doc_labels: str | None = Field(
+        None, description="heuristics: labelled jsonl (text + label field) looked up by text"
+    )
     drop_values: list[str] = Field(["0"], description="heuristics: label values meaning drop (DCLM: 0 = low quality)")
     # -- model -----------------------------------------------------------------------------------
     backend: Literal["vllm", "transformers"] = Field("vllm", description="model: generation backend")
     model: str | None = Field(None, description="model: local folder (or hub id) of the instruction model")
     chat_format: Literal["llama2", "model"] = Field(
-        "llama2", description="model: llama2 ([INST] template) or the model tokenizer's own chat template")
-    doc_template: str | None = Field(None, description="model: doc annotation prompt file ({document}); default bundled")
-    chunk_templates: list[str] | None = Field(None, description="model: chunk prompt files ({chunk}); default the "
-                                                                "bundled navigation, URL and footer prompts")
-    max_document_tokens: int = Field(2000, ge=16, description="model: document cut to this many tokens in the doc prompt")
+        "llama2", description="model: llama2 ([INST] template) or the model tokenizer's own chat template"
+    )
+    doc_template: str | None = Field(
+        None, description="model: doc annotation prompt file ({document}); default bundled"
+    )
+    chunk_templates: list[str] | None = Field(
+        None, description="model: chunk prompt files ({chunk}); default the bundled navigation, URL and footer prompts"
+    )
+    max_document_tokens: int = Field(
+        2000, ge=16, description="model: document cut to this many tokens in the doc prompt"
+    )
     doc_new_tokens: int = Field(256, ge=1, description="model: tokens generated for the scores")
     chunk_new_tokens: int = Field(256, ge=1, description="model: tokens generated per chunk and template")
     edu_drop_below: int = Field(2, description="model: drop when the educational score is below this (ProX: 2)")
     edu_keep_from: int = Field(3, description="model: keep when the educational score is at least this (ProX: 3)")
-    format_keep_from: int = Field(4, description="model: in between, keep when the format score is at least this (ProX: 4)")
+    format_keep_from: int = Field(
+        4, description="model: in between, keep when the format score is at least this (ProX: 4)"
+    )
     dtype: str = Field("bfloat16", description="model: weights dtype")
     max_model_len: int = Field(8192, ge=64, description="model: context length")
     gpu_memory_utilization: float = Field(0.8, gt=0, le=1)
@@ -84,17 +106,23 @@ class TeacherOptions(StrictModel):
     device: str = Field("auto", description="model/transformers: cpu | cuda | auto")
     generate_batch_size: int = Field(16, ge=1)
     # -- jsonl -----------------------------------------------------------------------------------
-    doc_program_field: str = Field("doc_program", description="jsonl: input field with the doc program "
-                                                              "(prox_refine output: prox_doc_program)")
-    chunk_program_field: str = Field("chunk_program", description="jsonl: input field with the chunk program: one "
-                                                                  "string for the document, or a list, one per chunk "
-                                                                  "(prox_refine output: prox_chunk_programs)")
+    doc_program_field: str = Field(
+        "doc_program", description="jsonl: input field with the doc program (prox_refine output: prox_doc_program)"
+    )
+    chunk_program_field: str = Field(
+        "chunk_program",
+        description="jsonl: input field with the chunk program: one "
+        "string for the document, or a list, one per chunk "
+        "(prox_refine output: prox_chunk_programs)",
+    )
 
     @field_validator("kind", mode="before")
     @classmethod
     def _renamed_kind(cls, value: Any) -> Any:
         if value == "rules":  # the teacher of the generator that is now the `boilerplate` backend
-            raise PydanticCustomError("renamed", "teacher 'rules' is now called 'boilerplate' (did you mean 'boilerplate'?)")
+            raise PydanticCustomError(
+                "renamed", "teacher 'rules' is now called 'boilerplate' (did you mean 'boilerplate'?)"
+            )
         return value
 
 
@@ -120,6 +148,7 @@ class Teacher(Protocol):
 
 # ---------------------------------------------------------------------------- splitting document programs
 
+
 def chunk_lines(prompt: Prompt, text: str) -> list[str]:
     """The original lines a chunk prompt shows (first_line..last_line of the document)."""
     return text.split("\n")[prompt.first_line : prompt.last_line + 1]
@@ -129,8 +158,10 @@ def removal_runs(removed: Sequence[int], lines: dict[int, str] | None = None) ->
     """Sorted line numbers -> inclusive runs; blank lines between two removed lines join the run."""
     runs: list[tuple[int, int]] = []
     for i in sorted(set(removed)):
-        if runs and (i == runs[-1][1] + 1 or (lines is not None and all(
-                not lines.get(j, "x").strip() for j in range(runs[-1][1] + 1, i)))):
+        if runs and (
+            i == runs[-1][1] + 1
+            or (lines is not None and all(not lines.get(j, "x").strip() for j in range(runs[-1][1] + 1, i)))
+        ):
             runs[-1] = (runs[-1][0], i)
         else:
             runs.append((i, i))
@@ -148,21 +179,32 @@ def split_document_program(program: str, text: str, prompts: Sequence[Prompt]) -
     """A program written for the whole document -> one program per chunk (None when it does not parse)."""
     prog = parse_program(program, CHUNK_CALLS)
     n = text.count("\n") + 1
-    if prog.errors or prog.fatal or any(c.name == "remove_lines" and not 0 <= c.arg("line_start") <= c.arg("line_end") < n
-                                        for c in prog.calls):
+    if (
+        prog.errors
+        or prog.fatal
+        or any(c.name == "remove_lines" and not 0 <= c.arg("line_start") <= c.arg("line_end") < n for c in prog.calls)
+    ):
         return [program] * len(prompts)  # invalid as a whole: each chunk gets it and is rejected with the reason
     out: list[str | None] = []
     for p in prompts:
         body = "\n".join(chunk_lines(p, text))
-        norms = [(c.arg("source_str"), c.arg("target_str")) for c in prog.calls
-                 if c.name == "normalize" and c.arg("source_str") and c.arg("source_str") in body]
-        removed = [i for c in prog.calls if c.name == "remove_lines"
-                   for i in range(max(c.arg("line_start"), p.first_line), min(c.arg("line_end"), p.last_line) + 1)]
+        norms = [
+            (c.arg("source_str"), c.arg("target_str"))
+            for c in prog.calls
+            if c.name == "normalize" and c.arg("source_str") and c.arg("source_str") in body
+        ]
+        removed = [
+            i
+            for c in prog.calls
+            if c.name == "remove_lines"
+            for i in range(max(c.arg("line_start"), p.first_line), min(c.arg("line_end"), p.last_line) + 1)
+        ]
         out.append(program_text(norms, removal_runs(removed)))
     return out
 
 
 # ---------------------------------------------------------------------------- boilerplate
+
 
 class BoilerplateTeacher:
     name = "boilerplate"
@@ -174,8 +216,9 @@ class BoilerplateTeacher:
         out: list[list[Label]] = []
         for d, ps in zip(docs, prompts):
             lines = d.text.split("\n")
-            out.append([boilerplate_chunk_program([(i, lines[i]) for i in range(p.first_line, p.last_line + 1)])
-                        for p in ps])
+            out.append(
+                [boilerplate_chunk_program([(i, lines[i]) for i in range(p.first_line, p.last_line + 1)]) for p in ps]
+            )
         return out
 
 
@@ -282,6 +325,7 @@ def _text_key(text: str) -> str:
 
 # ---------------------------------------------------------------------------- existing pairs
 
+
 class PairsTeacher:
     name = "jsonl"
 
@@ -369,8 +413,11 @@ class ModelTeacher:
             raise ConfigError("teacher.model: required for kind: model (a local model folder)")
         self.opts = opts
         self.doc_template = _template(opts.doc_template, "doc.txt", "{document}")
-        self.chunk_templates = ([_template(t, "", "{chunk}") for t in opts.chunk_templates] if opts.chunk_templates
-                                else [_template(None, t, "{chunk}") for t in DEFAULT_CHUNK_TEMPLATES])
+        self.chunk_templates = (
+            [_template(t, "", "{chunk}") for t in opts.chunk_templates]
+            if opts.chunk_templates
+            else [_template(None, t, "{chunk}") for t in DEFAULT_CHUNK_TEMPLATES]
+        )
         self._backend: Any = None
         self._hf_tok: Any = None
 
@@ -398,15 +445,16 @@ class ModelTeacher:
                 self._hf_tok = AutoTokenizer.from_pretrained(self.opts.model)
             out = []
             for u in users:
-                ids = self._hf_tok.apply_chat_template([{"role": "user", "content": u}], add_generation_prompt=True,
-                                                       tokenize=True)
+                ids = self._hf_tok.apply_chat_template(
+                    [{"role": "user", "content": u}], add_generation_prompt=True, tokenize=True
+                )
                 ids = list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
                 out.append(Prompt(kind, self._hf_tok.decode(ids), ids))
             return out
         tok = tokenizer_for_model(self.opts.model)
         bos = tok.token_to_id("<s>")
         texts = [chat_prompt(u) for u in users]
-        encs = tok.encode_batch([t[len("<s>"):] for t in texts], add_special_tokens=False) if texts else []
+        encs = tok.encode_batch([t[len("<s>") :] for t in texts], add_special_tokens=False) if texts else []
         return [Prompt(kind, t, ([bos] if bos is not None else []) + e.ids) for t, e in zip(texts, encs)]
 
     def _cut(self, texts: Sequence[str]) -> list[str]:
@@ -423,7 +471,9 @@ class ModelTeacher:
         out: list[Label] = []
         for g in gens:
             decision = doc_decision_from_scores(g.text, self.opts)
-            out.append(Answer(g.text, decision, None if decision else "no score: the answer has no 'Educational score: N'"))
+            out.append(
+                Answer(g.text, decision, None if decision else "no score: the answer has no 'Educational score: N'")
+            )
         return out
 
     def chunk_programs(self, docs: Sequence[Document], prompts: Sequence[Sequence[Prompt]]) -> list[list[Label]]:
@@ -431,8 +481,9 @@ class ModelTeacher:
         bodies = [_chunk_body(p) for p in flat]
         per_template = []
         for tpl in self.chunk_templates:
-            gens = self.backend().generate(self.prompts([tpl.replace("{chunk}", b) for b in bodies], "chunk"),
-                                           self.opts.chunk_new_tokens)
+            gens = self.backend().generate(
+                self.prompts([tpl.replace("{chunk}", b) for b in bodies], "chunk"), self.opts.chunk_new_tokens
+            )
             per_template.append([g.text for g in gens])
         merged = [merge_programs([outs[k] for outs in per_template]) for k in range(len(flat))]
         out: list[list[Label]] = []

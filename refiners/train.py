@@ -27,9 +27,10 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from curate.core.errors import ConfigError
 
@@ -110,7 +111,7 @@ def encode_examples(rows: Sequence[dict], tok: Any, max_len: int) -> tuple[list[
     for r in rows:
         if not r["prompt"].startswith(BOS):
             raise ConfigError(f"SFT row of {r['doc_id']}: prompt does not start with {BOS} (not a refiner_label row)")
-    prompts = tok.encode_batch([r["prompt"][len(BOS):] for r in rows], add_special_tokens=False) if rows else []
+    prompts = tok.encode_batch([r["prompt"][len(BOS) :] for r in rows], add_special_tokens=False) if rows else []
     targets = tok.encode_batch([r["target"] for r in rows], add_special_tokens=False) if rows else []
     out, skipped = [], 0
     for p, t in zip(prompts, targets):
@@ -208,12 +209,14 @@ def micro_loss(model: Any, batch: list[tuple[list[int], int]], device: str, dtyp
     return loss, int(tgt.sum()), int(att.sum())
 
 
-def train(cfg: TrainConfig, rows: Sequence[dict] | None = None, log: Callable[[str], None] | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig, rows: Sequence[dict] | None = None, log: Callable[[str], None] | None = None
+) -> TrainResult:
     """Train and write the refiner folder. `rows`: SFT rows already read (else read from cfg.data)."""
     import torch
 
-    from .sft import read_sft
     from .presets import save_refiner
+    from .sft import read_sft
 
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     out = Path(cfg.output)
@@ -250,9 +253,11 @@ def train(cfg: TrainConfig, rows: Sequence[dict] | None = None, log: Callable[[s
         opt.load_state_dict(torch.load(ck / "optimizer.pt", map_location=device))
         log(f"resuming from {ck} (step {start_step} of {total})")
     params = sum(p.numel() for p in model.parameters())
-    log(f"training {params / 1e6:.1f}M parameters on {device} ({'bf16 autocast' if amp == torch.bfloat16 else 'fp32'}): "
+    log(
+        f"training {params / 1e6:.1f}M parameters on {device} ({'bf16 autocast' if amp == torch.bfloat16 else 'fp32'}): "
         f"{len(examples)} examples ({skipped} longer than {cfg.max_len} skipped), {total} steps of "
-        f"{cfg.batch_size} sequences ({cfg.micro_batch_size} per micro-batch), lr {lr:g} -> {min_lr:g}")
+        f"{cfg.batch_size} sequences ({cfg.micro_batch_size} per micro-batch), lr {lr:g} -> {min_lr:g}"
+    )
     losses: list[float] = []
     tokens = target_tokens = 0
     t0 = time.time()
@@ -280,18 +285,38 @@ def train(cfg: TrainConfig, rows: Sequence[dict] | None = None, log: Callable[[s
         rate = tokens / max(1e-9, time.time() - t0)
         bar.update(step + 1, losses[-1], rate)
         if not bar.live and ((step + 1) % cfg.log_every == 0 or step + 1 == total):
-            log(f"step {step + 1}/{total}  loss {losses[-1]:.4f}  {rate:,.0f} tokens/s  lr {opt.param_groups[0]['lr']:.2e}")
+            log(
+                f"step {step + 1}/{total}  loss {losses[-1]:.4f}  {rate:,.0f} tokens/s  lr {opt.param_groups[0]['lr']:.2e}"
+            )
         if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and step + 1 < total:
             _checkpoint(model, opt, out, step + 1, tok_from=cfg.init)
     else:
         step = total
     bar.close()
     wall = time.time() - t0
-    result = TrainResult(str(out), step - start_step, len(examples), skipped, tokens, target_tokens, round(wall, 2),
-                         round(tokens / max(wall, 1e-9), 1), losses, params, device, str(amp).replace("torch.", ""))
+    result = TrainResult(
+        str(out),
+        step - start_step,
+        len(examples),
+        skipped,
+        tokens,
+        target_tokens,
+        round(wall, 2),
+        round(tokens / max(wall, 1e-9), 1),
+        losses,
+        params,
+        device,
+        str(amp).replace("torch.", ""),
+    )
     model.eval().to("cpu")
-    info = {"trained": True, "preset": cfg.preset, "init": cfg.init, "config": asdict(cfg),
-            "result": {k: v for k, v in asdict(result).items() if k != "losses"}, "final_loss": losses[-1] if losses else None}
+    info = {
+        "trained": True,
+        "preset": cfg.preset,
+        "init": cfg.init,
+        "config": asdict(cfg),
+        "result": {k: v for k, v in asdict(result).items() if k != "losses"},
+        "final_loss": losses[-1] if losses else None,
+    }
     save_refiner(model, out, tokenizer_from=cfg.init, info=info)
     return result
 
@@ -326,8 +351,14 @@ class _Bar:
         if self.live:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self.prog = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                                 TimeRemainingColumn(), console=self.console)
+            self.prog = Progress(
+                TextColumn("train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
             self.prog.start()
             self.task = self.prog.add_task("train", total=total, completed=done, info="")
 

@@ -48,8 +48,12 @@ def generate(mb: float, seed: int = 0, plant_rate: float = 0.3) -> tuple[list[st
     rng = np.random.default_rng(seed)
     words = real_words()
     uniq = sorted(set(words))
-    counts = dict(zip(uniq, map(len, get_tokenizer(engine="tiktoken")._enc.encode_ordinary_batch([" " + w for w in uniq]))))
-    words = [w for w in words if counts[w] <= 12]  # a single very long "word" (a URL, a run of CJK) would be a repeat by itself
+    counts = dict(
+        zip(uniq, map(len, get_tokenizer(engine="tiktoken")._enc.encode_ordinary_batch([" " + w for w in uniq])))
+    )
+    words = [
+        w for w in words if counts[w] <= 12
+    ]  # a single very long "word" (a URL, a run of CJK) would be a repeat by itself
     wa = np.array(words, dtype=object)
     cum = np.concatenate(([0], np.cumsum([counts[w] for w in words])))  # tokens before word i
     target = int(mb * 1e6)
@@ -83,7 +87,11 @@ def recall(out_texts: list[str], plants: list[Plant], edge_chars: int = 400) -> 
     """Share of planted spans whose middle (all but `edge_chars` at each end) is gone from the destination."""
     hit = 0
     for p in plants:
-        mid = p.text[edge_chars:-edge_chars] if len(p.text) > 2 * edge_chars + 50 else p.text[len(p.text) // 3 : 2 * len(p.text) // 3]
+        mid = (
+            p.text[edge_chars:-edge_chars]
+            if len(p.text) > 2 * edge_chars + 50
+            else p.text[len(p.text) // 3 : 2 * len(p.text) // 3]
+        )
         hit += mid not in out_texts[p.dst]
     return hit / max(1, len(plants))
 
@@ -100,4 +108,6 @@ if __name__ == "__main__":
             fh.write(json.dumps({"id": str(i), "text": t}) + "\n")
     with open(a.out + ".plants.json", "w", encoding="utf-8") as fh:
         json.dump([p.__dict__ for p in plants], fh)
-    print(f"{len(docs)} docs, {sum(len(t.encode()) for t in docs) / 1e6:.1f} MB, {len(plants)} planted spans -> {a.out}")
+    print(
+        f"{len(docs)} docs, {sum(len(t.encode()) for t in docs) / 1e6:.1f} MB, {len(plants)} planted spans -> {a.out}"
+    )

@@ -55,11 +55,19 @@ def quality_models() -> dict[str, dict]:
         path = OUT / f"{name}.ftz"
         model.save_model(str(path))
         m = T.evaluate(model, agreement, params)
-        report[name] = {"train": len(train), "eval": "agreement_data.jsonl (held out)", "preprocess": params.preprocess,
-                        "word_ngrams": params.word_ngrams, "lr_used": params.lr_used, "held_out": m.as_dict(),
-                        "bytes": path.stat().st_size}
-        print(f"{name}: held-out F1 {m.f1:.3f} (P {m.precision:.3f} R {m.recall:.3f}, AUC {m.auc:.3f}), "
-              f"{path.stat().st_size:,} bytes")
+        report[name] = {
+            "train": len(train),
+            "eval": "agreement_data.jsonl (held out)",
+            "preprocess": params.preprocess,
+            "word_ngrams": params.word_ngrams,
+            "lr_used": params.lr_used,
+            "held_out": m.as_dict(),
+            "bytes": path.stat().st_size,
+        }
+        print(
+            f"{name}: held-out F1 {m.f1:.3f} (P {m.precision:.3f} R {m.recall:.3f}, AUC {m.auc:.3f}), "
+            f"{path.stat().st_size:,} bytes"
+        )
     return report
 
 
@@ -86,17 +94,31 @@ def category_models() -> dict[str, dict]:
         random.Random(SEED).shuffle(neg)
         examples = pos + neg[: 3 * len(pos)]
         train, held = T.split_holdout(examples, 0.2, SEED)
-        params = T.TrainParams(word_ngrams=2, dim=16, bucket=20000, preprocess="newlines", seed=SEED,
-                               positive_label=cat, negative_label="cc")
+        params = T.TrainParams(
+            word_ngrams=2,
+            dim=16,
+            bucket=20000,
+            preprocess="newlines",
+            seed=SEED,
+            positive_label=cat,
+            negative_label="cc",
+        )
         model = T.train(train, params, quantize=True, cutoff=CUTOFF)
         path = OUT / f"category_{cat}.ftz"
         model.save_model(str(path))
         m = T.evaluate(model, held, params)
-        report[f"category_{cat}"] = {"train": len(train), "train_positives": sum(y for _, y in train),
-                                     "eval": "20% of the weakly labelled docs (held out)", "held_out": m.as_dict(),
-                                     "bytes": path.stat().st_size, "labels": [f"__label__{cat}", "__label__cc"]}
-        print(f"category_{cat}: {len(pos)} weak positives; held-out F1 vs the weak labels {m.f1:.3f}, "
-              f"{path.stat().st_size:,} bytes")
+        report[f"category_{cat}"] = {
+            "train": len(train),
+            "train_positives": sum(y for _, y in train),
+            "eval": "20% of the weakly labelled docs (held out)",
+            "held_out": m.as_dict(),
+            "bytes": path.stat().st_size,
+            "labels": [f"__label__{cat}", "__label__cc"],
+        }
+        print(
+            f"category_{cat}: {len(pos)} weak positives; held-out F1 vs the weak labels {m.f1:.3f}, "
+            f"{path.stat().st_size:,} bytes"
+        )
     return report
 
 

@@ -25,6 +25,7 @@ def sample_dir() -> Path:
 
 # ---------------------------------------------------------------------------- Slurm (one node, localhost)
 
+
 def _free_port() -> int:
     import socket
 
@@ -49,8 +50,10 @@ def slurm_cluster():
 
     missing = [b for b in ("slurmctld", "slurmd", "munged", "mungekey", "sbatch") if shutil.which(b) is None]
     if missing:
-        pytest.skip(f"Slurm is not installed here (missing {', '.join(missing)}); "
-                    "`scripts/install.sh test` installs slurm-wlm and munge as root on Debian")
+        pytest.skip(
+            f"Slurm is not installed here (missing {', '.join(missing)}); "
+            "`scripts/install.sh test` installs slurm-wlm and munge as root on Debian"
+        )
     if os.geteuid() != 0:
         pytest.skip("the one-node Slurm cluster needs root (munged runs as the munge user, slurmd as root)")
     base = tempfile.mkdtemp(prefix="curate-slurm-")
@@ -63,9 +66,21 @@ def slurm_cluster():
     shutil.chown(os.path.join(base, "ctld"), "slurm", "slurm")
     m = os.path.join(base, "munge")
     subprocess.run(["runuser", "-u", "munge", "--", "mungekey", "-c", "-k", f"{m}/munge.key"], check=True)
-    subprocess.run(["runuser", "-u", "munge", "--", "munged", f"--socket={m}/munge.socket", f"--key-file={m}/munge.key",
-                    f"--pid-file={m}/munged.pid", f"--log-file={m}/munged.log", f"--seed-file={m}/munged.seed"],
-                   check=True)
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "munge",
+            "--",
+            "munged",
+            f"--socket={m}/munge.socket",
+            f"--key-file={m}/munge.key",
+            f"--pid-file={m}/munged.pid",
+            f"--log-file={m}/munged.log",
+            f"--seed-file={m}/munged.seed",
+        ],
+        check=True,
+    )
     conf = os.path.join(base, "slurm.conf")
     # cred_expire=30: a requeued job waits this long before it may start again (default 120 s)
     with open(conf, "w") as f:
@@ -108,8 +123,11 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
             if r.returncode == 0 and r.stdout.strip() in ("idle", "mixed", "allocated"):
                 break
             if time.time() > deadline:
-                logs = "".join(open(p).read()[-2000:] for p in (f"{base}/ctld/slurmctld.log", f"{base}/d/slurmd.log")
-                               if os.path.exists(p))
+                logs = "".join(
+                    open(p).read()[-2000:]
+                    for p in (f"{base}/ctld/slurmctld.log", f"{base}/d/slurmd.log")
+                    if os.path.exists(p)
+                )
                 pytest.fail(f"Slurm did not come up (sinfo: {r.stdout.strip()} {r.stderr.strip()}):\n{logs}")
             time.sleep(0.5)
         yield env
@@ -133,6 +151,7 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 
 
 # ---------------------------------------------------------------------------- Ray (local, 2 CPUs)
+
 
 @pytest.fixture(scope="session")
 def ray_local():
@@ -224,8 +243,15 @@ def filters_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         texts.append(rec["prefix"] + rec["gold_completion"])
     for cat in CATEGORY_KEYWORDS:
         ex = weak_examples(texts, cat, min_distinct=3)
-        params = T.TrainParams(word_ngrams=2, dim=16, bucket=20000, preprocess="newlines", epoch=25,
-                               positive_label=cat, negative_label="cc")
+        params = T.TrainParams(
+            word_ngrams=2,
+            dim=16,
+            bucket=20000,
+            preprocess="newlines",
+            epoch=25,
+            positive_label=cat,
+            negative_label="cc",
+        )
         T.train(ex, params).save_model(str(out / f"cat_{cat}.bin"))
         paths[cat] = str(out / f"cat_{cat}.bin")
     return paths
@@ -239,7 +265,9 @@ def failing_input(tmp_path):
     folder = tmp_path / "failing-input"
     folder.mkdir()
     shutil.copy(SAMPLE / "dolma-cc-2019-00140.jsonl.gz", folder / "a.jsonl.gz")
-    (folder / "b.jsonl").write_text('{"id": "1", "text": "one two three four five six"}\n'
-                                    '{"id": "2", "text": "seven eight nine ten eleven"}\n'
-                                    '{"id": "3", "text": "cut off\n')
+    (folder / "b.jsonl").write_text(
+        '{"id": "1", "text": "one two three four five six"}\n'
+        '{"id": "2", "text": "seven eight nine ten eleven"}\n'
+        '{"id": "3", "text": "cut off\n'
+    )
     return folder

@@ -9,7 +9,8 @@ in input order; across tasks the tie between equal indexes is arbitrary but dete
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Literal
+from collections.abc import Iterable, Iterator
+from typing import Literal
 
 from datatrove.data import Document
 from datatrove.pipeline.dedup.exact_dedup import (
@@ -27,8 +28,10 @@ from ..normalize import NORMALIZERS
 
 class ExactDocOptions(StrictModel):
     normalize: Literal[tuple(NORMALIZERS)] = Field(  # type: ignore[valid-type]
-        "whitespace", description="text compared: none (as is) | whitespace (NFC, whitespace runs collapsed, "
-                                  "stripped) | whitespace_lower")
+        "whitespace",
+        description="text compared: none (as is) | whitespace (NFC, whitespace runs collapsed, "
+        "stripped) | whitespace_lower",
+    )
 
 
 def exact_config(normalize: str) -> ExactDedupConfig:
@@ -41,7 +44,7 @@ class _DropSink:
     def __init__(self, step: CurateStep, reason: str) -> None:
         self.step, self.reason = step, reason
 
-    def __enter__(self) -> "_DropSink":
+    def __enter__(self) -> _DropSink:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -62,15 +65,17 @@ class ExactDocFilter(CurateStep):
         self.dups_folder = dups_folder
 
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:
-        inner = ExactDedupFilter(self.dups_folder, exact_config(self.opts.normalize),
-                                 exclusion_writer=_DropSink(self, "exact_duplicate"))
+        inner = ExactDedupFilter(
+            self.dups_folder, exact_config(self.opts.normalize), exclusion_writer=_DropSink(self, "exact_duplicate")
+        )
         for doc in inner.run(data, rank, world_size):
             doc.metadata.pop("duplicate_count", None)
             yield doc
 
 
 @register_stage(
-    "exact_doc_dedup", ExactDocOptions,
+    "exact_doc_dedup",
+    ExactDocOptions,
     "drop documents whose normalized text equals an earlier one's, across the whole run (hash)",
     group="dedup",
 )
@@ -79,7 +84,10 @@ def build_exact_doc(opts: ExactDocOptions, ctx: BuildContext) -> None:
     cfg = exact_config(opts.normalize)
     docs = ctx.barrier(label)
     sigs, dups = ctx.work_path(label, "signatures"), ctx.work_path(label, "dups")
-    ctx.add_job(f"{label}_signatures", [ctx.handoff_reader(docs), ExactDedupSignature(sigs, cfg, finder_workers=1)],
-                tasks=ctx.tasks)
+    ctx.add_job(
+        f"{label}_signatures",
+        [ctx.handoff_reader(docs), ExactDedupSignature(sigs, cfg, finder_workers=1)],
+        tasks=ctx.tasks,
+    )
     ctx.add_job(f"{label}_find", [ExactFindDedups(sigs, dups, cfg)], tasks=1)
     ctx.add(ExactDocFilter(opts, dups))

@@ -18,8 +18,9 @@ shard's peak from its text bytes and unit count and raises a CurateError naming 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -51,41 +52,57 @@ class ExactSubstringOptions(StrictModel):
     units: Literal["tokens", "bytes"] = Field("tokens", description="compare GPT-2 tokens (GneissWeb) or UTF-8 bytes")
     min_length: int = Field(50, ge=1, description="shortest repeated span removed, in `units` (GneissWeb: 50 tokens)")
     keep: Literal["first", "none"] = Field(
-        "first", description="keep the first copy in text order (GneissWeb) or remove every copy (Lee et al.)")
+        "first", description="keep the first copy in text order (GneissWeb) or remove every copy (Lee et al.)"
+    )
     shard_bytes: int = Field(
-        200_000_000, ge=1,
-        description="UTF-8 bytes of text per shard; repeats are found within a shard (GneissWeb: ~200 MB files)")
+        200_000_000,
+        ge=1,
+        description="UTF-8 bytes of text per shard; repeats are found within a shard (GneissWeb: ~200 MB files)",
+    )
     shard_tokens: int | None = Field(
-        None, ge=1,
-        description="tokens per shard instead of shard_bytes (tokens mode; documents are tokenized as they arrive)")
+        None,
+        ge=1,
+        description="tokens per shard instead of shard_bytes (tokens mode; documents are tokenized as they arrive)",
+    )
     drop_empty: bool = Field(
-        False, description="drop documents left with only whitespace (reason esd_emptied); "
-                           "they are kept and counted otherwise")
+        False,
+        description="drop documents left with only whitespace (reason esd_emptied); "
+        "they are kept and counted otherwise",
+    )
     tokenizer: LocalPath | None = Field(
-        None, description="folder with vocab.json + merges.txt (tiktoken) or a byte-level BPE tokenizer.json; "
-                          "default: bundled GPT-2")
+        None,
+        description="folder with vocab.json + merges.txt (tiktoken) or a byte-level BPE tokenizer.json; "
+        "default: bundled GPT-2",
+    )
     threads: int = Field(2, ge=1, description="tokenizer threads")
     max_memory_gb: float = Field(
-        8.0, gt=0, description="refuse (clear error) a shard whose estimated peak RAM is above this")
+        8.0, gt=0, description="refuse (clear error) a shard whose estimated peak RAM is above this"
+    )
 
     @model_validator(mode="after")
-    def _fits(self) -> "ExactSubstringOptions":
+    def _fits(self) -> ExactSubstringOptions:
         if self.shard_tokens is not None and self.units != "tokens":
-            raise ValueError("shard_tokens counts GPT-2 tokens: use it with units: tokens, "
-                             "or shard_bytes in bytes mode")
+            raise ValueError(
+                "shard_tokens counts GPT-2 tokens: use it with units: tokens, or shard_bytes in bytes mode"
+            )
         need = estimate_for_shard(self.shard_bytes, self.units, self.shard_tokens) / 2**30
         size = f"shard_tokens={self.shard_tokens}" if self.shard_tokens else f"shard_bytes={self.shard_bytes}"
         if need > self.max_memory_gb:
-            raise ValueError(f"{size} needs about {need:.1f} GiB in {self.units} mode, over "
-                             f"max_memory_gb={self.max_memory_gb}; lower {size.split('=')[0]} or raise max_memory_gb")
+            raise ValueError(
+                f"{size} needs about {need:.1f} GiB in {self.units} mode, over "
+                f"max_memory_gb={self.max_memory_gb}; lower {size.split('=')[0]} or raise max_memory_gb"
+            )
         return self
 
 
 @register_stage(
-    "exact_substring_dedup", ExactSubstringOptions,
+    "exact_substring_dedup",
+    ExactSubstringOptions,
     "cut every span of >= min_length tokens/bytes that repeats within a shard (suffix array, GneissWeb)",
-    columns=[Column(REMOVED_SPANS, pa.int64(), "spans cut out of this document by exact-substring dedup"),
-             Column(REMOVED_CHARS, pa.int64(), "characters cut out of this document by exact-substring dedup")],
+    columns=[
+        Column(REMOVED_SPANS, pa.int64(), "spans cut out of this document by exact-substring dedup"),
+        Column(REMOVED_CHARS, pa.int64(), "characters cut out of this document by exact-substring dedup"),
+    ],
     group="dedup",
 )
 class ExactSubstringDedup(CurateStep):
@@ -115,7 +132,7 @@ class ExactSubstringDedup(CurateStep):
         if buf:
             yield buf, None
 
-    def _shards_by_tokens(self, data: Iterable[Document]) -> Iterator[tuple[list[Document], "Tokenized"]]:
+    def _shards_by_tokens(self, data: Iterable[Document]) -> Iterator[tuple[list[Document], Tokenized]]:
         """Consecutive documents until their tokens reach `shard_tokens`.
 
         Documents are tokenized in batches as they arrive, and each batch's text is held as UTF-8 at
@@ -165,9 +182,10 @@ class ExactSubstringDedup(CurateStep):
             raise CurateError(
                 f"exact_substring_dedup: {where} has {text_bytes / 1e6:.1f} MB of text ({units:,} {self.opts.units})"
                 f" and needs about {need / 2**30:.1f} GiB, over max_memory_gb={self.opts.max_memory_gb}; lower {size} "
-                f"or raise max_memory_gb (a single document larger than {size} makes a shard of its own)")
+                f"or raise max_memory_gb (a single document larger than {size} makes a shard of its own)"
+            )
 
-    def _shard(self, docs: list[Document], where: str, ready: "Tokenized | None" = None) -> Iterator[Document]:
+    def _shard(self, docs: list[Document], where: str, ready: Tokenized | None = None) -> Iterator[Document]:
         with self.track_time():
             self._dedup(docs, where, ready)
         for doc in docs:
@@ -176,7 +194,7 @@ class ExactSubstringDedup(CurateStep):
             else:
                 yield doc
 
-    def _dedup(self, docs: list[Document], where: str, ready: "Tokenized | None" = None) -> None:
+    def _dedup(self, docs: list[Document], where: str, ready: Tokenized | None = None) -> None:
         """Cut the shard's repeats in place. `ready`: the shard already tokenized with its text held
         (shards by tokens); otherwise both happen here."""
         # From here to the cut the text is held once, as UTF-8, instead of as Python strings (2-4 bytes
@@ -207,7 +225,7 @@ class ExactSubstringDedup(CurateStep):
         trim_heap(freed)
         self._cut(docs, held, spans)
 
-    def _hold(self, docs: list[Document], where: str) -> tuple["HeldText", Shard | None, "Tokenized | None"]:
+    def _hold(self, docs: list[Document], where: str) -> tuple[HeldText, Shard | None, Tokenized | None]:
         """Refuse a shard too big for max_memory_gb, then hold its text and let the strings go. In bytes
         mode the shard's units are the held text (returned); in tokens mode the documents are tokenized
         from their strings first (no decoding back from the held bytes) and returned as a Tokenized."""
@@ -220,19 +238,21 @@ class ExactSubstringDedup(CurateStep):
             from ..tokenize import get_tokenizer
 
             del texts
-            ready = Tokenized.encode(docs, get_tokenizer(self.opts.tokenizer, self.opts.threads), (ok, nbytes, nchars),
-                                     release=True)
+            ready = Tokenized.encode(
+                docs, get_tokenizer(self.opts.tokenizer, self.opts.threads), (ok, nbytes, nchars), release=True
+            )
             return ready.held, None, ready
         # one document's bytes at a time, straight into the shard array: the units are the held text
-        arrays = (np.frombuffer(t.encode("utf-8"), dtype=np.uint8) if k else np.zeros(0, np.uint8)
-                  for t, k in zip(texts, ok))
+        arrays = (
+            np.frombuffer(t.encode("utf-8"), dtype=np.uint8) if k else np.zeros(0, np.uint8) for t, k in zip(texts, ok)
+        )
         shard = concat(arrays, 0xFF, np.uint8, lengths=nbytes)  # 0xFF never occurs in UTF-8
         held = HeldText(shard.units, shard.starts, nbytes, ok, nchars)
         del texts
         release_text(docs, ok, int(nbytes.sum()))
         return held, shard, None
 
-    def _tokenize(self, held: "HeldText", where: str, ids: tuple[np.ndarray, np.ndarray]) -> tuple[Shard, np.ndarray]:
+    def _tokenize(self, held: HeldText, where: str, ids: tuple[np.ndarray, np.ndarray]) -> tuple[Shard, np.ndarray]:
         """The shard as GPT-2 ids (big-endian, for the suffix sort), and the byte length of every id."""
         from ..tokenize import get_tokenizer
 
@@ -246,17 +266,20 @@ class ExactSubstringDedup(CurateStep):
         native = np.dtype(shard.units.dtype).newbyteorder("=")
         for a in range(0, len(ok), 4096):
             lo, hi = int(shard.starts[a]), int(shard.seps[min(a + 4096, len(ok)) - 1]) + 1
-            got[a : a + 4096] = np.add.reduceat(byte_len[shard.units[lo:hi].astype(native)],
-                                                shard.starts[a : a + 4096] - lo, dtype=np.int64)
+            got[a : a + 4096] = np.add.reduceat(
+                byte_len[shard.units[lo:hi].astype(native)], shard.starts[a : a + 4096] - lo, dtype=np.int64
+            )
         trim_heap(shard.units.nbytes)  # the check's chunk temporaries, before the suffix sort's peak
         if not np.array_equal(got, nbytes):
             bad = int(np.flatnonzero(got != nbytes)[0])
-            raise CurateError(f"tokenizer {tok.path}: token bytes do not add up to document {bad} of {where} "
-                              f"({got[bad]} vs {nbytes[bad]} bytes)")
+            raise CurateError(
+                f"tokenizer {tok.path}: token bytes do not add up to document {bad} of {where} "
+                f"({got[bad]} vs {nbytes[bad]} bytes)"
+            )
         self._check_memory(where, held.text_bytes, int(shard.units.shape[0]), shard.units.dtype.itemsize)
         return shard, byte_len
 
-    def _cut(self, docs: list[Document], held: "HeldText", spans: Runs) -> None:
+    def _cut(self, docs: list[Document], held: HeldText, spans: Runs) -> None:
         """Give every document its text back, cut by `spans` (byte spans of the held buffer, from
         `byte_spans`: all runs mapped and snapped to character boundaries at once, in numpy); only the
         joining of the kept pieces and the decoding are per document."""
@@ -301,8 +324,13 @@ def prepare_exact_substring(opts: ExactSubstringOptions, pf: PreflightContext) -
     if opts.tokenizer is None:
         return
     p = Path(opts.tokenizer)
-    ok = (p.is_file() and p.suffix == ".json") or (p.is_dir() and (
-        (p / "tokenizer.json").is_file() or ((p / "vocab.json").is_file() and (p / "merges.txt").is_file())))
+    ok = (p.is_file() and p.suffix == ".json") or (
+        p.is_dir()
+        and ((p / "tokenizer.json").is_file() or ((p / "vocab.json").is_file() and (p / "merges.txt").is_file()))
+    )
     if not ok:
-        pf.problem(f"{opts.tokenizer!r} is neither a folder with vocab.json + merges.txt (or tokenizer.json) "
-                   "nor a tokenizer.json file", f"{pf.key}.tokenizer")
+        pf.problem(
+            f"{opts.tokenizer!r} is neither a folder with vocab.json + merges.txt (or tokenizer.json) "
+            "nor a tokenizer.json file",
+            f"{pf.key}.tokenizer",
+        )

@@ -6,7 +6,8 @@ model's top label is not the negative one, `is_category` says whether any did (G
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import pyarrow as pa
 from datatrove.data import Document
@@ -26,12 +27,13 @@ IS_CATEGORY_COLUMN = "is_category"
 
 class CategoryOptions(StrictModel):
     preset: Literal["category"] | None = Field(
-        "category", description="category: GneissWeb's four hub classifiers (medical, education, technology, science)")
+        "category", description="category: GneissWeb's four hub classifiers (medical, education, technology, science)"
+    )
     models: list[CategoryModelSpec] | None = Field(None, description="category models (replace the preset's)")
     batch_size: int = Field(256, ge=1, description="documents per predict call")
 
     @model_validator(mode="after")
-    def _models(self) -> "CategoryOptions":
+    def _models(self) -> CategoryOptions:
         if self.models is None:
             if self.preset is None:
                 raise ValueError("give `models:` or `preset: category`")
@@ -42,8 +44,9 @@ class CategoryOptions(StrictModel):
 
 def category_columns(models: Sequence[CategoryModelSpec]) -> list[Column]:
     """One score column per category model, then `categories` and `is_category`."""
-    return [Column(m.out_column, pa.float32(), f"1 - P({m.negative_label}) of the {m.name} classifier")
-            for m in models] + [
+    return [
+        Column(m.out_column, pa.float32(), f"1 - P({m.negative_label}) of the {m.name} classifier") for m in models
+    ] + [
         Column(CATEGORIES_COLUMN, pa.list_(pa.string()), "categories whose classifier said yes (null: none did)"),
         Column(IS_CATEGORY_COLUMN, pa.bool_(), "any category classifier said its category (GneissWeb's CAT)"),
     ]
@@ -59,9 +62,13 @@ def write_categories(docs: list[Document], scores: dict[str, list[float]], said:
         d.metadata[IS_CATEGORY_COLUMN] = bool(cats)
 
 
-@register_stage("category_classify", CategoryOptions,
-                "fastText category classifiers; a doc is category (is_category) if any says its category",
-                columns=lambda o: category_columns(o.models or []), group="filter")
+@register_stage(
+    "category_classify",
+    CategoryOptions,
+    "fastText category classifiers; a doc is category (is_category) if any says its category",
+    columns=lambda o: category_columns(o.models or []),
+    group="filter",
+)
 class CategoryAnnotator(BatchAnnotator):
     name = "category classify"
 

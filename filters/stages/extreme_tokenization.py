@@ -14,8 +14,8 @@ from pydantic import Field
 
 from curate.core.stage_api import Column, ModelRef, PreflightContext, StrictModel, register_prepare, register_stage
 
-from ..token_counts import TokenCounter, token_densities
 from ..gneissweb_recipe import GNEISSWEB_TOKENIZER
+from ..token_counts import TokenCounter, token_densities
 from ._batch import BatchAnnotator
 
 TPC_COLUMN = "tokens_per_char"
@@ -27,7 +27,9 @@ TOKEN_COLUMNS = [
 
 
 class TokenizationOptions(StrictModel):
-    tokenizer: ModelRef = Field(GNEISSWEB_TOKENIZER, description="local tokenizer.json (or folder holding one) or hub repo id")
+    tokenizer: ModelRef = Field(
+        GNEISSWEB_TOKENIZER, description="local tokenizer.json (or folder holding one) or hub repo id"
+    )
     batch_size: int = Field(256, ge=1, description="documents per encode_batch call")
 
 
@@ -37,8 +39,13 @@ def write_densities(docs: list[Document], counts: list[int]) -> None:
         d.metadata[TPC_COLUMN], d.metadata[TPB_COLUMN] = token_densities(n, d.text)
 
 
-@register_stage("extreme_tokenization", TokenizationOptions, "tokens per character and per byte",
-                columns=TOKEN_COLUMNS, group="filter")
+@register_stage(
+    "extreme_tokenization",
+    TokenizationOptions,
+    "tokens per character and per byte",
+    columns=TOKEN_COLUMNS,
+    group="filter",
+)
 class TokenizationAnnotator(BatchAnnotator):
     name = "extreme tokenization"
 

@@ -7,7 +7,7 @@ used by `category_classify` and `gneissweb_ensemble`.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyarrow as pa
 from datatrove.data import Document
@@ -21,7 +21,9 @@ from ._batch import BatchAnnotator
 
 
 class FastTextAnnotateOptions(StrictModel):
-    models: list[FastTextModelSpec] = Field(min_length=1, description="fastText models; each writes P(label) to ft_<name>")
+    models: list[FastTextModelSpec] = Field(
+        min_length=1, description="fastText models; each writes P(label) to ft_<name>"
+    )
     batch_size: int = Field(256, ge=1, description="documents per predict call")
 
     @field_validator("models")
@@ -35,9 +37,13 @@ def fasttext_columns(models: Sequence[FastTextModelSpec]) -> list[Column]:
     return [Column(m.out_column, pa.float32(), f"P({m.label}) of fastText model {m.name}") for m in models]
 
 
-@register_stage("fasttext_annotate", FastTextAnnotateOptions,
-                "fastText classifiers (local .bin/.ftz or hub): P(label) per model, several models in one pass",
-                columns=lambda o: fasttext_columns(o.models), group="filter")
+@register_stage(
+    "fasttext_annotate",
+    FastTextAnnotateOptions,
+    "fastText classifiers (local .bin/.ftz or hub): P(label) per model, several models in one pass",
+    columns=lambda o: fasttext_columns(o.models),
+    group="filter",
+)
 class FastTextAnnotator(BatchAnnotator):
     name = "fastText annotate"
 

@@ -16,7 +16,8 @@ need `punkt` downloaded and are not used.
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import Field
 
@@ -25,8 +26,10 @@ from curate.core.stage_api import BuildContext, ConfigError, StrictModel, Wrappe
 
 def require_spacy(stage: str) -> None:
     if importlib.util.find_spec("spacy") is None:
-        raise ConfigError(f"stage {stage}: datatrove's English word tokenizer needs spaCy (no model download, "
-                          "only the package): pip install 'curate[heuristics]' (or pip install spacy)")
+        raise ConfigError(
+            f"stage {stage}: datatrove's English word tokenizer needs spaCy (no model download, "
+            "only the package): pip install 'curate[heuristics]' (or pip install spacy)"
+        )
 
 
 class GopherQualityOptions(StrictModel):
@@ -37,7 +40,9 @@ class GopherQualityOptions(StrictModel):
     max_symbol_word_ratio: float | None = Field(0.1, description="'#' and '...' per word")
     max_bullet_lines_ratio: float | None = Field(0.9, description="lines starting with a bullet")
     max_ellipsis_lines_ratio: float | None = Field(0.3, description="lines ending with an ellipsis")
-    max_non_alpha_words_ratio: float | None = Field(0.8, description="min share of words with a letter (datatrove's name)")
+    max_non_alpha_words_ratio: float | None = Field(
+        0.8, description="min share of words with a letter (datatrove's name)"
+    )
     min_stop_words: int | None = Field(2, description="fewer English stop words: gopher_enough_stop_words")
     stop_words: list[str] | None = Field(None, description="stop word list (default: Gopher's)")
     language: str = Field("eng", description="datatrove language code (word tokenizer)")
@@ -48,17 +53,22 @@ class GopherRepetitionOptions(StrictModel):
     dup_para_frac: float | None = Field(0.3, description="share of duplicated paragraphs")
     dup_line_char_frac: float | None = Field(0.2, description="share of characters in duplicated lines")
     dup_para_char_frac: float | None = Field(0.2, description="share of characters in duplicated paragraphs")
-    top_n_grams: list[tuple[int, float]] = Field([(2, 0.2), (3, 0.18), (4, 0.16)],
-                                                 description="[n, max share of chars in the most common n-gram]")
-    dup_n_grams: list[tuple[int, float]] = Field([(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.1)],
-                                                 description="[n, max share of chars in duplicated n-grams]")
+    top_n_grams: list[tuple[int, float]] = Field(
+        [(2, 0.2), (3, 0.18), (4, 0.16)], description="[n, max share of chars in the most common n-gram]"
+    )
+    dup_n_grams: list[tuple[int, float]] = Field(
+        [(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.1)],
+        description="[n, max share of chars in duplicated n-grams]",
+    )
     language: str = Field("eng", description="datatrove language code (word tokenizer)")
 
 
 class C4QualityOptions(StrictModel):
     split_paragraph: bool = Field(True, description="split lines on \\n (False: on sentences)")
     remove_citations: bool = Field(True, description="remove wikipedia-style [1] citations (edits the text)")
-    filter_no_terminal_punct: bool = Field(True, description="remove lines without terminal punctuation (edits the text)")
+    filter_no_terminal_punct: bool = Field(
+        True, description="remove lines without terminal punctuation (edits the text)"
+    )
     min_num_sentences: int = Field(5, description="drop docs with fewer sentences (-1: off)")
     min_words_per_line: int = Field(3, description="remove lines with fewer words (-1: off)")
     max_word_length: int = Field(1000, description="remove lines with a longer word (-1: off)")
@@ -94,14 +104,30 @@ def _fineweb_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
 
 # stage -> (options, datatrove filter class name, options' dump -> the filter's kwargs, summary)
 HEURISTICS: dict[str, tuple[type[StrictModel], str, Callable[[dict[str, Any]], dict[str, Any]], str]] = {
-    "gopher_quality": (GopherQualityOptions, "GopherQualityFilter", dict,
-                       "datatrove GopherQualityFilter (word counts, symbols, stop words)"),
-    "gopher_repetition": (GopherRepetitionOptions, "GopherRepetitionFilter", _gopher_repetition_kwargs,
-                          "datatrove GopherRepetitionFilter (repeated lines, n-grams)"),
-    "c4_quality": (C4QualityOptions, "C4QualityFilter", dict,
-                   "datatrove C4QualityFilter (may remove lines: edits the text)"),
-    "fineweb_quality": (FineWebQualityOptions, "FineWebQualityFilter", _fineweb_kwargs,
-                        "datatrove FineWebQualityFilter (punctuation, short lines)"),
+    "gopher_quality": (
+        GopherQualityOptions,
+        "GopherQualityFilter",
+        dict,
+        "datatrove GopherQualityFilter (word counts, symbols, stop words)",
+    ),
+    "gopher_repetition": (
+        GopherRepetitionOptions,
+        "GopherRepetitionFilter",
+        _gopher_repetition_kwargs,
+        "datatrove GopherRepetitionFilter (repeated lines, n-grams)",
+    ),
+    "c4_quality": (
+        C4QualityOptions,
+        "C4QualityFilter",
+        dict,
+        "datatrove C4QualityFilter (may remove lines: edits the text)",
+    ),
+    "fineweb_quality": (
+        FineWebQualityOptions,
+        "FineWebQualityFilter",
+        _fineweb_kwargs,
+        "datatrove FineWebQualityFilter (punctuation, short lines)",
+    ),
 }
 
 

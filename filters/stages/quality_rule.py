@@ -42,15 +42,20 @@ def count_failed_clauses(step: CurateStep | CurateFilter, failed: str) -> None:
 
 class RuleOptions(StrictModel):
     preset: Literal["gneissweb"] | None = Field(
-        None, description="gneissweb: start from GneissWeb's clauses, thresholds and keep rule")
+        None, description="gneissweb: start from GneissWeb's clauses, thresholds and keep rule"
+    )
     keep: str | None = Field(None, description="the keep expression (e.g. 'FT and (READ or EXT)'); see README grammar")
-    clauses: dict[str, str] = Field(default_factory=dict, description="named sub-expressions; a drop names the one that failed")
-    params: dict[str, float | int | bool | str] = Field(default_factory=dict, description="named constants (thresholds)")
+    clauses: dict[str, str] = Field(
+        default_factory=dict, description="named sub-expressions; a drop names the one that failed"
+    )
+    params: dict[str, float | int | bool | str] = Field(
+        default_factory=dict, description="named constants (thresholds)"
+    )
 
     _rule: Rule | None = None
 
     @model_validator(mode="after")
-    def _compile(self) -> "RuleOptions":
+    def _compile(self) -> RuleOptions:
         self._rule = compile_rule(self.keep, self.clauses, self.params, self.preset)
         return self
 
@@ -60,9 +65,12 @@ class RuleOptions(StrictModel):
         return self._rule
 
 
-@register_stage("quality_rule", RuleOptions,
-                "keep documents for which a rule over annotation columns holds; drops name the failed clause",
-                group="filter")
+@register_stage(
+    "quality_rule",
+    RuleOptions,
+    "keep documents for which a rule over annotation columns holds; drops name the failed clause",
+    group="filter",
+)
 class RuleFilter(CurateFilter):
     """Keeps documents for which the rule holds; a drop's reason is the clause that failed."""
 

@@ -15,16 +15,18 @@ from ..readability import mcalpine_eflaw
 from ._batch import BatchAnnotator
 
 EFLAW_COLUMN = "eflaw"
-EFLAW_COLUMNS = [Column(EFLAW_COLUMN, pa.float32(),
-                        "McAlpine-EFLAW readability: (words + words <= 3 chars) / sentences")]
+EFLAW_COLUMNS = [
+    Column(EFLAW_COLUMN, pa.float32(), "McAlpine-EFLAW readability: (words + words <= 3 chars) / sentences")
+]
 
 
 class ReadabilityOptions(StrictModel):
     batch_size: int = Field(256, ge=1, description="documents per batch")
 
 
-@register_stage("readability", ReadabilityOptions, "McAlpine-EFLAW readability score (eflaw)",
-                columns=EFLAW_COLUMNS, group="filter")
+@register_stage(
+    "readability", ReadabilityOptions, "McAlpine-EFLAW readability score (eflaw)", columns=EFLAW_COLUMNS, group="filter"
+)
 class ReadabilityAnnotator(BatchAnnotator):
     name = "readability"
 

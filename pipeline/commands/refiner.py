@@ -21,8 +21,12 @@ from curate.core.errors import ConfigError
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("refiner", help="build your own ProX refiner: label with a teacher, train, evaluate",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "refiner",
+        help="build your own ProX refiner: label with a teacher, train, evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="refiner_command", metavar="COMMAND", required=True)
 
     lab = sub.add_parser("label", help="run a config with a refiner_label stage; SFT rows land in OUTPUT/sft/")
@@ -60,21 +64,30 @@ def register(subparsers: Any) -> None:
 
     ev = sub.add_parser("eval", help="doc F1, chunk line-removal F1, normalize exact match, valid share")
     ev.add_argument("--data", action="append", required=True, help="SFT parquet file or folder (repeatable)")
-    ev.add_argument("--model", action="append", required=True, metavar="NAME=BACKEND:PATH",
-                    help="model to score (repeatable; backend vllm | transformers, or just `boilerplate`)")
-    ev.add_argument("--holdout", type=float, default=0.0, help="score the held-out share of `train --holdout` "
-                                                                "(0: every row)")
+    ev.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="NAME=BACKEND:PATH",
+        help="model to score (repeatable; backend vllm | transformers, or just `boilerplate`)",
+    )
+    ev.add_argument(
+        "--holdout", type=float, default=0.0, help="score the held-out share of `train --holdout` (0: every row)"
+    )
     ev.add_argument("--stage", choices=["all", "doc", "chunk"], default="all")
     ev.add_argument("--limit", type=int, help="at most N rows per stage")
     ev.add_argument("--dtype", default="float32", help="weights dtype for the model backends")
     ev.add_argument("--device", default="auto", help="transformers: cpu | cuda | auto")
     ev.add_argument("--max-model-len", type=int, default=2048)
-    ev.add_argument("--max-errors", type=int, default=2, help="as prox_refine: programs with this many errors are ignored")
+    ev.add_argument(
+        "--max-errors", type=int, default=2, help="as prox_refine: programs with this many errors are ignored"
+    )
     ev.add_argument("--json", help="write the metrics here as JSON")
     ev.set_defaults(fn=cmd_eval)
 
 
 # ---------------------------------------------------------------------------- label
+
 
 def label_stats(stats: dict[str, Any]) -> dict[str, Any]:
     """The refiner_label stages' counters (docs, valid / invalid examples per stage, reasons)."""
@@ -82,8 +95,12 @@ def label_stats(stats: dict[str, Any]) -> dict[str, Any]:
     for st in stats.get("stages", []):
         extra = st.get("extra", {})
         if any(k.startswith(("doc/", "chunk/")) for k in extra):
-            out[st["label"]] = {"docs": st["docs_in"], **{k: int(v) for k, v in sorted(extra.items())
-                                                          if k.startswith(("doc/", "chunk/", "invalid/", "empty"))}}
+            out[st["label"]] = {
+                "docs": st["docs_in"],
+                **{
+                    k: int(v) for k, v in sorted(extra.items()) if k.startswith(("doc/", "chunk/", "invalid/", "empty"))
+                },
+            }
     return out
 
 
@@ -123,8 +140,9 @@ def cmd_label(args: argparse.Namespace) -> int:
         overrides["input.limit"] = args.limit
     cfg = load_config(args.config, overrides)
     if not any(e.stage == "refiner_label" for e in cfg.entries):
-        raise ConfigError(f"{args.config}: no `stage: refiner_label` entry in stages:; add one (see README: "
-                          "Build your own refiner)")
+        raise ConfigError(
+            f"{args.config}: no `stage: refiner_label` entry in stages:; add one (see README: Build your own refiner)"
+        )
     stats = run_config(cfg, progress=not args.no_progress)
     print_summary(stats)
     table = label_stats(stats)
@@ -137,19 +155,40 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- train / eval
 
+
 def cmd_train(args: argparse.Namespace) -> int:
     from curate.refiners.train import TrainConfig, train
 
-    cfg = TrainConfig(data=args.data, output=args.output, preset=args.preset, init=args.init, stage=args.stage,
-                      holdout=args.holdout, epochs=args.epochs, batch_size=args.batch_size,
-                      micro_batch_size=args.micro_batch_size, lr=args.lr, min_lr=args.min_lr,
-                      warmup_steps=args.warmup_steps, max_len=args.max_len, group_by_length=not args.no_length_grouping,
-                      max_steps=args.max_steps, max_time_s=args.max_time, save_steps=args.save_steps,
-                      resume=args.resume, device=args.device, seed=args.seed, progress=not args.no_progress)
+    cfg = TrainConfig(
+        data=args.data,
+        output=args.output,
+        preset=args.preset,
+        init=args.init,
+        stage=args.stage,
+        holdout=args.holdout,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        micro_batch_size=args.micro_batch_size,
+        lr=args.lr,
+        min_lr=args.min_lr,
+        warmup_steps=args.warmup_steps,
+        max_len=args.max_len,
+        group_by_length=not args.no_length_grouping,
+        max_steps=args.max_steps,
+        max_time_s=args.max_time,
+        save_steps=args.save_steps,
+        resume=args.resume,
+        device=args.device,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
     r = train(cfg)
-    print(f"trained {r.steps} steps on {r.examples} examples: {r.tokens:,} tokens in {r.wall_s} s "
-          f"({r.tokens_per_s:,.0f} tokens/s, {r.device} {r.dtype}); loss {r.losses[0]:.4f} -> {r.losses[-1]:.4f}"
-          if r.losses else f"nothing to do (already at the last step); wrote {r.output}")
+    print(
+        f"trained {r.steps} steps on {r.examples} examples: {r.tokens:,} tokens in {r.wall_s} s "
+        f"({r.tokens_per_s:,.0f} tokens/s, {r.device} {r.dtype}); loss {r.losses[0]:.4f} -> {r.losses[-1]:.4f}"
+        if r.losses
+        else f"nothing to do (already at the last step); wrote {r.output}"
+    )
     print(f"refiner folder: {r.output} (prox_refine: doc_model / chunk_model: {r.output})")
     return 0
 
@@ -176,8 +215,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     # vllm on CPU runs eagerly; on a GPU CUDA graphs are worth their capture time
-    results = evaluate(rows, specs, max_errors=args.max_errors, dtype=args.dtype, device=args.device,
-                       max_model_len=args.max_model_len, enforce_eager=not torch.cuda.is_available())
+    results = evaluate(
+        rows,
+        specs,
+        max_errors=args.max_errors,
+        dtype=args.dtype,
+        device=args.device,
+        max_model_len=args.max_model_len,
+        enforce_eager=not torch.cuda.is_available(),
+    )
     Console().print(table(results))
     if args.json:
         write_file_atomic(args.json, json.dumps(results, indent=2))

@@ -17,35 +17,57 @@ from pathlib import Path
 from typing import Any
 
 from curate.core.errors import ConfigError
-
 from curate.filters import training as T
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("train-classifier", help="train a fastText classifier from labelled jsonl",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "train-classifier",
+        help="train a fastText classifier from labelled jsonl",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     src = p.add_argument_group("data (either --input with a label field, or --positive and --negative files)")
     src.add_argument("--input", action="append", default=[], help="jsonl(.gz) with text and label fields (repeatable)")
     src.add_argument("--label-field", default="label", help="field holding the label (default: label)")
-    src.add_argument("--positive-value", action="append", default=None,
-                     help="label value(s) meaning positive (default: 1); every other value is negative")
+    src.add_argument(
+        "--positive-value",
+        action="append",
+        default=None,
+        help="label value(s) meaning positive (default: 1); every other value is negative",
+    )
     src.add_argument("--positive", action="append", default=[], help="jsonl(.gz) of positive documents (repeatable)")
     src.add_argument("--negative", action="append", default=[], help="jsonl(.gz) of negative documents (repeatable)")
     src.add_argument("--text-field", default="text", help="field holding the text (default: text)")
     ev = p.add_argument_group("evaluation")
-    ev.add_argument("--eval", action="append", default=[],
-                    help="held-out jsonl with the same label field; its texts are removed from training")
-    ev.add_argument("--holdout", type=float, default=0.2, help="fraction held out per class when no --eval (default 0.2)")
+    ev.add_argument(
+        "--eval",
+        action="append",
+        default=[],
+        help="held-out jsonl with the same label field; its texts are removed from training",
+    )
+    ev.add_argument(
+        "--holdout", type=float, default=0.2, help="fraction held out per class when no --eval (default 0.2)"
+    )
     ev.add_argument("--seed", type=int, default=0, help="seed of the split and of fastText (default 0)")
     ev.add_argument("--threshold", type=float, default=0.5, help="P(positive) at or above which a doc counts positive")
     m = p.add_argument_group("model")
     m.add_argument("--output", required=True, help="model path (.bin, or .ftz with --quantize)")
     m.add_argument("--quantize", action="store_true", help="quantize (much smaller .ftz, similar accuracy)")
     m.add_argument("--cutoff", type=int, default=5000, help="rows kept when quantizing (default 5000)")
-    m.add_argument("--labels", nargs=2, default=["hq", "cc"], metavar=("POSITIVE", "NEGATIVE"),
-                   help="label names written to the model (default: hq cc, as DCLM / GneissWeb)")
-    m.add_argument("--preprocess", choices=["dclm", "newlines"], default="dclm",
-                   help="text flattening (must match the `preprocess:` of the stage using the model)")
+    m.add_argument(
+        "--labels",
+        nargs=2,
+        default=["hq", "cc"],
+        metavar=("POSITIVE", "NEGATIVE"),
+        help="label names written to the model (default: hq cc, as DCLM / GneissWeb)",
+    )
+    m.add_argument(
+        "--preprocess",
+        choices=["dclm", "newlines"],
+        default="dclm",
+        help="text flattening (must match the `preprocess:` of the stage using the model)",
+    )
     m.add_argument("--epoch", type=int, default=25)
     m.add_argument("--lr", type=float, default=0.5)
     m.add_argument("--word-ngrams", type=int, default=2)
@@ -72,7 +94,9 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
     if args.input:
         examples = T.labelled_examples(args.input, args.text_field, args.label_field, positives)
     else:
-        examples = T.file_examples(args.positive, args.text_field, True) + T.file_examples(args.negative, args.text_field, False)
+        examples = T.file_examples(args.positive, args.text_field, True) + T.file_examples(
+            args.negative, args.text_field, False
+        )
     if args.eval:
         held = T.labelled_examples(args.eval, args.text_field, args.label_field, positives)
         train = T.remove_overlap(examples, held)
@@ -82,24 +106,42 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         split = f"seeded split (seed {args.seed}): {len(held)} held out ({args.holdout:.0%} of each class)"
     if not any(y for _, y in train) or all(y for _, y in train):
         raise ConfigError("training data needs both positive and negative documents (check --positive-value)")
-    params = T.TrainParams(epoch=args.epoch, lr=args.lr, word_ngrams=args.word_ngrams, dim=args.dim,
-                           min_count=args.min_count, bucket=args.bucket, seed=args.seed,
-                           positive_label=args.labels[0], negative_label=args.labels[1], preprocess=args.preprocess)
+    params = T.TrainParams(
+        epoch=args.epoch,
+        lr=args.lr,
+        word_ngrams=args.word_ngrams,
+        dim=args.dim,
+        min_count=args.min_count,
+        bucket=args.bucket,
+        seed=args.seed,
+        positive_label=args.labels[0],
+        negative_label=args.labels[1],
+        preprocess=args.preprocess,
+    )
     model = T.train(train, params, quantize=args.quantize, cutoff=args.cutoff)
     metrics = T.evaluate(model, held, params, args.threshold)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save_model(str(out))
-    report = {"train": len(train), "train_positives": sum(y for _, y in train), "split": split,
-              "held_out": metrics.as_dict(), "model": str(out), "bytes": out.stat().st_size,
-              "labels": [f"__label__{x}" for x in args.labels], "lr_used": params.lr_used}
+    report = {
+        "train": len(train),
+        "train_positives": sum(y for _, y in train),
+        "split": split,
+        "held_out": metrics.as_dict(),
+        "model": str(out),
+        "bytes": out.stat().st_size,
+        "labels": [f"__label__{x}" for x in args.labels],
+        "lr_used": params.lr_used,
+    }
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         h = metrics
         print(f"trained on {len(train)} docs ({report['train_positives']} positive); {split}")
-        print(f"held-out ({h.n} docs, {h.positives} positive, P(__label__{args.labels[0]}) >= {args.threshold}): "
-              f"precision {h.precision:.3f}  recall {h.recall:.3f}  F1 {h.f1:.3f}  accuracy {h.accuracy:.3f}  "
-              f"ROC AUC {h.auc:.3f}")
+        print(
+            f"held-out ({h.n} docs, {h.positives} positive, P(__label__{args.labels[0]}) >= {args.threshold}): "
+            f"precision {h.precision:.3f}  recall {h.recall:.3f}  F1 {h.f1:.3f}  accuracy {h.accuracy:.3f}  "
+            f"ROC AUC {h.auc:.3f}"
+        )
         print(f"wrote {out} ({report['bytes']:,} bytes)")
     return 0

@@ -6,8 +6,9 @@ import argparse
 import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from curate.core.errors import CurateError
 
@@ -54,8 +55,10 @@ def resolve_output(arg: str) -> str:
 
         out = load_config(p).output.path
         if not Path(out).is_dir():
-            raise CurateError(f"{arg}: its output folder {out} does not exist (run `curate run {arg}` first, "
-                              f"or pass the folder a run with --output wrote)")
+            raise CurateError(
+                f"{arg}: its output folder {out} does not exist (run `curate run {arg}` first, "
+                f"or pass the folder a run with --output wrote)"
+            )
         return out
     if p.is_dir():  # OUT/data, OUT/rejected, OUT/rejected/STAGE
         for up, name in ((p.parent, p.name), (p.parent.parent, p.parent.name)):
@@ -83,8 +86,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
             limit = 20
     if limit is not None and limit < 1:
         limit = None  # --limit 0: everything
-    sel = Selection.build(ids=args.id, status=args.status, grep=args.grep, ignore_case=args.ignore_case,
-                          limit=limit, sample=args.sample, seed=args.seed, per_status=per_status)
+    sel = Selection.build(
+        ids=args.id,
+        status=args.status,
+        grep=args.grep,
+        ignore_case=args.ignore_case,
+        limit=limit,
+        sample=args.sample,
+        seed=args.seed,
+        per_status=per_status,
+    )
     total = count_documents(args.output)
     if total == 0:
         # a run that dropped everything: not an error, and the reason is worth one line
@@ -114,8 +125,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print("no document matches the selection", file=sys.stderr)
         return 1
     if default_limit and n == limit and total > n:
-        print(f"showing {n} of {total:,} documents, changed ones first (--limit 0: all; --status to choose)",
-              file=sys.stderr)
+        print(
+            f"showing {n} of {total:,} documents, changed ones first (--limit 0: all; --status to choose)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -150,32 +163,51 @@ def cmd_report(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     from .select import STATUS_HELP
 
-    sp = sub.add_parser("diff", help="show what the pipeline did to each document (labelled before/after diffs)",
-                        description="Show each selected document of an output folder as a diff of its text before and "
-                                    "after refinement, each change labelled with the program call that made it.",
-                        epilog=DIFF_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sp.add_argument("output", help="a run's output folder (holds data/ and, with keep_rejected, rejected/), or its config")
+    sp = sub.add_parser(
+        "diff",
+        help="show what the pipeline did to each document (labelled before/after diffs)",
+        description="Show each selected document of an output folder as a diff of its text before and "
+        "after refinement, each change labelled with the program call that made it.",
+        epilog=DIFF_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sp.add_argument(
+        "output", help="a run's output folder (holds data/ and, with keep_rejected, rejected/), or its config"
+    )
     sp.add_argument("--id", action="append", help="this document id (repeatable)")
     sp.add_argument("--status", action="append", help=STATUS_HELP)
     sp.add_argument("--grep", help="documents whose text (before or after) matches this regular expression")
     sp.add_argument("-i", "--ignore-case", action="store_true", help="--grep ignores case")
     sp.add_argument("--limit", type=int, help="at most N documents (default 20 in the terminal; 0: all)")
-    sp.add_argument("--sample", type=int, metavar="N", help="a random sample of N matching documents (one pass, bounded memory)")
+    sp.add_argument(
+        "--sample", type=int, metavar="N", help="a random sample of N matching documents (one pass, bounded memory)"
+    )
     sp.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
-    sp.add_argument("--per-status", type=int, metavar="N",
-                    help="at most N documents of each status (default with --html and no other selection: 200)")
+    sp.add_argument(
+        "--per-status",
+        type=int,
+        metavar="N",
+        help="at most N documents of each status (default with --html and no other selection: 200)",
+    )
     sp.add_argument("--context", type=int, default=2, help="unchanged lines shown around each change (default 2)")
     sp.add_argument("--full", action="store_true", help="show every line, not only the changes and their context")
     sp.add_argument("--no-programs", action="store_true", help="do not print the model programs")
-    sp.add_argument("--color", choices=["auto", "always", "never"], default="auto",
-                    help="colour: auto (only on a terminal), always, never")
+    sp.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour: auto (only on a terminal), always, never",
+    )
     sp.add_argument("--html", metavar="FILE", help="write one self-contained HTML page instead of printing")
     sp.set_defaults(fn=cmd_diff)
 
-    sp = sub.add_parser("report", help="write an HTML run report: funnel, drop reasons, annotation histograms",
-                        description="Write a self-contained HTML report of a run from its stats.json, config and "
-                                    "Parquet output: docs and chars kept per stage, drop reasons, a histogram of "
-                                    "every numeric annotation with the config's thresholds, refinement statuses.")
+    sp = sub.add_parser(
+        "report",
+        help="write an HTML run report: funnel, drop reasons, annotation histograms",
+        description="Write a self-contained HTML report of a run from its stats.json, config and "
+        "Parquet output: docs and chars kept per stage, drop reasons, a histogram of "
+        "every numeric annotation with the config's thresholds, refinement statuses.",
+    )
     sp.add_argument("output", help="a run's output folder, or its config")
     sp.add_argument("--html", metavar="FILE", help="where to write it (default OUTPUT/report.html)")
     sp.add_argument("--bins", type=int, default=40, help="histogram bins (default 40)")

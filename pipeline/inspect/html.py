@@ -9,8 +9,9 @@ reaches the DOM through `textContent` only, never as HTML.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 from curate.core.atomic import write_file_atomic
 
@@ -23,12 +24,22 @@ TEMPLATE = "diff.html"
 def record_json(r: Record) -> dict[str, Any]:
     d = doc_diff(r.text, r.original_text, r.edits, dropped=r.where == "rejected")
     return {
-        "id": r.id, "status": r.status, "where": r.where, "source": r.source,
+        "id": r.id,
+        "status": r.status,
+        "where": r.where,
+        "source": r.source,
         "url": r.extra.get("url") if isinstance(r.extra.get("url"), str) else None,
-        "drop_stage": r.drop_stage if r.where == "rejected" else None, "drop_reason": r.drop_reason,
-        "errors": r.errors, "doc_program": r.doc_program, "chunk_programs": r.chunk_programs,
-        "edits": parse_edits(r.edits), "n_edits": len(d.edits), "lines_removed": d.lines_removed,
-        "rows_normalized": d.rows_normalized, "diff": d.to_json(), "annotations": r.annotations,
+        "drop_stage": r.drop_stage if r.where == "rejected" else None,
+        "drop_reason": r.drop_reason,
+        "errors": r.errors,
+        "doc_program": r.doc_program,
+        "chunk_programs": r.chunk_programs,
+        "edits": parse_edits(r.edits),
+        "n_edits": len(d.edits),
+        "lines_removed": d.lines_removed,
+        "rows_normalized": d.rows_normalized,
+        "diff": d.to_json(),
+        "annotations": r.annotations,
     }
 
 
@@ -41,8 +52,9 @@ def render_html(docs: list[dict[str, Any]], totals: dict[str, int], title: str, 
     """The page; `empty` is the line it shows when the whole output holds no documents."""
     tpl = resources.files("curate.pipeline.inspect").joinpath("assets", TEMPLATE).read_text(encoding="utf-8")
     esc = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return (tpl.replace("__CURATE_TITLE__", f"curate diff — {esc}")
-               .replace("__CURATE_DATA__", _embed({"title": title, "totals": totals, "docs": docs, "empty": empty})))
+    return tpl.replace("__CURATE_TITLE__", f"curate diff — {esc}").replace(
+        "__CURATE_DATA__", _embed({"title": title, "totals": totals, "docs": docs, "empty": empty})
+    )
 
 
 def write_html(output: str, records: Iterable[Record], path: str, selection_note: str = "", empty: str = "") -> int:

@@ -18,8 +18,9 @@ from __future__ import annotations
 import bisect
 import difflib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 UNATTRIBUTED = "(unattributed)"
 
@@ -183,8 +184,15 @@ def _apply_normalize(segs: list[Segment], source: str, target: str, call: str) -
             calls.extend(c for c in s.calls if c not in calls)
         if call not in calls:
             calls.append(call)
-        out.append(Segment("".join(s.old for s in covered), "".join(new_parts), tuple(calls),
-                           min(s.line_lo for s in covered), max(s.line_hi for s in covered)))
+        out.append(
+            Segment(
+                "".join(s.old for s in covered),
+                "".join(new_parts),
+                tuple(calls),
+                min(s.line_lo for s in covered),
+                max(s.line_hi for s in covered),
+            )
+        )
         last = lastidx + 1
     out.extend(split[last:])
     return out
@@ -196,7 +204,9 @@ def _rows(segs: list[Segment]) -> list[Row]:
     cur: list[Segment] = []
     for s in segs:
         if s.plain and s.new == "\n":
-            rows.append(Row(cur[0].line_lo if cur else s.line_lo, max((c.line_hi for c in cur), default=s.line_lo), cur))
+            rows.append(
+                Row(cur[0].line_lo if cur else s.line_lo, max((c.line_hi for c in cur), default=s.line_lo), cur)
+            )
             cur = []
         else:
             cur.append(s)
@@ -270,10 +280,18 @@ def doc_diff(text: str, original: str | None, edits_raw: str | list | None, drop
     final, rows = replay(before, edits)
     if final == text or dropped:
         # a dropped doc may keep its original text: the rows show what its program would have removed
-        note = "dropped after its program ran: rows show the edits it made before the drop" if dropped and final != text else ""
+        note = (
+            "dropped after its program ran: rows show the edits it made before the drop"
+            if dropped and final != text
+            else ""
+        )
         return DocDiff(rows, edits, True, note)
-    return DocDiff(line_diff(before, text), edits, False,
-                   "replaying the recorded edits does not give the stored text; showing a plain line diff")
+    return DocDiff(
+        line_diff(before, text),
+        edits,
+        False,
+        "replaying the recorded edits does not give the stored text; showing a plain line diff",
+    )
 
 
 def display_items(rows: list[Row], context: int = 2, full: bool = False) -> list[Row | int]:

@@ -13,7 +13,8 @@ import html
 import io
 import json
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,9 +26,26 @@ from curate.refiners import columns as prox
 from .select import DROPPED, STATUSES, classify, empty_note, open_parquet, output_files, read_run_info
 from .thresholds import Threshold, run_thresholds
 
-STAGE_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974", "#64B5CD"]
-STATUS_COLORS = {prox.KEPT: "#2f8f4e", prox.EDITED: "#c7821a", prox.IGNORED: "#8e44ad", prox.DROPPED_BY_DOC: "#c0392b",
-                 prox.DROPPED_BY_CHUNK: "#e67e73", DROPPED: "#7f8c8d"}
+STAGE_COLORS = [
+    "#4C72B0",
+    "#DD8452",
+    "#55A868",
+    "#C44E52",
+    "#8172B3",
+    "#937860",
+    "#DA8BC3",
+    "#8C8C8C",
+    "#CCB974",
+    "#64B5CD",
+]
+STATUS_COLORS = {
+    prox.KEPT: "#2f8f4e",
+    prox.EDITED: "#c7821a",
+    prox.IGNORED: "#8e44ad",
+    prox.DROPPED_BY_DOC: "#c0392b",
+    prox.DROPPED_BY_CHUNK: "#e67e73",
+    DROPPED: "#7f8c8d",
+}
 # a float column with more values than this is subsampled (every k-th row group value) for its histogram
 MAX_VALUES = 5_000_000
 DPI = 110  # figures are laid out and saved at this dpi (threshold labels are placed in measured pixels)
@@ -39,8 +57,9 @@ def _plt() -> Any:
     matplotlib.use("Agg")  # no display: render to memory only
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-                         "font.family": "DejaVu Sans"})
+    plt.rcParams.update(
+        {"font.size": 9, "axes.spines.top": False, "axes.spines.right": False, "font.family": "DejaVu Sans"}
+    )
     return plt
 
 
@@ -137,7 +156,9 @@ def _glyphs(label: str) -> str:
     return label
 
 
-def place_labels(ax: Any, items: list[tuple[float, str, str]], pad_px: float = 4.0) -> list[tuple[float, float, float, float]]:
+def place_labels(
+    ax: Any, items: list[tuple[float, str, str]], pad_px: float = 4.0
+) -> list[tuple[float, float, float, float]]:
     """Draw each (x, text, colour) label at the top of `ax`, centred on x (shifted to stay inside the
     axes), in the first row from the top where it overlaps no label already placed. Returns each
     label's box (x0, y0, x1, y1) in axes fractions, in the order given. Call it after the figure's
@@ -148,9 +169,21 @@ def place_labels(ax: Any, items: list[tuple[float, str, str]], pad_px: float = 4
     renderer = fig.canvas.get_renderer()
     ax_box = ax.get_window_extent(renderer)
     blend = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
-    texts = [ax.text(x, 1.0, text, transform=blend, ha="left", va="top", fontsize=7.5, color=color, zorder=5,
-                     bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.9})
-             for x, text, color in items]
+    texts = [
+        ax.text(
+            x,
+            1.0,
+            text,
+            transform=blend,
+            ha="left",
+            va="top",
+            fontsize=7.5,
+            color=color,
+            zorder=5,
+            bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.9},
+        )
+        for x, text, color in items
+    ]
     exts = [t.get_window_extent(renderer) for t in texts]
     h = max(e.height for e in exts) + pad_px  # one row height for all: rows never overlap vertically
     rows: list[list[tuple[float, float]]] = []
@@ -167,8 +200,14 @@ def place_labels(ax: Any, items: list[tuple[float, str, str]], pad_px: float = 4
         # axes fractions: the rows do not move when ylim changes, and scale with the saved dpi
         t.set_transform(ax.transAxes)
         t.set_position(((left + pad_px - ax_box.x0) / ax_box.width, (top - pad_px / 2 - ax_box.y0) / ax_box.height))
-        boxes.append(((left - ax_box.x0) / ax_box.width, (top - h - ax_box.y0) / ax_box.height,
-                      (left + w - ax_box.x0) / ax_box.width, (top - ax_box.y0) / ax_box.height))
+        boxes.append(
+            (
+                (left - ax_box.x0) / ax_box.width,
+                (top - h - ax_box.y0) / ax_box.height,
+                (left + w - ax_box.x0) / ax_box.width,
+                (top - ax_box.y0) / ax_box.height,
+            )
+        )
     return boxes
 
 
@@ -178,16 +217,30 @@ def guard_colors(thresholds: Iterable[Threshold]) -> dict[str, str]:
     return {g: GUARD_COLORS[k % len(GUARD_COLORS)] for k, g in enumerate(guards)}
 
 
-def histogram_chart(column: str, kept: np.ndarray, dropped: np.ndarray, thresholds: list[Threshold], bins: int,
-                    layout: dict[str, Any] | None = None, colors: dict[str, str] | None = None) -> str:
+def histogram_chart(
+    column: str,
+    kept: np.ndarray,
+    dropped: np.ndarray,
+    thresholds: list[Threshold],
+    bins: int,
+    layout: dict[str, Any] | None = None,
+    colors: dict[str, str] | None = None,
+) -> str:
     """A stacked histogram (kept on dropped) with a dashed line and a label per threshold. Labels sit in
     rows above the bars (headroom is added for them); `layout`, when given, receives the label boxes
     and the bars' top in axes fractions (the tests check that nothing overlaps)."""
     return _png(histogram_figure(column, kept, dropped, thresholds, bins, layout, colors))
 
 
-def histogram_figure(column: str, kept: np.ndarray, dropped: np.ndarray, thresholds: list[Threshold], bins: int,
-                     layout: dict[str, Any] | None = None, colors: dict[str, str] | None = None) -> Any:
+def histogram_figure(
+    column: str,
+    kept: np.ndarray,
+    dropped: np.ndarray,
+    thresholds: list[Threshold],
+    bins: int,
+    layout: dict[str, Any] | None = None,
+    colors: dict[str, str] | None = None,
+) -> Any:
     """The figure of `histogram_chart`, not yet saved."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.4, 3.3), dpi=DPI)
@@ -202,8 +255,13 @@ def histogram_figure(column: str, kept: np.ndarray, dropped: np.ndarray, thresho
         hi = lo + 1.0
     edges = np.linspace(lo, hi, bins + 1)
     kept, dropped = np.clip(kept, lo, hi), np.clip(dropped, lo, hi)
-    counts, _, _ = ax.hist([kept, dropped], bins=edges, stacked=True, color=["#4C72B0", "#C9C9D3"],
-                           label=[f"kept ({len(kept):,})", f"dropped ({len(dropped):,})"])
+    counts, _, _ = ax.hist(
+        [kept, dropped],
+        bins=edges,
+        stacked=True,
+        color=["#4C72B0", "#C9C9D3"],
+        label=[f"kept ({len(kept):,})", f"dropped ({len(dropped):,})"],
+    )
     bar_top = float(np.max(counts[-1])) if len(counts) else 0.0
     ax.set_xlim(lo - (hi - lo) * 0.02, hi + (hi - lo) * 0.02)
     ax.set_title(column + (f"  ({outside:,} outliers in the edge bins)" if outside else ""), fontsize=9)
@@ -225,8 +283,12 @@ def histogram_figure(column: str, kept: np.ndarray, dropped: np.ndarray, thresho
     for (v, _, c), b in zip(items, boxes):
         ax.axvline(v, ymax=b[1], color=c, linestyle="--", linewidth=1.1, zorder=4)
     if layout is not None:
-        layout.update(labels=[{"text": txt, "x0": b[0], "y0": b[1], "x1": b[2], "y1": b[3]} for (_, txt, _), b in zip(items, boxes)],
-                      bars_top=max(bar_top, 1.0) / ax.get_ylim()[1])
+        layout.update(
+            labels=[
+                {"text": txt, "x0": b[0], "y0": b[1], "x1": b[2], "y1": b[3]} for (_, txt, _), b in zip(items, boxes)
+            ],
+            bars_top=max(bar_top, 1.0) / ax.get_ylim()[1],
+        )
     return fig
 
 
@@ -314,8 +376,10 @@ def _table(stages: list[dict[str, Any]]) -> str:
         kept = f"{s['chars_out'] / s['chars_in']:.1%}" if s.get("chars_in") else "–"
         reasons = ", ".join(f"{html.escape(k)} {v:,}" for k, v in s.get("dropped", {}).items()) or "–"
         ok = "✓" if _conserved(s) else "<b style='color:#c0392b'>✗</b>"
-        rows.append(f"<tr><td>{html.escape(s['label'])}</td><td class=n>{s['docs_in']:,}</td><td class=n>{s['docs_out']:,}</td>"
-                    f"<td class=n>{s['dropped_total']:,}</td><td>{reasons}</td><td class=n>{kept}</td><td>{ok}</td></tr>")
+        rows.append(
+            f"<tr><td>{html.escape(s['label'])}</td><td class=n>{s['docs_in']:,}</td><td class=n>{s['docs_out']:,}</td>"
+            f"<td class=n>{s['dropped_total']:,}</td><td>{reasons}</td><td class=n>{kept}</td><td>{ok}</td></tr>"
+        )
     head = "<tr><th>stage</th><th>docs in</th><th>docs out</th><th>dropped</th><th>drop reasons</th><th>chars kept</th><th>conserved</th></tr>"
     return f"<table class=stats id=stage-table>{head}{''.join(rows)}</table>"
 
@@ -347,36 +411,59 @@ def build_report(output: str, bins: int = 40) -> str:
     kpis = []
     if stages:
         first, last = stages[0], stages[-1]
-        kpis += [("input documents", f"{first['docs_in']:,}"), ("output documents", f"{last['docs_out']:,}"),
-                 ("documents kept", f"{last['docs_out'] / first['docs_in']:.1%}" if first["docs_in"] else "–"),
-                 ("characters kept", f"{last['chars_out'] / first['chars_in']:.1%}" if first["chars_in"] else "–")]
+        kpis += [
+            ("input documents", f"{first['docs_in']:,}"),
+            ("output documents", f"{last['docs_out']:,}"),
+            ("documents kept", f"{last['docs_out'] / first['docs_in']:.1%}" if first["docs_in"] else "–"),
+            ("characters kept", f"{last['chars_out'] / first['chars_in']:.1%}" if first["chars_in"] else "–"),
+        ]
     if stats:
-        kpis += [("complete", "yes" if stats.get("complete") else "NO"),
-                 ("conserved", "yes" if _conserved(stats) else "NO")]
+        kpis += [
+            ("complete", "yes" if stats.get("complete") else "NO"),
+            ("conserved", "yes" if _conserved(stats) else "NO"),
+        ]
         if "wall_s" in stats:
             kpis.append(("wall time", f"{stats['wall_s']:,} s"))
     if kpis:
-        parts.append("<section id=summary><div class=kpi>" + "".join(
-            f"<div>{html.escape(k)}<b>{html.escape(v)}</b></div>" for k, v in kpis) + "</div></section>")
+        parts.append(
+            "<section id=summary><div class=kpi>"
+            + "".join(f"<div>{html.escape(k)}<b>{html.escape(v)}</b></div>" for k, v in kpis)
+            + "</div></section>"
+        )
     if n_rows == 0:
-        parts.append(f"<section id=no-documents><h2>No documents</h2><p>{html.escape(empty_note(output))}</p></section>")
+        parts.append(
+            f"<section id=no-documents><h2>No documents</h2><p>{html.escape(empty_note(output))}</p></section>"
+        )
 
     if stages:
-        parts.append(f"<section id=funnel><h2>Funnel: documents and characters kept per stage</h2>"
-                     f"<img alt='funnel' src='{funnel_chart(stages)}'>{_table(stages)}</section>")
+        parts.append(
+            f"<section id=funnel><h2>Funnel: documents and characters kept per stage</h2>"
+            f"<img alt='funnel' src='{funnel_chart(stages)}'>{_table(stages)}</section>"
+        )
         d = drops_chart(stages)
-        parts.append("<section id=drops><h2>Drop reasons per stage</h2>" +
-                     (f"<img alt='drop reasons' src='{d}'>" if d else "<p class=muted>no document was dropped</p>") + "</section>")
+        parts.append(
+            "<section id=drops><h2>Drop reasons per stage</h2>"
+            + (f"<img alt='drop reasons' src='{d}'>" if d else "<p class=muted>no document was dropped</p>")
+            + "</section>"
+        )
     else:
-        parts.append("<section><p class=muted>no stats.json in this output (run `curate stats CONFIG` to write it)</p></section>")
+        parts.append(
+            "<section><p class=muted>no stats.json in this output (run `curate stats CONFIG` to write it)</p></section>"
+        )
 
     if statuses:
-        rows = "".join(f"<tr><td>{k}</td><td class=n id='status-{k}'>{statuses[k]:,}</td></tr>" for k in STATUSES if statuses.get(k))
-        parts.append(f"<section id=refinement><h2>Refinement (ProX) status</h2><div class=grid><figure>"
-                     f"<img alt='statuses' src='{status_chart(statuses)}'></figure>"
-                     f"<table class=stats><tr><th>status</th><th>documents</th></tr>{rows}</table></div>"
-                     f"<p class=muted>statuses of documents that reached the refiner; “dropped” counts documents "
-                     f"that other stages dropped before it (with keep_rejected).</p></section>")
+        rows = "".join(
+            f"<tr><td>{k}</td><td class=n id='status-{k}'>{statuses[k]:,}</td></tr>"
+            for k in STATUSES
+            if statuses.get(k)
+        )
+        parts.append(
+            f"<section id=refinement><h2>Refinement (ProX) status</h2><div class=grid><figure>"
+            f"<img alt='statuses' src='{status_chart(statuses)}'></figure>"
+            f"<table class=stats><tr><th>status</th><th>documents</th></tr>{rows}</table></div>"
+            f"<p class=muted>statuses of documents that reached the refiner; “dropped” counts documents "
+            f"that other stages dropped before it (with keep_rejected).</p></section>"
+        )
 
     if values:
         figs = []
@@ -389,22 +476,31 @@ def build_report(output: str, bins: int = 40) -> str:
             layout: dict[str, Any] = {}
             png = histogram_chart(col, kept, dropped, ts, bins, layout, colors)
             srcs = html.escape("\n".join(dict.fromkeys(f"{t.stage}: {t.source}" for t in ts)))
-            figs.append(f"<figure data-column='{html.escape(col)}' data-layout='{html.escape(json.dumps(layout))}'>"
-                        f"<img alt='{html.escape(col)}' src='{png}'><figcaption title='{srcs}'>"
-                        f"{html.escape(threshold_caption(col, ts))}</figcaption></figure>")
-        note = ("kept documents from data/, dropped ones from rejected/" if any(v["dropped"] for v in values.values())
-                else "kept documents only (set output.keep_rejected to see the dropped ones)")
+            figs.append(
+                f"<figure data-column='{html.escape(col)}' data-layout='{html.escape(json.dumps(layout))}'>"
+                f"<img alt='{html.escape(col)}' src='{png}'><figcaption title='{srcs}'>"
+                f"{html.escape(threshold_caption(col, ts))}</figcaption></figure>"
+            )
+        note = (
+            "kept documents from data/, dropped ones from rejected/"
+            if any(v["dropped"] for v in values.values())
+            else "kept documents only (set output.keep_rejected to see the dropped ones)"
+        )
         missing = "".join(f"<p class=muted>{html.escape(p)}</p>" for p in problems)
-        parts.append(f"<section id=annotations><h2>Annotations</h2><p class=muted>every float column; dashed lines are "
-                     f"thresholds found in the config's rules; {note}.</p>{missing}<div class=grid>{''.join(figs)}</div></section>")
+        parts.append(
+            f"<section id=annotations><h2>Annotations</h2><p class=muted>every float column; dashed lines are "
+            f"thresholds found in the config's rules; {note}.</p>{missing}<div class=grid>{''.join(figs)}</div></section>"
+        )
     else:
         why = "no documents in the output" if n_rows == 0 else "no float annotation column in the output"
         parts.append(f"<section id=annotations><h2>Annotations</h2><p class=muted>{why}</p></section>")
 
     sub = f"{html.escape(output)} · {n_rows:,} rows read"
-    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>curate report — {html.escape(str(name))}</title>"
-            f"<style>{CSS}</style></head><body><header><h1>curate report — {html.escape(str(name))}</h1>"
-            f"<div class=sub>{sub}</div></header><main>{''.join(parts)}</main></body></html>")
+    return (
+        f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>curate report — {html.escape(str(name))}</title>"
+        f"<style>{CSS}</style></head><body><header><h1>curate report — {html.escape(str(name))}</h1>"
+        f"<div class=sub>{sub}</div></header><main>{''.join(parts)}</main></body></html>"
+    )
 
 
 def write_report(output: str, path: str, bins: int = 40) -> str:

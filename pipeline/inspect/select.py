@@ -14,8 +14,9 @@ import json
 import random
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import fsspec
 import pyarrow.parquet as pq
@@ -27,8 +28,10 @@ from curate.refiners import columns as prox
 DROPPED = "dropped"
 STATUSES = (prox.KEPT, prox.EDITED, prox.IGNORED, prox.DROPPED_BY_DOC, prox.DROPPED_BY_CHUNK, DROPPED)
 # --status words: each maps to a predicate on (status, has_errors, drop_stage)
-STATUS_HELP = ("kept, edited, ignored (program_ignored), dropped (any stage), dropped_by_doc, dropped_by_chunk, "
-               "errors (programs with errors), dropped:STAGE (dropped by that stage); comma-separated")
+STATUS_HELP = (
+    "kept, edited, ignored (program_ignored), dropped (any stage), dropped_by_doc, dropped_by_chunk, "
+    "errors (programs with errors), dropped:STAGE (dropped by that stage); comma-separated"
+)
 _ALIASES = {"ignored": prox.IGNORED, "program-ignored": prox.IGNORED, "unchanged": prox.KEPT}
 _BASE = ("id", "text", "source_file", "source_record", "drop_stage", "drop_reason")
 _CHEAP = ("id", prox.STATUS, "drop_stage")
@@ -100,9 +103,16 @@ class Selection:
     taken: Counter[str] = field(default_factory=Counter)
 
     @staticmethod
-    def build(ids: Iterable[str] | None = None, status: str | Iterable[str] | None = None, grep: str | None = None,
-              ignore_case: bool = False, limit: int | None = None, sample: int | None = None,
-              seed: int = 0, per_status: int | None = None) -> "Selection":
+    def build(
+        ids: Iterable[str] | None = None,
+        status: str | Iterable[str] | None = None,
+        grep: str | None = None,
+        ignore_case: bool = False,
+        limit: int | None = None,
+        sample: int | None = None,
+        seed: int = 0,
+        per_status: int | None = None,
+    ) -> Selection:
         words: list[str] | None = None
         if status:
             raw = status.split(",") if isinstance(status, str) else [w for s in status for w in s.split(",")]
@@ -161,13 +171,19 @@ def output_files(output: str) -> list[OutputFile]:
     fs, root = _fs(output)
     if not fs.isdir(root):
         raise CurateError(f"{output}: no such output folder")
-    files = [OutputFile(p, "data") for p in sorted(fs.glob(f"{root}/data/*.parquet")) if not p.rsplit("/", 1)[-1].startswith(".")]
+    files = [
+        OutputFile(p, "data")
+        for p in sorted(fs.glob(f"{root}/data/*.parquet"))
+        if not p.rsplit("/", 1)[-1].startswith(".")
+    ]
     for p in sorted(fs.glob(f"{root}/rejected/*/*.parquet")):
         if not p.rsplit("/", 1)[-1].startswith("."):
             files.append(OutputFile(p, "rejected", p.rsplit("/", 2)[-2]))
     if not files and not any(fs.isfile(f"{root}/{name}") for name in RUN_FILES):
-        raise CurateError(f"{output}: no Parquet output under data/ or rejected/ and no {RUN_FILES[0]} "
-                          f"(is this a curate output folder?)")
+        raise CurateError(
+            f"{output}: no Parquet output under data/ or rejected/ and no {RUN_FILES[0]} "
+            f"(is this a curate output folder?)"
+        )
     return files
 
 
@@ -183,9 +199,13 @@ def empty_note(output: str) -> str:
     msg = f"{output.rstrip('/')} holds no documents"
     if stats:
         n_in = stats.get("input_records")
-        stages = [s for s in stats.get("stages", []) if s.get("dropped_total") or any((s.get("dropped") or {}).values())]
-        reasons = ", ".join(f"{s.get('label')}: " + ", ".join(f"{k} {v:,}" for k, v in (s.get("dropped") or {}).items() if v)
-                            for s in stages)
+        stages = [
+            s for s in stats.get("stages", []) if s.get("dropped_total") or any((s.get("dropped") or {}).values())
+        ]
+        reasons = ", ".join(
+            f"{s.get('label')}: " + ", ".join(f"{k} {v:,}" for k, v in (s.get("dropped") or {}).items() if v)
+            for s in stages
+        )
         if n_in == 0:
             msg += ": the run read no input document"
         elif n_in is not None:
@@ -214,14 +234,26 @@ def _cols(pf: pq.ParquetFile, wanted: Iterable[str]) -> list[str]:
 
 def _record(row: dict[str, Any], f: OutputFile) -> Record:
     status = classify(f.where, row.get(prox.STATUS))
-    extra = {k: v for k, v in row.items() if k not in _BASE and k not in prox.COLUMN_NAMES and isinstance(v, (str, int, float))}
+    extra = {
+        k: v
+        for k, v in row.items()
+        if k not in _BASE and k not in prox.COLUMN_NAMES and isinstance(v, (str, int, float))
+    }
     return Record(
-        id=str(row.get("id")), text=row.get("text") or "", status=status, where=f.where,
-        source_file=row.get("source_file"), source_record=row.get("source_record"),
-        drop_stage=row.get("drop_stage") or f.stage, drop_reason=row.get("drop_reason"),
-        doc_program=row.get(prox.DOC_PROGRAM), chunk_programs=list(row.get(prox.CHUNK_PROGRAMS) or []),
-        errors=list(row.get(prox.ERRORS) or []), edits=row.get(prox.EDITS),
-        original_text=row.get(prox.ORIGINAL_TEXT), extra=extra,
+        id=str(row.get("id")),
+        text=row.get("text") or "",
+        status=status,
+        where=f.where,
+        source_file=row.get("source_file"),
+        source_record=row.get("source_record"),
+        drop_stage=row.get("drop_stage") or f.stage,
+        drop_reason=row.get("drop_reason"),
+        doc_program=row.get(prox.DOC_PROGRAM),
+        chunk_programs=list(row.get(prox.CHUNK_PROGRAMS) or []),
+        errors=list(row.get(prox.ERRORS) or []),
+        edits=row.get(prox.EDITS),
+        original_text=row.get(prox.ORIGINAL_TEXT),
+        extra=extra,
     )
 
 

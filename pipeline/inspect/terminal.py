@@ -7,7 +7,8 @@ output is a terminal (or `--color always`).
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -17,8 +18,14 @@ from curate.refiners import columns as prox
 from .hunks import DocDiff, Row, display_items, doc_diff
 from .select import DROPPED, Record
 
-STATUS_STYLE = {prox.KEPT: "green", prox.EDITED: "yellow", prox.IGNORED: "magenta",
-                prox.DROPPED_BY_DOC: "red", prox.DROPPED_BY_CHUNK: "red", DROPPED: "red"}
+STATUS_STYLE = {
+    prox.KEPT: "green",
+    prox.EDITED: "yellow",
+    prox.IGNORED: "magenta",
+    prox.DROPPED_BY_DOC: "red",
+    prox.DROPPED_BY_CHUNK: "red",
+    DROPPED: "red",
+}
 
 
 class _Console(Console):
@@ -74,16 +81,19 @@ def _header(console: Console, r: Record, d: DocDiff) -> None:
         console.print("   " + "; ".join(bits), soft_wrap=True)
     if r.where == "rejected" and r.annotations:
         # why a filter dropped it: its scores next to the reason
-        console.print(Text("   annotations: " + " · ".join(f"{k} {v}" for k, v in r.annotations.items()), style="dim"),
-                      soft_wrap=True)
+        console.print(
+            Text("   annotations: " + " · ".join(f"{k} {v}" for k, v in r.annotations.items()), style="dim"),
+            soft_wrap=True,
+        )
     for e in r.errors:
         console.print(Text(f"   error: {e}", style="red"), soft_wrap=True)
     if d.note:
         console.print(Text(f"   note: {d.note}", style="yellow"), soft_wrap=True)
 
 
-def render_record(console: Console, r: Record, context: int = 2, full: bool = False, programs: bool = True,
-                  max_lines: int = 20) -> None:
+def render_record(
+    console: Console, r: Record, context: int = 2, full: bool = False, programs: bool = True, max_lines: int = 20
+) -> None:
     d = doc_diff(r.text, r.original_text, r.edits, dropped=r.where == "rejected")
     _header(console, r, d)
     n_lines = d.rows[-1].line_end + 1 if d.rows else 0
@@ -128,28 +138,43 @@ def _render_rows(console: Console, items: list[Row | int], width: int, max_block
             while j + 1 < len(items) and isinstance(items[j + 1], Row) and items[j + 1].removed_by == it.removed_by:  # type: ignore[union-attr]
                 j += 1
             block = items[i : j + 1]
-            console.print(_label((it.line_start, block[-1].line_end), it.removed_by, "removed by", width), soft_wrap=True)  # type: ignore[union-attr]
+            console.print(
+                _label((it.line_start, block[-1].line_end), it.removed_by, "removed by", width), soft_wrap=True
+            )  # type: ignore[union-attr]
             shown = block if max_block is None or len(block) <= max_block else block[: max_block - 2]
             for row in shown:
-                console.print(Text(f"-{_num(row.line_start, width)} ", style="red") + Text(row.old.replace("\n", "⏎"), style="red"),  # type: ignore[union-attr]
-                              soft_wrap=True)
+                console.print(
+                    Text(f"-{_num(row.line_start, width)} ", style="red")
+                    + Text(row.old.replace("\n", "⏎"), style="red"),  # type: ignore[union-attr]
+                    soft_wrap=True,
+                )
             if len(shown) < len(block):
-                console.print(Text(f"-   … {len(block) - len(shown)} more removed line(s) (--full shows all)", style="red dim"),
-                              soft_wrap=True)
+                console.print(
+                    Text(f"-   … {len(block) - len(shown)} more removed line(s) (--full shows all)", style="red dim"),
+                    soft_wrap=True,
+                )
             i = j + 1
             continue
         if it.normalized_by:
             console.print(_label((it.line_start, it.line_end), it.normalized_by, "changed by", width), soft_wrap=True)
-            console.print(Text(f"-{_num(it.line_start, width)} ", style="red") + _segments_text(it, "old"), soft_wrap=True)
-            console.print(Text(f"+{_num(it.line_start, width)} ", style="green") + _segments_text(it, "new"), soft_wrap=True)
+            console.print(
+                Text(f"-{_num(it.line_start, width)} ", style="red") + _segments_text(it, "old"), soft_wrap=True
+            )
+            console.print(
+                Text(f"+{_num(it.line_start, width)} ", style="green") + _segments_text(it, "new"), soft_wrap=True
+            )
         else:
-            console.print(Text(f" {_num(it.line_start, width)} ", style="dim") + _segments_text(it, "new"), soft_wrap=True)
+            console.print(
+                Text(f" {_num(it.line_start, width)} ", style="dim") + _segments_text(it, "new"), soft_wrap=True
+            )
         i += 1
 
 
 def _render_programs(console: Console, r: Record) -> None:
     if r.doc_program:
-        console.print(Text("   program (doc):   ", style="dim") + Text(r.doc_program.strip(), style="blue"), soft_wrap=True)
+        console.print(
+            Text("   program (doc):   ", style="dim") + Text(r.doc_program.strip(), style="blue"), soft_wrap=True
+        )
     for k, p in enumerate(r.chunk_programs):
         lines = (p or "").strip().splitlines() or [""]
         console.print(Text(f"   program (chunk {k}): ", style="dim") + Text(lines[0], style="blue"), soft_wrap=True)

@@ -17,8 +17,9 @@ tokens_per_char.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from curate.filters.rule import Node, Rule
 
@@ -102,12 +103,16 @@ def tree_thresholds(rule: Rule, tree: Node, src: str, columns: Iterable[str], st
     return out
 
 
-def _threshold(rule: Rule, col: str, op: str, value: float, stage: str, src: str, guards: tuple[str, ...],
-               cols: set[str]) -> Threshold:
+def _threshold(
+    rule: Rule, col: str, op: str, value: float, stage: str, src: str, guards: tuple[str, ...], cols: set[str]
+) -> Threshold:
     when = " and ".join(dict.fromkeys(guards))
     defs = rule.clause_src
-    means = "; ".join(f"{g} = {' '.join(defs[g].split())}" for g in (x.removeprefix("not ") for x in dict.fromkeys(guards))
-                      if g in defs and defs[g] != g and defs[g] not in cols)
+    means = "; ".join(
+        f"{g} = {' '.join(defs[g].split())}"
+        for g in (x.removeprefix("not ") for x in dict.fromkeys(guards))
+        if g in defs and defs[g] != g and defs[g] not in cols
+    )
     return Threshold(col, op, value, stage, src, when, means)
 
 
@@ -146,7 +151,9 @@ def run_thresholds(run: dict[str, Any], columns: Iterable[str], problems: list[s
             rule = stage_rule(entry)
         except Exception as e:  # noqa: BLE001 - one stage we cannot read must not cost the whole report
             if problems is not None:
-                problems.append(f"{label}: thresholds not shown: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                problems.append(
+                    f"{label}: thresholds not shown: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                )
             continue
         if rule is None:
             continue

@@ -15,7 +15,7 @@ class LengthFilterOptions(StrictModel):
     max_words: int | None = Field(None, gt=0, description="drop documents with more words")
 
     @model_validator(mode="after")
-    def _ranges(self) -> "LengthFilterOptions":
+    def _ranges(self) -> LengthFilterOptions:
         if self.max_chars is not None and self.max_chars < self.min_chars:
             raise ValueError(f"max_chars ({self.max_chars}) is below min_chars ({self.min_chars})")
         if self.max_words is not None and self.max_words < self.min_words:
@@ -23,7 +23,9 @@ class LengthFilterOptions(StrictModel):
         return self
 
 
-@register_stage("length_filter", LengthFilterOptions, "drop documents outside a character / word count range", group="filter")
+@register_stage(
+    "length_filter", LengthFilterOptions, "drop documents outside a character / word count range", group="filter"
+)
 class LengthFilter(CurateFilter):
     name = "length filter"
 
@@ -45,4 +47,3 @@ class LengthFilter(CurateFilter):
             if o.max_words is not None and words > o.max_words:
                 return False, "too_many_words"
         return True
-

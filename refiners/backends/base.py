@@ -29,8 +29,19 @@ from curate.core.options import StrictModel
 
 from ..prompts import Prompt
 
-__all__ = ["Backend", "BackendSpec", "Generation", "ModelLoadOptions", "all_backends", "backend_names",
-           "cached_engine", "get_backend", "make_backend", "register_backend", "strip_eos"]
+__all__ = [
+    "Backend",
+    "BackendSpec",
+    "Generation",
+    "ModelLoadOptions",
+    "all_backends",
+    "backend_names",
+    "cached_engine",
+    "get_backend",
+    "make_backend",
+    "register_backend",
+    "strip_eos",
+]
 
 
 @dataclass
@@ -92,8 +103,9 @@ def register_backend(name: str, options: type[BaseModel]) -> Callable[[type], ty
 def backend_names() -> list[str]:
     """Every backend of this folder, by module name, without importing any."""
     folder = str(Path(__file__).resolve().parent)
-    return sorted(m.name for m in pkgutil.iter_modules([folder])
-                  if m.name not in _NOT_BACKENDS and not m.name.startswith("_"))
+    return sorted(
+        m.name for m in pkgutil.iter_modules([folder]) if m.name not in _NOT_BACKENDS and not m.name.startswith("_")
+    )
 
 
 def get_backend(name: str) -> BackendSpec:

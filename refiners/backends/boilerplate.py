@@ -12,21 +12,29 @@ entities with `normalize`. It is not a quality model.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from curate.core.options import StrictModel
 
 from ..prompts import Prompt
 from .base import Generation, register_backend
 
-_COOKIE = re.compile(r"\b(we use cookies|(this|our) (web)?site uses cookies|uses cookies to|cookie (policy|settings|preferences|consent)|accept (all )?cookies)\b", re.I)
-_SHARE = re.compile(r"^(share( this)?( (post|article|page|story|on \w+))?|tweet( this)?|pin it|email this|print( this)?( page| article)?|follow us( on \w+)?|like us on \w+|connect with us)(?=$|[\s:|»›\-])", re.I)
+_COOKIE = re.compile(
+    r"\b(we use cookies|(this|our) (web)?site uses cookies|uses cookies to|cookie (policy|settings|preferences|consent)|accept (all )?cookies)\b",
+    re.I,
+)
+_SHARE = re.compile(
+    r"^(share( this)?( (post|article|page|story|on \w+))?|tweet( this)?|pin it|email this|print( this)?( page| article)?|follow us( on \w+)?|like us on \w+|connect with us)(?=$|[\s:|»›\-])",
+    re.I,
+)
 _COPYRIGHT = re.compile(r"^(©|\(c\) ?\d{4}|copyright\b)|\ball rights reserved\b", re.I)
 _URL = re.compile(r"^(https?://|www\.)\S+$", re.I)
-_LABELS = frozenset("""home menu search reply login register subscribe next previous top
+_LABELS = frozenset(
+    """home menu search reply login register subscribe next previous top
 skip to content|skip to main content|read more|continue reading|click here|back to top|log in|sign in|sign up
 related posts|leave a comment|leave a reply|previous post|next post|older posts|newer posts|main menu|toggle navigation
-comments|share|tweet|print|email|categories|tags|archives|recent posts|popular posts""".replace("\n", "|").split("|"))
+comments|share|tweet|print|email|categories|tags|archives|recent posts|popular posts""".replace("\n", "|").split("|")
+)
 _LABEL_WORDS = {w for lab in _LABELS for w in [lab.strip()] if w}
 _NAV_SEP = re.compile(r"\s*(?:\||»|•|·|›| / )\s*")
 _ENTITIES = (("&nbsp;", " "), ("&amp;", "&"), ("&quot;", '"'), ("&#39;", "'"))
@@ -92,7 +100,7 @@ def _user(prompt: str) -> str:
 
 def numbered_lines(prompt_text: str) -> list[tuple[int, str]]:
     body = _user(prompt_text)
-    body = body[len("[doc]\n"): -len("\n[/doc]")]
+    body = body[len("[doc]\n") : -len("\n[/doc]")]
     out = []
     for line in body.split("\n"):
         m = _NUMBERED.match(line)

@@ -77,12 +77,20 @@ class TransformersBackend:
             ids = torch.full((len(seqs), width), pad, dtype=torch.long)
             mask = torch.zeros((len(seqs), width), dtype=torch.long)
             for r, x in enumerate(seqs):
-                ids[r, width - len(x):] = torch.tensor(x, dtype=torch.long)
-                mask[r, width - len(x):] = 1
+                ids[r, width - len(x) :] = torch.tensor(x, dtype=torch.long)
+                mask[r, width - len(x) :] = 1
             with torch.inference_mode():
-                out = model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev), do_sample=False,
-                                     max_new_tokens=max_tokens, pad_token_id=pad, eos_token_id=eos,
-                                     temperature=None, top_p=None, top_k=None)
+                out = model.generate(
+                    input_ids=ids.to(dev),
+                    attention_mask=mask.to(dev),
+                    do_sample=False,
+                    max_new_tokens=max_tokens,
+                    pad_token_id=pad,
+                    eos_token_id=eos,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
+                )
             for r, i in enumerate(idx):
                 new = strip_eos(out[r, width:].tolist(), eos)
                 text = tok.decode(new, skip_special_tokens=True)

@@ -19,8 +19,9 @@ SEED = 0  # decoding is greedy; the engine's seed is fixed so nothing else can v
 
 
 class VLLMOptions(ModelLoadOptions):
-    gpu_memory_utilization: float = Field(0.4, gt=0, le=1, description="GPU memory share per engine "
-                                                                        "(two engines when the models differ)")
+    gpu_memory_utilization: float = Field(
+        0.4, gt=0, le=1, description="GPU memory share per engine (two engines when the models differ)"
+    )
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs per engine")
     enforce_eager: bool = Field(False, description="no CUDA graphs (CPU / debugging)")
 
@@ -39,8 +40,16 @@ class VLLMBackend:
 
     def _key(self) -> tuple:
         o = self.options
-        return ("vllm", self.model, o.dtype, o.max_model_len, o.gpu_memory_utilization, o.tensor_parallel_size,
-                o.enforce_eager, SEED)
+        return (
+            "vllm",
+            self.model,
+            o.dtype,
+            o.max_model_len,
+            o.gpu_memory_utilization,
+            o.tensor_parallel_size,
+            o.enforce_eager,
+            SEED,
+        )
 
     def engine(self) -> Any:  # vllm.LLM, imported lazily
         def make() -> Any:
@@ -48,9 +57,15 @@ class VLLMBackend:
 
             o = self.options
             dtype: Any = o.dtype  # vLLM checks the name itself
-            return LLM(model=self.model, dtype=dtype, max_model_len=o.max_model_len,
-                       gpu_memory_utilization=o.gpu_memory_utilization,
-                       tensor_parallel_size=o.tensor_parallel_size, enforce_eager=o.enforce_eager, seed=SEED)
+            return LLM(
+                model=self.model,
+                dtype=dtype,
+                max_model_len=o.max_model_len,
+                gpu_memory_utilization=o.gpu_memory_utilization,
+                tensor_parallel_size=o.tensor_parallel_size,
+                enforce_eager=o.enforce_eager,
+                seed=SEED,
+            )
 
         return cached_engine(self._key(), make)
 

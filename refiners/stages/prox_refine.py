@@ -45,8 +45,12 @@ COLUMNS = [
     Column(col.DOC_PROGRAM, pa.string(), "raw doc-stage model output (null when the doc stage is off)"),
     Column(col.CHUNK_PROGRAMS, pa.list_(pa.string()), "raw chunk-stage model output, one per chunk"),
     Column(col.ERRORS, pa.list_(pa.string()), "one reason per rejected call or execution error"),
-    Column(col.EDITS, pa.string(), "JSON list of applied operations in order (normalize / remove_lines, "
-                                   "0-based inclusive line numbers of the original text)"),
+    Column(
+        col.EDITS,
+        pa.string(),
+        "JSON list of applied operations in order (normalize / remove_lines, "
+        "0-based inclusive line numbers of the original text)",
+    ),
     Column(col.ORIGINAL_TEXT, pa.string(), "text before refinement (null when unchanged)"),
 ]
 
@@ -55,26 +59,41 @@ RENAMED_BACKENDS = {"rules": "boilerplate"}
 
 
 class ProxRefineOptions(StrictModel):
-    backend: str = Field("boilerplate", description=f"program generator: {' | '.join(backend_names())}; a key "
-                                                    "marked with backends below is read by those only")
+    backend: str = Field(
+        "boilerplate",
+        description=f"program generator: {' | '.join(backend_names())}; a key "
+        "marked with backends below is read by those only",
+    )
     doc_stage: bool = Field(True, description="run the doc-level stage (drop_doc / keep_doc)")
     chunk_stage: bool = Field(True, description="run the chunk-level stage (remove_lines / normalize)")
     doc_model: ModelRef = Field("gair-prox/web-doc-refining-lm", description="doc refiner: local folder or hub id")
-    chunk_model: ModelRef = Field("gair-prox/web-chunk-refining-lm", description="chunk refiner: local folder or hub id")
-    tokenizer: ModelRef | None = Field(None, description="tokenizer.json for prompts (default: the model folder's, "
-                                                    "else the bundled Llama-2 one)")
+    chunk_model: ModelRef = Field(
+        "gair-prox/web-chunk-refining-lm", description="chunk refiner: local folder or hub id"
+    )
+    tokenizer: ModelRef | None = Field(
+        None, description="tokenizer.json for prompts (default: the model folder's, else the bundled Llama-2 one)"
+    )
     batch_size: int = Field(1024, ge=1, description="documents per generation round (vllm batches all their prompts)")
     doc_max_tokens: int = Field(16, ge=1, description="tokens generated for the doc stage")
     chunk_max_tokens: int = Field(256, ge=1, description="tokens generated per chunk (ProX: 256)")
     max_doc_tokens: int = Field(MAX_DOC_TOKENS, ge=16, description="doc prompt: document truncated to this many tokens")
-    max_chunk_tokens: int = Field(MAX_CHUNK_TOKENS, ge=16, description="chunk prompt: lines packed into chunks of at most this many tokens")
-    max_errors: int = Field(DEFAULT_LIMITS.max_errors, ge=1, description="ignore a chunk program with this many errors or more")
-    min_fraction_kept: float = Field(DEFAULT_LIMITS.min_fraction_kept, ge=0, le=1,
-                                     description="drop when <= this share of words remains")
+    max_chunk_tokens: int = Field(
+        MAX_CHUNK_TOKENS, ge=16, description="chunk prompt: lines packed into chunks of at most this many tokens"
+    )
+    max_errors: int = Field(
+        DEFAULT_LIMITS.max_errors, ge=1, description="ignore a chunk program with this many errors or more"
+    )
+    min_fraction_kept: float = Field(
+        DEFAULT_LIMITS.min_fraction_kept, ge=0, le=1, description="drop when <= this share of words remains"
+    )
     min_words_kept: int = Field(DEFAULT_LIMITS.min_words_kept, ge=0, description="drop when <= this many words remain")
-    max_growth: float = Field(DEFAULT_LIMITS.max_growth, ge=1, description="a normalize that would make the text longer "
-                                                                          "than this x its original length is refused "
-                                                                          "(counted as an error)")
+    max_growth: float = Field(
+        DEFAULT_LIMITS.max_growth,
+        ge=1,
+        description="a normalize that would make the text longer "
+        "than this x its original length is refused "
+        "(counted as an error)",
+    )
     # the chosen backend's own options (its keys as written flat in the stage), validated by its model
     _backend_options: BaseModel | None = PrivateAttr(None)
 
@@ -142,8 +161,10 @@ class ProxRefineOptions(StrictModel):
 
 def _details(err: ValidationError) -> list[InitErrorDetails]:
     """A ValidationError's problems, to be raised again together with others (messages as they were)."""
-    return [InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"]), loc=e["loc"], input=e["input"])
-            for e in err.errors()]
+    return [
+        InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"]), loc=e["loc"], input=e["input"])
+        for e in err.errors()
+    ]
 
 
 def _backend_spec(name: Any, errors: list[InitErrorDetails]) -> BackendSpec | None:
@@ -158,8 +179,11 @@ def _backend_spec(name: Any, errors: list[InitErrorDetails]) -> BackendSpec | No
         msg = f"backend {name!r} is now called {RENAMED_BACKENDS[name]!r} (did you mean '{RENAMED_BACKENDS[name]}'?)"
     else:
         hint = difflib.get_close_matches(name, names, n=1)
-        msg = (f"unknown backend {name!r}" + (f" (did you mean '{hint[0]}'?)" if hint else "")
-               + f"; backends: {', '.join(names)}")
+        msg = (
+            f"unknown backend {name!r}"
+            + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            + f"; backends: {', '.join(names)}"
+        )
     errors.append(InitErrorDetails(type=PydanticCustomError("unknown_backend", msg), loc=("backend",), input=name))
     return None
 
@@ -180,9 +204,14 @@ def _foreign_key(cls: type[BaseModel], key: str, value: Any, spec: BackendSpec |
     return InitErrorDetails(type=PydanticCustomError("unknown_key", msg), loc=(key,), input=value)
 
 
-@register_stage("prox_refine", ProxRefineOptions,
-                "ProX refinement: a small LM writes a per-document program (drop / remove_lines / normalize); "
-                "it is parsed and applied, never run as code", columns=COLUMNS, group="refine")
+@register_stage(
+    "prox_refine",
+    ProxRefineOptions,
+    "ProX refinement: a small LM writes a per-document program (drop / remove_lines / normalize); "
+    "it is parsed and applied, never run as code",
+    columns=COLUMNS,
+    group="refine",
+)
 class ProxRefiner(CurateStep):
     name = "prox refine"
 
@@ -217,8 +246,9 @@ class ProxRefiner(CurateStep):
             tok = tokenizer_for_model(self._model(stage))
         else:
             tok = load_tokenizer(None)
-        return PromptBuilder(tok, max_doc_tokens=o.max_doc_tokens, max_chunk_tokens=o.max_chunk_tokens,
-                             token_ids=needs_model)
+        return PromptBuilder(
+            tok, max_doc_tokens=o.max_doc_tokens, max_chunk_tokens=o.max_chunk_tokens, token_ids=needs_model
+        )
 
     # -- one batch --------------------------------------------------------------------------------
     def refine(self, docs: list[Document]) -> list[Outcome]:

@@ -43,20 +43,28 @@ from ..teachers import Answer, Label, Teacher, TeacherOptions, make_teacher
 
 COLUMNS = [
     Column("refiner_doc_target", pa.string(), "doc-stage target program (null: no label or invalid)"),
-    Column("refiner_chunk_targets", pa.list_(pa.string()), "chunk-stage target programs, one per chunk (null: invalid)"),
+    Column(
+        "refiner_chunk_targets", pa.list_(pa.string()), "chunk-stage target programs, one per chunk (null: invalid)"
+    ),
     Column("refiner_invalid", pa.int64(), "teacher answers of this document rejected (see OUTPUT/sft reason)"),
 ]
 
 
 class RefinerLabelOptions(StrictModel):
-    teacher: TeacherOptions = Field(description="who writes the programs (kind: boilerplate | heuristics | model | jsonl)")
+    teacher: TeacherOptions = Field(
+        description="who writes the programs (kind: boilerplate | heuristics | model | jsonl)"
+    )
     doc_stage: bool = Field(True, description="label the doc stage (drop_doc / keep_doc)")
     chunk_stage: bool = Field(True, description="label the chunk stage (remove_lines / normalize)")
     tokenizer: str | None = Field(None, description="tokenizer.json of the student (default: bundled Llama-2)")
     max_doc_tokens: int = Field(MAX_DOC_TOKENS, ge=16, description="as prox_refine: document cut in the doc prompt")
     max_chunk_tokens: int = Field(MAX_CHUNK_TOKENS, ge=16, description="as prox_refine: tokens per chunk prompt")
-    max_removed_share: float = Field(0.5, gt=0, le=1, description="most of a chunk's non-blank lines a program may remove")
-    over_limit: Literal["cap", "drop"] = Field("cap", description="a program removing more: cap its removals or drop it")
+    max_removed_share: float = Field(
+        0.5, gt=0, le=1, description="most of a chunk's non-blank lines a program may remove"
+    )
+    over_limit: Literal["cap", "drop"] = Field(
+        "cap", description="a program removing more: cap its removals or drop it"
+    )
     max_target_tokens: int = Field(256, ge=1, description="longer targets are invalid (prox_refine's chunk_max_tokens)")
     batch_size: int = Field(256, ge=1, description="documents per teacher call")
     sft_folder: str = Field(SFT_FOLDER, description="folder under output.path for the SFT Parquet files")
@@ -73,8 +81,14 @@ class _SFTWriter(AtomicParquetWriter):
     """One `NNNNN.parquet` per task, published atomically when the task ends (core/atomic.py)."""
 
     def __init__(self, folder: str) -> None:
-        super().__init__(folder, output_filename="${rank}.parquet", compression="zstd",
-                         adapter=lambda self, doc: doc.metadata, schema=SFT_SCHEMA, max_file_size=-1)
+        super().__init__(
+            folder,
+            output_filename="${rank}.parquet",
+            compression="zstd",
+            adapter=lambda self, doc: doc.metadata,
+            schema=SFT_SCHEMA,
+            max_file_size=-1,
+        )
 
 
 class RefinerLabeler(CurateStep):
@@ -99,14 +113,38 @@ class RefinerLabeler(CurateStep):
 
     def builder(self) -> PromptBuilder:
         o = self.opts
-        return PromptBuilder(load_tokenizer(o.tokenizer), max_doc_tokens=o.max_doc_tokens,
-                             max_chunk_tokens=o.max_chunk_tokens, token_ids=False)
+        return PromptBuilder(
+            load_tokenizer(o.tokenizer),
+            max_doc_tokens=o.max_doc_tokens,
+            max_chunk_tokens=o.max_chunk_tokens,
+            token_ids=False,
+        )
 
-    def _row(self, doc: Document, stage: str, chunk: int, p: Prompt, raw: str | None, target: str | None,
-             reason: str | None, capped: bool = False) -> Document:
-        row = {"doc_id": doc.id, "stage": stage, "chunk": chunk, "first_line": p.first_line, "last_line": p.last_line,
-               "prompt": p.text, "target": target, "raw": raw, "teacher": self.teacher.name,
-               "valid": target is not None, "reason": reason, "capped": capped}
+    def _row(
+        self,
+        doc: Document,
+        stage: str,
+        chunk: int,
+        p: Prompt,
+        raw: str | None,
+        target: str | None,
+        reason: str | None,
+        capped: bool = False,
+    ) -> Document:
+        row = {
+            "doc_id": doc.id,
+            "stage": stage,
+            "chunk": chunk,
+            "first_line": p.first_line,
+            "last_line": p.last_line,
+            "prompt": p.text,
+            "target": target,
+            "raw": raw,
+            "teacher": self.teacher.name,
+            "valid": target is not None,
+            "reason": reason,
+            "capped": capped,
+        }
         return Document(text=p.text, id=doc.id, metadata=row)
 
     def _count_tokens(self, target: str) -> int:
@@ -198,8 +236,13 @@ class RefinerLabeler(CurateStep):
                     yield doc
 
 
-@register_stage("refiner_label", RefinerLabelOptions,
-                "label documents for a student refiner: prox_refine's prompts, a teacher's programs (validated), "
-                "SFT rows in OUTPUT/sft/", columns=COLUMNS, group="refine")
+@register_stage(
+    "refiner_label",
+    RefinerLabelOptions,
+    "label documents for a student refiner: prox_refine's prompts, a teacher's programs (validated), "
+    "SFT rows in OUTPUT/sft/",
+    columns=COLUMNS,
+    group="refine",
+)
 def build(opts: RefinerLabelOptions, ctx: BuildContext) -> None:
     ctx.add(RefinerLabeler(opts, posixpath.join(ctx.output_dir, opts.sft_folder)))

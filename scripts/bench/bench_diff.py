@@ -30,8 +30,10 @@ CURATE = [sys.executable, "-m", "curate.pipeline.cli"]
 
 def measure(cmd: list[str]) -> tuple[float, float, int]:
     """(wall s, peak RSS MiB, stdout bytes) of a child process (fresh: RUSAGE_CHILDREN max is per child)."""
-    code = ("import resource,subprocess,sys,time;t=time.time();p=subprocess.run(sys.argv[1:],stdout=subprocess.PIPE);"
-            "r=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss;print(time.time()-t,r/1024,len(p.stdout),p.returncode)")
+    code = (
+        "import resource,subprocess,sys,time;t=time.time();p=subprocess.run(sys.argv[1:],stdout=subprocess.PIPE);"
+        "r=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss;print(time.time()-t,r/1024,len(p.stdout),p.returncode)"
+    )
     out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, check=True).stdout.split()
     if out[3] not in ("0",):
         raise SystemExit(f"{' '.join(cmd)} exited {out[3]}")
@@ -51,9 +53,11 @@ def main() -> None:
         print(f"built {a.docs:,} docs in {time.time() - t:.1f} s: {counts}")
     size = sum(f.stat().st_size for f in out.rglob("*.parquet")) / 2**20
     print(f"output: {out} ({size:.0f} MiB of Parquet)")
-    load = ("import pyarrow.parquet as pq,sys;t=pq.read_table(sys.argv[1]+'/data');print(t.num_rows)")
-    rows = [("baseline: pyarrow read_table(data/) whole", [sys.executable, "-c", load, str(out)]),
-            ("floor: curate diff --help (imports only)", CURATE + ["diff", "--help"])]
+    load = "import pyarrow.parquet as pq,sys;t=pq.read_table(sys.argv[1]+'/data');print(t.num_rows)"
+    rows = [
+        ("baseline: pyarrow read_table(data/) whole", [sys.executable, "-c", load, str(out)]),
+        ("floor: curate diff --help (imports only)", CURATE + ["diff", "--help"]),
+    ]
     for name, extra in (
         ("diff (default: 20, changed ones first)", []),
         ("diff --status edited --limit 5", ["--status", "edited", "--limit", "5"]),

@@ -63,8 +63,10 @@ def realistic_programs(texts: list[str]) -> list[list[str]]:
             lines = text.split("\n")
             n = len(lines)
             word = next((w for w in text.split() if len(w) > 6), "zzzzzz")
-            out[-1] += (f"\nremove_lines(line_start={n // 2}, line_end={n // 2})\nremove_lines(line_start={n - 1}, "
-                        f"line_end={n - 1})\nnormalize(source_str=\"{word[:6]}\", target_str=\"{word[:6].upper()}\")")
+            out[-1] += (
+                f"\nremove_lines(line_start={n // 2}, line_end={n // 2})\nremove_lines(line_start={n - 1}, "
+                f'line_end={n - 1})\nnormalize(source_str="{word[:6]}", target_str="{word[:6].upper()}")'
+            )
         progs.append(out)
     return progs
 
@@ -80,12 +82,15 @@ def load_revision(rev: str) -> tuple | None:
     (pkg / "__init__.py").write_text("")
     for name, paths in (("program", ("program",)), ("apply", ("apply", "executor"))):
         for path in paths:
-            r = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:refiners/{path}.py"], capture_output=True,
-                               text=True)
+            r = subprocess.run(
+                ["git", "-C", str(REPO), "show", f"{rev}:refiners/{path}.py"], capture_output=True, text=True
+            )
             if not r.returncode:
                 break
         if r.returncode:
-            print(f"--against {rev}: git show failed ({r.stderr.strip()}); no old-implementation ratio", file=sys.stderr)
+            print(
+                f"--against {rev}: git show failed ({r.stderr.strip()}); no old-implementation ratio", file=sys.stderr
+            )
             return None
         (pkg / f"{name}.py").write_text(r.stdout)
     sys.path.insert(0, str(pkg.parent))
@@ -128,10 +133,16 @@ def bench_apply(texts: list[str], repeat: int, rounds: int, against: str | None)
     if old:
         run(*old)
         o_apply, o_parse, o_allowed = old
-        same = sum((a.status, a.text, a.edits) == (b.status, b.text, b.edits)
-                   for text, ps in docs[: len(texts)]
-                   for a, b in [(apply_chunk_programs(text, [parse_program(p, CHUNK_CALLS) for p in ps]),
-                                 o_apply(text, [o_parse(p, o_allowed) for p in ps]))])
+        same = sum(
+            (a.status, a.text, a.edits) == (b.status, b.text, b.edits)
+            for text, ps in docs[: len(texts)]
+            for a, b in [
+                (
+                    apply_chunk_programs(text, [parse_program(p, CHUNK_CALLS) for p in ps]),
+                    o_apply(text, [o_parse(p, o_allowed) for p in ps]),
+                )
+            ]
+        )
     for _ in range(rounds):
         res["load_avg"].append(os.getloadavg()[0])
         res["baseline"].append(_time(baseline))
@@ -139,21 +150,30 @@ def bench_apply(texts: list[str], repeat: int, rounds: int, against: str | None)
         if old:
             res["old"].append(_time(lambda: old_statuses.update(run(*old))))
     n = len(docs)
-    out = {"docs": n, "rounds": rounds, "load_avg_1min": res["load_avg"],
-           "calls_per_doc": sum(p.count("\n") + 1 for _, ps in docs[: len(texts)] for p in ps) / len(texts),
-           "statuses": statuses,
-           "docs_per_s_wall": [round(n / w) for w, _ in res["new"]],
-           "docs_per_cpu_s": [round(n / c) for _, c in res["new"]],
-           "median_docs_per_s_wall": round(median(n / w for w, _ in res["new"])),
-           "median_docs_per_cpu_s": round(median(n / c for _, c in res["new"])),
-           "baseline_docs_per_s_wall": round(median(n / w for w, _ in res["baseline"])),
-           "time_ratio_vs_baseline": round(median(a[0] / b[0] for a, b in zip(res["new"], res["baseline"])), 2)}
+    out = {
+        "docs": n,
+        "rounds": rounds,
+        "load_avg_1min": res["load_avg"],
+        "calls_per_doc": sum(p.count("\n") + 1 for _, ps in docs[: len(texts)] for p in ps) / len(texts),
+        "statuses": statuses,
+        "docs_per_s_wall": [round(n / w) for w, _ in res["new"]],
+        "docs_per_cpu_s": [round(n / c) for _, c in res["new"]],
+        "median_docs_per_s_wall": round(median(n / w for w, _ in res["new"])),
+        "median_docs_per_cpu_s": round(median(n / c for _, c in res["new"])),
+        "baseline_docs_per_s_wall": round(median(n / w for w, _ in res["baseline"])),
+        "time_ratio_vs_baseline": round(median(a[0] / b[0] for a, b in zip(res["new"], res["baseline"])), 2),
+    }
     if old:
-        out.update({"old_revision": against, "old_docs_per_s_wall": [round(n / w) for w, _ in res["old"]],
-                    "old_docs_per_cpu_s": [round(n / c) for _, c in res["old"]],
-                    "speedup_vs_old": round(median(o[0] / a[0] for a, o in zip(res["new"], res["old"])), 2),
-                    "old_statuses": old_statuses,
-                    "same_status_text_edits_as_old": f"{same}/{len(texts)} documents"})
+        out.update(
+            {
+                "old_revision": against,
+                "old_docs_per_s_wall": [round(n / w) for w, _ in res["old"]],
+                "old_docs_per_cpu_s": [round(n / c) for _, c in res["old"]],
+                "speedup_vs_old": round(median(o[0] / a[0] for a, o in zip(res["new"], res["old"])), 2),
+                "old_statuses": old_statuses,
+                "same_status_text_edits_as_old": f"{same}/{len(texts)} documents",
+            }
+        )
     return out
 
 
@@ -174,9 +194,14 @@ def bench_prompts(texts: list[str], repeat: int) -> dict:
         b.doc_prompts(batch)
         n_chunks += sum(len(ps) for ps in b.chunk_prompts(batch))
     dt = time.perf_counter() - t
-    return {"docs": len(docs), "docs_per_s": len(docs) / dt, "mb_per_s": sum(map(len, docs)) / dt / 1e6,
-            "baseline_encode_docs_per_s": len(docs) / base, "time_ratio_vs_encode": dt / base,
-            "chunks_per_doc": n_chunks / len(docs)}
+    return {
+        "docs": len(docs),
+        "docs_per_s": len(docs) / dt,
+        "mb_per_s": sum(map(len, docs)) / dt / 1e6,
+        "baseline_encode_docs_per_s": len(docs) / base,
+        "time_ratio_vs_encode": dt / base,
+        "chunks_per_doc": n_chunks / len(docs),
+    }
 
 
 def bench_generation(model: str, texts: list[str], use_vllm: bool, n_prompts: int, max_tokens: int) -> dict:
@@ -191,9 +216,12 @@ def bench_generation(model: str, texts: list[str], use_vllm: bool, n_prompts: in
     t = time.perf_counter()
     gens = hf.generate(prompts, max_tokens)
     dt = time.perf_counter() - t
-    res["transformers_cpu"] = {"gen_tokens": sum(len(g.token_ids) for g in gens), "s": dt,
-                               "gen_tokens_per_s": sum(len(g.token_ids) for g in gens) / dt,
-                               "prompt_tokens_per_s": res["prompt_tokens"] / dt}
+    res["transformers_cpu"] = {
+        "gen_tokens": sum(len(g.token_ids) for g in gens),
+        "s": dt,
+        "gen_tokens_per_s": sum(len(g.token_ids) for g in gens) / dt,
+        "prompt_tokens_per_s": res["prompt_tokens"] / dt,
+    }
     if use_vllm:
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -205,10 +233,14 @@ def bench_generation(model: str, texts: list[str], use_vllm: bool, n_prompts: in
         t = time.perf_counter()
         vg = v.generate(prompts, max_tokens)
         dt = time.perf_counter() - t
-        res["vllm_cpu"] = {"engine_start_s": start, "gen_tokens": sum(len(g.token_ids) for g in vg), "s": dt,
-                           "gen_tokens_per_s": sum(len(g.token_ids) for g in vg) / dt,
-                           "prompt_tokens_per_s": res["prompt_tokens"] / dt,
-                           "same_ids_as_transformers": [g.token_ids for g in vg] == [g.token_ids for g in gens]}
+        res["vllm_cpu"] = {
+            "engine_start_s": start,
+            "gen_tokens": sum(len(g.token_ids) for g in vg),
+            "s": dt,
+            "gen_tokens_per_s": sum(len(g.token_ids) for g in vg) / dt,
+            "prompt_tokens_per_s": res["prompt_tokens"] / dt,
+            "same_ids_as_transformers": [g.token_ids for g in vg] == [g.token_ids for g in gens],
+        }
     return res
 
 

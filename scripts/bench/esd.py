@@ -68,8 +68,11 @@ def corpus(mb: float, seed: int = 0) -> Path:
     out = CACHE / f"esd-{mb:g}mb-seed{seed}-{version}.jsonl"
     if not (out.exists() and Path(str(out) + ".plants.json").exists()):
         CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, str(gen), "--mb", str(mb), "--seed", str(seed),
-                        "--out", str(out)], check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(gen), "--mb", str(mb), "--seed", str(seed), "--out", str(out)],
+            check=True,
+            capture_output=True,
+        )
     return out
 
 
@@ -96,9 +99,10 @@ def one(mb: float, mode: str, threads: int, by_tokens: bool = False, old: bool =
 
     if old:
         use_old_kernel()
+    from esd_corpus import Plant, recall
+
     from curate.dedup.stages.exact_substring import ExactSubstringDedup, ExactSubstringOptions
     from curate.dedup.tokenize import get_tokenizer
-    from esd_corpus import Plant, recall
 
     path = corpus(mb)
     if mode == "tokens":
@@ -113,9 +117,17 @@ def one(mb: float, mode: str, threads: int, by_tokens: bool = False, old: bool =
     reset_peak()
     # one shard of the whole corpus: shard_bytes is reached at the last document; a token is at least a byte, so
     # shard_tokens=text_bytes is never reached before it (sizes the options' memory check accepts, unlike 10**12)
-    step = ExactSubstringDedup(ExactSubstringOptions(
-        units=mode, min_length=50 if mode == "tokens" else 200, keep="first", shard_bytes=text_bytes,
-        shard_tokens=text_bytes if by_tokens else None, threads=threads, max_memory_gb=20))
+    step = ExactSubstringDedup(
+        ExactSubstringOptions(
+            units=mode,
+            min_length=50 if mode == "tokens" else 200,
+            keep="first",
+            shard_bytes=text_bytes,
+            shard_tokens=text_bytes if by_tokens else None,
+            threads=threads,
+            max_memory_gb=20,
+        )
+    )
     t0 = time.perf_counter()
     out = [d.text for d in step(iter(docs))]
     dt = time.perf_counter() - t0
@@ -128,11 +140,25 @@ def one(mb: float, mode: str, threads: int, by_tokens: bool = False, old: bool =
         t0 = time.perf_counter()
         get_tokenizer(None, threads).encode_batch(texts)
         base["tokenizer_s"] = time.perf_counter() - t0
-    return {"mb": mb, "mode": mode, "text_mb": text_bytes / 1e6, "docs": len(docs), "seconds": dt,
-            "mb_s": text_bytes / 1e6 / dt, "peak_rss_mb": peak, "rss_before_mb": rss_before, "rss_interp_mb": rss_interp,
-            "peak_x_text": peak * 2**20 / text_bytes, "shard_x_text": (peak - rss_interp) * 2**20 / text_bytes,
-            "estimate_x_text": step.last_estimate / text_bytes, "recall": recall(out, plants), "plants": len(plants),
-            "engine": get_tokenizer(None, threads).engine if mode == "tokens" else None, "out_sha1": out_sha, **base}
+    return {
+        "mb": mb,
+        "mode": mode,
+        "text_mb": text_bytes / 1e6,
+        "docs": len(docs),
+        "seconds": dt,
+        "mb_s": text_bytes / 1e6 / dt,
+        "peak_rss_mb": peak,
+        "rss_before_mb": rss_before,
+        "rss_interp_mb": rss_interp,
+        "peak_x_text": peak * 2**20 / text_bytes,
+        "shard_x_text": (peak - rss_interp) * 2**20 / text_bytes,
+        "estimate_x_text": step.last_estimate / text_bytes,
+        "recall": recall(out, plants),
+        "plants": len(plants),
+        "engine": get_tokenizer(None, threads).engine if mode == "tokens" else None,
+        "out_sha1": out_sha,
+        **base,
+    }
 
 
 def main() -> None:
@@ -140,12 +166,23 @@ def main() -> None:
     ap.add_argument("--sizes", default="25,50,100")
     ap.add_argument("--modes", default="tokens,bytes")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--by-tokens", action="store_true",
-                    help="shards by shard_tokens (documents tokenized as they arrive) instead of shard_bytes")
-    ap.add_argument("--repeat", type=int, default=2,
-                    help="fresh runs per (size, mode); the fastest is shown (shared machines are noisy), with the spread")
-    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
-                    help="also run the old kernel (tiktoken + Kasai LCP) in the same run and print ratio new/old")
+    ap.add_argument(
+        "--by-tokens",
+        action="store_true",
+        help="shards by shard_tokens (documents tokenized as they arrive) instead of shard_bytes",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="fresh runs per (size, mode); the fastest is shown (shared machines are noisy), with the spread",
+    )
+    ap.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run the old kernel (tiktoken + Kasai LCP) in the same run and print ratio new/old",
+    )
     ap.add_argument("--baseline-sizes", help="sizes for the old-kernel pass (default: --sizes)")
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--old", action="store_true", help=argparse.SUPPRESS)
@@ -157,47 +194,67 @@ def main() -> None:
     def fastest(mb: float, mode: str, old: bool = False) -> tuple[dict, list[dict]]:
         runs = []
         for _ in range(max(1, a.repeat)):
-            res = subprocess.run([sys.executable, __file__, "--one", str(mb), mode, "--threads", str(a.threads)]
-                                 + (["--by-tokens"] if a.by_tokens else []) + (["--old"] if old else []),
-                                 capture_output=True, text=True, check=True)
+            res = subprocess.run(
+                [sys.executable, __file__, "--one", str(mb), mode, "--threads", str(a.threads)]
+                + (["--by-tokens"] if a.by_tokens else [])
+                + (["--old"] if old else []),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
         return min(runs, key=lambda x: x["seconds"]), runs
+
     rows = []
-    print(f"{'mode':7} {'MB':>6} {'s':>7} {'MB/s':>6} {'tok-only MB/s':>13} {'stage/tok':>9} {'peakRSS MB':>10} "
-          f"{'peak/text':>9} {'shard/text':>10} {'model/text':>10} {'recall':>7}  MB/s of all runs")
+    print(
+        f"{'mode':7} {'MB':>6} {'s':>7} {'MB/s':>6} {'tok-only MB/s':>13} {'stage/tok':>9} {'peakRSS MB':>10} "
+        f"{'peak/text':>9} {'shard/text':>10} {'model/text':>10} {'recall':>7}  MB/s of all runs"
+    )
     for mode in a.modes.split(","):
         for mb in [float(x) for x in a.sizes.split(",")]:
             r, runs = fastest(mb, mode)
             rows.append(r)
             tok = r["text_mb"] / r["tokenizer_s"] if "tokenizer_s" in r else float("nan")
-            print(f"{mode:7} {r['text_mb']:6.1f} {r['seconds']:7.1f} {r['mb_s']:6.2f} {tok:13.2f} "
-                  f"{r['mb_s'] / tok if tok == tok else float('nan'):9.2f} {r['peak_rss_mb']:10.0f} {r['peak_x_text']:9.2f} "
-                  f"{r['shard_x_text']:10.2f} {r['estimate_x_text']:10.2f} {r['recall']:7.3f}  "
-                  + " ".join(f"{x['mb_s']:.2f}" for x in runs), flush=True)
+            print(
+                f"{mode:7} {r['text_mb']:6.1f} {r['seconds']:7.1f} {r['mb_s']:6.2f} {tok:13.2f} "
+                f"{r['mb_s'] / tok if tok == tok else float('nan'):9.2f} {r['peak_rss_mb']:10.0f} {r['peak_x_text']:9.2f} "
+                f"{r['shard_x_text']:10.2f} {r['estimate_x_text']:10.2f} {r['recall']:7.3f}  "
+                + " ".join(f"{x['mb_s']:.2f}" for x in runs),
+                flush=True,
+            )
     for mode in a.modes.split(","):
         rs = sorted((r for r in rows if r["mode"] == mode), key=lambda r: r["text_mb"])
         if len(rs) >= 2:
             lo, hi = rs[0], rs[-1]
             n0, n1 = lo["text_mb"] * 1e6, hi["text_mb"] * 1e6
-            print(f"{mode}: growth {lo['text_mb']:.0f} -> {hi['text_mb']:.0f} MB: time x{hi['seconds'] / lo['seconds']:.2f} "
-                  f"(linear x{n1 / n0:.2f}, n log n x{n1 * math.log(n1) / (n0 * math.log(n0)):.2f})")
+            print(
+                f"{mode}: growth {lo['text_mb']:.0f} -> {hi['text_mb']:.0f} MB: time x{hi['seconds'] / lo['seconds']:.2f} "
+                f"(linear x{n1 / n0:.2f}, n log n x{n1 * math.log(n1) / (n0 * math.log(n0)):.2f})"
+            )
     if not a.baseline:
         return
     sizes = [float(x) for x in (a.baseline_sizes or a.sizes).split(",")]
-    print(f"\nbaseline, same run: the old kernel (tokens: tiktoken + Kasai LCP; bytes: Kasai LCP), fastest of "
-          f"{max(1, a.repeat)} fresh runs")
-    print(f"{'mode':7} {'MB':>6} {'engine':>9} {'old s':>7} {'old MB/s':>8} {'new MB/s':>8} {'ratio new/old':>13} "
-          f"{'old peak/text':>13} {'same output':>11}  old MB/s of all runs")
+    print(
+        f"\nbaseline, same run: the old kernel (tokens: tiktoken + Kasai LCP; bytes: Kasai LCP), fastest of "
+        f"{max(1, a.repeat)} fresh runs"
+    )
+    print(
+        f"{'mode':7} {'MB':>6} {'engine':>9} {'old s':>7} {'old MB/s':>8} {'new MB/s':>8} {'ratio new/old':>13} "
+        f"{'old peak/text':>13} {'same output':>11}  old MB/s of all runs"
+    )
     for mode in a.modes.split(","):
         for mb in sizes:
             new = next((r for r in rows if r["mode"] == mode and r["mb"] == mb), None)
             if new is None:
                 new, _ = fastest(mb, mode)
             old, runs = fastest(mb, mode, old=True)
-            print(f"{mode:7} {old['text_mb']:6.1f} {old.get('engine') or '-':>9} {old['seconds']:7.1f} {old['mb_s']:8.2f} "
-                  f"{new['mb_s']:8.2f} {new['mb_s'] / old['mb_s']:13.2f} {old['peak_x_text']:13.2f} "
-                  f"{'yes' if old['out_sha1'] == new['out_sha1'] else 'NO':>11}  "
-                  + " ".join(f"{x['mb_s']:.2f}" for x in runs), flush=True)
+            print(
+                f"{mode:7} {old['text_mb']:6.1f} {old.get('engine') or '-':>9} {old['seconds']:7.1f} {old['mb_s']:8.2f} "
+                f"{new['mb_s']:8.2f} {new['mb_s'] / old['mb_s']:13.2f} {old['peak_x_text']:13.2f} "
+                f"{'yes' if old['out_sha1'] == new['out_sha1'] else 'NO':>11}  "
+                + " ".join(f"{x['mb_s']:.2f}" for x in runs),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

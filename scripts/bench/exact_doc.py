@@ -30,11 +30,11 @@ def one(mb: float) -> dict:
     import numpy as np
     import xxhash
     from datatrove.data import Document
+    from esd import corpus, read_texts
     from loguru import logger
 
     from curate.dedup.normalize import text_whitespace
     from curate.pipeline import run_stages
-    from esd import corpus, read_texts
 
     logger.remove()
     texts = read_texts(corpus(mb))
@@ -56,9 +56,16 @@ def one(mb: float) -> dict:
     for d in docs:
         xxhash.xxh64_intdigest(text_whitespace(Document(text=d["text"], id=d["id"])))
     base = time.perf_counter() - t0
-    return {"mb": size, "docs": len(docs), "seconds": dt, "baseline_s": base, "planted": len(planted),
-            "recall": len(dropped & planted) / len(planted), "precision": len(dropped & planted) / max(1, len(dropped)),
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "mb": size,
+        "docs": len(docs),
+        "seconds": dt,
+        "baseline_s": base,
+        "planted": len(planted),
+        "recall": len(dropped & planted) / len(planted),
+        "precision": len(dropped & planted) / max(1, len(dropped)),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
@@ -69,14 +76,19 @@ def main() -> None:
     if a.one is not None:
         print(json.dumps(one(a.one)))
         return
-    print(f"{'MB':>6} {'docs':>7} {'s':>6} {'docs/s':>7} {'MB/s':>6} {'hash-only docs/s':>16} {'ratio':>5} "
-          f"{'peak RSS MiB':>12} {'recall':>6} {'precision':>9}")
+    print(
+        f"{'MB':>6} {'docs':>7} {'s':>6} {'docs/s':>7} {'MB/s':>6} {'hash-only docs/s':>16} {'ratio':>5} "
+        f"{'peak RSS MiB':>12} {'recall':>6} {'precision':>9}"
+    )
     for mb in a.sizes.split(","):
         out = subprocess.run([sys.executable, __file__, "--one", mb], capture_output=True, text=True, check=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
-        print(f"{r['mb']:6.1f} {r['docs']:7d} {r['seconds']:6.1f} {r['docs'] / r['seconds']:7.0f} {r['mb'] / r['seconds']:6.1f} "
-              f"{r['docs'] / r['baseline_s']:16.0f} {r['baseline_s'] / r['seconds']:5.2f} {r['peak_rss_mib']:12.0f} "
-              f"{r['recall']:6.3f} {r['precision']:9.3f}", flush=True)
+        print(
+            f"{r['mb']:6.1f} {r['docs']:7d} {r['seconds']:6.1f} {r['docs'] / r['seconds']:7.0f} {r['mb'] / r['seconds']:6.1f} "
+            f"{r['docs'] / r['baseline_s']:16.0f} {r['baseline_s'] / r['seconds']:5.2f} {r['peak_rss_mib']:12.0f} "
+            f"{r['recall']:6.3f} {r['precision']:9.3f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -33,16 +33,23 @@ def replicate(dest: Path, copies: int) -> Path:
 
 
 def measure(inp: Path, out: Path, stages: list) -> dict:
-    cfg = {"name": "memory", "input": {"format": "jsonl", "path": str(inp)}, "output": {"path": str(out)},
-           "executor": {"tasks": 1, "workers": 1}, "stages": stages}
+    cfg = {
+        "name": "memory",
+        "input": {"format": "jsonl", "path": str(inp)},
+        "output": {"path": str(out)},
+        "executor": {"tasks": 1, "workers": 1},
+        "stages": stages,
+    }
     path = out.parent / f"{out.name}.yaml"
     path.write_text(json.dumps(cfg))
     # a fresh interpreter per run: getrusage(RUSAGE_CHILDREN) reports the largest child waited for so far,
     # so each measurement runs under its own parent to keep the two apart
-    probe = ("import resource, subprocess, sys; "
-             "r = subprocess.run([sys.executable, '-m', 'curate.pipeline.cli', 'run', sys.argv[1], '--no-progress'], "
-             "capture_output=True); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode); sys.stderr.write(r.stderr.decode()[-2000:])")
+    probe = (
+        "import resource, subprocess, sys; "
+        "r = subprocess.run([sys.executable, '-m', 'curate.pipeline.cli', 'run', sys.argv[1], '--no-progress'], "
+        "capture_output=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode); sys.stderr.write(r.stderr.decode()[-2000:])"
+    )
     t = time.time()
     r = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True)
     wall = time.time() - t
@@ -50,8 +57,12 @@ def measure(inp: Path, out: Path, stages: list) -> dict:
     if rc != 0:
         raise SystemExit(f"curate run failed:\n{r.stderr}")
     stats = json.loads((out / "stats.json").read_text())
-    return {"docs": stats["input_records"], "peak_rss_mib": rss_kb / 1024, "wall_s": wall,
-            "docs_per_s": stats["input_records"] / wall}
+    return {
+        "docs": stats["input_records"],
+        "peak_rss_mib": rss_kb / 1024,
+        "wall_s": wall,
+        "docs_per_s": stats["input_records"] / wall,
+    }
 
 
 def main() -> None:
@@ -66,10 +77,14 @@ def main() -> None:
         big = measure(replicate(t / f"in{a.factor}", a.factor), t / f"out{a.factor}", stages)
     print(f"stages: {', '.join(s['stage'] for s in stages)}  (1 task, 1 worker)")
     for name, m in (("x1", small), (f"x{a.factor}", big)):
-        print(f"{name:>4}: {m['docs']:>7,} docs  peak RSS {m['peak_rss_mib']:7.1f} MiB  "
-              f"{m['wall_s']:6.1f} s  {m['docs_per_s']:8,.0f} docs/s")
-    print(f"peak RSS ratio x{a.factor}/x1: {big['peak_rss_mib'] / small['peak_rss_mib']:.2f}  "
-          f"(input ratio {big['docs'] / small['docs']:.0f})")
+        print(
+            f"{name:>4}: {m['docs']:>7,} docs  peak RSS {m['peak_rss_mib']:7.1f} MiB  "
+            f"{m['wall_s']:6.1f} s  {m['docs_per_s']:8,.0f} docs/s"
+        )
+    print(
+        f"peak RSS ratio x{a.factor}/x1: {big['peak_rss_mib'] / small['peak_rss_mib']:.2f}  "
+        f"(input ratio {big['docs'] / small['docs']:.0f})"
+    )
 
 
 if __name__ == "__main__":

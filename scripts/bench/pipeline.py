@@ -80,7 +80,7 @@ def vary(text: str, k: int, vocab: list[str]) -> str:
     out, last = [], 0
     for n, m in enumerate(WORD.finditer(text)):
         if n % EVERY == offset:
-            out.append(text[last:m.start()])
+            out.append(text[last : m.start()])
             out.append(vocab[rng.randrange(len(vocab))])
             last = m.end()
     out.append(text[last:])
@@ -136,8 +136,9 @@ class TreeSampler(threading.Thread):
                 with open(f"/proc/{p.pid}/status") as f:
                     st = dict(line.split(":", 1) for line in f if ":" in line)
                 hwm = int(st["VmHWM"].split()[0]) * 1024 if "VmHWM" in st else 0
-                rec = self.procs.setdefault(p.pid, {"first": now, "ppid": int(st["PPid"]), "hwm": 0,
-                                                    "name": " ".join(p.cmdline()[:3])[:80]})
+                rec = self.procs.setdefault(
+                    p.pid, {"first": now, "ppid": int(st["PPid"]), "hwm": 0, "name": " ".join(p.cmdline()[:3])[:80]}
+                )
                 rec["last"] = now
                 rec["hwm"] = max(rec["hwm"], hwm)
             except (OSError, KeyError, ValueError, psutil.Error):
@@ -171,8 +172,20 @@ def task_spans(logdir: Path) -> dict[str, list[tuple[float, float]]]:
 
 
 def run_curate(config: Path, inp: Path, out: Path, logs: Path, sets: list[str], interval: float) -> dict:
-    cmd = [sys.executable, "-m", "curate.pipeline.cli", "run", str(config), "--no-progress", "--output", str(out),
-           "--set", f"input.path={inp}", "--set", f"executor.logging_dir={logs}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "curate.pipeline.cli",
+        "run",
+        str(config),
+        "--no-progress",
+        "--output",
+        str(out),
+        "--set",
+        f"input.path={inp}",
+        "--set",
+        f"executor.logging_dir={logs}",
+    ]
     for s in sets:
         cmd += ["--set", s]
     t0 = time.time()
@@ -186,8 +199,17 @@ def run_curate(config: Path, inp: Path, out: Path, logs: Path, sets: list[str], 
     if proc.returncode != 0:
         raise SystemExit(f"curate run failed ({proc.returncode}):\n{output[-4000:]}")
     stats = json.loads((out / "stats.json").read_text())
-    return {"t0": t0, "t1": t1, "wall_s": t1 - t0, "stats": stats, "procs": sampler.procs, "root": proc.pid,
-            "spans": task_spans(logs), "logs": logs, "interval": interval}
+    return {
+        "t0": t0,
+        "t1": t1,
+        "wall_s": t1 - t0,
+        "stats": stats,
+        "procs": sampler.procs,
+        "root": proc.pid,
+        "spans": task_spans(logs),
+        "logs": logs,
+        "interval": interval,
+    }
 
 
 def _side_stage(job: str, stages: list[str]) -> str | None:
@@ -252,13 +274,16 @@ def profile(r: dict, inp: dict, stage_labels: list[str]) -> dict:
             if name not in rows[owner]["jobs"]:
                 rows[owner]["jobs"].append(name)
         start = min((s for s, _ in spans), default=None)
-        jobs_out.append({"name": name, "tasks": job["tasks"], "start": start, "wall_s": job_wall, "busy_s": busy,
-                         "spans": spans})
+        jobs_out.append(
+            {"name": name, "tasks": job["tasks"], "start": start, "wall_s": job_wall, "busy_s": busy, "spans": spans}
+        )
     # each worker process -> its job. Jobs run one after another and each starts its own pool, so a worker of
     # job K appeared after job K-1's last task was done and lived until job K's first task launched (it runs
     # it); the latest job meeting both (with one sampling interval of slack) is the one
     slack = r["interval"] + 0.05
-    timeline = [(j["name"], min(s for s, _ in j["spans"]), max(e for _, e in j["spans"])) for j in jobs_out if j["spans"]]
+    timeline = [
+        (j["name"], min(s for s, _ in j["spans"]), max(e for _, e in j["spans"])) for j in jobs_out if j["spans"]
+    ]
     main = r["procs"].get(r["root"], {"hwm": 0})
     worker_hwm: dict[str, list[int]] = {}
     helpers = []
@@ -277,14 +302,20 @@ def profile(r: dict, inp: dict, stage_labels: list[str]) -> dict:
             worker_hwm.setdefault(job, []).append(p["hwm"])
     for j in jobs_out:
         j["worker_peaks_mib"] = sorted((h / 2**20 for h in worker_hwm.get(j["name"], [])), reverse=True)
-    rows["outside tasks"]["wall_s"] = max(0.0, r["wall_s"] - sum(v["wall_s"] for k, v in rows.items()
-                                                                 if k != "outside tasks"))
+    rows["outside tasks"]["wall_s"] = max(
+        0.0, r["wall_s"] - sum(v["wall_s"] for k, v in rows.items() if k != "outside tasks")
+    )
     rows["outside tasks"]["jobs"] = []
-    for name, row in rows.items():
+    for row in rows.values():
         peaks = [p for j in jobs_out if j["name"] in row["jobs"] for p in j["worker_peaks_mib"]]
         row["peak_mib"] = max(peaks) if peaks else None
-    return {"rows": rows, "jobs": jobs_out, "busy_s": busy_total, "main_peak_mib": main["hwm"] / 2**20,
-            "helper_peaks_mib": [h["hwm"] / 2**20 for h in helpers]}
+    return {
+        "rows": rows,
+        "jobs": jobs_out,
+        "busy_s": busy_total,
+        "main_peak_mib": main["hwm"] / 2**20,
+        "helper_peaks_mib": [h["hwm"] / 2**20 for h in helpers],
+    }
 
 
 def _f(v, fmt: str, width: int) -> str:
@@ -293,25 +324,39 @@ def _f(v, fmt: str, width: int) -> str:
 
 def print_profile(p: dict, r: dict, inp: dict) -> None:
     wall = r["wall_s"]
-    print(f"{'stage':<22} {'docs in':>8} {'MB in':>7} {'task-s':>7} {'MB/s/task':>9} {'wall s':>7} {'MB/s':>6} "
-          f"{'share':>6} {'peak RSS/worker MiB':>19}")
+    print(
+        f"{'stage':<22} {'docs in':>8} {'MB in':>7} {'task-s':>7} {'MB/s/task':>9} {'wall s':>7} {'MB/s':>6} "
+        f"{'share':>6} {'peak RSS/worker MiB':>19}"
+    )
     for name, row in p["rows"].items():
         mb, w = row["mb"], row["wall_s"]
-        print(f"{name:<22} {_f(row['docs'], ',', 8)} {_f(mb, '.1f', 7)} "
-              f"{_f(row['task_s'] if name != 'outside tasks' else None, '.1f', 7)} "
-              f"{_f(mb / row['task_s'] if mb and row['task_s'] else None, '.2f', 9)} {w:7.1f} "
-              f"{_f(mb / w if mb and w else None, '.2f', 6)} {w / wall:6.1%} {_f(row['peak_mib'], ',.0f', 19)}")
-    print(f"{'whole run':<22} {inp['records']:8,} {inp['bytes'] / 1e6:7.1f} {p['busy_s']:7.1f} {'':>9} {wall:7.1f} "
-          f"{inp['bytes'] / 1e6 / wall:6.2f} {1:6.0%} {max((x for j in p['jobs'] for x in j['worker_peaks_mib']), default=0):19,.0f}")
-    print("peak RSS/worker: the largest VmHWM among the worker processes of the job(s) the stage ran in (stages "
-          "sharing a job share it); -: no worker process seen (it lived less than one sampling interval)")
-    print(f"\njobs (wall s from the first task launched to the last done; peak RSS of each of the job's worker processes):")
+        print(
+            f"{name:<22} {_f(row['docs'], ',', 8)} {_f(mb, '.1f', 7)} "
+            f"{_f(row['task_s'] if name != 'outside tasks' else None, '.1f', 7)} "
+            f"{_f(mb / row['task_s'] if mb and row['task_s'] else None, '.2f', 9)} {w:7.1f} "
+            f"{_f(mb / w if mb and w else None, '.2f', 6)} {w / wall:6.1%} {_f(row['peak_mib'], ',.0f', 19)}"
+        )
+    print(
+        f"{'whole run':<22} {inp['records']:8,} {inp['bytes'] / 1e6:7.1f} {p['busy_s']:7.1f} {'':>9} {wall:7.1f} "
+        f"{inp['bytes'] / 1e6 / wall:6.2f} {1:6.0%} {max((x for j in p['jobs'] for x in j['worker_peaks_mib']), default=0):19,.0f}"
+    )
+    print(
+        "peak RSS/worker: the largest VmHWM among the worker processes of the job(s) the stage ran in (stages "
+        "sharing a job share it); -: no worker process seen (it lived less than one sampling interval)"
+    )
+    print(
+        "\njobs (wall s from the first task launched to the last done; peak RSS of each of the job's worker processes):"
+    )
     for j in p["jobs"]:
         peaks = ", ".join(f"{x:,.0f}" for x in j["worker_peaks_mib"]) or "-"
-        print(f"  {j['name']:<28} {j['tasks']:>3} tasks  wall {j['wall_s']:6.1f} s  tasks busy {j['busy_s']:6.1f} s  "
-              f"worker peak RSS MiB: {peaks}")
-    print(f"  CLI (main) process peak RSS {p['main_peak_mib']:,.0f} MiB; its helper processes (forkserver, resource "
-          f"tracker): {', '.join(f'{x:,.0f}' for x in p['helper_peaks_mib']) or '-'} MiB")
+        print(
+            f"  {j['name']:<28} {j['tasks']:>3} tasks  wall {j['wall_s']:6.1f} s  tasks busy {j['busy_s']:6.1f} s  "
+            f"worker peak RSS MiB: {peaks}"
+        )
+    print(
+        f"  CLI (main) process peak RSS {p['main_peak_mib']:,.0f} MiB; its helper processes (forkserver, resource "
+        f"tracker): {', '.join(f'{x:,.0f}' for x in p['helper_peaks_mib']) or '-'} MiB"
+    )
 
 
 def main() -> None:
@@ -319,8 +364,12 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=10.0, help="copies of the sample (below 1: that share of it)")
     ap.add_argument("--config", type=Path, default=CONFIG)
     ap.add_argument("--text", choices=("varied", "plain"), default="varied")
-    ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
-                    help="also run read -> write alone (stages: []) on the same input (default on)")
+    ap.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run read -> write alone (stages: []) on the same input (default on)",
+    )
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for both runs")
     ap.add_argument("--interval", type=float, default=0.2, help="RSS sampling interval, s")
     ap.add_argument("--json", type=Path, help="also write the figures here")
@@ -335,11 +384,16 @@ def main() -> None:
         t = Path(tmp)
         t_in = time.time()
         inp = make_input(t / "in", a.scale, a.text, cfg.input.text_key, cfg.input.id_key)
-        print(f"input: {a.scale:g}x the sample ({a.text} text): {inp['records']:,} records in {inp['files']} files, "
-              f"{inp['bytes'] / 1e6:.1f} MB UTF-8 ({inp['chars'] / 1e6:.1f} M chars), made in {time.time() - t_in:.1f} s",
-              flush=True)
-        print(f"config: {a.config} ({cfg.executor.kind}, {cfg.executor.tasks} tasks, {cfg.executor.workers} workers; "
-              f"stages: {', '.join(labels)})", flush=True)
+        print(
+            f"input: {a.scale:g}x the sample ({a.text} text): {inp['records']:,} records in {inp['files']} files, "
+            f"{inp['bytes'] / 1e6:.1f} MB UTF-8 ({inp['chars'] / 1e6:.1f} M chars), made in {time.time() - t_in:.1f} s",
+            flush=True,
+        )
+        print(
+            f"config: {a.config} ({cfg.executor.kind}, {cfg.executor.tasks} tasks, {cfg.executor.workers} workers; "
+            f"stages: {', '.join(labels)})",
+            flush=True,
+        )
         full = run_curate(a.config, t / "in", t / "out", t / "logs", a.set, a.interval)
         prof = profile(full, inp, labels)
         base = None
@@ -347,20 +401,35 @@ def main() -> None:
             base = run_curate(a.config, t / "in", t / "out-base", t / "logs-base", ["stages=[]"] + a.set, a.interval)
             bprof = profile(base, inp, [])
         load1 = os.getloadavg()
-    print(f"machine: {os.cpu_count()} cores; load average (1/5/15 min) {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f} "
-          f"before, {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f} after\n")
-    print(f"whole run: {full['wall_s']:.1f} s wall, {full['stats']['output_docs']:,} of {inp['records']:,} records kept, "
-          f"{inp['bytes'] / 1e6 / full['wall_s']:.2f} MB/s of input\n")
+    print(
+        f"machine: {os.cpu_count()} cores; load average (1/5/15 min) {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f} "
+        f"before, {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f} after\n"
+    )
+    print(
+        f"whole run: {full['wall_s']:.1f} s wall, {full['stats']['output_docs']:,} of {inp['records']:,} records kept, "
+        f"{inp['bytes'] / 1e6 / full['wall_s']:.2f} MB/s of input\n"
+    )
     print_profile(prof, full, inp)
-    result = {"input": inp, "wall_s": full["wall_s"], "rows": prof["rows"], "jobs": prof["jobs"], "load": [load0, load1],
-              "processes": full["procs"], "cli_pid": full["root"]}
+    result = {
+        "input": inp,
+        "wall_s": full["wall_s"],
+        "rows": prof["rows"],
+        "jobs": prof["jobs"],
+        "load": [load0, load1],
+        "processes": full["procs"],
+        "cli_pid": full["root"],
+    }
     if base is not None:
         bmbs = inp["bytes"] / 1e6 / base["wall_s"]
         mbs = inp["bytes"] / 1e6 / full["wall_s"]
         bpeak = max((x for j in bprof["jobs"] for x in j["worker_peaks_mib"]), default=0)
-        print(f"\nbaseline, same run: read -> write alone (stages: []): {base['wall_s']:.1f} s wall, {bmbs:.2f} MB/s, "
-              f"worker peak RSS {bpeak:,.0f} MiB")
-        print(f"ratio whole pipeline / read+write alone: MB/s {mbs / bmbs:.3f} (wall x{full['wall_s'] / base['wall_s']:.1f})")
+        print(
+            f"\nbaseline, same run: read -> write alone (stages: []): {base['wall_s']:.1f} s wall, {bmbs:.2f} MB/s, "
+            f"worker peak RSS {bpeak:,.0f} MiB"
+        )
+        print(
+            f"ratio whole pipeline / read+write alone: MB/s {mbs / bmbs:.3f} (wall x{full['wall_s'] / base['wall_s']:.1f})"
+        )
         result["baseline"] = {"wall_s": base["wall_s"], "mb_s": bmbs, "peak_mib": bpeak, "ratio": mbs / bmbs}
     if a.json:
         a.json.write_text(json.dumps(result, indent=2, default=str))

@@ -132,75 +132,127 @@ def main() -> None:
     from curate.pipeline import parse_config, run_config
     from curate.pipeline.commands.refiner import label_stats
     from curate.refiners.evaluate import ModelSpec, evaluate, table
-    from curate.refiners.sft import read_sft
     from curate.refiners.presets import PRESETS, build
+    from curate.refiners.sft import read_sft
     from curate.refiners.train import TrainConfig, select, train
 
     shutil.rmtree(a.out, ignore_errors=True)
     report: dict = {"load_before": load()}
     counts = build_input(a.out / "input")
-    print(f"input: {sum(counts.values()):,} records from {len(counts)} sources ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    print(
+        f"input: {sum(counts.values()):,} records from {len(counts)} sources ({', '.join(f'{k} {v}' for k, v in counts.items())})"
+    )
 
     # -- 1. label -----------------------------------------------------------------------------------
-    cfg = parse_config({"name": "refiner-bench", "input": {"format": "jsonl", "path": str(a.out / "input")},
-                        "output": {"path": str(a.out / "label")}, "executor": {"tasks": 2, "workers": 2},
-                        "stages": [{"stage": "refiner_label", "max_doc_tokens": a.prompt_tokens,
-                                    "max_chunk_tokens": a.prompt_tokens, "teacher": {"kind": "heuristics"}}]})
+    cfg = parse_config(
+        {
+            "name": "refiner-bench",
+            "input": {"format": "jsonl", "path": str(a.out / "input")},
+            "output": {"path": str(a.out / "label")},
+            "executor": {"tasks": 2, "workers": 2},
+            "stages": [
+                {
+                    "stage": "refiner_label",
+                    "max_doc_tokens": a.prompt_tokens,
+                    "max_chunk_tokens": a.prompt_tokens,
+                    "teacher": {"kind": "heuristics"},
+                }
+            ],
+        }
+    )
     t = time.time()
     stats = run_config(cfg, progress=False)
     label_s = time.time() - t
     lab = label_stats(stats)["refiner_label"]
     edited = lab.get("chunk/edited", 0) / max(1, lab.get("chunk/valid", 1))
     rows = read_sft([str(a.out / "label")])
-    print(f"label: {lab['docs']:,} docs in {label_s:.1f} s ({lab['docs'] / label_s:,.0f} docs/s); doc rows "
-          f"{lab.get('doc/valid', 0)} valid ({lab.get('doc/drop_doc', 0)} drop), {lab.get('doc/no_label', 0)} docs "
-          f"without a human label; chunk rows {lab.get('chunk/valid', 0):,} valid, {lab.get('chunk/invalid', 0)} invalid, "
-          f"{lab.get('chunk/capped', 0)} capped; teacher edits {edited:.1%} of chunks")
+    print(
+        f"label: {lab['docs']:,} docs in {label_s:.1f} s ({lab['docs'] / label_s:,.0f} docs/s); doc rows "
+        f"{lab.get('doc/valid', 0)} valid ({lab.get('doc/drop_doc', 0)} drop), {lab.get('doc/no_label', 0)} docs "
+        f"without a human label; chunk rows {lab.get('chunk/valid', 0):,} valid, {lab.get('chunk/invalid', 0)} invalid, "
+        f"{lab.get('chunk/capped', 0)} capped; teacher edits {edited:.1%} of chunks"
+    )
     report["label"] = {**lab, "seconds": round(label_s, 1), "edited_share": edited}
 
     # -- 2. train -----------------------------------------------------------------------------------
     train_rows = select(rows, holdout=a.holdout)
     held = select(rows, holdout=a.holdout, split="heldout")
     ours, hf = rate_baseline(train_rows, a.preset, a.micro_batch_size)
-    print(f"training rate, {a.preset} preset, same micro-batches: curate loss {ours:,.0f} tokens/s, plain "
-          f"transformers loss {hf:,.0f} tokens/s ({ours / hf:.2f}x); load {load()}")
+    print(
+        f"training rate, {a.preset} preset, same micro-batches: curate loss {ours:,.0f} tokens/s, plain "
+        f"transformers loss {hf:,.0f} tokens/s ({ours / hf:.2f}x); load {load()}"
+    )
     budget = a.train_minutes * 60
-    tokens_per_step = sum(len(r["prompt"]) for r in train_rows) / 3.3 / len(train_rows) * a.batch_size  # ~3.3 chars/token
+    tokens_per_step = (
+        sum(len(r["prompt"]) for r in train_rows) / 3.3 / len(train_rows) * a.batch_size
+    )  # ~3.3 chars/token
     steps = max(10, int(budget * ours * 0.9 / tokens_per_step))
     epochs = steps * a.batch_size / len(train_rows)
-    print(f"train: {len(train_rows):,} rows ({sum(r['stage'] == 'doc' for r in train_rows)} doc), {steps} steps of "
-          f"{a.batch_size} (~{epochs:.2f} epochs) within {a.train_minutes:g} min")
+    print(
+        f"train: {len(train_rows):,} rows ({sum(r['stage'] == 'doc' for r in train_rows)} doc), {steps} steps of "
+        f"{a.batch_size} (~{epochs:.2f} epochs) within {a.train_minutes:g} min"
+    )
     student = a.out / "student"
-    tc = TrainConfig(data=[], output=str(student), preset=a.preset, batch_size=a.batch_size,
-                     micro_batch_size=a.micro_batch_size, epochs=max(epochs, 1e-3), max_steps=steps, lr=a.lr,
-                     warmup_steps=min(20, steps // 10), max_time_s=budget, progress=False, log_every=50)
+    tc = TrainConfig(
+        data=[],
+        output=str(student),
+        preset=a.preset,
+        batch_size=a.batch_size,
+        micro_batch_size=a.micro_batch_size,
+        epochs=max(epochs, 1e-3),
+        max_steps=steps,
+        lr=a.lr,
+        warmup_steps=min(20, steps // 10),
+        max_time_s=budget,
+        progress=False,
+        log_every=50,
+    )
     r = train(tc, rows=train_rows)
-    print(f"trained {r.steps} steps, {r.tokens:,} tokens in {r.wall_s:.0f} s: {r.tokens_per_s:,.0f} tokens/s "
-          f"({r.target_tokens:,} program tokens); loss {r.losses[0]:.3f} -> {sum(r.losses[-10:]) / len(r.losses[-10:]):.3f}; load {load()}")
-    report["train"] = {"steps": r.steps, "tokens": r.tokens, "target_tokens": r.target_tokens, "wall_s": r.wall_s,
-                       "tokens_per_s": r.tokens_per_s, "baseline_hf_tokens_per_s": round(hf, 1),
-                       "curate_loss_tokens_per_s": round(ours, 1), "loss_first": r.losses[0],
-                       "loss_last10": sum(r.losses[-10:]) / len(r.losses[-10:]), "params": r.params,
-                       "preset": a.preset, "architecture": PRESETS[a.preset].__dict__}
+    print(
+        f"trained {r.steps} steps, {r.tokens:,} tokens in {r.wall_s:.0f} s: {r.tokens_per_s:,.0f} tokens/s "
+        f"({r.target_tokens:,} program tokens); loss {r.losses[0]:.3f} -> {sum(r.losses[-10:]) / len(r.losses[-10:]):.3f}; load {load()}"
+    )
+    report["train"] = {
+        "steps": r.steps,
+        "tokens": r.tokens,
+        "target_tokens": r.target_tokens,
+        "wall_s": r.wall_s,
+        "tokens_per_s": r.tokens_per_s,
+        "baseline_hf_tokens_per_s": round(hf, 1),
+        "curate_loss_tokens_per_s": round(ours, 1),
+        "loss_first": r.losses[0],
+        "loss_last10": sum(r.losses[-10:]) / len(r.losses[-10:]),
+        "params": r.params,
+        "preset": a.preset,
+        "architecture": PRESETS[a.preset].__dict__,
+    }
     floor = build(a.preset, a.out / "floor")
 
     # -- 3. evaluate --------------------------------------------------------------------------------
-    held = [x for x in held if x["stage"] == "doc"] + sorted((x for x in held if x["stage"] == "chunk"),
-                                                              key=lambda x: (x["doc_id"], x["chunk"]))[: a.eval_chunks]
-    specs = [ModelSpec("student", a.backend, str(student)), ModelSpec("floor (untrained)", a.backend, str(floor)),
-             ModelSpec("boilerplate backend", "boilerplate")]
+    held = [x for x in held if x["stage"] == "doc"] + sorted(
+        (x for x in held if x["stage"] == "chunk"), key=lambda x: (x["doc_id"], x["chunk"])
+    )[: a.eval_chunks]
+    specs = [
+        ModelSpec("student", a.backend, str(student)),
+        ModelSpec("floor (untrained)", a.backend, str(floor)),
+        ModelSpec("boilerplate backend", "boilerplate"),
+    ]
     t = time.time()
     opts = dict(dtype="float32", max_model_len=2048, device="cpu", gpu_memory_utilization=0.4, enforce_eager=True)
     res = evaluate(held, specs, doc_max_tokens=16, chunk_max_tokens=192, **opts)
-    print(f"eval: {sum(x['stage'] == 'doc' for x in held)} doc + {sum(x['stage'] == 'chunk' for x in held)} chunk "
-          f"held-out rows, {time.time() - t:.0f} s")
+    print(
+        f"eval: {sum(x['stage'] == 'doc' for x in held)} doc + {sum(x['stage'] == 'chunk' for x in held)} chunk "
+        f"held-out rows, {time.time() - t:.0f} s"
+    )
     from rich.console import Console
 
     Console().print(table(res))
     s, f = res["student"], res["floor (untrained)"]
     for stage, key in (("doc", "f1"), ("chunk", "line_f1")):
         sv, fv = s.get(stage, {}).get(key), f.get(stage, {}).get(key)
-        print(f"{stage} {key}: student {sv if sv is None else round(sv, 3)} vs floor {fv if fv is None else round(fv, 3)}")
+        print(
+            f"{stage} {key}: student {sv if sv is None else round(sv, 3)} vs floor {fv if fv is None else round(fv, 3)}"
+        )
     report["eval"] = res
     report["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     report["load_after"] = load()

@@ -79,11 +79,11 @@ def main() -> None:
         torch.set_num_threads(a.threads)
 
     from curate.pipeline import run_stages
-    from curate.refiners.sft import read_sft
     from curate.refiners.presets import PRESETS, build
-    from curate.refiners.prompts import PromptBuilder, load_tokenizer
-    from curate.refiners.stages.prox_refine import ProxRefiner, ProxRefineOptions
-    from curate.refiners.train import _optimizer, TrainConfig, encode_examples, micro_loss
+    from curate.refiners.prompts import load_tokenizer
+    from curate.refiners.sft import read_sft
+    from curate.refiners.stages.prox_refine import ProxRefineOptions, ProxRefiner
+    from curate.refiners.train import TrainConfig, _optimizer, encode_examples, micro_loss
 
     dev = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
     gpu = dev == "cuda"
@@ -96,8 +96,12 @@ def main() -> None:
     N = PRESETS[preset].params()
     name = torch.cuda.get_device_name() if gpu else f"CPU ({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})"
     rate = matmul_rate(dev, dtype, 8192 if gpu else 1024)
-    print(f"device: {name}; preset {preset} ({N / 1e6:.0f}M parameters); measured {str(dtype)[6:]} matmul "
-          f"{rate / 1e12:.2f} TFLOP/s" if gpu else f"{rate / 1e9:.1f} GFLOP/s")
+    print(
+        f"device: {name}; preset {preset} ({N / 1e6:.0f}M parameters); measured {str(dtype)[6:]} matmul "
+        f"{rate / 1e12:.2f} TFLOP/s"
+        if gpu
+        else f"{rate / 1e9:.1f} GFLOP/s"
+    )
     out: dict = {"device": name, "preset": preset, "params": N, "matmul_flops": rate, "dtype": str(dtype)[6:]}
 
     # -- training ---------------------------------------------------------------------------------
@@ -131,10 +135,18 @@ def main() -> None:
     wall = time.perf_counter() - t0
     train_rate = toks / wall
     ceiling = rate / (6 * N)
-    print(f"training: {train_rate:,.0f} tokens/s ({steps} micro-batches of {mb}, {toks:,} tokens, {tgt:,} program "
-          f"tokens); compute floor 6N/token -> ceiling {ceiling:,.0f} tokens/s; measured/ceiling {train_rate / ceiling:.2f}")
-    out["train"] = {"tokens_per_s": train_rate, "ceiling_tokens_per_s": ceiling, "ratio": train_rate / ceiling,
-                    "tokens": toks, "target_tokens": tgt, "micro_batch_size": mb}
+    print(
+        f"training: {train_rate:,.0f} tokens/s ({steps} micro-batches of {mb}, {toks:,} tokens, {tgt:,} program "
+        f"tokens); compute floor 6N/token -> ceiling {ceiling:,.0f} tokens/s; measured/ceiling {train_rate / ceiling:.2f}"
+    )
+    out["train"] = {
+        "tokens_per_s": train_rate,
+        "ceiling_tokens_per_s": ceiling,
+        "ratio": train_rate / ceiling,
+        "tokens": toks,
+        "target_tokens": tgt,
+        "micro_batch_size": mb,
+    }
     del model, opt
     if gpu:
         torch.cuda.empty_cache()
@@ -144,9 +156,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = build(preset, Path(tmp) / "model")
         texts = sample_docs(n_docs)
-        opts = ProxRefineOptions(backend="transformers", doc_model=str(folder), chunk_model=str(folder),
-                                 dtype="bfloat16" if gpu else "float32", device=dev, generate_batch_size=gbs,
-                                 chunk_max_tokens=a.chunk_tokens, batch_size=len(texts))
+        opts = ProxRefineOptions(
+            backend="transformers",
+            doc_model=str(folder),
+            chunk_model=str(folder),
+            dtype="bfloat16" if gpu else "float32",
+            device=dev,
+            generate_batch_size=gbs,
+            chunk_max_tokens=a.chunk_tokens,
+            batch_size=len(texts),
+        )
         ref = ProxRefiner(opts)
         counts = {"prefill": 0, "generated": 0}
         for stage in ("doc", "chunk"):
@@ -175,14 +194,23 @@ def main() -> None:
     gen_rate = raw_tokens / wall
     floor_s = 2 * N * (counts["prefill"] + counts["generated"]) / rate
     floor_rate = raw_tokens / floor_s
-    print(f"prox_refine ({len(texts)} docs, {raw_tokens:,} raw tokens; {counts['prefill']:,} prompt tokens, "
-          f"{counts['generated']:,} generated): {wall:.1f} s, {len(texts) / wall:,.1f} docs/s, {gen_rate:,.0f} raw "
-          f"document tokens/s; compute floor 2N per prefilled+generated token -> {floor_rate:,.0f} raw tokens/s; "
-          f"measured/floor {gen_rate / floor_rate:.3f}")
-    out["generate"] = {"docs": len(texts), "raw_tokens": raw_tokens, "prefill_tokens": counts["prefill"],
-                       "generated_tokens": counts["generated"], "wall_s": wall, "raw_tokens_per_s": gen_rate,
-                       "floor_raw_tokens_per_s": floor_rate, "ratio": gen_rate / floor_rate,
-                       "statuses": sorted({o.status for o in outcomes})}
+    print(
+        f"prox_refine ({len(texts)} docs, {raw_tokens:,} raw tokens; {counts['prefill']:,} prompt tokens, "
+        f"{counts['generated']:,} generated): {wall:.1f} s, {len(texts) / wall:,.1f} docs/s, {gen_rate:,.0f} raw "
+        f"document tokens/s; compute floor 2N per prefilled+generated token -> {floor_rate:,.0f} raw tokens/s; "
+        f"measured/floor {gen_rate / floor_rate:.3f}"
+    )
+    out["generate"] = {
+        "docs": len(texts),
+        "raw_tokens": raw_tokens,
+        "prefill_tokens": counts["prefill"],
+        "generated_tokens": counts["generated"],
+        "wall_s": wall,
+        "raw_tokens_per_s": gen_rate,
+        "floor_raw_tokens_per_s": floor_rate,
+        "ratio": gen_rate / floor_rate,
+        "statuses": sorted({o.status for o in outcomes}),
+    }
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     print(f"peak RSS {out['peak_rss_mib']:,} MiB")
     if a.json:

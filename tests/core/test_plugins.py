@@ -36,10 +36,17 @@ def readme_plugin(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def curate(args: list[str], cwd: Path | None = None, env: dict | None = None,
-           timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "curate.pipeline.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+def curate(
+    args: list[str], cwd: Path | None = None, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "curate.pipeline.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
@@ -50,8 +57,11 @@ def test_readme_plugin_runs_on_local_workers(readme_plugin: Path) -> None:
     stats = json.loads((out / "stats.json").read_text())
     stage = next(s for s in stats["stages"] if s["label"] == "punctuation_filter")
     assert stage["conserved"] and stage["dropped"].get("too_little_punctuation", 0) > 0
-    ratios = [r for f in (out / "data").glob("*.parquet") for r in pq.read_table(f, columns=["punct_ratio"])
-              .column(0).to_pylist()]
+    ratios = [
+        r
+        for f in (out / "data").glob("*.parquet")
+        for r in pq.read_table(f, columns=["punct_ratio"]).column(0).to_pylist()
+    ]
     assert len(ratios) == stats["output_docs"] and min(ratios) >= 0.02 - 1e-6  # float32 column
 
 
@@ -65,8 +75,13 @@ def test_installed_plugin_package_is_listed_and_validated(tmp_path: Path, sample
     r = curate(["stages", "digit_ratio_filter"])
     assert r.returncode == 0 and "max_ratio" in r.stdout and "→ digit_ratio" in r.stdout
     with pytest.raises(ConfigError, match=r"stages\[0\].max_ratio: Input should be less than or equal to 1"):
-        parse_config({"input": {"format": "jsonl", "path": str(sample_dir)}, "output": {"path": str(tmp_path)},
-                      "stages": [{"stage": "digit_ratio_filter", "max_ratio": 3}]})
+        parse_config(
+            {
+                "input": {"format": "jsonl", "path": str(sample_dir)},
+                "output": {"path": str(tmp_path)},
+                "stages": [{"stage": "digit_ratio_filter", "max_ratio": 3}],
+            }
+        )
 
 
 def test_a_broken_plugin_is_one_config_error(tmp_path: Path, sample_dir: Path) -> None:
@@ -82,8 +97,10 @@ def test_a_broken_plugin_is_one_config_error(tmp_path: Path, sample_dir: Path) -
 
 @pytest.mark.slow
 def test_file_plugin_on_ray(ray_local, readme_plugin: Path) -> None:
-    cfg = load_config(readme_plugin / "my_run.yaml", {"executor.kind": "ray", "executor.tasks": 2,
-                                                      "output.path": str(readme_plugin / "ray-out")})
+    cfg = load_config(
+        readme_plugin / "my_run.yaml",
+        {"executor.kind": "ray", "executor.tasks": 2, "output.path": str(readme_plugin / "ray-out")},
+    )
     stats = run_config(cfg, progress=False)
     assert stats["complete"] and stats["conserved"]
     stage = next(s for s in stats["stages"] if s["label"] == "punctuation_filter")
@@ -93,12 +110,24 @@ def test_file_plugin_on_ray(ray_local, readme_plugin: Path) -> None:
 @pytest.mark.slow
 def test_installed_plugin_on_slurm(slurm_cluster, tmp_path: Path, sample_dir: Path) -> None:
     out = tmp_path / "o"
-    c = {"name": "plug", "input": {"format": "jsonl", "path": str(sample_dir), "glob": "c4-*.jsonl.gz"},
-         "output": {"path": str(out)},
-         "executor": {"kind": "slurm", "tasks": 2, "workers": 2,
-                      "slurm": {"partition": "debug", "time": "0:20:00", "mem_per_cpu_gb": 1, "venv_path": sys.prefix,
-                                "job_name": "plug"}},
-         "stages": [{"stage": "digit_ratio_filter", "max_ratio": 0.02}]}
+    c = {
+        "name": "plug",
+        "input": {"format": "jsonl", "path": str(sample_dir), "glob": "c4-*.jsonl.gz"},
+        "output": {"path": str(out)},
+        "executor": {
+            "kind": "slurm",
+            "tasks": 2,
+            "workers": 2,
+            "slurm": {
+                "partition": "debug",
+                "time": "0:20:00",
+                "mem_per_cpu_gb": 1,
+                "venv_path": sys.prefix,
+                "job_name": "plug",
+            },
+        },
+        "stages": [{"stage": "digit_ratio_filter", "max_ratio": 0.02}],
+    }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(c))
     r = curate(["run", str(tmp_path / "c.yaml"), "--wait", "--no-progress"], env=slurm_cluster, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -15,7 +15,6 @@ SAMPLE = REPO / "data" / "sample"
 TINY_VLLM_OPTIONS = dict(dtype="float32", max_model_len=2048, gpu_memory_utilization=0.4, enforce_eager=True)
 
 
-
 def output_rows(out_dir) -> list[tuple]:
     """Every row of a run's `data/` output as a sorted list of tuples (columns in name order)."""
     import pyarrow.parquet as pq
@@ -33,8 +32,14 @@ def cluster_config(out_dir, kind: str = "local", tasks: int = 2, refine_job: boo
     stages = [{"stage": "length_filter", "min_words": 5}]
     if refine_job:
         # the refinement stage in a job of its own, as on a GPU partition (boilerplate backend: CPU, no model)
-        stages.append({"stage": "prox_refine", "backend": "boilerplate", "label": "refine",
-                       "resources": {"tasks": 1, "cpus_per_task": 1}})
+        stages.append(
+            {
+                "stage": "prox_refine",
+                "backend": "boilerplate",
+                "label": "refine",
+                "resources": {"tasks": 1, "cpus_per_task": 1},
+            }
+        )
     return {
         "name": "cluster",
         "input": {"format": "jsonl", "path": str(SAMPLE), "glob": "*.jsonl.gz"},

@@ -6,19 +6,71 @@ import numpy as np
 
 # code point ranges: scripts, symbols, emoji and the odd ones a tokenizer can trip on
 SCRIPTS = {
-    "latin": [(0x41, 0x5A), (0x61, 0x7A), (0xC0, 0x24F)], "greek": [(0x391, 0x3C9)],
-    "cyrillic": [(0x410, 0x44F)], "arabic": [(0x621, 0x64A), (0x660, 0x669)], "hebrew": [(0x5D0, 0x5EA)],
-    "devanagari": [(0x905, 0x939), (0x93E, 0x94D)], "thai": [(0xE01, 0xE3A)], "cjk": [(0x4E00, 0x9FFF)],
-    "kana": [(0x3041, 0x30FF)], "hangul": [(0xAC00, 0xD7A3)], "ethiopic": [(0x1200, 0x1248)],
-    "digits": [(0x30, 0x39), (0xFF10, 0xFF19), (0x6F0, 0x6F9)], "punct": [(0x21, 0x2F), (0x3A, 0x40), (0x2010, 0x205E)],
-    "emoji": [(0x1F300, 0x1F64F), (0x1F900, 0x1F9FF), (0x2600, 0x26FF)], "astral": [(0x10000, 0x1007F), (0x1D400, 0x1D7FF), (0x10FFF0, 0x10FFFF)],
+    "latin": [(0x41, 0x5A), (0x61, 0x7A), (0xC0, 0x24F)],
+    "greek": [(0x391, 0x3C9)],
+    "cyrillic": [(0x410, 0x44F)],
+    "arabic": [(0x621, 0x64A), (0x660, 0x669)],
+    "hebrew": [(0x5D0, 0x5EA)],
+    "devanagari": [(0x905, 0x939), (0x93E, 0x94D)],
+    "thai": [(0xE01, 0xE3A)],
+    "cjk": [(0x4E00, 0x9FFF)],
+    "kana": [(0x3041, 0x30FF)],
+    "hangul": [(0xAC00, 0xD7A3)],
+    "ethiopic": [(0x1200, 0x1248)],
+    "digits": [(0x30, 0x39), (0xFF10, 0xFF19), (0x6F0, 0x6F9)],
+    "punct": [(0x21, 0x2F), (0x3A, 0x40), (0x2010, 0x205E)],
+    "emoji": [(0x1F300, 0x1F64F), (0x1F900, 0x1F9FF), (0x2600, 0x26FF)],
+    "astral": [(0x10000, 0x1007F), (0x1D400, 0x1D7FF), (0x10FFF0, 0x10FFFF)],
 }
-CONTROL = [chr(c) for c in [*range(0, 32), 0x7F, *range(0x80, 0xA0), 0x200B, 0x200D, 0x200E, 0xFEFF, 0x2028, 0x2029,
-                            0xFFFE, 0xFFFF, 0xE000, 0xFFFD]]
+CONTROL = [
+    chr(c)
+    for c in [
+        *range(0, 32),
+        0x7F,
+        *range(0x80, 0xA0),
+        0x200B,
+        0x200D,
+        0x200E,
+        0xFEFF,
+        0x2028,
+        0x2029,
+        0xFFFE,
+        0xFFFF,
+        0xE000,
+        0xFFFD,
+    ]
+]
 COMBINING = [chr(c) for c in [*range(0x300, 0x370), *range(0x20D0, 0x20F1), 0x93C, 0xE31, 0x3099, 0xFE0F, 0xFE0E]]
 SPACES = [" ", "  ", "\t", "\n", "\r\n", "\n\n", "\u00a0", "\u3000", "\u2009", " \n ", "\x0b", "\x0c"]
-PIECES = ["<|endoftext|>", "<|endoftext|>", " <|endoftext|>", "<|endof", "|>", "<|", "'s", "'ll", "'ve", "n't", "'S",
-          "'re", "'d", "'m", "👩\u200d💻", "👍🏽", "🇫🇷", "❤️", "e\u0301", "ﬁ", "Å", "ǅ", "ß", "İ", "http://x.y/z?a=1&b=2", "...", "—"]
+PIECES = [
+    "<|endoftext|>",
+    "<|endoftext|>",
+    " <|endoftext|>",
+    "<|endof",
+    "|>",
+    "<|",
+    "'s",
+    "'ll",
+    "'ve",
+    "n't",
+    "'S",
+    "'re",
+    "'d",
+    "'m",
+    "👩\u200d💻",
+    "👍🏽",
+    "🇫🇷",
+    "❤️",
+    "e\u0301",
+    "ﬁ",
+    "Å",
+    "ǅ",
+    "ß",
+    "İ",
+    "http://x.y/z?a=1&b=2",
+    "...",
+    "—",
+]
 
 
 def fuzz_texts(n: int, seed: int) -> list[str]:
@@ -41,8 +93,18 @@ def fuzz_texts(n: int, seed: int) -> list[str]:
             else:
                 parts.append(PIECES[int(rng.integers(len(PIECES)))])
         out.append("".join(parts))
-    out += ["", " ", "<|endoftext|>", "<|endoftext|><|endoftext|>", "a<|endoftext|>b", "\u0301" * 50, "🏳️‍🌈" * 20,
-            "x" * 5000, " " * 300 + "y", "日本語" * 500]
+    out += [
+        "",
+        " ",
+        "<|endoftext|>",
+        "<|endoftext|><|endoftext|>",
+        "a<|endoftext|>b",
+        "\u0301" * 50,
+        "🏳️‍🌈" * 20,
+        "x" * 5000,
+        " " * 300 + "y",
+        "日本語" * 500,
+    ]
     return out
 
 

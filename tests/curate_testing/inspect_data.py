@@ -11,20 +11,33 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate_testing import REPO
 
-SCHEMA = pa.schema([
-    ("id", pa.string()), ("text", pa.string()), ("source_file", pa.string()), ("source_record", pa.int64()),
-    ("url", pa.string()), ("ft_dclm", pa.float32()), ("eflaw", pa.float32()), ("tokens_per_char", pa.float32()),
-    ("prox_status", pa.string()), ("prox_doc_program", pa.string()), ("prox_chunk_programs", pa.list_(pa.string())),
-    ("prox_errors", pa.list_(pa.string())), ("prox_edits", pa.string()), ("prox_original_text", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("source_file", pa.string()),
+        ("source_record", pa.int64()),
+        ("url", pa.string()),
+        ("ft_dclm", pa.float32()),
+        ("eflaw", pa.float32()),
+        ("tokens_per_char", pa.float32()),
+        ("prox_status", pa.string()),
+        ("prox_doc_program", pa.string()),
+        ("prox_chunk_programs", pa.list_(pa.string())),
+        ("prox_errors", pa.list_(pa.string())),
+        ("prox_edits", pa.string()),
+        ("prox_original_text", pa.string()),
+    ]
+)
 REJECTED = SCHEMA.append(pa.field("drop_stage", pa.string())).append(pa.field("drop_reason", pa.string()))
 
 
@@ -59,20 +72,39 @@ def make_edits(text: str, rng: random.Random) -> list[dict[str, Any]]:
         src = rng.choice(words)
         n = sum(ln.count(src) for ln in lines)
         tgt = src.upper()
-        edits.append({"call": f'normalize(source_str="{src}", target_str="{tgt}")', "op": "normalize",
-                      "source": src, "target": tgt, "count": n})
+        edits.append(
+            {
+                "call": f'normalize(source_str="{src}", target_str="{tgt}")',
+                "op": "normalize",
+                "source": src,
+                "target": tgt,
+                "count": n,
+            }
+        )
     short = [i for i, ln in enumerate(lines) if len(ln.split()) < 6]
     for i in sorted(rng.sample(short, min(2, len(short)))):
         j = min(i + rng.randint(0, 1), len(lines) - 1)
         if any(e["op"] == "remove_lines" and e["line_end"] >= i for e in edits):
             continue
-        edits.append({"call": f"remove_lines(line_start={i}, line_end={j})", "op": "remove_lines",
-                      "line_start": i, "line_end": j})
+        edits.append(
+            {
+                "call": f"remove_lines(line_start={i}, line_end={j})",
+                "op": "remove_lines",
+                "line_start": i,
+                "line_end": j,
+            }
+        )
     return edits
 
 
-STATUS_MIX = (("kept", 40), ("edited", 25), ("program_ignored", 10), ("dropped_by_doc", 10),
-              ("dropped_by_chunk", 5), ("too_few_words", 10))
+STATUS_MIX = (
+    ("kept", 40),
+    ("edited", 25),
+    ("program_ignored", 10),
+    ("dropped_by_doc", 10),
+    ("dropped_by_chunk", 5),
+    ("too_few_words", 10),
+)
 
 
 def make_rows(n: int, seed: int = 0, texts: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -84,12 +116,21 @@ def make_rows(n: int, seed: int = 0, texts: list[str] | None = None) -> Iterator
         text = texts[k % len(texts)]
         status = pool[rng.randrange(len(pool))]
         row: dict[str, Any] = {
-            "id": f"doc-{k:06d}", "text": text, "source_file": f"shard-{k // 50000:02d}.jsonl.gz",
+            "id": f"doc-{k:06d}",
+            "text": text,
+            "source_file": f"shard-{k // 50000:02d}.jsonl.gz",
             # some URLs are long and unbreakable, as real ones are: the page must wrap them, not overflow
-            "source_record": k % 50000, "url": f"https://example.org/{k}/" + "-".join(["a-long-path-segment"] * (k % 9)),
-            "ft_dclm": rng.betavariate(0.6, 3), "eflaw": rng.gauss(30, 12), "tokens_per_char": rng.gauss(0.25, 0.03),
-            "prox_status": None, "prox_doc_program": None, "prox_chunk_programs": None, "prox_errors": None,
-            "prox_edits": None, "prox_original_text": None,
+            "source_record": k % 50000,
+            "url": f"https://example.org/{k}/" + "-".join(["a-long-path-segment"] * (k % 9)),
+            "ft_dclm": rng.betavariate(0.6, 3),
+            "eflaw": rng.gauss(30, 12),
+            "tokens_per_char": rng.gauss(0.25, 0.03),
+            "prox_status": None,
+            "prox_doc_program": None,
+            "prox_chunk_programs": None,
+            "prox_errors": None,
+            "prox_edits": None,
+            "prox_original_text": None,
         }
         if status == "too_few_words":
             row.update(drop_stage="length_filter", drop_reason="too_few_words")
@@ -101,8 +142,13 @@ def make_rows(n: int, seed: int = 0, texts: list[str] | None = None) -> Iterator
             yield "prox_refine", row
             continue
         if status == "program_ignored":
-            row.update(prox_chunk_programs=["remove_lines(line_start=x)\nnormalize(source_str='a')"],
-                       prox_errors=["remove_lines(line_start=x): bad argument", "normalize(source_str='a'): missing target_str"])
+            row.update(
+                prox_chunk_programs=["remove_lines(line_start=x)\nnormalize(source_str='a')"],
+                prox_errors=[
+                    "remove_lines(line_start=x): bad argument",
+                    "normalize(source_str='a'): missing target_str",
+                ],
+            )
             yield "data", row
             continue
         if status == "kept":
@@ -112,8 +158,14 @@ def make_rows(n: int, seed: int = 0, texts: list[str] | None = None) -> Iterator
         edits = make_edits(text, rng)
         if status == "dropped_by_chunk":
             last = len(text.split("\n")) - 1
-            edits = [{"call": f"remove_lines(line_start=0, line_end={last})", "op": "remove_lines",
-                      "line_start": 0, "line_end": last}]
+            edits = [
+                {
+                    "call": f"remove_lines(line_start=0, line_end={last})",
+                    "op": "remove_lines",
+                    "line_start": 0,
+                    "line_end": last,
+                }
+            ]
         row.update(prox_chunk_programs=["\n".join(e["call"] for e in edits)], prox_edits=json.dumps(edits))
         if status == "dropped_by_chunk":
             row.update(drop_stage="prox_refine", drop_reason="dropped_by_chunk")
@@ -127,8 +179,14 @@ def make_rows(n: int, seed: int = 0, texts: list[str] | None = None) -> Iterator
         yield "data", row
 
 
-def write_output(out: Path, n: int, seed: int = 0, rows_per_group: int = 1000, docs_per_file: int = 25_000,
-                 texts: list[str] | None = None) -> dict[str, int]:
+def write_output(
+    out: Path,
+    n: int,
+    seed: int = 0,
+    rows_per_group: int = 1000,
+    docs_per_file: int = 25_000,
+    texts: list[str] | None = None,
+) -> dict[str, int]:
     """Write OUT/data/NNNNN.parquet and OUT/rejected/STAGE/NNNNN.parquet; returns docs per status."""
     writers: dict[str, pq.ParquetWriter] = {}
     buffers: dict[str, list[dict]] = {}
@@ -184,21 +242,53 @@ def write_run_files(out: Path, counts: dict[str, int]) -> None:
     kept = after_len - sum(prox_drop.values())
 
     def st(label: str, i: int, o: int, dropped: dict[str, int], plumbing: bool = False) -> dict[str, Any]:
-        return {"label": label, "job": "main", "plumbing": plumbing, "docs_in": i, "docs_out": o, "dropped": dropped,
-                "dropped_total": sum(dropped.values()), "chars_in": i * 3000, "chars_out": o * 2900,
-                "conserved": i == o + sum(dropped.values()), "time_s": 0.1, "extra": {}}
+        return {
+            "label": label,
+            "job": "main",
+            "plumbing": plumbing,
+            "docs_in": i,
+            "docs_out": o,
+            "dropped": dropped,
+            "dropped_total": sum(dropped.values()),
+            "chars_in": i * 3000,
+            "chars_out": o * 2900,
+            "conserved": i == o + sum(dropped.values()),
+            "time_s": 0.1,
+            "extra": {},
+        }
 
-    stats = {"run": "inspect-fixture", "complete": True, "jobs": [{"name": "main", "tasks": 1, "tasks_completed": 1}],
-             "stages": [st("read", total, total, {}), st("length_filter", total, after_len, {"too_few_words": counts.get("dropped", 0)}),
-                        st("prox_refine", after_len, kept, prox_drop), st("write", kept, kept, {}, True)],
-             "conserved": True, "input_records": total, "output_docs": kept}
-    run = {"fingerprint": "x", "decisive": {
-        "input": {"format": "jsonl", "path": "data/sample"}, "output": {"path": str(out), "keep_rejected": True},
-        "tasks": 1, "on_error": "skip",
-        "stages": [{"stage": "length_filter", "min_words": 5},
-                   {"stage": "quality_rule", "keep": "FT and READ",
+    stats = {
+        "run": "inspect-fixture",
+        "complete": True,
+        "jobs": [{"name": "main", "tasks": 1, "tasks_completed": 1}],
+        "stages": [
+            st("read", total, total, {}),
+            st("length_filter", total, after_len, {"too_few_words": counts.get("dropped", 0)}),
+            st("prox_refine", after_len, kept, prox_drop),
+            st("write", kept, kept, {}, True),
+        ],
+        "conserved": True,
+        "input_records": total,
+        "output_docs": kept,
+    }
+    run = {
+        "fingerprint": "x",
+        "decisive": {
+            "input": {"format": "jsonl", "path": "data/sample"},
+            "output": {"path": str(out), "keep_rejected": True},
+            "tasks": 1,
+            "on_error": "skip",
+            "stages": [
+                {"stage": "length_filter", "min_words": 5},
+                {
+                    "stage": "quality_rule",
+                    "keep": "FT and READ",
                     "clauses": {"FT": "ft_dclm > dclm_min", "READ": "eflaw < 30 and 0.22 <= tokens_per_char <= 0.28"},
-                    "params": {"dclm_min": 0.002}},
-                   {"stage": "prox_refine", "backend": "boilerplate"}]}}
+                    "params": {"dclm_min": 0.002},
+                },
+                {"stage": "prox_refine", "backend": "boilerplate"},
+            ],
+        },
+    }
     (out / "stats.json").write_text(json.dumps(stats, indent=2))
     (out / "_curate_run.json").write_text(json.dumps(run, indent=2))

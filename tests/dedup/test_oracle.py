@@ -91,8 +91,12 @@ def test_runs_match_oracle_on_random_unit_corpora(keep: str, monkeypatch: pytest
         want = oracle_masks(docs, L, keep)
         chunk = int(rng.choice([1, 2, 3, 5, 8]))
         variants = []
-        for dtype, ch, method, hashes in [(np.uint16, CHUNK, "hash", real_hashes), (np.dtype(">u2"), chunk, "hash", real_hashes),
-                                          (np.uint16, chunk, "kasai", real_hashes), (np.uint16, chunk, "hash", _colliding_hashes)]:
+        for dtype, ch, method, hashes in [
+            (np.uint16, CHUNK, "hash", real_hashes),
+            (np.dtype(">u2"), chunk, "hash", real_hashes),
+            (np.uint16, chunk, "kasai", real_hashes),
+            (np.uint16, chunk, "hash", _colliding_hashes),
+        ]:
             monkeypatch.setattr(substring, "window_hashes", hashes)
             shard = concat([np.asarray(d, dtype=np.uint16) for d in docs], 60000, dtype)
             variants.append(duplicate_runs(shard, L, keep, chunk=ch, method=method))
@@ -113,14 +117,21 @@ def test_runs_cover_self_overlap_and_first_copy() -> None:
     r = duplicate_runs(shard, 2, "first")
     assert (r.doc.tolist(), r.start.tolist(), r.end.tolist()) == ([0], [1], [6])
     # first copy is the first in TEXT order, not suffix-array order: "zz..." sorts after "ab.."
-    docs = [np.array([5, 5, 5, 1, 2, 3], dtype=np.uint16), np.array([1, 2, 3, 4], dtype=np.uint16),
-            np.array([5, 5, 5, 0], dtype=np.uint16)]
+    docs = [
+        np.array([5, 5, 5, 1, 2, 3], dtype=np.uint16),
+        np.array([1, 2, 3, 4], dtype=np.uint16),
+        np.array([5, 5, 5, 0], dtype=np.uint16),
+    ]
     r = duplicate_runs(concat(docs, 9, np.uint16), 3, "first")
     assert list(zip(r.doc.tolist(), r.start.tolist(), r.end.tolist())) == [(1, 0, 3), (2, 0, 3)]
     r = duplicate_runs(concat(docs, 9, np.uint16), 3, "none")
     assert list(zip(r.doc.tolist(), r.start.tolist(), r.end.tolist())) == [(0, 0, 6), (1, 0, 3), (2, 0, 3)]
     # never across a boundary: "12|34" and "1234" share no 4-gram inside one document
-    docs = [np.array([1, 2], dtype=np.uint16), np.array([3, 4], dtype=np.uint16), np.array([1, 2, 3, 4], dtype=np.uint16)]
+    docs = [
+        np.array([1, 2], dtype=np.uint16),
+        np.array([3, 4], dtype=np.uint16),
+        np.array([1, 2, 3, 4], dtype=np.uint16),
+    ]
     assert len(duplicate_runs(concat(docs, 9, np.uint16), 3, "first")) == 0
 
 
@@ -159,8 +170,10 @@ def oracle_text(texts: list[str], L: int, keep: str, units: str) -> list[tuple[s
         tok = get_tokenizer()
         ids = [tok.encode(t).tolist() for t in texts]
         tmasks = oracle_masks(ids, L, keep)
-        byte_masks = [np.repeat(m, tok.byte_len[np.asarray(i, dtype=np.int64)]) if i else np.zeros(0, bool)
-                      for m, i in zip(tmasks, ids)]
+        byte_masks = [
+            np.repeat(m, tok.byte_len[np.asarray(i, dtype=np.int64)]) if i else np.zeros(0, bool)
+            for m, i in zip(tmasks, ids)
+        ]
     out = []
     for t, bm in zip(texts, byte_masks):
         kept, removed, spans, pos, prev_removed = [], 0, 0, 0, False

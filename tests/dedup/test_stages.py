@@ -55,7 +55,11 @@ def test_encode_shard_equals_text_by_text_encoding(c4, dolma, repo_root: Path, t
     texts = [r["text"] for r in c4[:400] + dolma[:400]]
     texts[3] = "before <|endoftext|> after"  # special text inside a document is ordinary text
     texts[500:503] = ["", "   ", "<|endoftext|>"]
-    for path, engine in ((None, None), (None, "tiktoken"), (repo_root / "dedup" / "assets" / "gpt2" / "tokenizer.json", None)):
+    for path, engine in (
+        (None, None),
+        (None, "tiktoken"),
+        (repo_root / "dedup" / "assets" / "gpt2" / "tokenizer.json", None),
+    ):
         tok = UnitTokenizer(path, threads=threads, engine=engine)
         units, lengths = tok.encode_shard(texts, sum(len(t.encode()) for t in texts) + len(texts))
         assert units.dtype == np.dtype(">u2")
@@ -91,7 +95,7 @@ def test_esd_on_real_text_cuts_planted_spans_and_keeps_first_copy(c4) -> None:
     base = run_stages(texts, [ExactSubstringDedup(ExactSubstringOptions(units="tokens", min_length=50))])
     texts = [d.text for d in base.docs]
     planted = []
-    for k in range(30):
+    for _k in range(30):
         src = int(rng.integers(0, 100))
         dst = int(rng.integers(100, 200))
         a = int(rng.integers(0, len(texts[src]) - 800))
@@ -123,8 +127,9 @@ def test_shard_without_duplicates_passes_through_unchanged(c4) -> None:
 def test_shards_are_bounded_and_independent() -> None:
     a = "the quick brown fox jumps over the lazy dog " * 3
     docs = [a, "x" * 10, a]  # a shard closes once it holds >= 130 bytes: [a], [x.., a]
-    res = run_stages(docs, [{"stage": "exact_substring_dedup", "units": "bytes", "min_length": 100,
-                             "shard_bytes": 130}])
+    res = run_stages(
+        docs, [{"stage": "exact_substring_dedup", "units": "bytes", "min_length": 100, "shard_bytes": 130}]
+    )
     assert res.docs[2].text == a  # a is repeated 3x inside itself only at length 44 < 100
     assert res.stage("exact_substring_dedup")["extra"]["esd_shards"] == 2
     res = run_stages(docs, [{"stage": "exact_substring_dedup", "units": "bytes", "min_length": 100}])
@@ -132,8 +137,9 @@ def test_shards_are_bounded_and_independent() -> None:
 
 
 @pytest.mark.parametrize("chunk_docs,threads", [(3, 1), (5, 2), (256, 2)])
-def test_shards_by_tokens_match_independent_shards(c4, monkeypatch: pytest.MonkeyPatch, chunk_docs: int,
-                                                   threads: int) -> None:
+def test_shards_by_tokens_match_independent_shards(
+    c4, monkeypatch: pytest.MonkeyPatch, chunk_docs: int, threads: int
+) -> None:
     """shard_tokens: a shard ends at the first document whose running token count reaches the limit, wherever
     the tokenizer's batches end (tiny chunks make shards end mid-batch and batches hold several shards);
     each shard is deduplicated on its own, exactly as if it had been given alone."""
@@ -144,7 +150,7 @@ def test_shards_by_tokens_match_independent_shards(c4, monkeypatch: pytest.Monke
     texts = [r["text"] for r in c4[:120]]
     for i in rng.choice(np.arange(4, len(texts)), 40, replace=False).tolist():  # planted repeats, mostly near
         src = texts[i - int(rng.integers(1, 4))] if rng.random() < 0.7 else texts[int(rng.integers(len(texts)))]
-        texts[i] = texts[i] + " " + src[: 1200]
+        texts[i] = texts[i] + " " + src[:1200]
     texts[30] = texts[31]  # a whole-document copy
     texts[10] = texts[9]  # a copy right across the boundary of the second limit's first shard: must survive
     tok = get_tokenizer(None, 1)
@@ -161,8 +167,12 @@ def test_shards_by_tokens_match_independent_shards(c4, monkeypatch: pytest.Monke
         want = []
         for g in groups:
             # shard_bytes above the whole corpus: each group is one shard
-            want += [d.text for d in ExactSubstringDedup(ExactSubstringOptions(min_length=50, shard_bytes=10**8))(
-                iter([Document(text=t, id=str(i)) for i, t in enumerate(g)]))]
+            want += [
+                d.text
+                for d in ExactSubstringDedup(ExactSubstringOptions(min_length=50, shard_bytes=10**8))(
+                    iter([Document(text=t, id=str(i)) for i, t in enumerate(g)])
+                )
+            ]
         step = ExactSubstringDedup(ExactSubstringOptions(min_length=50, shard_tokens=limit, threads=threads))
         got = [d.text for d in step(iter([Document(text=t, id=str(i)) for i, t in enumerate(texts)]))]
         assert got == want
@@ -180,7 +190,9 @@ def test_emptied_documents_kept_or_dropped_and_counted() -> None:
     kept = run_stages(docs, [{"stage": "exact_substring_dedup", "units": "bytes", "min_length": 50}])
     st = kept.stage("exact_substring_dedup")
     assert len(kept.docs) == 3 and kept.docs[2].text.strip() == "" and st["extra"]["esd_docs_emptied"] == 1
-    dropped = run_stages(docs, [{"stage": "exact_substring_dedup", "units": "bytes", "min_length": 50, "drop_empty": True}])
+    dropped = run_stages(
+        docs, [{"stage": "exact_substring_dedup", "units": "bytes", "min_length": 50, "drop_empty": True}]
+    )
     st = dropped.stage("exact_substring_dedup")
     assert len(dropped.docs) == 2 and st["dropped"] == {"esd_emptied": 1} and st["conserved"]
 
@@ -239,6 +251,7 @@ def test_other_tokenizer_json_and_non_byte_level_refused(repo_root: Path) -> Non
 
 
 # ------------------------------------------------------------------ MinHash with planted near-duplicates
+
 
 def test_minhash_precision_recall_on_planted_near_duplicates(c4) -> None:
     docs, pairs = planted_near_dups(c4, [0.05, 0.10, 0.15, 0.20], per_rate=40)
@@ -300,6 +313,7 @@ def test_minhash_kernels_find_the_same_light_copies(c4) -> None:
 
 # ------------------------------------------------------------------ full runs with the local executor
 
+
 def _write_jsonl_gz(path: Path, records: list[dict]) -> None:
     with gzip.open(path, "wb") as fh:
         for r in records:
@@ -317,8 +331,11 @@ def test_local_run_two_tasks_dedups_across_tasks_and_conserves(tmp_path: Path, c
     vocab = sorted({w for r in a for w in r["text"].split()})
     b = [{"id": f"b{i}", "text": r["text"]} for i, r in enumerate(c4[150:280])]
     b += [{"id": f"dup{i}", "text": a[i]["text"]} for i in range(20)]
-    b += [{"id": f"near{i}", "text": edit_words(a[20 + i]["text"], 0.01, rng, vocab)} for i in range(20)
-          if len(a[20 + i]["text"].split()) > 100]
+    b += [
+        {"id": f"near{i}", "text": edit_words(a[20 + i]["text"], 0.01, rng, vocab)}
+        for i in range(20)
+        if len(a[20 + i]["text"].split()) > 100
+    ]
     _write_jsonl_gz(inp / "a.jsonl.gz", a)
     _write_jsonl_gz(inp / "b.jsonl.gz", b)
     cfg = {
@@ -361,9 +378,12 @@ def test_cli_run_shows_no_per_task_bars(tmp_path: Path, c4, capfd, monkeypatch: 
     inp = tmp_path / "in"
     inp.mkdir()
     _write_jsonl_gz(inp / "a.jsonl.gz", [{"id": str(i), "text": r["text"]} for i, r in enumerate(c4[:60])])
-    cfg = {"input": {"format": "jsonl", "path": str(inp)}, "output": {"path": str(tmp_path / "out")},
-           "executor": {"kind": "local", "tasks": 1, "workers": 1},
-           "stages": [{"stage": "exact_doc_dedup"}, {"stage": "minhash_dedup"}]}
+    cfg = {
+        "input": {"format": "jsonl", "path": str(inp)},
+        "output": {"path": str(tmp_path / "out")},
+        "executor": {"kind": "local", "tasks": 1, "workers": 1},
+        "stages": [{"stage": "exact_doc_dedup"}, {"stage": "minhash_dedup"}],
+    }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["run", str(tmp_path / "c.yaml"), "--no-progress"]) == 0
     err = capfd.readouterr().err

@@ -39,9 +39,15 @@ def test_score_is_p_label_not_top1_confidence(filters_models: dict[str, str], ag
     # documents the model calls low quality: top-1 is __label__cc with confidence > 0.5
     low = [i for i, (lab, _) in enumerate(zip(labels, probs)) if lab[0] == "__label__cc"]
     assert len(low) >= 3
-    result = run_stages([{"id": str(i), "text": texts[i]} for i in low],
-                        [{"stage": "fasttext_annotate",
-                          "models": [{"name": "dclm", "path": filters_models["dclm"], "preprocess": "dclm"}]}])
+    result = run_stages(
+        [{"id": str(i), "text": texts[i]} for i in low],
+        [
+            {
+                "stage": "fasttext_annotate",
+                "models": [{"name": "dclm", "path": filters_models["dclm"], "preprocess": "dclm"}],
+            }
+        ],
+    )
     for doc in result.docs:
         i = int(doc.id)
         p_hq = doc.metadata["ft_dclm"]
@@ -50,8 +56,15 @@ def test_score_is_p_label_not_top1_confidence(filters_models: dict[str, str], ag
         assert p_hq == pytest.approx(1.0 - top1, abs=1e-4)  # binary: P(hq) = 1 - P(cc)
     # and for a confidently good document the two agree
     hi = [i for i, lab in enumerate(labels) if lab[0] == "__label__hq"][0]
-    res = run_stages([texts[hi]], [{"stage": "fasttext_annotate",
-                                     "models": [{"name": "dclm", "path": filters_models["dclm"], "preprocess": "dclm"}]}])
+    res = run_stages(
+        [texts[hi]],
+        [
+            {
+                "stage": "fasttext_annotate",
+                "models": [{"name": "dclm", "path": filters_models["dclm"], "preprocess": "dclm"}],
+            }
+        ],
+    )
     assert res.docs[0].metadata["ft_dclm"] == pytest.approx(float(probs[hi][0]), abs=1e-4)
 
 
@@ -64,8 +77,10 @@ def test_preprocessing_modes() -> None:
 
 def test_several_models_one_pass_match_single_predicts(filters_models: dict[str, str], agreement: list[dict]) -> None:
     texts = [r["text"] for r in agreement[:60]]
-    specs = [FastTextModelSpec(name="dclm", path=filters_models["dclm"], preprocess="dclm"),
-             FastTextModelSpec(name="cosmo", path=filters_models["cosmo"], preprocess="newlines")]
+    specs = [
+        FastTextModelSpec(name="dclm", path=filters_models["dclm"], preprocess="dclm"),
+        FastTextModelSpec(name="cosmo", path=filters_models["cosmo"], preprocess="newlines"),
+    ]
     res = run_stages(texts, [FastTextAnnotator(FastTextAnnotateOptions(models=specs, batch_size=16))])
     assert res.stats[-1]["conserved"] and res.stats[-1]["docs_out"] == 60
     for name, prep in (("dclm", "dclm"), ("cosmo", "newlines")):
@@ -81,10 +96,13 @@ def test_several_models_one_pass_match_single_predicts(filters_models: dict[str,
 
 
 def test_category_annotator(filters_models: dict[str, str], agreement: list[dict]) -> None:
-    specs = [CategoryModelSpec(name=c, path=filters_models[c]) for c in ("medical", "education", "technology", "science")]
+    specs = [
+        CategoryModelSpec(name=c, path=filters_models[c]) for c in ("medical", "education", "technology", "science")
+    ]
     texts = [r["text"] for r in agreement] + [
         "Patients with chronic pain and diabetes should see a doctor. The clinic offers treatment, therapy and "
-        "medication; the hospital nurse checks blood pressure and symptoms of infection before surgery."]
+        "medication; the hospital nurse checks blood pressure and symptoms of infection before surgery."
+    ]
     res = run_stages(texts, [CategoryAnnotator(CategoryOptions(models=specs))])
     for doc in res.docs:
         said = doc.metadata["categories"] or []
@@ -115,7 +133,10 @@ def test_wrong_label_and_missing_file(filters_models: dict[str, str], tmp_path: 
 def test_model_reference_resolution(filters_models: dict[str, str], tmp_path: Path) -> None:
     # hub names are recognised (the real download code is never called in tests)
     assert classify_ref("mlfoundations/fasttext-oh-eli5") == ("hub", "mlfoundations/fasttext-oh-eli5")
-    assert classify_ref("hf://ibm-granite/GneissWeb.Quality_annotator") == ("hub", "ibm-granite/GneissWeb.Quality_annotator")
+    assert classify_ref("hf://ibm-granite/GneissWeb.Quality_annotator") == (
+        "hub",
+        "ibm-granite/GneissWeb.Quality_annotator",
+    )
     assert classify_ref("bigcode/starcoder") == ("hub", "bigcode/starcoder")
     # anything that exists, or looks like a file path, is local
     assert classify_ref(filters_models["dclm"]) == ("local", filters_models["dclm"])
@@ -166,8 +187,12 @@ def test_probabilities_lie_in_0_1_on_the_sample(repo_root: Path, sample_dir: Pat
     for labs, ps in zip(labels, probs):
         hq, cc = label_probability(labs, ps, "__label__hq"), label_probability(labs, ps, "__label__cc")
         assert 0.0 <= hq <= 1.0 and hq + cc == pytest.approx(1.0, abs=1e-6)
-    quality = QualityScorer([FastTextModelSpec(name="dclm", path=str(models / "quality_dclm.ftz"), preprocess="dclm"),
-                             FastTextModelSpec(name="cosmo", path=str(models / "quality_cosmo.ftz"))])
+    quality = QualityScorer(
+        [
+            FastTextModelSpec(name="dclm", path=str(models / "quality_dclm.ftz"), preprocess="dclm"),
+            FastTextModelSpec(name="cosmo", path=str(models / "quality_cosmo.ftz")),
+        ]
+    )
     cats = ("medical", "education", "technology", "science")
     category = CategoryScorer([CategoryModelSpec(name=c, path=str(models / f"category_{c}.ftz")) for c in cats])
     scores = {**quality.score(texts), **category.score(texts)[0]}

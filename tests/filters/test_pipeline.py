@@ -30,11 +30,17 @@ def sample_docs(sample_dir: Path) -> list[dict]:
 
 
 def ensemble_stage(models: dict[str, str], repo: Path, **extra) -> dict:
-    return {"stage": "gneissweb_ensemble",
-            "quality_models": [{"name": "dclm", "path": models["dclm"], "preprocess": "dclm"},
-                               {"name": "cosmo", "path": models["cosmo"], "preprocess": "newlines"}],
-            "category_models": [{"name": c, "path": models[c]} for c in CATS],
-            "tokenizer": str(repo / "dedup" / "assets" / "gpt2" / "tokenizer.json"), "batch_size": 64, **extra}
+    return {
+        "stage": "gneissweb_ensemble",
+        "quality_models": [
+            {"name": "dclm", "path": models["dclm"], "preprocess": "dclm"},
+            {"name": "cosmo", "path": models["cosmo"], "preprocess": "newlines"},
+        ],
+        "category_models": [{"name": c, "path": models[c]} for c in CATS],
+        "tokenizer": str(repo / "dedup" / "assets" / "gpt2" / "tokenizer.json"),
+        "batch_size": 64,
+        **extra,
+    }
 
 
 def test_ensemble_conservation_and_drops_by_clause(filters_models, repo_root, sample_docs) -> None:
@@ -70,8 +76,13 @@ def test_separate_stages_equal_the_ensemble(filters_models, repo_root, sample_do
     tok = str(repo_root / "dedup" / "assets" / "gpt2" / "tokenizer.json")
     params = {"dclm_min": 0.5, "cosmo_min": 0.5}
     chain = [
-        {"stage": "fasttext_annotate", "models": [{"name": "dclm", "path": filters_models["dclm"], "preprocess": "dclm"},
-                                                  {"name": "cosmo", "path": filters_models["cosmo"]}]},
+        {
+            "stage": "fasttext_annotate",
+            "models": [
+                {"name": "dclm", "path": filters_models["dclm"], "preprocess": "dclm"},
+                {"name": "cosmo", "path": filters_models["cosmo"]},
+            ],
+        },
         {"stage": "category_classify", "models": [{"name": c, "path": filters_models[c]} for c in CATS]},
         {"stage": "readability"},
         {"stage": "extreme_tokenization", "tokenizer": tok},
@@ -89,11 +100,18 @@ def test_separate_stages_equal_the_ensemble(filters_models, repo_root, sample_do
 
 def test_quality_rule_stage_with_own_rule(sample_docs) -> None:
     docs = [{"text": d["text"], "id": d["id"]} for d in sample_docs[:100]]
-    res = run_stages(docs, [
-        {"stage": "readability"},
-        {"stage": "quality_rule", "keep": "READABLE and not TOO_LONG",
-         "clauses": {"READABLE": "eflaw < max_eflaw", "TOO_LONG": "eflaw > 1000"}, "params": {"max_eflaw": 25}},
-    ])
+    res = run_stages(
+        docs,
+        [
+            {"stage": "readability"},
+            {
+                "stage": "quality_rule",
+                "keep": "READABLE and not TOO_LONG",
+                "clauses": {"READABLE": "eflaw < max_eflaw", "TOO_LONG": "eflaw > 1000"},
+                "params": {"max_eflaw": 25},
+            },
+        ],
+    )
     st = res.stats[-1]
     assert st["conserved"] and set(st["dropped"]) <= {"READABLE", "not TOO_LONG"}
     assert all(d.metadata["eflaw"] < 25 for d in res.docs)
@@ -110,12 +128,15 @@ def test_datatrove_heuristics_by_name(sample_docs) -> None:
     pytest.importorskip("spacy", reason="datatrove's English word tokenizer needs spacy")
     short = {"id": "short", "text": "Too short to be a document."}
     docs = sample_docs[:120] + [short]
-    res = run_stages(docs, [
-        {"stage": "gopher_repetition"},
-        {"stage": "gopher_quality", "min_doc_words": 50},
-        {"stage": "fineweb_quality", "short_line_thr": 0.9},
-        {"stage": "c4_quality", "filter_curly_bracket": False},
-    ])
+    res = run_stages(
+        docs,
+        [
+            {"stage": "gopher_repetition"},
+            {"stage": "gopher_quality", "min_doc_words": 50},
+            {"stage": "fineweb_quality", "short_line_thr": 0.9},
+            {"stage": "c4_quality", "filter_curly_bracket": False},
+        ],
+    )
     assert all(s["conserved"] for s in res.stats)
     gq = next(s for s in res.stats if s["label"] == "gopher_quality")
     assert "gopher_short_doc" in gq["dropped"]
@@ -137,8 +158,24 @@ def test_train_classifier_cli(tmp_path: Path, data_dir: Path, capsys) -> None:
     pos.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in rows if r["label"] == 1))
     neg.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in rows if r["label"] == 0))
     out = tmp_path / "m" / "q.bin"
-    rc = curate_main(["train-classifier", "--positive", str(pos), "--negative", str(neg), "--holdout", "0.25",
-                      "--seed", "3", "--epoch", "15", "--output", str(out), "--json"])
+    rc = curate_main(
+        [
+            "train-classifier",
+            "--positive",
+            str(pos),
+            "--negative",
+            str(neg),
+            "--holdout",
+            "0.25",
+            "--seed",
+            "3",
+            "--epoch",
+            "15",
+            "--output",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     held = report["held_out"]
@@ -163,7 +200,10 @@ def test_rule_membership_in_the_categories_list(filters_models) -> None:
 
     r = Rule("'medical' in categories or not is_category")
     assert r.evaluate({"categories": ["education", "medical"], "is_category": True}) == (True, None)
-    assert r.evaluate({"categories": ["science"], "is_category": True}) == (False, "'medical' in categories,not is_category")
+    assert r.evaluate({"categories": ["science"], "is_category": True}) == (
+        False,
+        "'medical' in categories,not is_category",
+    )
     assert r.evaluate({"categories": None, "is_category": False}) == (True, None)
     assert Rule("1 in xs").evaluate({"xs": [1.0]})[0] and not Rule("1 in xs").evaluate({"xs": [True]})[0]
     assert r.columns == {"categories", "is_category"}
@@ -174,10 +214,16 @@ def test_rule_membership_in_the_categories_list(filters_models) -> None:
             Rule(bad, params={"p": 1})
 
     # membership through the stages: the rule sees what category_classify wrote
-    docs = [{"id": str(i), "text": t} for i, t in enumerate([
-        "Patients with chronic pain and diabetes should see a doctor. The clinic offers treatment, therapy and "
-        "medication; the hospital nurse checks blood pressure and symptoms of infection before surgery.",
-        "The weather was fine and we walked along the river to the old bridge, then had lunch in the square."])]
+    docs = [
+        {"id": str(i), "text": t}
+        for i, t in enumerate(
+            [
+                "Patients with chronic pain and diabetes should see a doctor. The clinic offers treatment, therapy and "
+                "medication; the hospital nurse checks blood pressure and symptoms of infection before surgery.",
+                "The weather was fine and we walked along the river to the old bridge, then had lunch in the square.",
+            ]
+        )
+    ]
     cats = [{"stage": "category_classify", "models": [{"name": c, "path": filters_models[c]} for c in CATS]}]
     annotated = run_stages(docs, cats)
     res = run_stages(docs, cats + [{"stage": "quality_rule", "keep": "'medical' in categories"}])
@@ -197,4 +243,5 @@ def test_rule_membership_in_the_categories_list(filters_models) -> None:
                 rule.evaluate({"a": 1, "xs": xs})
             except RuleError:
                 pass
+
     fuzz()

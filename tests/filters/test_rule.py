@@ -54,7 +54,13 @@ def test_clause_values_and_thresholds_are_config() -> None:
     r = build_rule(None, None, {"eflaw_ncat_max": 50}, "gneissweb", "")
     assert r.evaluate(row(eflaw=45.0, tpc=0.9)) == (True, None)
     assert gneissweb().evaluate(row(eflaw=45.0, tpc=0.9)) == (False, "READ,EXT")
-    assert gneissweb().clause_values(row(cat=True)) == {"CAT": True, "NCAT": False, "FT": True, "READ": True, "EXT": True}
+    assert gneissweb().clause_values(row(cat=True)) == {
+        "CAT": True,
+        "NCAT": False,
+        "FT": True,
+        "READ": True,
+        "EXT": True,
+    }
     r = build_rule("FT", {"FT": "ft_dclm >= 0.9"}, None, "gneissweb", "")
     assert r.evaluate(row(dclm=0.5)) == (False, "FT")
 
@@ -124,15 +130,53 @@ def test_clause_errors_name_the_clause() -> None:
 
 
 def test_config_error_names_stage_key() -> None:
-    raw = {"input": {"format": "jsonl", "path": "-"}, "output": {"path": "-"},
-           "stages": [{"stage": "quality_rule", "keep": "ft_dclm >> 0.5"}]}
+    raw = {
+        "input": {"format": "jsonl", "path": "-"},
+        "output": {"path": "-"},
+        "stages": [{"stage": "quality_rule", "keep": "ft_dclm >> 0.5"}],
+    }
     with pytest.raises(ConfigError) as e:
         parse_config(raw)
     assert "stages[0]" in str(e.value) and "keep: position 9" in str(e.value)
 
 
-_ATOMS = ["a", "b", "ft_dclm", "FT", "0.5", "-", "1e3", "'s'", '"t"', "true", "and", "or", "not", "(", ")",
-          "<", "<=", "==", "!=", ">", ">=", "=", "&", "|", "!", "'", '"', ".", ",", "[", "]", "$", "\\", "é", "__"]
+_ATOMS = [
+    "a",
+    "b",
+    "ft_dclm",
+    "FT",
+    "0.5",
+    "-",
+    "1e3",
+    "'s'",
+    '"t"',
+    "true",
+    "and",
+    "or",
+    "not",
+    "(",
+    ")",
+    "<",
+    "<=",
+    "==",
+    "!=",
+    ">",
+    ">=",
+    "=",
+    "&",
+    "|",
+    "!",
+    "'",
+    '"',
+    ".",
+    ",",
+    "[",
+    "]",
+    "$",
+    "\\",
+    "é",
+    "__",
+]
 
 
 @settings(max_examples=600, deadline=None)

@@ -76,7 +76,7 @@ def corpus(tmp_path_factory, real_docs) -> Path:
     (root / "parquet").mkdir()
     pq.write_table(table, root / "parquet" / "good.parquet", row_group_size=50)
     b = bytearray((root / "parquet" / "good.parquet").read_bytes())
-    b[len(b) // 3: len(b) // 3 + 4000] = bytes(4000)
+    b[len(b) // 3 : len(b) // 3 + 4000] = bytes(4000)
     (root / "parquet" / "zeroed.parquet").write_bytes(bytes(b))
     (root / "parquet" / "cut.parquet").write_bytes((root / "parquet" / "good.parquet").read_bytes()[: len(b) // 2])
 
@@ -87,9 +87,12 @@ def corpus(tmp_path_factory, real_docs) -> Path:
 
 
 def run(path: Path, out: Path, fmt: str = "jsonl", stages: list | None = None, **inp) -> dict:
-    cfg = {"input": {"format": fmt, "path": str(path), **inp}, "output": {"path": str(out)},
-           "executor": {"tasks": 1, "workers": 1},
-           "stages": stages if stages is not None else [{"stage": "length_filter", "min_words": 1}]}
+    cfg = {
+        "input": {"format": fmt, "path": str(path), **inp},
+        "output": {"path": str(out)},
+        "executor": {"tasks": 1, "workers": 1},
+        "stages": stages if stages is not None else [{"stage": "length_filter", "min_words": 1}],
+    }
     stats = run_config(parse_config(cfg), progress=False)
     assert stats["complete"] and stats["conserved"], stats
     for s in stats["stages"]:  # docs in = docs out + dropped by reason, for every stage
@@ -104,8 +107,16 @@ def read_stage(stats: dict) -> dict:
 def test_mixed_jsonl_corpus_is_counted_by_reason(corpus: Path, tmp_path: Path):
     stats = run(corpus / "jsonl", tmp_path / "o")
     r = read_stage(stats)
-    assert r["dropped"] == {"bad_json": 2, "invalid_utf8": 1, "missing_text": 1, "null_text": 1, "text_not_string": 1,
-                            "empty_text": 2, "not_an_object": 1, "blank_line": 1}
+    assert r["dropped"] == {
+        "bad_json": 2,
+        "invalid_utf8": 1,
+        "missing_text": 1,
+        "null_text": 1,
+        "text_not_string": 1,
+        "empty_text": 2,
+        "not_an_object": 1,
+        "blank_line": 1,
+    }
     assert r["docs_in"] == 20 + 10 + 1 and r["docs_out"] == 21  # 20 good + the escaped-NUL doc
     assert r["extra"]["nul_bytes_removed"] == 1
     docs = pq.read_table(tmp_path / "o" / "data").to_pylist()
@@ -138,14 +149,22 @@ EXPECTED_FAIL = {
 @pytest.mark.parametrize("case", sorted(EXPECTED_FAIL))
 def test_on_error_fail_stops_with_one_line(case: str, corpus: Path, tmp_path: Path, capfd):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(json.dumps({"input": {"format": "jsonl", "path": str(corpus / "single" / case)},
-                               "output": {"path": str(tmp_path / "o")}, "on_error": "fail",
-                               "executor": {"tasks": 1, "workers": 1}}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "input": {"format": "jsonl", "path": str(corpus / "single" / case)},
+                "output": {"path": str(tmp_path / "o")},
+                "on_error": "fail",
+                "executor": {"tasks": 1, "workers": 1},
+            }
+        )
+    )
     assert main(["run", str(cfg), "--no-progress"]) == 2
     err = capfd.readouterr().err
     last = err.strip().splitlines()[-1]
-    assert last == last.strip() and last.startswith(f"error: bad input in {corpus / 'single' / case / 'in.jsonl'}, record 3: "
-                                                    f"{EXPECTED_FAIL[case]}")
+    assert last == last.strip() and last.startswith(
+        f"error: bad input in {corpus / 'single' / case / 'in.jsonl'}, record 3: {EXPECTED_FAIL[case]}"
+    )
     assert "Traceback" not in err and "unaccounted" not in err
     assert not (tmp_path / "o" / "data").is_dir() or not list((tmp_path / "o" / "data").glob("[0-9]*.parquet"))
 
@@ -153,8 +172,12 @@ def test_on_error_fail_stops_with_one_line(case: str, corpus: Path, tmp_path: Pa
 def test_empty_documents_are_dropped_not_errors(corpus: Path, tmp_path: Path):
     """Empty and whitespace-only texts are content, not broken input: dropped as empty_text even with fail."""
     for case in ("empty", "whitespace_only"):
-        cfg = {"input": {"format": "jsonl", "path": str(corpus / "single" / case)}, "output": {"path": str(tmp_path / case)},
-               "on_error": "fail", "executor": {"tasks": 1, "workers": 1}}
+        cfg = {
+            "input": {"format": "jsonl", "path": str(corpus / "single" / case)},
+            "output": {"path": str(tmp_path / case)},
+            "on_error": "fail",
+            "executor": {"tasks": 1, "workers": 1},
+        }
         stats = run_config(parse_config(cfg), progress=False)
         assert read_stage(stats)["dropped"] == {"empty_text": 1} and stats["output_docs"] == 5
 
@@ -206,8 +229,11 @@ def test_clueweb09_warc_with_quirks(corpus: Path, tmp_path: Path):
 
 @pytest.mark.parametrize("case", ["bad_record", "glob_matches_nothing", "output_not_writable"])
 def test_cli_errors_are_one_line_without_traceback(case: str, corpus: Path, tmp_path: Path):
-    cfg = {"input": {"format": "jsonl", "path": str(corpus / "single" / "malformed_json")},
-           "output": {"path": str(tmp_path / "o")}, "executor": {"tasks": 1, "workers": 1}}
+    cfg = {
+        "input": {"format": "jsonl", "path": str(corpus / "single" / "malformed_json")},
+        "output": {"path": str(tmp_path / "o")},
+        "executor": {"tasks": 1, "workers": 1},
+    }
     if case == "bad_record":
         cfg["on_error"] = "fail"
         want = "error: bad input in "
@@ -221,13 +247,18 @@ def test_cli_errors_are_one_line_without_traceback(case: str, corpus: Path, tmp_
         want = f"output.path: '{tmp_path / 'a-file' / 'out'}' is inside '{tmp_path / 'a-file'}', which is a file"
     path = tmp_path / "c.yaml"
     path.write_text(json.dumps(cfg))
-    r = subprocess.run([sys.executable, "-m", "curate.pipeline.cli", "run", str(path), "--no-progress"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "curate.pipeline.cli", "run", str(path), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and want in r.stderr, r.stderr
 
 
 # ---------------------------------------------------------------------------- compressed and odd files
+
 
 def read_file_stats(path: Path, fmt: str = "jsonl", on_error: str = "skip") -> tuple[list, dict]:
     """One input folder through the real reader; (documents, stats) with docs_in = docs_out + dropped checked."""
@@ -239,8 +270,12 @@ def read_file_stats(path: Path, fmt: str = "jsonl", on_error: str = "skip") -> t
     stats = {k: v.total for k, v in reader.stats.stats.items()}
     dropped = {k.split("/", 1)[1]: v for k, v in stats.items() if k.startswith("dropped/")}
     assert stats["docs_in"] == stats["docs_out"] + sum(dropped.values()) == len(docs) + sum(dropped.values())
-    return docs, {"in": stats["docs_in"], "out": stats["docs_out"], "dropped": dropped,
-                  "extra": {k: v for k, v in stats.items() if k == "utf8_bom_removed"}}
+    return docs, {
+        "in": stats["docs_in"],
+        "out": stats["docs_out"],
+        "dropped": dropped,
+        "extra": {k: v for k, v in stats.items() if k == "utf8_bom_removed"},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -259,18 +294,18 @@ def odd_files(tmp_path_factory, real_docs) -> Path:
         (root / name / name.replace("_", ".")).write_bytes(content)
 
     z = zstandard.ZstdCompressor().compress(data)
-    put("cut_jsonl_zst", z[: len(z) // 2])                         # 200 real records, cut in the middle
+    put("cut_jsonl_zst", z[: len(z) // 2])  # 200 real records, cut in the middle
     one = zstandard.ZstdCompressor().compress(lines[0] + b"\n")
-    put("cut1_jsonl_zst", one[:-6])                                # one record, the frame's end cut off
+    put("cut1_jsonl_zst", one[:-6])  # one record, the frame's end cut off
     zstd_frames = b"".join(zstandard.ZstdCompressor().compress(line + b"\n") for line in lines[:5])
-    put("frames_jsonl_zst", zstd_frames)                           # several frames (pzstd, cat a.zst b.zst)
+    put("frames_jsonl_zst", zstd_frames)  # several frames (pzstd, cat a.zst b.zst)
     put("corrupt_jsonl_zst", z[:100] + bytes(200) + z[300:])
     x = lzma.compress(data)
     put("cut_jsonl_xz", x[: len(x) // 2])
     put("corrupt_jsonl_xz", x[:200] + bytes(300) + x[500:])
     b = bz2.compress(data)
     put("cut_jsonl_bz2", b[: len(b) // 2])
-    put("notgzip_jsonl_gz", data)                                  # plain text named .gz
+    put("notgzip_jsonl_gz", data)  # plain text named .gz
     put("bom_jsonl", b"\xef\xbb\xbf" + b"\n".join(lines[:5]) + b"\n")
     put("crlf_jsonl", b"\r\n".join(lines[:5]) + b"\r\n")
     put("nonewline_jsonl", b"\n".join(lines[:5]))
@@ -278,10 +313,16 @@ def odd_files(tmp_path_factory, real_docs) -> Path:
     put("empty_jsonl_gz", gzip.compress(b""))
     put("empty_jsonl_zst", zstandard.ZstdCompressor().compress(b""))
     (root / "parquet").mkdir()
-    pq.write_table(pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}),
-                   root / "parquet" / "zero_rows.parquet")
-    pq.ParquetWriter(root / "parquet" / "no_row_groups.parquet", pa.schema([("id", pa.string()), ("text", pa.string())])).close()
-    pq.write_table(pa.table({"id": ["p0", "p1"], "text": [d["text"] for d in real_docs[:2]]}), root / "parquet" / "two.parquet")
+    pq.write_table(
+        pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}),
+        root / "parquet" / "zero_rows.parquet",
+    )
+    pq.ParquetWriter(
+        root / "parquet" / "no_row_groups.parquet", pa.schema([("id", pa.string()), ("text", pa.string())])
+    ).close()
+    pq.write_table(
+        pa.table({"id": ["p0", "p1"], "text": [d["text"] for d in real_docs[:2]]}), root / "parquet" / "two.parquet"
+    )
     return root
 
 
@@ -299,13 +340,22 @@ def test_truncated_compressed_jsonl_is_one_truncated_file(case: str, odd_files: 
 
 def test_truncated_zstd_stops_the_run_under_fail(odd_files: Path, tmp_path: Path, capfd):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(json.dumps({"input": {"format": "jsonl", "path": str(odd_files / "cut1_jsonl_zst")},
-                               "output": {"path": str(tmp_path / "o")}, "on_error": "fail",
-                               "executor": {"tasks": 1, "workers": 1}}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "input": {"format": "jsonl", "path": str(odd_files / "cut1_jsonl_zst")},
+                "output": {"path": str(tmp_path / "o")},
+                "on_error": "fail",
+                "executor": {"tasks": 1, "workers": 1},
+            }
+        )
+    )
     assert main(["run", str(cfg), "--no-progress"]) == 2
     last = capfd.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith(f"error: bad input in {odd_files / 'cut1_jsonl_zst' / 'cut1.jsonl.zst'}, record 0: "
-                           "truncated_file (EOFError: zstd: compressed file ended before the end of a frame")
+    assert last.startswith(
+        f"error: bad input in {odd_files / 'cut1_jsonl_zst' / 'cut1.jsonl.zst'}, record 0: "
+        "truncated_file (EOFError: zstd: compressed file ended before the end of a frame"
+    )
 
 
 @pytest.mark.parametrize("case", ["corrupt_jsonl_zst", "corrupt_jsonl_xz", "notgzip_jsonl_gz"])

@@ -12,9 +12,14 @@ from curate.pipeline.cli import main
 
 
 def _config(tmp_path: Path, sample_dir: Path) -> Path:
-    c = {"input": {"format": "jsonl", "path": str(sample_dir)}, "output": {"path": str(tmp_path / "o")},
-         "stages": [{"stage": "length_filter", "min_words": 5},
-                    {"stage": "length_filter", "label": "long_only", "min_words": 50}]}
+    c = {
+        "input": {"format": "jsonl", "path": str(sample_dir)},
+        "output": {"path": str(tmp_path / "o")},
+        "stages": [
+            {"stage": "length_filter", "min_words": 5},
+            {"stage": "length_filter", "label": "long_only", "min_words": 50},
+        ],
+    }
     p = tmp_path / "c.yaml"
     p.write_text(yaml.safe_dump(c))
     return p

@@ -18,8 +18,13 @@ pytestmark = pytest.mark.slow
 
 def slurm_config(out: Path, tmp: Path, **kw) -> Path:
     c = cluster_config(out, kind="slurm", **kw)
-    c["executor"]["slurm"] = {"partition": "debug", "time": "0:20:00", "mem_per_cpu_gb": 1,
-                              "venv_path": sys.prefix, "job_name": "ct"}
+    c["executor"]["slurm"] = {
+        "partition": "debug",
+        "time": "0:20:00",
+        "mem_per_cpu_gb": 1,
+        "venv_path": sys.prefix,
+        "job_name": "ct",
+    }
     path = tmp / f"{out.name}.yaml"
     path.write_text(yaml.safe_dump(c))
     return path
@@ -40,8 +45,9 @@ def submit_one_task_at_a_time(out: Path, tmp: Path, env: dict, *extra_stages: di
 
 
 def curate(args: list[str], env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "curate.pipeline.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "curate.pipeline.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def scontrol(job: str, env: dict) -> list[dict[str, str]]:
@@ -51,7 +57,9 @@ def scontrol(job: str, env: dict) -> list[dict[str, str]]:
 
 def wait_gone(jobs: list[str], env: dict, timeout: float = 180) -> None:
     deadline = time.time() + timeout
-    while subprocess.run(["squeue", "-h", "-j", ",".join(jobs)], env=env, capture_output=True, text=True).stdout.strip():
+    while subprocess.run(
+        ["squeue", "-h", "-j", ",".join(jobs)], env=env, capture_output=True, text=True
+    ).stdout.strip():
         assert time.time() < deadline, f"jobs {jobs} still queued"
         time.sleep(1)
 
@@ -172,14 +180,17 @@ def test_slurm_requeue_of_a_running_task(slurm_cluster, tmp_path: Path):
     env = slurm_cluster
     out = tmp_path / "slurm-requeue"
     # 4 tasks one at a time, each a few seconds (ProX boilerplate backend), so one is caught running
-    cfg, jobs, completions = submit_one_task_at_a_time(out, tmp_path, env, {"stage": "prox_refine", "backend": "boilerplate"})
+    cfg, jobs, completions = submit_one_task_at_a_time(
+        out, tmp_path, env, {"stage": "prox_refine", "backend": "boilerplate"}
+    )
     c = yaml.safe_load(cfg.read_text())
     deadline = time.time() + 150
     victim = None
     while victim is None:
         assert time.time() < deadline, "no task was seen running after another had finished"
-        running = subprocess.run(["squeue", "-h", "-t", "R", "-j", jobs[0], "-o", "%i"], env=env,
-                                 capture_output=True, text=True).stdout.split()
+        running = subprocess.run(
+            ["squeue", "-h", "-t", "R", "-j", jobs[0], "-o", "%i"], env=env, capture_output=True, text=True
+        ).stdout.split()
         if running and completions.is_dir() and any(completions.iterdir()):
             victim = running[0]
             done_before = {p.name: p.stat().st_mtime_ns for p in completions.iterdir()}
@@ -199,7 +210,10 @@ def test_slurm_requeue_of_a_running_task(slurm_cluster, tmp_path: Path):
     assert len(rows) == len({repr(r) for r in rows}) == stats["output_docs"]  # nothing published twice
     assert not list(out.rglob("*.partial"))
 
-    local = dict(c, output=dict(c["output"], path=str(tmp_path / "local-requeue")),
-                 executor={"kind": "local", "tasks": 4, "workers": 2})
+    local = dict(
+        c,
+        output=dict(c["output"], path=str(tmp_path / "local-requeue")),
+        executor={"kind": "local", "tasks": 4, "workers": 2},
+    )
     run_config(parse_config(local), progress=False)
     assert rows == output_rows(tmp_path / "local-requeue")

@@ -121,10 +121,12 @@ def test_load_config_errors_and_overrides(tmp_path: Path):
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
     good = tmp_path / "good.yaml"
-    good.write_text(textwrap.dedent("""
+    good.write_text(
+        textwrap.dedent("""
         input: {format: jsonl, path: data/sample}
         output: {path: out/x}
-    """))
+    """)
+    )
     c = load_config(good, {"executor.tasks": 7, "executor.slurm.partition": "big"})
     assert c.executor.tasks == 7 and c.executor.slurm.partition == "big"
 

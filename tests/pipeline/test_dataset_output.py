@@ -69,14 +69,18 @@ def test_parquet_files_say_which_curate_and_config_made_them(sample_run: tuple[P
 
 
 def _small(tmp_path: Path, sample_dir: Path, **output) -> dict:
-    return {"name": "small", "input": {"format": "jsonl", "path": str(sample_dir), "glob": "c4-*.jsonl.gz"},
-            "output": {"path": str(tmp_path / "o"), "keep_rejected": True, **output},
-            "executor": {"kind": "local", "tasks": 2, "workers": 2},
-            "stages": [{"stage": "length_filter", "min_words": 40}, {"stage": "exact_doc_dedup"}]}
+    return {
+        "name": "small",
+        "input": {"format": "jsonl", "path": str(sample_dir), "glob": "c4-*.jsonl.gz"},
+        "output": {"path": str(tmp_path / "o"), "keep_rejected": True, **output},
+        "executor": {"kind": "local", "tasks": 2, "workers": 2},
+        "stages": [{"stage": "length_filter", "min_words": 40}, {"stage": "exact_doc_dedup"}],
+    }
 
 
-def test_work_folder_removed_by_config_switch_then_rerun_has_nothing_to_do(tmp_path: Path, sample_dir: Path,
-                                                                            capsys: pytest.CaptureFixture) -> None:
+def test_work_folder_removed_by_config_switch_then_rerun_has_nothing_to_do(
+    tmp_path: Path, sample_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
     c = _small(tmp_path, sample_dir, keep_work=False)
     first = run_config(parse_config(c), progress=False)
     assert first["complete"] and not (tmp_path / "o.work").exists()
@@ -94,8 +98,9 @@ def test_curate_clean_removes_the_work_folder(tmp_path: Path, sample_dir: Path, 
     assert "removed" in capsys.readouterr().out
 
 
-def test_a_run_that_drops_everything_publishes_an_empty_dataset(tmp_path: Path, sample_dir: Path,
-                                                                capsys: pytest.CaptureFixture) -> None:
+def test_a_run_that_drops_everything_publishes_an_empty_dataset(
+    tmp_path: Path, sample_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
     c = _small(tmp_path, sample_dir)
     c["stages"] = [{"stage": "length_filter", "min_words": 10**6}]
     stats = run_config(parse_config(c), progress=False)
@@ -112,11 +117,16 @@ def test_a_run_that_drops_everything_publishes_an_empty_dataset(tmp_path: Path, 
     assert main(["diff", str(tmp_path / "o")]) == 0
 
 
-def test_stats_after_a_failed_run_show_stages_that_never_ran(tmp_path: Path, failing_input: Path,
-                                                             capsys: pytest.CaptureFixture) -> None:
-    c = {"input": {"format": "jsonl", "path": str(failing_input)}, "output": {"path": str(tmp_path / "o")},
-         "on_error": "fail", "executor": {"kind": "local", "tasks": 1},
-         "stages": [{"stage": "length_filter", "min_words": 2}, {"stage": "exact_doc_dedup"}]}
+def test_stats_after_a_failed_run_show_stages_that_never_ran(
+    tmp_path: Path, failing_input: Path, capsys: pytest.CaptureFixture
+) -> None:
+    c = {
+        "input": {"format": "jsonl", "path": str(failing_input)},
+        "output": {"path": str(tmp_path / "o")},
+        "on_error": "fail",
+        "executor": {"kind": "local", "tasks": 1},
+        "stages": [{"stage": "length_filter", "min_words": 2}, {"stage": "exact_doc_dedup"}],
+    }
     from curate.pipeline import CurateError
 
     with pytest.raises(CurateError):
@@ -132,8 +142,9 @@ def test_stats_after_a_failed_run_show_stages_that_never_ran(tmp_path: Path, fai
 def test_a_metadata_column_never_in_the_input_is_a_warning(tmp_path: Path, sample_dir: Path, capsys) -> None:
     c = _small(tmp_path, sample_dir, metadata_columns=["url", "timestamp_of_nothing"])
     stats = run_config(parse_config(c), progress=False)
-    assert stats["warnings"] == ["output.metadata_columns: 'timestamp_of_nothing' is not a field of the input "
-                                 "(written as an empty column)"]
+    assert stats["warnings"] == [
+        "output.metadata_columns: 'timestamp_of_nothing' is not a field of the input (written as an empty column)"
+    ]
     from curate.pipeline.stats import print_summary
 
     print_summary(stats)

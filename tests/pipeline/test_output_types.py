@@ -31,8 +31,9 @@ PARQUET_COLUMNS = ["date_acquired", "extra", "int_id_column", "docq_contain_bad_
 
 
 def input_cfg(fmt: str, path: Path, names: list[str], **extra):
-    return parse_config({"input": {"format": fmt, "path": str(path), **extra},
-                         "output": {"path": "x", "metadata_columns": names}}).input
+    return parse_config(
+        {"input": {"format": fmt, "path": str(path), **extra}, "output": {"path": "x", "metadata_columns": names}}
+    ).input
 
 
 def write(folder: Path, schema: pa.Schema, docs, **kw) -> OutputWriter:
@@ -86,9 +87,16 @@ def test_jsonl_metadata_types_are_inferred_from_the_first_records(data_dir: Path
     names = ["length", "language_score", "line_ids", "title", "date_download", "added", "source", "nowhere"]
     cfg = input_cfg("jsonl", folder, names)
     types = metadata_column_types(cfg, names)
-    assert types == {"length": pa.int64(), "language_score": pa.float64(), "line_ids": pa.list_(pa.int64()),
-                     "title": pa.string(), "date_download": pa.string(),  # JSON has no timestamps
-                     "added": pa.string(), "source": pa.string(), "nowhere": None}
+    assert types == {
+        "length": pa.int64(),
+        "language_score": pa.float64(),
+        "line_ids": pa.list_(pa.int64()),
+        "title": pa.string(),
+        "date_download": pa.string(),  # JSON has no timestamps
+        "added": pa.string(),
+        "source": pa.string(),
+        "nowhere": None,
+    }
     docs = list(make_reader(cfg)())
     w = write(tmp_path / "data", output_schema([], types), docs)
     out = pq.read_table(tmp_path / "data" / "00000.parquet")
@@ -110,8 +118,10 @@ def test_jsonl_inference_reads_only_the_first_records_and_falls_back_to_string(d
         r["metadata"]["nlines"] = "many"
     (tmp_path / "in.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in recs) + b"\n")
     cfg = input_cfg("jsonl", tmp_path / "in.jsonl", ["length", "nlines"])
-    assert metadata_column_types(cfg, ["length", "nlines"], sample_records=5) == {"length": pa.string(),
-                                                                                 "nlines": pa.int64()}
+    assert metadata_column_types(cfg, ["length", "nlines"], sample_records=5) == {
+        "length": pa.string(),
+        "nlines": pa.int64(),
+    }
     types = metadata_column_types(cfg, ["length", "nlines"], sample_records=5)
     w = write(tmp_path / "data", output_schema([], types), make_reader(cfg)())
     out = pq.read_table(tmp_path / "data" / "00000.parquet").to_pylist()
@@ -130,8 +140,12 @@ def test_parquet_nested_metadata_struct(data_dir: Path, tmp_path: Path):
     names = ["length", "line_ids", "language_score", "source"]
     cfg = input_cfg("parquet", tmp_path / "dolma.parquet", names)
     types = metadata_column_types(cfg, names)
-    assert types == {"length": pa.int64(), "line_ids": pa.list_(pa.int64()), "language_score": pa.float64(),
-                     "source": pa.string()}
+    assert types == {
+        "length": pa.int64(),
+        "line_ids": pa.list_(pa.int64()),
+        "language_score": pa.float64(),
+        "source": pa.string(),
+    }
     write(tmp_path / "data", output_schema([], types), make_reader(cfg)())
     out = pq.read_table(tmp_path / "data").to_pylist()
     assert [r["line_ids"] for r in out] == [r["metadata"]["line_ids"] for r in recs]
@@ -144,29 +158,49 @@ def test_warc_fields_are_strings(data_dir: Path):
 
 def test_lossless_coercion_and_counted_nulls(tmp_path: Path, sample_dir: Path):
     texts = [json.loads(line)["text"] for line in gzip.open(sample_dir / "c4-en-1k.jsonl.gz")][:8]
-    schema = output_schema([], {"n": pa.int32(), "ts": pa.timestamp("us"), "flag": pa.bool_(), "tags": pa.list_(pa.string()),
-                                "s": pa.struct([("a", pa.int64())])})
+    schema = output_schema(
+        [],
+        {
+            "n": pa.int32(),
+            "ts": pa.timestamp("us"),
+            "flag": pa.bool_(),
+            "tags": pa.list_(pa.string()),
+            "s": pa.struct([("a", pa.int64())]),
+        },
+    )
     values = [  # (n, ts, flag, tags, s), each row one case
-        (3.0, "2019-04-25 12:57:54", 1, ("a", "b"), {"a": 1}),                 # all lossless
-        (2.5, "yesterday", 2, "a,b", {"a": 1, "b": 2}),                       # none fits
-        (2**40, 1556196000, "yes", [1], {"a": "x"}),                           # only [1] (as ["1"])
-        ("42", dt.date(2020, 1, 2), True, [], {}),                             # lossless again
+        (3.0, "2019-04-25 12:57:54", 1, ("a", "b"), {"a": 1}),  # all lossless
+        (2.5, "yesterday", 2, "a,b", {"a": 1, "b": 2}),  # none fits
+        (2**40, 1556196000, "yes", [1], {"a": "x"}),  # only [1] (as ["1"])
+        ("42", dt.date(2020, 1, 2), True, [], {}),  # lossless again
         (True, dt.datetime(2020, 1, 2, 3, 4, 5), False, None, None),
     ]
-    docs = [Document(text=t, id=f"d{i}", metadata=dict(zip(("n", "ts", "flag", "tags", "s"), v)))
-            for i, (t, v) in enumerate(zip(texts, values))]
+    docs = [
+        Document(text=t, id=f"d{i}", metadata=dict(zip(("n", "ts", "flag", "tags", "s"), v)))
+        for i, (t, v) in enumerate(zip(texts, values))
+    ]
     w = write(tmp_path / "data", schema, docs)
     rows = pq.read_table(tmp_path / "data" / "00000.parquet").to_pylist()
     assert [r["n"] for r in rows] == [3, None, None, 42, None]
-    assert [r["ts"] for r in rows] == [dt.datetime(2019, 4, 25, 12, 57, 54), None, None, dt.datetime(2020, 1, 2),
-                                      dt.datetime(2020, 1, 2, 3, 4, 5)]
+    assert [r["ts"] for r in rows] == [
+        dt.datetime(2019, 4, 25, 12, 57, 54),
+        None,
+        None,
+        dt.datetime(2020, 1, 2),
+        dt.datetime(2020, 1, 2, 3, 4, 5),
+    ]
     assert [r["flag"] for r in rows] == [True, None, None, True, False]
     # a string column (or list item) writes a non-string value as JSON, as for a column of mixed types
     assert [r["tags"] for r in rows] == [["a", "b"], None, ["1"], [], None]
     assert [r["s"] for r in rows] == [{"a": 1}, None, None, {"a": None}, None]
     s = writer_stats(w)
     assert {k: v for k, v in s.items() if k.startswith("unfit_value/")} == {
-        "unfit_value/n": 3, "unfit_value/ts": 2, "unfit_value/flag": 2, "unfit_value/tags": 1, "unfit_value/s": 2}
+        "unfit_value/n": 3,
+        "unfit_value/ts": 2,
+        "unfit_value/flag": 2,
+        "unfit_value/tags": 1,
+        "unfit_value/s": 2,
+    }
     assert s["docs_in"] == s["docs_out"] == 5  # a value written as null never costs the document
 
 
@@ -176,14 +210,18 @@ def test_a_value_past_the_coercers_is_nulled_not_a_failed_task(tmp_path: Path):
     schema = output_schema([], {"n": pa.int64(), "s": pa.string()})
     w = OutputWriter(str(tmp_path / "data"), schema, rows_per_group=2)
     w.__dict__["_coercer_list"] = [(f.name, lambda v: v) for f in schema if f.name not in ("id", "text")]
-    docs = [Document(text="a b", id=str(i), metadata={"n": n, "s": s}) for i, (n, s) in
-            enumerate([(1, "a"), ("x", 5), (3, "c")])]
+    docs = [
+        Document(text="a b", id=str(i), metadata={"n": n, "s": s})
+        for i, (n, s) in enumerate([(1, "a"), ("x", 5), (3, "c")])
+    ]
     for _ in w(iter(docs)):
         pass
     out = pq.read_table(tmp_path / "data")
     assert out.column("n").to_pylist() == [1, None, 3] and out.column("s").to_pylist() == ["a", None, "c"]
     assert {k: v for k, v in writer_stats(w).items() if k.startswith("unfit_value/")} == {
-        "unfit_value/n": 1, "unfit_value/s": 1}
+        "unfit_value/n": 1,
+        "unfit_value/s": 1,
+    }
 
 
 def test_decimal_column(tmp_path: Path):
@@ -191,9 +229,18 @@ def test_decimal_column(tmp_path: Path):
 
     schema = output_schema([], {"d": pa.decimal128(5, 2)})
     values = [decimal.Decimal("1.25"), "1.25", 3, 1.5, "1.234", "abc"]
-    w = write(tmp_path / "data", schema, [Document(text="a b", id=str(i), metadata={"d": v}) for i, v in enumerate(values)])
+    w = write(
+        tmp_path / "data", schema, [Document(text="a b", id=str(i), metadata={"d": v}) for i, v in enumerate(values)]
+    )
     D = decimal.Decimal
-    assert pq.read_table(tmp_path / "data").column("d").to_pylist() == [D("1.25"), D("1.25"), D("3.00"), None, None, None]
+    assert pq.read_table(tmp_path / "data").column("d").to_pylist() == [
+        D("1.25"),
+        D("1.25"),
+        D("3.00"),
+        None,
+        None,
+        None,
+    ]
     assert writer_stats(w)["unfit_value/d"] == 3
 
 
@@ -202,9 +249,14 @@ def test_binary_and_decimal_survive_the_handoff(tmp_path: Path, sample_dir: Path
     import decimal
 
     texts = [json.loads(line)["text"] for line in gzip.open(sample_dir / "c4-en-1k.jsonl.gz")][:20]
-    table = pa.table({"id": [str(i) for i in range(20)], "text": texts,
-                      "raw": pa.array([t.encode("utf-8")[:50] + bytes([0, 255]) for t in texts], pa.binary()),
-                      "price": pa.array([decimal.Decimal(f"{i}.{i:02d}") for i in range(20)], pa.decimal128(6, 2))})
+    table = pa.table(
+        {
+            "id": [str(i) for i in range(20)],
+            "text": texts,
+            "raw": pa.array([t.encode("utf-8")[:50] + bytes([0, 255]) for t in texts], pa.binary()),
+            "price": pa.array([decimal.Decimal(f"{i}.{i:02d}") for i in range(20)], pa.decimal128(6, 2)),
+        }
+    )
     pq.write_table(table, tmp_path / "in.parquet")
     cfg = input_cfg("parquet", tmp_path / "in.parquet", ["raw", "price"])
     for _ in IntermediateWriter(str(tmp_path / "work"))(make_reader(cfg)()):
@@ -264,10 +316,13 @@ def test_failed_close_removes_the_partial_file(where: str, tmp_path: Path, sampl
             if len(calls) == 1:  # once: pyarrow's __del__ closes again later
                 raise OSError("injected: footer write failed")
             real_close(self)
+
         monkeypatch.setattr(pq.ParquetWriter, "close", boom)
     else:  # the last row group fails (a bug past every coercer)
+
         def boom(self, filename):  # noqa: ANN001
             raise RuntimeError("injected: last row group failed")
+
         monkeypatch.setattr(OutputWriter, "_write_batch", boom)
     with pytest.raises((OSError, RuntimeError), match="injected"):
         for _ in w(iter(Document(text=t, id=str(i)) for i, t in enumerate(texts))):
@@ -278,15 +333,28 @@ def test_failed_close_removes_the_partial_file(where: str, tmp_path: Path, sampl
 
 def test_categories_are_a_list_column_and_probabilities_in_range(tmp_path: Path, sample_dir: Path, repo_root: Path):
     models = repo_root / "filters" / "assets" / "models"
-    cfg = parse_config({
-        "input": {"format": "jsonl", "path": str(sample_dir), "glob": "*.jsonl.gz", "limit": 150},
-        "output": {"path": str(tmp_path / "o")}, "executor": {"tasks": 1, "workers": 1},
-        "stages": [{"stage": "gneissweb_ensemble", "annotate_only": True,
-                    "quality_models": [{"name": "dclm", "path": str(models / "quality_dclm.ftz"), "preprocess": "dclm"},
-                                       {"name": "cosmo", "path": str(models / "quality_cosmo.ftz")}],
-                    "category_models": [{"name": c, "path": str(models / f"category_{c}.ftz")}
-                                        for c in ("medical", "education", "technology", "science")],
-                    "tokenizer": str(repo_root / "dedup" / "assets" / "gpt2" / "tokenizer.json")}]})
+    cfg = parse_config(
+        {
+            "input": {"format": "jsonl", "path": str(sample_dir), "glob": "*.jsonl.gz", "limit": 150},
+            "output": {"path": str(tmp_path / "o")},
+            "executor": {"tasks": 1, "workers": 1},
+            "stages": [
+                {
+                    "stage": "gneissweb_ensemble",
+                    "annotate_only": True,
+                    "quality_models": [
+                        {"name": "dclm", "path": str(models / "quality_dclm.ftz"), "preprocess": "dclm"},
+                        {"name": "cosmo", "path": str(models / "quality_cosmo.ftz")},
+                    ],
+                    "category_models": [
+                        {"name": c, "path": str(models / f"category_{c}.ftz")}
+                        for c in ("medical", "education", "technology", "science")
+                    ],
+                    "tokenizer": str(repo_root / "dedup" / "assets" / "gpt2" / "tokenizer.json"),
+                }
+            ],
+        }
+    )
     from curate.pipeline import run_config
 
     stats = run_config(cfg, progress=False)
@@ -294,8 +362,11 @@ def test_categories_are_a_list_column_and_probabilities_in_range(tmp_path: Path,
     t = pq.read_table(tmp_path / "o" / "data")
     assert t.schema.field("categories").type == pa.list_(pa.string())
     rows = t.to_pylist()
-    assert rows and all(r["categories"] is None or (r["categories"] and set(r["categories"]) <=
-                                                    {"medical", "education", "technology", "science"}) for r in rows)
+    assert rows and all(
+        r["categories"] is None
+        or (r["categories"] and set(r["categories"]) <= {"medical", "education", "technology", "science"})
+        for r in rows
+    )
     assert all(r["is_category"] == (r["categories"] is not None) for r in rows)
     assert any(r["categories"] is None for r in rows) and any(r["categories"] for r in rows)
     for c in ("ft_dclm", "ft_cosmo", "cat_medical", "cat_education", "cat_technology", "cat_science"):
@@ -303,6 +374,7 @@ def test_categories_are_a_list_column_and_probabilities_in_range(tmp_path: Path,
 
 
 # ---------------------------------------------------------------------------- coercion properties
+
 
 def _same(a, b) -> bool:
     """Equal, and a bool stays a bool (Python's False == 0.0 would hide pyarrow's silent conversion)."""
@@ -323,12 +395,24 @@ def _fits(v, typ: pa.DataType) -> bool:
         return False
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False)
-                     | st.text(max_size=5),
-                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from("abc"), c, max_size=3),
-                     max_leaves=8)
-_types = st.sampled_from([pa.int8(), pa.int64(), pa.uint32(), pa.float64(), pa.bool_(), pa.string(), pa.list_(pa.int64()),
-                          pa.struct([("a", pa.int64()), ("b", pa.string())]), pa.list_(pa.list_(pa.float64()))])
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from("abc"), c, max_size=3),
+    max_leaves=8,
+)
+_types = st.sampled_from(
+    [
+        pa.int8(),
+        pa.int64(),
+        pa.uint32(),
+        pa.float64(),
+        pa.bool_(),
+        pa.string(),
+        pa.list_(pa.int64()),
+        pa.struct([("a", pa.int64()), ("b", pa.string())]),
+        pa.list_(pa.list_(pa.float64())),
+    ]
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -363,9 +447,14 @@ def test_run_writes_metadata_columns_with_input_types(data_dir: Path, tmp_path: 
     from curate.pipeline import run_config
 
     src = data_dir / DPK
-    cfg = parse_config({"input": {"format": "parquet", "path": str(src), "text_key": "contents", "id_key": "document"},
-                        "output": {"path": str(tmp_path / "o"), "metadata_columns": PARQUET_COLUMNS},
-                        "executor": {"tasks": 1, "workers": 1}, "stages": []})
+    cfg = parse_config(
+        {
+            "input": {"format": "parquet", "path": str(src), "text_key": "contents", "id_key": "document"},
+            "output": {"path": str(tmp_path / "o"), "metadata_columns": PARQUET_COLUMNS},
+            "executor": {"tasks": 1, "workers": 1},
+            "stages": [],
+        }
+    )
     assert run_config(cfg, progress=False)["complete"]
     out = pq.read_schema(next((tmp_path / "o" / "data").glob("*.parquet")))
     want = pq.read_schema(src)
@@ -373,9 +462,14 @@ def test_run_writes_metadata_columns_with_input_types(data_dir: Path, tmp_path: 
 
 
 _field_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False, allow_infinity=False, width=32)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False, width=32)
     | st.text(max_size=4),
-    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from("ab"), c, max_size=2), max_leaves=5)
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from("ab"), c, max_size=2),
+    max_leaves=5,
+)
 
 
 def _converted(v, typ: pa.DataType):

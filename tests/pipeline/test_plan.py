@@ -22,8 +22,12 @@ def cfg(sample_dir: Path, out: Path, stages, **executor) -> dict:
     }
 
 
-GPU_STAGE = {"stage": "length_filter", "label": "refine", "min_words": 20,
-             "resources": {"tasks": 1, "gpus_per_task": 1, "partition": "gpu", "cpus_per_task": 4, "time": "2:00:00"}}
+GPU_STAGE = {
+    "stage": "length_filter",
+    "label": "refine",
+    "min_words": 20,
+    "resources": {"tasks": 1, "gpus_per_task": 1, "partition": "gpu", "cpus_per_task": 4, "time": "2:00:00"},
+}
 
 
 def test_resources_start_a_job_with_a_handoff(sample_dir: Path, tmp_path: Path):
@@ -40,13 +44,25 @@ def test_resources_start_a_job_with_a_handoff(sample_dir: Path, tmp_path: Path):
 
 def test_slurm_compilation_carries_resources(sample_dir: Path, tmp_path: Path):
     c = cfg(sample_dir, tmp_path, [{"stage": "length_filter"}, GPU_STAGE], kind="slurm", workers=10)
-    c["executor"]["slurm"] = {"partition": "cpu", "time": "4:00:00", "cpus_per_task": 2, "mem_per_cpu_gb": 3,
-                              "sbatch_args": {"account": "proj"}, "venv_path": "/opt/venv/bin/activate"}
+    c["executor"]["slurm"] = {
+        "partition": "cpu",
+        "time": "4:00:00",
+        "cpus_per_task": 2,
+        "mem_per_cpu_gb": 3,
+        "sbatch_args": {"account": "proj"},
+        "venv_path": "/opt/venv/bin/activate",
+    }
     plan = build_plan(parse_config(c))
     cpu, gpu = build_executors(plan)
     assert isinstance(cpu, SlurmPipelineExecutor) and isinstance(gpu, SlurmPipelineExecutor)
     assert gpu.depends is cpu and cpu.depends is None
-    assert (cpu.partition, cpu.time, cpu.cpus_per_task, cpu.mem_per_cpu_gb, cpu.gpus_per_task) == ("cpu", "4:00:00", 2, 3, 0)
+    assert (cpu.partition, cpu.time, cpu.cpus_per_task, cpu.mem_per_cpu_gb, cpu.gpus_per_task) == (
+        "cpu",
+        "4:00:00",
+        2,
+        3,
+        0,
+    )
     assert (gpu.partition, gpu.time, gpu.cpus_per_task, gpu.gpus_per_task, gpu.tasks) == ("gpu", "2:00:00", 4, 1, 1)
     assert cpu.tasks == 2 and cpu.workers == 10
     assert cpu.job_name == "curate-00-main" and gpu.job_name == "curate-01-refine"
@@ -68,7 +84,10 @@ def test_ray_and_local_compilation(sample_dir: Path, tmp_path: Path):
 
 
 def test_two_job_run_equals_one_job_run(sample_dir: Path, tmp_path: Path):
-    stages_one = [{"stage": "length_filter", "min_words": 5}, {"stage": "length_filter", "label": "refine", "min_words": 20}]
+    stages_one = [
+        {"stage": "length_filter", "min_words": 5},
+        {"stage": "length_filter", "label": "refine", "min_words": 20},
+    ]
     stages_two = [{"stage": "length_filter", "min_words": 5}, dict(GPU_STAGE, resources={"tasks": 1})]
     s1 = run_config(parse_config(cfg(sample_dir, tmp_path / "one", stages_one)), progress=False)
     s2 = run_config(parse_config(cfg(sample_dir, tmp_path / "two", stages_two)), progress=False)

@@ -26,10 +26,14 @@ GPT2 = REPO / "dedup" / "assets" / "gpt2" / "tokenizer.json"
 def ensemble(**over) -> dict:
     st = {
         "stage": "gneissweb_ensemble",
-        "quality_models": [{"name": "dclm", "path": str(MODELS / "quality_dclm.ftz"), "preprocess": "dclm"},
-                           {"name": "cosmo", "path": str(MODELS / "quality_cosmo.ftz")}],
-        "category_models": [{"name": c, "path": str(MODELS / f"category_{c}.ftz")}
-                            for c in ("medical", "education", "technology", "science")],
+        "quality_models": [
+            {"name": "dclm", "path": str(MODELS / "quality_dclm.ftz"), "preprocess": "dclm"},
+            {"name": "cosmo", "path": str(MODELS / "quality_cosmo.ftz")},
+        ],
+        "category_models": [
+            {"name": c, "path": str(MODELS / f"category_{c}.ftz")}
+            for c in ("medical", "education", "technology", "science")
+        ],
         "tokenizer": str(GPT2),
     }
     st.update(over)
@@ -37,9 +41,12 @@ def ensemble(**over) -> dict:
 
 
 def cfg(tmp_path: Path, stages: list[dict], sample_dir: Path, **top) -> dict:
-    c = {"input": {"format": "jsonl", "path": str(sample_dir), "glob": "*.jsonl.gz"},
-         "output": {"path": str(tmp_path / "out"), "metadata_columns": ["url"]},
-         "executor": {"kind": "local", "tasks": 1}, "stages": stages}
+    c = {
+        "input": {"format": "jsonl", "path": str(sample_dir), "glob": "*.jsonl.gz"},
+        "output": {"path": str(tmp_path / "out"), "metadata_columns": ["url"]},
+        "executor": {"kind": "local", "tasks": 1},
+        "stages": stages,
+    }
     c.update(top)
     return c
 
@@ -61,8 +68,15 @@ def test_the_valid_ensemble_passes(tmp_path: Path, sample_dir: Path) -> None:
 
 
 def test_missing_model_file_fails_validate_not_the_last_job(tmp_path: Path, sample_dir: Path, capsys) -> None:
-    c = cfg(tmp_path, [{"stage": "exact_doc_dedup"}, {"stage": "minhash_dedup"},
-                       ensemble(quality_models=[{"name": "dclm", "path": str(tmp_path / "nope.bin")}])], sample_dir)
+    c = cfg(
+        tmp_path,
+        [
+            {"stage": "exact_doc_dedup"},
+            {"stage": "minhash_dedup"},
+            ensemble(quality_models=[{"name": "dclm", "path": str(tmp_path / "nope.bin")}]),
+        ],
+        sample_dir,
+    )
     assert main(["validate", str(write(tmp_path, c))]) == 2
     err = capsys.readouterr().err
     assert "stages[2].quality_models[0] (dclm): model" in err and "nope.bin' not found" in err
@@ -77,9 +91,19 @@ def test_fasttext_model_must_load_and_have_the_label(tmp_path: Path, sample_dir:
     cut.write_bytes((MODELS / "quality_dclm.ftz").read_bytes()[:300])
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"not a model at all" * 10)
-    c = cfg(tmp_path, [ensemble(quality_models=[
-        {"name": "dclm", "path": str(MODELS / "quality_dclm.ftz"), "label": "__label__good"},
-        {"name": "cosmo", "path": str(cut)}, {"name": "other", "path": str(junk)}])], sample_dir)
+    c = cfg(
+        tmp_path,
+        [
+            ensemble(
+                quality_models=[
+                    {"name": "dclm", "path": str(MODELS / "quality_dclm.ftz"), "label": "__label__good"},
+                    {"name": "cosmo", "path": str(cut)},
+                    {"name": "other", "path": str(junk)},
+                ]
+            )
+        ],
+        sample_dir,
+    )
     found = problems_of(c)
     assert any("(dclm)" in p and "'__label__good' is not one of them" in p and "__label__hq" in p for p in found)
     assert any("(cosmo)" in p and "cannot be loaded as a fastText model" in p for p in found)
@@ -102,9 +126,16 @@ def test_a_truncated_dense_bin_is_refused(tmp_path: Path, sample_dir: Path, filt
 def test_missing_tokenizer_and_unparsable_tokenizer(tmp_path: Path, sample_dir: Path) -> None:
     bad = tmp_path / "tokenizer.json"
     bad.write_text("{not json")
-    found = problems_of(cfg(tmp_path, [ensemble(tokenizer=str(tmp_path / "missing.json")),
-                                       {"stage": "extreme_tokenization", "tokenizer": str(bad), "label": "tpc"}],
-                            sample_dir))
+    found = problems_of(
+        cfg(
+            tmp_path,
+            [
+                ensemble(tokenizer=str(tmp_path / "missing.json")),
+                {"stage": "extreme_tokenization", "tokenizer": str(bad), "label": "tpc"},
+            ],
+            sample_dir,
+        )
+    )
     assert any(p.startswith("stages[0].tokenizer: tokenizer") and "missing.json' not found" in p for p in found)
     assert any(p.startswith("stages[1] (tpc).tokenizer: tokenizer") and "does not parse" in p for p in found)
 
@@ -115,9 +146,16 @@ def test_rule_names_must_be_known_columns(tmp_path: Path, sample_dir: Path) -> N
     assert len(found) == 1 and "stages[1].keep: 'ft_dlcm' is not a clause, a param, or a column" in found[0]
     assert "did you mean 'ft_dclm'?" in found[0]
     # a column of the input is fine, and so is one an earlier stage writes
-    preflight(parse_config(cfg(tmp_path, [ensemble(annotate_only=True),
-                                          {"stage": "quality_rule", "keep": "ft_dclm > 0.5 and url != ''"}],
-                               sample_dir)), download=False)
+    preflight(
+        parse_config(
+            cfg(
+                tmp_path,
+                [ensemble(annotate_only=True), {"stage": "quality_rule", "keep": "ft_dclm > 0.5 and url != ''"}],
+                sample_dir,
+            )
+        ),
+        download=False,
+    )
     # the ensemble's own rule may only use its own columns
     found = problems_of(cfg(tmp_path, [ensemble(clauses={"FT": "ft_dclm > dclm_min or eduscore > 2"})], sample_dir))
     assert "'eduscore' is not a clause" in found[0]
@@ -136,13 +174,17 @@ def test_input_and_output_paths_are_checked_by_validate(tmp_path: Path, sample_d
     assert main(["plan", str(write(tmp_path, c))]) == 2
 
 
-def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path, sample_dir: Path, capsys,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_paths_resolve_against_the_config_folder(
+    tmp_path: Path, sample_dir: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "proj" / "configs").mkdir(parents=True)
     shutil.copytree(sample_dir, tmp_path / "proj" / "in")
     shutil.copy(MODELS / "quality_dclm.ftz", tmp_path / "proj" / "dclm.ftz")
-    c = {"input": {"format": "jsonl", "path": "../in"}, "output": {"path": "../out"},
-         "stages": [{"stage": "fasttext_annotate", "models": [{"name": "dclm", "path": "../dclm.ftz"}]}]}
+    c = {
+        "input": {"format": "jsonl", "path": "../in"},
+        "output": {"path": "../out"},
+        "stages": [{"stage": "fasttext_annotate", "models": [{"name": "dclm", "path": "../dclm.ftz"}]}],
+    }
     path = write(tmp_path / "proj" / "configs", c)
     monkeypatch.chdir(tmp_path)  # somewhere else entirely
     assert main(["plan", str(path), "--json"]) == 0
@@ -166,8 +208,9 @@ def _fake_hub_cache(home: Path, repo: str, filename: str, source: Path) -> Path:
     return snap / filename
 
 
-def test_hub_models_resolve_once_in_the_launcher(tmp_path: Path, sample_dir: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_models_resolve_once_in_the_launcher(
+    tmp_path: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A hub id found in the HF cache (offline) is resolved before the run; tasks get the local file."""
     import huggingface_hub.constants as hc
 
@@ -175,8 +218,16 @@ def test_hub_models_resolve_once_in_the_launcher(tmp_path: Path, sample_dir: Pat
     cached = _fake_hub_cache(home, "curate-test/quality", "model.ftz", MODELS / "quality_dclm.ftz")
     monkeypatch.setattr(hc, "HF_HUB_CACHE", str(home / "hub"))
     monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
-    c = cfg(tmp_path, [{"stage": "fasttext_annotate",
-                        "models": [{"name": "q", "path": "curate-test/quality", "filename": "model.ftz"}]}], sample_dir)
+    c = cfg(
+        tmp_path,
+        [
+            {
+                "stage": "fasttext_annotate",
+                "models": [{"name": "q", "path": "curate-test/quality", "filename": "model.ftz"}],
+            }
+        ],
+        sample_dir,
+    )
     config = parse_config(c)
     preflight(config, download=True)
     assert config.entries[0].options.models[0].path == str(cached)
@@ -190,8 +241,13 @@ def test_offline_default_ensemble_stops_at_once_in_one_line_per_model(tmp_path: 
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty-hf"))
     for cmd in ("validate", "run"):
         t = time.time()
-        r = subprocess.run([sys.executable, "-m", "curate.pipeline.cli", cmd, str(path)], env=env,
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "curate.pipeline.cli", cmd, str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 2 and time.time() - t < 60
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 + 7, r.stderr  # the heading, then 6 classifiers + the tokenizer
@@ -204,7 +260,19 @@ def test_refiner_folder_needs_config_and_weights(tmp_path: Path, sample_dir: Pat
     empty = tmp_path / "refiner"
     empty.mkdir()
     (empty / "config.json").write_text("{}")
-    found = problems_of(cfg(tmp_path, [{"stage": "prox_refine", "backend": "transformers", "doc_model": str(empty),
-                                        "chunk_model": str(tmp_path / "absent")}], sample_dir))
+    found = problems_of(
+        cfg(
+            tmp_path,
+            [
+                {
+                    "stage": "prox_refine",
+                    "backend": "transformers",
+                    "doc_model": str(empty),
+                    "chunk_model": str(tmp_path / "absent"),
+                }
+            ],
+            sample_dir,
+        )
+    )
     assert any(p.startswith("stages[0].doc_model: doc refiner") and "no weights" in p for p in found)
     assert any(p.startswith("stages[0].chunk_model: chunk refiner") and "not found" in p for p in found)

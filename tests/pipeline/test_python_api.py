@@ -21,11 +21,19 @@ import pytest
 from curate_testing import REPO
 
 
-def _python(code: str, tmp_path: Path, timeout: float = 300, cwd: Path = REPO, **env: str) -> subprocess.CompletedProcess:
+def _python(
+    code: str, tmp_path: Path, timeout: float = 300, cwd: Path = REPO, **env: str
+) -> subprocess.CompletedProcess:
     script = tmp_path / f"script_{abs(hash(code))}.py"
     script.write_text(code)
-    return subprocess.run([sys.executable, str(script)], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env},
+    )
 
 
 def readme_python_blocks() -> list[str]:
@@ -50,7 +58,7 @@ def test_run_config_in_a_script_without_main_guard_works(tmp_path: Path, sample_
     code = textwrap.dedent(f"""
         from curate.pipeline import parse_config, run_config
         cfg = parse_config({{"input": {{"format": "jsonl", "path": "{sample_dir}", "glob": "c4-*.jsonl.gz"}},
-                             "output": {{"path": "{tmp_path / 'o'}"}},
+                             "output": {{"path": "{tmp_path / "o"}"}},
                              "executor": {{"kind": "local", "tasks": 2, "workers": 2}},
                              "stages": [{{"stage": "length_filter", "min_words": 30}}]}})
         stats = run_config(cfg, progress=False)
@@ -80,7 +88,7 @@ def test_a_worker_that_dies_fails_the_run_in_seconds(tmp_path: Path, sample_dir:
                     yield doc
 
         cfg = parse_config({{"input": {{"format": "jsonl", "path": "{sample_dir}", "glob": "c4-*.jsonl.gz"}},
-                             "output": {{"path": "{tmp_path / 'o'}"}},
+                             "output": {{"path": "{tmp_path / "o"}"}},
                              "executor": {{"kind": "local", "tasks": 2, "workers": 2}}, "stages": []}})
         plan = build_plan(cfg)
         plan.jobs[0].steps.insert(1, Dies())
@@ -126,10 +134,17 @@ if __name__ == "__main__":
 
 def test_importing_curate_leaves_datatrove_logging_alone(tmp_path: Path, sample_dir: Path) -> None:
     lines = {}
-    for name, imports in (("plain", ""), ("curate", "import curate.pipeline, curate.pipeline.cli, curate.pipeline.run, "
-                                                    "curate.core.stage_api as r; r.load_builtin_stages()")):
-        code = DATATROVE_PIPELINE.format(imports=imports, data=sample_dir, out=tmp_path / name / "out",
-                                         logs=tmp_path / name / "logs")
+    for name, imports in (
+        ("plain", ""),
+        (
+            "curate",
+            "import curate.pipeline, curate.pipeline.cli, curate.pipeline.run, "
+            "curate.core.stage_api as r; r.load_builtin_stages()",
+        ),
+    ):
+        code = DATATROVE_PIPELINE.format(
+            imports=imports, data=sample_dir, out=tmp_path / name / "out", logs=tmp_path / name / "logs"
+        )
         r = _python(code, tmp_path, timeout=120)
         assert r.returncode == 0, r.stderr[-2000:]
         lines[name] = len(r.stderr.splitlines())

@@ -95,13 +95,18 @@ def test_readme_reader_reads_a_tsv_in_a_real_run(tsv_reader, tmp_path: Path, sam
     with gzip.open(sample_dir / "c4-en-1k.jsonl.gz", "rt") as f:
         docs = [orjson.loads(line) for line in f][:50]
     rows = [f"d{i}\t{d['url']}\t{' '.join(d['text'].split())}".encode() for i, d in enumerate(docs)]
-    rows[7] = b"lonely-id"            # one column only: missing_text, named with file and record
-    rows[9] = b"u9\turl\t\xff\xfe"     # not UTF-8
+    rows[7] = b"lonely-id"  # one column only: missing_text, named with file and record
+    rows[9] = b"u9\turl\t\xff\xfe"  # not UTF-8
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "pages.tsv.gz").write_bytes(gzip.compress(b"\n".join(rows) + b"\n"))
-    cfg = parse_config({"input": {"format": "tsv", "path": str(tmp_path / "in"), "text_column": 2},
-                        "output": {"path": str(tmp_path / "out")}, "executor": {"tasks": 1, "workers": 1},
-                        "stages": [{"stage": "length_filter", "min_words": 1}]})
+    cfg = parse_config(
+        {
+            "input": {"format": "tsv", "path": str(tmp_path / "in"), "text_column": 2},
+            "output": {"path": str(tmp_path / "out")},
+            "executor": {"tasks": 1, "workers": 1},
+            "stages": [{"stage": "length_filter", "min_words": 1}],
+        }
+    )
     assert type(cfg.input).__name__ == "TsvOptions" and cfg.input.compression == "infer"
     stats = run_config(cfg, progress=False)
     read = stats["stages"][0]
@@ -135,7 +140,8 @@ def test_a_reader_plugin_loads_from_the_config(tmp_path: Path, sample_dir: Path,
         "input: {format: tsv, path: in, text_column: 2}\n"
         "output: {path: out}\n"
         "executor: {tasks: 2, workers: 2}\n"
-        "stages: [{stage: length_filter, min_words: 3}]\n")
+        "stages: [{stage: length_filter, min_words: 3}]\n"
+    )
     try:
         cfg = load_config(tmp_path / "run.yaml")
         assert type(cfg.input).__name__ == "TsvOptions"
@@ -149,10 +155,16 @@ def test_a_reader_plugin_loads_from_the_config(tmp_path: Path, sample_dir: Path,
 
 def test_an_option_of_another_format_names_it(tsv_reader):
     with pytest.raises(ConfigError) as e:
-        parse_config({"input": {"format": "jsonl", "path": "x", "text_column": 2, "extract_html": False},
-                      "output": {"path": "y"}})
-    assert e.value.problems == ["input.text_column: an option of format 'tsv', not of 'jsonl'",
-                                "input.extract_html: an option of format 'warc', not of 'jsonl'"]
+        parse_config(
+            {
+                "input": {"format": "jsonl", "path": "x", "text_column": 2, "extract_html": False},
+                "output": {"path": "y"},
+            }
+        )
+    assert e.value.problems == [
+        "input.text_column: an option of format 'tsv', not of 'jsonl'",
+        "input.extract_html: an option of format 'warc', not of 'jsonl'",
+    ]
     with pytest.raises(ConfigError) as e:
         parse_config({"input": {"format": "csv", "path": "x"}, "output": {"path": "y"}})
     assert e.value.problems == ["input.format: unknown format 'csv'; known formats: 'jsonl', 'parquet', 'tsv', 'warc'"]
@@ -160,8 +172,12 @@ def test_an_option_of_another_format_names_it(tsv_reader):
 
 def test_keys_shared_by_some_formats_name_them_all():
     with pytest.raises(ConfigError) as e:
-        parse_config({"input": {"format": "parquet", "path": "x", "compression": "gzip", "batch_size": 0},
-                      "output": {"path": "y"}})
+        parse_config(
+            {
+                "input": {"format": "parquet", "path": "x", "compression": "gzip", "batch_size": 0},
+                "output": {"path": "y"},
+            }
+        )
     assert e.value.problems[0] == "input.compression: an option of formats 'jsonl' and 'warc', not of 'parquet'"
     assert e.value.problems[1].startswith("input.batch_size: Input should be greater than 0")
     with pytest.raises(ConfigError) as e:
@@ -173,7 +189,16 @@ def test_input_options_keep_their_defaults_and_round_trip():
     from curate.pipeline.config import CurateConfig
 
     c = parse_config({"input": {"format": "parquet", "path": "x"}, "output": {"path": "y"}})
-    assert c.input.model_dump() == {"format": "parquet", "path": "x", "glob": None, "recursive": True, "limit": -1,
-                                    "max_doc_chars": 50_000_000, "text_key": "text", "id_key": "id", "batch_size": 1000}
+    assert c.input.model_dump() == {
+        "format": "parquet",
+        "path": "x",
+        "glob": None,
+        "recursive": True,
+        "limit": -1,
+        "max_doc_chars": 50_000_000,
+        "text_key": "text",
+        "id_key": "id",
+        "batch_size": 1000,
+    }
     again = CurateConfig.model_validate(c.model_dump())
     assert type(again.input) is type(c.input) and again.input == c.input

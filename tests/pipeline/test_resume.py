@@ -150,8 +150,9 @@ def test_a_changed_config_keeps_the_jobs_it_does_not_touch(tmp_path: Path, capsy
     assert "stage 'refine' changed" in err and "redoing jobs 1 refine" in err and "kept: jobs 0" in err
     assert _markers(out, "00_main") == main0
     assert sorted(_markers(out, "01_refine")) == ["00000", "00001"]
-    fresh = run_config(parse_config({**late, "output": {**late["output"], "path": str(tmp_path / "fresh")}}),
-                       progress=False)
+    fresh = run_config(
+        parse_config({**late, "output": {**late["output"], "path": str(tmp_path / "fresh")}}), progress=False
+    )
     assert output_rows(out) == output_rows(tmp_path / "fresh")
     assert stats["stages"] == [dict(s, time_s=stats["stages"][i]["time_s"]) for i, s in enumerate(fresh["stages"])]
 

@@ -148,8 +148,10 @@ def test_rerun_skips_completed_tasks_and_redoes_a_changed_config(sample_dir: Pat
     assert again["stages"] == first["stages"] and again.get("nothing_to_do")  # nothing re-ran
     changed = config(sample_dir, tmp_path / "o", stages=[{"stage": "length_filter", "min_words": 3}])
     redone = run_config(parse_config(changed), progress=False)
-    fresh = run_config(parse_config(config(sample_dir, tmp_path / "f", stages=[{"stage": "length_filter", "min_words": 3}])),
-                       progress=False)
+    fresh = run_config(
+        parse_config(config(sample_dir, tmp_path / "f", stages=[{"stage": "length_filter", "min_words": 3}])),
+        progress=False,
+    )
     assert redone["output_docs"] == fresh["output_docs"] > first["output_docs"]
 
 

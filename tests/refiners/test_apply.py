@@ -30,7 +30,13 @@ def test_remove_and_normalize_order_and_edits() -> None:
     expect = [lines[0]] + lines[3:]
     assert out.text == "\n".join(x.replace("w3 ", "") for x in expect)
     assert out.edits == [
-        {"call": 'normalize(source_str="w3 ", target_str="")', "op": "normalize", "source": "w3 ", "target": "", "count": 10},
+        {
+            "call": 'normalize(source_str="w3 ", target_str="")',
+            "op": "normalize",
+            "source": "w3 ",
+            "target": "",
+            "count": 10,
+        },
         {"call": "remove_lines(line_start=1, line_end=2)", "op": "remove_lines", "line_start": 1, "line_end": 2},
     ]
     assert json.loads(out.edits_json()) == out.edits
@@ -90,6 +96,7 @@ def test_doc_decision() -> None:
 
 # -- ProX's semantics where they were read wrong before (issue 11 points 8, 10) ---------------------------
 
+
 def test_latex_source_is_removed_as_written() -> None:
     text = DOC + "\n$\\begingroup$ Welcome to Math.SE! $\\endgroup$ \u2013 user7 Mar 3 at 10:02"
     out = run(text, 'normalize(source_str="$\\begingroup$", target_str="")')
@@ -120,16 +127,23 @@ def test_past_end_errors_counted_per_merged_range() -> None:
     out = run(DOC, "remove_lines(line_start=5, line_end=6)", "remove_lines(line_start=7, line_end=30)")
     assert out.status == EDITED and out.text == "\n".join(DOC.split("\n")[:5])
     # two separate ranges past the end: two errors, ignored
-    out = run(DOC, "remove_lines(line_start=1, line_end=1)\nremove_lines(line_start=12, line_end=15)\n"
-                   "remove_lines(line_start=20, line_end=22)")
+    out = run(
+        DOC,
+        "remove_lines(line_start=1, line_end=1)\nremove_lines(line_start=12, line_end=15)\n"
+        "remove_lines(line_start=20, line_end=22)",
+    )
     assert out.status == IGNORED
 
 
 def test_space_and_empty_sources() -> None:
     spaced = DOC.replace("w1 ", "w1  ")
     # ProX skips "" and " " silently; as a one-argument call " " would delete every space: never applied
-    for prog in ['normalize(source_str=" ", target_str="")', 'normalize(source_str=" ")', 'normalize(source_str="")',
-                 'normalize(source_str=" ")\nnormalize(source_str="", target_str="x")\nkeep_chunk()']:
+    for prog in [
+        'normalize(source_str=" ", target_str="")',
+        'normalize(source_str=" ")',
+        'normalize(source_str="")',
+        'normalize(source_str=" ")\nnormalize(source_str="", target_str="x")\nkeep_chunk()',
+    ]:
         out = run(DOC, prog)
         assert (out.status, out.text) == (KEPT, DOC), prog
         assert all("not counted" in e for e in out.errors)
@@ -147,8 +161,9 @@ def test_normalize_growth_is_bounded_and_fast() -> None:
     assert out.status == IGNORED and out.text == text
     assert time.perf_counter() - t0 < 1.0
     # under the bound it applies; the bound is an option
-    out = apply_chunk_programs(DOC, [parse_program('normalize(source_str="w1 ", target_str="w1 w1 w1 ")')],
-                               DecisionLimits(max_growth=1.01))
+    out = apply_chunk_programs(
+        DOC, [parse_program('normalize(source_str="w1 ", target_str="w1 w1 w1 ")')], DecisionLimits(max_growth=1.01)
+    )
     assert out.status == KEPT and "max_growth 1.01" in out.errors[0]
     out = apply_chunk_programs(DOC, [parse_program('normalize(source_str="w1 ", target_str="w1 w1 w1 ")')])
     assert out.status == EDITED and len(out.text) < 2 * len(DOC)
@@ -160,13 +175,18 @@ def test_fatal_doc_program_is_ignored_like_a_fatal_chunk_program() -> None:
     assert p.fatal and p.calls[0].name == "drop_doc"
     drop, errs = doc_decision(p)
     assert drop is False and any("more than" in e for e in errs)
-    out = apply_chunk_programs(DOC, [parse_program("remove_lines(line_start=0, line_end=1)\n" + junk.replace("drop_doc()", ""))])
+    out = apply_chunk_programs(
+        DOC, [parse_program("remove_lines(line_start=0, line_end=1)\n" + junk.replace("drop_doc()", ""))]
+    )
     assert out.status == IGNORED and out.text == DOC
 
 
 # -- property test against a brute-force oracle ---------------------------------------------------------
 
-def oracle(text: str, calls: list[Call], n_parse_errors: int, limits: DecisionLimits = DecisionLimits()) -> tuple[str, str]:
+
+def oracle(
+    text: str, calls: list[Call], n_parse_errors: int, limits: DecisionLimits = DecisionLimits()
+) -> tuple[str, str]:
     """Whole-text str.replace (as ProX) then a set of removed line numbers; ProX's error counting
     (past-end per merged range, written out as the plain loop its `merge_intervals` is); our decision limits."""
     if not text.split():
@@ -214,19 +234,29 @@ def oracle(text: str, calls: list[Call], n_parse_errors: int, limits: DecisionLi
     return (EDITED if new != text else KEPT), new
 
 
-_line = st.lists(st.sampled_from(["ab", "cd", "ef", "ab cd", " ", "x", "é", "\t", '"', "\\", ",", "=", "(x)"]),
-                 min_size=0, max_size=12).map("".join)
+_line = st.lists(
+    st.sampled_from(["ab", "cd", "ef", "ab cd", " ", "x", "é", "\t", '"', "\\", ",", "=", "(x)"]),
+    min_size=0,
+    max_size=12,
+).map("".join)
 _text = st.lists(_line, min_size=1, max_size=25).map("\n".join)
 _call = st.one_of(
     st.builds(lambda a, b: f"remove_lines(line_start={a}, line_end={b})", st.integers(-2, 30), st.integers(-2, 30)),
     st.builds(lambda a, b: f"remove_lines({a}, {b})", st.integers(0, 30), st.integers(0, 30)),
-    st.builds(lambda a, b: f"remove_lines(line_start={a:03d}, line_end={b:03d})", st.integers(0, 30), st.integers(0, 30)),
-    st.builds(lambda s, t: f"normalize(source_str={s!r}, target_str={t!r})",
-              st.sampled_from(["ab", "cd ", "x", " ", "", "zz", "a\nb", "é", "  "]), st.sampled_from(["", "Q", "ab", "\n"])),
+    st.builds(
+        lambda a, b: f"remove_lines(line_start={a:03d}, line_end={b:03d})", st.integers(0, 30), st.integers(0, 30)
+    ),
+    st.builds(
+        lambda s, t: f"normalize(source_str={s!r}, target_str={t!r})",
+        st.sampled_from(["ab", "cd ", "x", " ", "", "zz", "a\nb", "é", "  "]),
+        st.sampled_from(["", "Q", "ab", "\n"]),
+    ),
     # raw strings as a model writes them: quotes, backslashes, commas, `=` and `)` inside
-    st.builds(lambda s, t: f'normalize(source_str="{s}", target_str="{t}")',
-              st.sampled_from(['"ab"', "a\\b", "ab, cd", "x=y", "(x)", "ab)", '\\"']),
-              st.sampled_from(["", '"', "a,b", "=)", "abababababababababab"])),
+    st.builds(
+        lambda s, t: f'normalize(source_str="{s}", target_str="{t}")',
+        st.sampled_from(['"ab"', "a\\b", "ab, cd", "x=y", "(x)", "ab)", '\\"']),
+        st.sampled_from(["", '"', "a,b", "=)", "abababababababababab"]),
+    ),
     st.builds(lambda s: f'normalize(source_str="{s}")', st.sampled_from(["ab", "x", " ", "cd ef"])),
     st.sampled_from(["keep_chunk()", "skip_chunk()", "garbage(", "drop_doc()", "os.path()", "remove_lines(x, 1)"]),
 )
@@ -281,8 +311,18 @@ def test_cut_splits_only_the_side_it_needs() -> None:
 
     lines = [f"line {i} " + "w " * (i % 5) for i in range(100)]
     text = "\n".join(lines)
-    for ranges in ([(0, 2)], [(97, 99)], [(0, 0), (99, 99)], [(1, 3), (50, 50), (95, 98)], [(10, 12), (90, 99)],
-                   [(0, 99)], [(49, 49)], [(50, 50)], [(0, 49)], [(50, 99)]):
+    for ranges in (
+        [(0, 2)],
+        [(97, 99)],
+        [(0, 0), (99, 99)],
+        [(1, 3), (50, 50), (95, 98)],
+        [(10, 12), (90, 99)],
+        [(0, 99)],
+        [(49, 49)],
+        [(50, 50)],
+        [(0, 49)],
+        [(50, 99)],
+    ):
         kept = "\n".join(x for i, x in enumerate(lines) if not any(a <= i <= b for a, b in ranges))
         words = sum(len(x.split()) for i, x in enumerate(lines) if any(a <= i <= b for a, b in ranges))
         assert _cut(text, 100, ranges, True) == (kept, words), ranges
@@ -290,8 +330,11 @@ def test_cut_splits_only_the_side_it_needs() -> None:
 
 
 @settings(max_examples=400, deadline=None, derandomize=True)
-@given(_text, st.sampled_from(["ab", "b", "x", "é", "ab cd", "a", "(x)", ",", '"']),
-       st.sampled_from(["Q", "ab", "a b", "xyz", "Q\tR", "é é"]))
+@given(
+    _text,
+    st.sampled_from(["ab", "b", "x", "é", "ab cd", "a", "(x)", ",", '"']),
+    st.sampled_from(["Q", "ab", "a b", "xyz", "Q\tR", "é é"]),
+)
 def test_word_delta_is_exact(text: str, src: str, dst: str) -> None:
     from curate.refiners.apply import _word_delta
 
@@ -306,24 +349,96 @@ SENTINEL = "/tmp/curate_prox_fuzz_sentinel"
 HOSTILE = [
     "__import__('os').system('touch " + SENTINEL + "')",
     "open('" + SENTINEL + "', 'w').write('x')",
-    "exec(\"open('" + SENTINEL + "','w')\")", "eval('1')", "breakpoint()", "exit()", "globals()",
-    "().__class__.__bases__[0].__subclasses__()", "remove_lines.__globals__", "normalize.__code__",
-    "remove_lines(line_start=" + "9" * 5000 + ", line_end=1)", "remove_lines(line_start=10**10**10, line_end=1)",
-    "remove_lines(line_start=" + "(" * 500 + "1" + ")" * 500 + ", line_end=2)", "[" * 10000, "-" * 5000 + "1",
-    "normalize(source_str='" + "a" * 1_000_000 + "', target_str='')", "x" * 2_000_000,
-    'normalize(source_str="unbalanced, target_str="")', "normalize(source_str='''", "keep_chunk(",
-    "remove_lines(line_start=0, line_end=2)\x00", "ｒｅｍｏｖｅ_ｌｉｎｅｓ(line_start=0, line_end=1)",
-    "remove_lines(line_start=٣, line_end=٤)", "remove\u200b_lines(line_start=0, line_end=1)", "normalize(source_str='\ud800')",
-    "normalize(source_str='\u202eevil', target_str='')", "drop_doc() if True else keep_doc()", "lambda: drop_doc()",
-    "[drop_doc() for _ in range(10**9)]", "async def f(): pass", "await drop_doc()", "yield 1", "del remove_lines",
-    "remove_lines(line_start=0, line_end=1) # comment", "\\\nremove_lines(0, 1)", "remove_lines(0,\n1)",
-    "keep_chunk()\n" * 1000, "normalize(*['a'])", "normalize(**{'source_str': 'a'})", "f'{__import__(\"os\")}'",
+    "exec(\"open('" + SENTINEL + "','w')\")",
+    "eval('1')",
+    "breakpoint()",
+    "exit()",
+    "globals()",
+    "().__class__.__bases__[0].__subclasses__()",
+    "remove_lines.__globals__",
+    "normalize.__code__",
+    "remove_lines(line_start=" + "9" * 5000 + ", line_end=1)",
+    "remove_lines(line_start=10**10**10, line_end=1)",
+    "remove_lines(line_start=" + "(" * 500 + "1" + ")" * 500 + ", line_end=2)",
+    "[" * 10000,
+    "-" * 5000 + "1",
+    "normalize(source_str='" + "a" * 1_000_000 + "', target_str='')",
+    "x" * 2_000_000,
+    'normalize(source_str="unbalanced, target_str="")',
+    "normalize(source_str='''",
+    "keep_chunk(",
+    "remove_lines(line_start=0, line_end=2)\x00",
+    "ｒｅｍｏｖｅ_ｌｉｎｅｓ(line_start=0, line_end=1)",
+    "remove_lines(line_start=٣, line_end=٤)",
+    "remove\u200b_lines(line_start=0, line_end=1)",
+    "normalize(source_str='\ud800')",
+    "normalize(source_str='\u202eevil', target_str='')",
+    "drop_doc() if True else keep_doc()",
+    "lambda: drop_doc()",
+    "[drop_doc() for _ in range(10**9)]",
+    "async def f(): pass",
+    "await drop_doc()",
+    "yield 1",
+    "del remove_lines",
+    "remove_lines(line_start=0, line_end=1) # comment",
+    "\\\nremove_lines(0, 1)",
+    "remove_lines(0,\n1)",
+    "keep_chunk()\n" * 1000,
+    "normalize(*['a'])",
+    "normalize(**{'source_str': 'a'})",
+    "f'{__import__(\"os\")}'",
 ]
-TOKENS = ["remove_lines", "normalize", "keep_chunk", "drop_doc", "(", ")", "=", ",", "'", '"', "line_start", "line_end",
-          "source_str", "target_str", "0", "1", "42", "-7", "999999", " ", "\n", ".", "[", "]", "__import__", "os",
-          "lambda", ":", "*", "**", "f'", "\\", "#", "é", "\u200b", "\x00", "{", "}", ";", "import", "1e9", "True"]
-VALID = ["remove_lines(line_start=1, line_end=3)", 'normalize(source_str="line2", target_str="LINE")',
-         "keep_chunk()", "remove_lines(0, 0)", "normalize('w5 ', '')"]
+TOKENS = [
+    "remove_lines",
+    "normalize",
+    "keep_chunk",
+    "drop_doc",
+    "(",
+    ")",
+    "=",
+    ",",
+    "'",
+    '"',
+    "line_start",
+    "line_end",
+    "source_str",
+    "target_str",
+    "0",
+    "1",
+    "42",
+    "-7",
+    "999999",
+    " ",
+    "\n",
+    ".",
+    "[",
+    "]",
+    "__import__",
+    "os",
+    "lambda",
+    ":",
+    "*",
+    "**",
+    "f'",
+    "\\",
+    "#",
+    "é",
+    "\u200b",
+    "\x00",
+    "{",
+    "}",
+    ";",
+    "import",
+    "1e9",
+    "True",
+]
+VALID = [
+    "remove_lines(line_start=1, line_end=3)",
+    'normalize(source_str="line2", target_str="LINE")',
+    "keep_chunk()",
+    "remove_lines(0, 0)",
+    "normalize('w5 ', '')",
+]
 
 
 def _programs(n: int, rng: random.Random):  # noqa: ANN202
@@ -380,6 +495,7 @@ def test_fuzz_100k_programs() -> None:
 
 
 # -- hostile output through the real stage and the real Parquet writer (issue 11 point 10) -------------------
+
 
 class _Fixed:
     """Stands in for the model (the one thing a CPU test cannot run): returns given outputs per stage."""
@@ -438,8 +554,8 @@ def test_hostile_strings_reach_parquet_encodable(tmp_path) -> None:  # noqa: ANN
     rows = pq.read_table(tmp_path / "out").to_pylist()
     assert len(rows) == 8
     for row in rows:
-        for k, v in row.items():
-            for x in (v if isinstance(v, list) else [v]):
+        for _k, v in row.items():
+            for x in v if isinstance(v, list) else [v]:
                 if isinstance(x, str):
                     x.encode("utf-8")  # strict: raises on a surrogate
     statuses = {row["prox_status"] for row in rows}

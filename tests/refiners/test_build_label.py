@@ -63,9 +63,12 @@ def test_heuristics_teacher_dclm_labels_cli(tmp_path: Path, data_dir: Path) -> N
     inp.mkdir()
     for k in range(2):  # two files -> two tasks, two SFT files
         (inp / f"part{k}.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs[k::2]))
-    cfg = {"input": {"format": "jsonl", "path": str(inp)}, "output": {"path": str(tmp_path / "out")},
-           "executor": {"tasks": 2, "workers": 1},
-           "stages": [{"stage": "refiner_label", "teacher": {"kind": "heuristics"}}]}
+    cfg = {
+        "input": {"format": "jsonl", "path": str(inp)},
+        "output": {"path": str(tmp_path / "out")},
+        "executor": {"tasks": 2, "workers": 1},
+        "stages": [{"stage": "refiner_label", "teacher": {"kind": "heuristics"}}],
+    }
     (tmp_path / "label.yaml").write_text(json.dumps(cfg))
     assert curate_main(["refiner", "label", str(tmp_path / "label.yaml"), "--no-progress"]) == 0
     out = tmp_path / "out"
@@ -77,7 +80,8 @@ def test_heuristics_teacher_dclm_labels_cli(tmp_path: Path, data_dir: Path) -> N
     expected = {builder.doc_prompts([d["text"]])[0].text: d["label"] for d in docs}
     assert len(doc_rows) == 20
     assert sorted((r["prompt"], r["target"]) for r in doc_rows) == sorted(
-        (p, "drop_doc()" if lab == 0 else "keep_doc()") for p, lab in expected.items())
+        (p, "drop_doc()" if lab == 0 else "keep_doc()") for p, lab in expected.items()
+    )
     # chunk stage: one row per chunk prompt prox_refine builds, in prox_refine's exact prompt strings
     refiner = ProxRefiner(ProxRefineOptions(backend="boilerplate"))
     want = sorted(p.text for d in docs for p in refiner.builder("chunk").chunk_prompts([d["text"]])[0])
@@ -110,33 +114,41 @@ def test_heuristics_teacher_dclm_labels_cli(tmp_path: Path, data_dir: Path) -> N
 
 
 def test_heuristic_line_rules_hand_checked(tmp_path: Path) -> None:
-    text = "\n".join([
-        "Home | News | Sport | Weather | Contact",  # 0 navigation (boilerplate)
-        "The council approved the new budget on Tuesday after a long debate.",  # 1
-        "Please enable JavaScript to view the comments.",  # 2 C4 javascript line
-        "",  # 3 blank between two removed lines: joins their run
-        "Read our privacy policy and terms of use.",  # 4 C4 policy line
-        "The vote was close, with seven members in favour and six against it.",  # 5
-        "Sport",  # 6 C4: under 3 words, no terminal punctuation
-        "Officials said the budget would fund two new schools and a library...",  # 7 Gopher: ends in an ellipsis
-        "Home | News | Sport | Weather | Contact",  # 8 repeated line (and navigation)
-        "Residents can comment on the plan until the end of the month.",  # 9
-    ])
+    text = "\n".join(
+        [
+            "Home | News | Sport | Weather | Contact",  # 0 navigation (boilerplate)
+            "The council approved the new budget on Tuesday after a long debate.",  # 1
+            "Please enable JavaScript to view the comments.",  # 2 C4 javascript line
+            "",  # 3 blank between two removed lines: joins their run
+            "Read our privacy policy and terms of use.",  # 4 C4 policy line
+            "The vote was close, with seven members in favour and six against it.",  # 5
+            "Sport",  # 6 C4: under 3 words, no terminal punctuation
+            "Officials said the budget would fund two new schools and a library...",  # 7 Gopher: ends in an ellipsis
+            "Home | News | Sport | Weather | Contact",  # 8 repeated line (and navigation)
+            "Residents can comment on the plan until the end of the month.",  # 9
+        ]
+    )
     t = HeuristicsTeacher(TeacherOptions(kind="heuristics"))
     assert t.removed_lines(text) == [0, 2, 4, 6, 7, 8]
-    rows, extra, _ = _label([{"text": text, "id": "d"}], {"kind": "heuristics"}, tmp_path, doc_stage=False,
-                            max_removed_share=1.0)
+    rows, extra, _ = _label(
+        [{"text": text, "id": "d"}], {"kind": "heuristics"}, tmp_path, doc_stage=False, max_removed_share=1.0
+    )
     [row] = rows
-    assert row["target"] == "remove_lines(line_start=0, line_end=0)\nremove_lines(line_start=2, line_end=4)\n" \
-                            "remove_lines(line_start=6, line_end=8)"
+    assert (
+        row["target"] == "remove_lines(line_start=0, line_end=0)\nremove_lines(line_start=2, line_end=4)\n"
+        "remove_lines(line_start=6, line_end=8)"
+    )
     assert extra["chunk/valid"] == 1 and extra["chunk/edited"] == 1
     # the removal share cap: 6 of 9 non-blank lines > 0.5 -> the first 4 removed lines are kept
     rows, extra, _ = _label([{"text": text, "id": "d"}], {"kind": "heuristics"}, tmp_path / "cap", doc_stage=False)
-    assert rows[0]["target"] == "remove_lines(line_start=0, line_end=0)\nremove_lines(line_start=2, line_end=4)\n" \
-                                "remove_lines(line_start=6, line_end=6)"
+    assert (
+        rows[0]["target"] == "remove_lines(line_start=0, line_end=0)\nremove_lines(line_start=2, line_end=4)\n"
+        "remove_lines(line_start=6, line_end=6)"
+    )
     assert rows[0]["capped"] and extra["chunk/capped"] == 1
-    rows, extra, _ = _label([{"text": text, "id": "d"}], {"kind": "heuristics"}, tmp_path / "drop", doc_stage=False,
-                            over_limit="drop")
+    rows, extra, _ = _label(
+        [{"text": text, "id": "d"}], {"kind": "heuristics"}, tmp_path / "drop", doc_stage=False, over_limit="drop"
+    )
     assert not rows[0]["valid"] and "max_removed_share" in rows[0]["reason"] and extra["chunk/invalid"] == 1
 
 
@@ -150,8 +162,9 @@ def test_boilerplate_teacher_is_the_boilerplate_backend(tmp_path: Path, sample_d
     for r in rows:
         assert r["raw"] == raw[r["prompt"]] and r["teacher"] == "boilerplate"
         if r["valid"]:  # canonical form of the same calls
-            assert [c.text for c in parse_program(r["target"]).calls if c.name != "keep_chunk"] == \
-                [c.text for c in parse_program(raw[r["prompt"]]).calls if c.name != "keep_chunk"] or r["capped"]
+            assert [c.text for c in parse_program(r["target"]).calls if c.name != "keep_chunk"] == [
+                c.text for c in parse_program(raw[r["prompt"]]).calls if c.name != "keep_chunk"
+            ] or r["capped"]
 
 
 def test_jsonl_pairs_teacher_counts_invalid(tmp_path: Path, data_dir: Path) -> None:
@@ -184,21 +197,47 @@ def test_jsonl_teacher_reads_prox_refine_output(tmp_path: Path, sample_dir: Path
     texts = sample_texts(sample_dir, 20)
     inp = tmp_path / "in.jsonl"
     inp.write_text("".join(json.dumps({"text": t, "id": str(i), "orig": t}) + "\n" for i, t in enumerate(texts)))
-    refine = parse_config({"input": {"format": "jsonl", "path": str(inp)},
-                           "output": {"path": str(tmp_path / "refined"), "metadata_columns": ["orig"]},
-                           "stages": [{"stage": "prox_refine", "backend": "boilerplate", "doc_stage": False,
-                                       "min_words_kept": 0, "min_fraction_kept": 0}]})
+    refine = parse_config(
+        {
+            "input": {"format": "jsonl", "path": str(inp)},
+            "output": {"path": str(tmp_path / "refined"), "metadata_columns": ["orig"]},
+            "stages": [
+                {
+                    "stage": "prox_refine",
+                    "backend": "boilerplate",
+                    "doc_stage": False,
+                    "min_words_kept": 0,
+                    "min_fraction_kept": 0,
+                }
+            ],
+        }
+    )
     assert run_config(refine, progress=False)["complete"]
     # the original text (kept as a column) is what the programs' line numbers refer to
-    label = parse_config({"input": {"format": "parquet", "path": str(tmp_path / "refined" / "data"), "text_key": "orig"},
-                          "output": {"path": str(tmp_path / "label")},
-                          "stages": [{"stage": "refiner_label", "doc_stage": False, "max_removed_share": 1.0,
-                                      "teacher": {"kind": "jsonl", "chunk_program_field": "prox_chunk_programs"}}]})
+    label = parse_config(
+        {
+            "input": {"format": "parquet", "path": str(tmp_path / "refined" / "data"), "text_key": "orig"},
+            "output": {"path": str(tmp_path / "label")},
+            "stages": [
+                {
+                    "stage": "refiner_label",
+                    "doc_stage": False,
+                    "max_removed_share": 1.0,
+                    "teacher": {"kind": "jsonl", "chunk_program_field": "prox_chunk_programs"},
+                }
+            ],
+        }
+    )
     stats = run_config(label, progress=False)
     rows = read_sft([str(tmp_path / "label")], valid_only=False)
-    assert len(rows) >= 20 and sum(r["target"] != "keep_chunk()" for r in rows) >= 1 and all(r["valid"] for r in rows), [r["reason"] for r in rows if not r["valid"]]
-    raw = {p.text: g.text for ps in PromptBuilder(token_ids=False).chunk_prompts(texts) for p, g in
-           zip(ps, BoilerplateBackend().generate(ps, 256))}
+    assert (
+        len(rows) >= 20 and sum(r["target"] != "keep_chunk()" for r in rows) >= 1 and all(r["valid"] for r in rows)
+    ), [r["reason"] for r in rows if not r["valid"]]
+    raw = {
+        p.text: g.text
+        for ps in PromptBuilder(token_ids=False).chunk_prompts(texts)
+        for p, g in zip(ps, BoilerplateBackend().generate(ps, 256))
+    }
     assert all(r["raw"] == raw[r["prompt"]] for r in rows)
     assert stats["complete"]
 
@@ -206,15 +245,25 @@ def test_jsonl_teacher_reads_prox_refine_output(tmp_path: Path, sample_dir: Path
 def test_chunk_target_checks() -> None:
     text = "a one\nb two\nc three\nd four\n\ne five"
     p = Prompt("chunk", "", [], first_line=0, last_line=5)
-    assert chunk_target("remove_lines(0, 1)\nkeep_chunk()", p, text, 0.5, "cap") == \
-        ("remove_lines(line_start=0, line_end=1)", False)
-    assert chunk_target('normalize("two", "2")\nremove_lines(line_start=3, line_end=5)', p, text, 1.0, "cap") == \
-        ('normalize(source_str="two", target_str="2")\nremove_lines(line_start=3, line_end=5)', False)
+    assert chunk_target("remove_lines(0, 1)\nkeep_chunk()", p, text, 0.5, "cap") == (
+        "remove_lines(line_start=0, line_end=1)",
+        False,
+    )
+    assert chunk_target('normalize("two", "2")\nremove_lines(line_start=3, line_end=5)', p, text, 1.0, "cap") == (
+        'normalize(source_str="two", target_str="2")\nremove_lines(line_start=3, line_end=5)',
+        False,
+    )
     # 5 of 5 non-blank lines > 0.6 -> capped to the first 3
-    assert chunk_target("remove_lines(line_start=0, line_end=3)\nremove_lines(line_start=5, line_end=5)", p, text,
-                        0.6, "cap") == ("remove_lines(line_start=0, line_end=2)", True)
-    for bad, why in (("remove_lines(line_start=4, line_end=9)", "outside chunk"), ('normalize("zzz", "y")', "not in chunk"),
-                     ("drop_doc()", "parse"), ("print(1)", "parse"), ("remove_lines(line_start=2, line_end=1)", "outside")):
+    assert chunk_target(
+        "remove_lines(line_start=0, line_end=3)\nremove_lines(line_start=5, line_end=5)", p, text, 0.6, "cap"
+    ) == ("remove_lines(line_start=0, line_end=2)", True)
+    for bad, why in (
+        ("remove_lines(line_start=4, line_end=9)", "outside chunk"),
+        ('normalize("zzz", "y")', "not in chunk"),
+        ("drop_doc()", "parse"),
+        ("print(1)", "parse"),
+        ("remove_lines(line_start=2, line_end=1)", "outside"),
+    ):
         with pytest.raises(Invalid, match=why):
             chunk_target(bad, p, text, 1.0, "cap")
     with pytest.raises(Invalid, match="no decision"):
@@ -226,9 +275,13 @@ def test_document_programs_split_over_chunks() -> None:
     text = "\n".join(f"line {i} &amp; more" if i == 4 else f"line {i}" for i in range(8))
     ps = [Prompt("chunk", "", [], first_line=0, last_line=2), Prompt("chunk", "", [], first_line=3, last_line=7)]
     out = split_document_program('remove_lines(line_start=1, line_end=5)\nnormalize("&amp;", "&")', text, ps)
-    assert out == ["remove_lines(line_start=1, line_end=2)",
-                   'normalize(source_str="&amp;", target_str="&")\nremove_lines(line_start=3, line_end=5)']
-    merged = merge_programs(["remove_lines(line_start=0, line_end=1)", "keep_chunk()", "remove_lines(line_start=1, line_end=2)"])
+    assert out == [
+        "remove_lines(line_start=1, line_end=2)",
+        'normalize(source_str="&amp;", target_str="&")\nremove_lines(line_start=3, line_end=5)',
+    ]
+    merged = merge_programs(
+        ["remove_lines(line_start=0, line_end=1)", "keep_chunk()", "remove_lines(line_start=1, line_end=2)"]
+    )
     assert merged.program == "remove_lines(line_start=0, line_end=2)"
     bad = merge_programs(["remove_lines(0, 1)", "not a program"])
     assert bad.program is None and bad.reason.startswith("parse: template 1:") and bad.raw.endswith("not a program")
@@ -236,9 +289,14 @@ def test_document_programs_split_over_chunks() -> None:
 
 def test_model_teacher_score_rule_and_templates() -> None:
     o = TeacherOptions(kind="model", model="x")
-    cases = {"Educational score: 1\nFormat score: 5": "drop_doc()", "Educational score: 3 Format score: 0": "keep_doc()",
-             "Educational score: 2\nFormat score: 4": "keep_doc()", "Educational score: 2\nFormat score: 3": "drop_doc()",
-             "**Educational score: 4**": "keep_doc()", "I cannot rate this.": None}
+    cases = {
+        "Educational score: 1\nFormat score: 5": "drop_doc()",
+        "Educational score: 3 Format score: 0": "keep_doc()",
+        "Educational score: 2\nFormat score: 4": "keep_doc()",
+        "Educational score: 2\nFormat score: 3": "drop_doc()",
+        "**Educational score: 4**": "keep_doc()",
+        "I cannot rate this.": None,
+    }
     assert {k: doc_decision_from_scores(k, o) for k in cases} == cases
     strict = TeacherOptions(kind="model", model="x", edu_keep_from=4, format_keep_from=6)
     assert doc_decision_from_scores("Educational score: 3\nFormat score: 5", strict) == "drop_doc()"

@@ -50,8 +50,10 @@ def eight(short_sft: list[dict]) -> list[dict]:
     for r in short_sft:
         by.setdefault(r["doc_id"], []).append(r)
     drops = [rs for rs in by.values() if any(r["target"] == "drop_doc()" for r in rs)][:2]
-    keeps = sorted((rs for rs in by.values() if any(r["target"] == "keep_doc()" for r in rs)),
-                   key=lambda rs: -sum(r["stage"] == "chunk" and r["target"] != "keep_chunk()" for r in rs))[:2]
+    keeps = sorted(
+        (rs for rs in by.values() if any(r["target"] == "keep_doc()" for r in rs)),
+        key=lambda rs: -sum(r["stage"] == "chunk" and r["target"] != "keep_chunk()" for r in rs),
+    )[:2]
     out = [r for rs in drops + keeps for r in rs if r["stage"] == "doc"]
     for rs in keeps:
         out += [r for r in rs if r["stage"] == "chunk" and r["target"] != "keep_chunk()"][:2]
@@ -63,15 +65,37 @@ def eight(short_sft: list[dict]) -> list[dict]:
 def student(eight: list[dict], tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     out = tmp_path_factory.mktemp("student") / "refiner"
     # 80 steps: the fewest at which every target came out exactly (60 left one digit wrong)
-    cfg = TrainConfig(data=[], output=str(out), preset="tiny", batch_size=8, micro_batch_size=8, epochs=80,
-                      max_steps=80, lr=1e-2, min_lr=1e-3, progress=False, log_every=1000)
+    cfg = TrainConfig(
+        data=[],
+        output=str(out),
+        preset="tiny",
+        batch_size=8,
+        micro_batch_size=8,
+        epochs=80,
+        max_steps=80,
+        lr=1e-2,
+        min_lr=1e-3,
+        progress=False,
+        log_every=1000,
+    )
     return out, train(cfg, rows=eight)
 
 
 def test_few_steps_lower_the_loss(short_sft: list[dict], tmp_path: Path) -> None:
     rows = select(short_sft)[:32]
-    r = train(TrainConfig(data=[], output=str(tmp_path / "m"), preset="tiny", batch_size=8, micro_batch_size=4,
-                          epochs=1, lr=1e-2, progress=False), rows=rows)
+    r = train(
+        TrainConfig(
+            data=[],
+            output=str(tmp_path / "m"),
+            preset="tiny",
+            batch_size=8,
+            micro_batch_size=4,
+            epochs=1,
+            lr=1e-2,
+            progress=False,
+        ),
+        rows=rows,
+    )
     assert r.steps == 4 and len(r.losses) == 4
     assert r.losses[0] > 9.5  # ln(32000) = 10.4: untrained
     assert r.losses[-1] < r.losses[0] - 1.0
@@ -83,7 +107,13 @@ def test_student_reproduces_its_eight_targets(student, eight: list[dict]) -> Non
     assert result.examples == 8 and result.losses[-1] < result.losses[0] / 100
     preds = predict(ModelSpec("student", "transformers", str(folder)), eight, dtype="float32", device="cpu")
     assert preds == [r["target"] for r in eight]
-    for name in ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+    for name in (
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ):
         assert (folder / name).is_file()
     assert json.loads((folder / "curate_refiner.json").read_text())["trained"] is True
 
@@ -97,15 +127,27 @@ def test_trained_folder_in_prox_refine_both_backends(student, eight: list[dict],
     folder, _ = student
     ids = [r["doc_id"] for r in eight if r["stage"] == "doc"]
     docs = [d for d in short_docs if d["id"] in ids]
-    common = {"stage": "prox_refine", "doc_model": str(folder), "chunk_model": str(folder), "doc_max_tokens": 16,
-              "chunk_max_tokens": 64, **SHORT, "min_words_kept": 0, "min_fraction_kept": 0}
+    common = {
+        "stage": "prox_refine",
+        "doc_model": str(folder),
+        "chunk_model": str(folder),
+        "doc_max_tokens": 16,
+        "chunk_max_tokens": 64,
+        **SHORT,
+        "min_words_kept": 0,
+        "min_fraction_kept": 0,
+    }
     results = {}
     for backend, extra in (("transformers", {"dtype": "float32", "device": "cpu"}), ("vllm", VLLM)):
         r = run_stages(docs, [{**common, "backend": backend, **extra}])
         st = r.stage("prox_refine")
         assert st["conserved"] and st["docs_in"] == 4
-        results[backend] = (st["dropped"], sorted((d.id, d.text, d.metadata["prox_doc_program"],
-                                                   tuple(d.metadata["prox_chunk_programs"])) for d in r.docs))
+        results[backend] = (
+            st["dropped"],
+            sorted(
+                (d.id, d.text, d.metadata["prox_doc_program"], tuple(d.metadata["prox_chunk_programs"])) for d in r.docs
+            ),
+        )
     assert results["vllm"] == results["transformers"]
     dropped, kept = results["vllm"]
     # memorized doc decisions: the two low-quality documents go, the two others pass the doc stage (the
@@ -130,8 +172,15 @@ def test_model_teacher_labels_20_docs_through_vllm(student, short_docs: list[dic
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     folder, _ = student
     docs = short_docs[:20]
-    teacher = {"kind": "model", "backend": "vllm", "model": str(folder), **VLLM, "max_document_tokens": 64,
-               "doc_new_tokens": 24, "chunk_new_tokens": 24}
+    teacher = {
+        "kind": "model",
+        "backend": "vllm",
+        "model": str(folder),
+        **VLLM,
+        "max_document_tokens": 64,
+        "doc_new_tokens": 24,
+        "chunk_new_tokens": 24,
+    }
     # default prompt sizes: one chunk per short document, three template prompts per chunk
     res = run_stages(docs, [{"stage": "refiner_label", "teacher": teacher}], work_dir=str(tmp_path))
     st = res.stage("refiner_label")
@@ -161,18 +210,37 @@ def test_model_teacher_labels_20_docs_through_vllm(student, short_docs: list[dic
 
 def test_metrics_hand_computed() -> None:
     def row(stage: str, target: str, first: int = 0, last: int = -1) -> dict:
-        return {"doc_id": "d", "stage": stage, "chunk": 0, "first_line": first, "last_line": last, "prompt": "<s>x",
-                "target": target, "valid": True}
+        return {
+            "doc_id": "d",
+            "stage": stage,
+            "chunk": 0,
+            "first_line": first,
+            "last_line": last,
+            "prompt": "<s>x",
+            "target": target,
+            "valid": True,
+        }
 
-    rows = [row("doc", "drop_doc()"), row("doc", "drop_doc()"), row("doc", "keep_doc()"), row("doc", "keep_doc()"),
-            row("doc", "drop_doc()"),
-            row("chunk", "remove_lines(line_start=0, line_end=3)", 0, 9),
-            row("chunk", 'normalize(source_str="&amp;", target_str="&")\nremove_lines(line_start=12, line_end=12)', 10, 19),
-            row("chunk", "keep_chunk()", 20, 29)]
-    preds = ["drop_doc()", "keep_doc()", "drop_doc()", "keep_doc()", "junk",  # TP, FN, FP, TN, FN (invalid = keep)
-             "remove_lines(line_start=2, line_end=5)",  # gold 0-3: TP 2, FP 2, FN 2
-             'normalize(source_str="&amp;", target_str="&")\nremove_lines(line_start=12, line_end=30)',  # clipped to 19: TP 1, FP 7
-             "remove_lines(line_start=20, line_end=21)\nbad()\nworse()"]  # 2 errors: ignored, nothing removed
+    rows = [
+        row("doc", "drop_doc()"),
+        row("doc", "drop_doc()"),
+        row("doc", "keep_doc()"),
+        row("doc", "keep_doc()"),
+        row("doc", "drop_doc()"),
+        row("chunk", "remove_lines(line_start=0, line_end=3)", 0, 9),
+        row("chunk", 'normalize(source_str="&amp;", target_str="&")\nremove_lines(line_start=12, line_end=12)', 10, 19),
+        row("chunk", "keep_chunk()", 20, 29),
+    ]
+    preds = [
+        "drop_doc()",
+        "keep_doc()",
+        "drop_doc()",
+        "keep_doc()",
+        "junk",  # TP, FN, FP, TN, FN (invalid = keep)
+        "remove_lines(line_start=2, line_end=5)",  # gold 0-3: TP 2, FP 2, FN 2
+        'normalize(source_str="&amp;", target_str="&")\nremove_lines(line_start=12, line_end=30)',  # clipped to 19: TP 1, FP 7
+        "remove_lines(line_start=20, line_end=21)\nbad()\nworse()",
+    ]  # 2 errors: ignored, nothing removed
     m = score(rows, preds)
     assert m["doc"]["counts"] == {"tp": 1, "fp": 1, "fn": 2, "tn": 1}
     assert m["doc"]["f1"] == pytest.approx(2 * 1 / (2 * 1 + 1 + 2))  # 0.4
@@ -188,10 +256,29 @@ def test_metrics_hand_computed() -> None:
 def test_eval_cli_side_by_side(student, eight: list[dict], tmp_path: Path) -> None:  # noqa: ANN001
     folder, _ = student
     data = tmp_path / "heldout.parquet"
-    pq.write_table(pa.Table.from_pylist([{k: r.get(k) for k in SFT_SCHEMA.names} for r in eight], schema=SFT_SCHEMA), data)
+    pq.write_table(
+        pa.Table.from_pylist([{k: r.get(k) for k in SFT_SCHEMA.names} for r in eight], schema=SFT_SCHEMA), data
+    )
     out = tmp_path / "eval.json"
-    assert curate_main(["refiner", "eval", "--data", str(data), "--model", f"student=transformers:{folder}",
-                        "--model", "boilerplate", "--device", "cpu", "--json", str(out)]) == 0
+    assert (
+        curate_main(
+            [
+                "refiner",
+                "eval",
+                "--data",
+                str(data),
+                "--model",
+                f"student=transformers:{folder}",
+                "--model",
+                "boilerplate",
+                "--device",
+                "cpu",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = json.loads(out.read_text())
     assert list(res) == ["student", "boilerplate"]
     assert res["student"]["doc"]["f1"] == 1.0 and res["student"]["chunk"]["line_f1"] == 1.0
@@ -205,7 +292,9 @@ def test_resume_continues_to_the_same_weights(short_sft: list[dict], tmp_path: P
     from safetensors.torch import load_file
 
     rows = select(short_sft)[:16]
-    cfg = dict(data=[], preset="tiny", batch_size=4, micro_batch_size=2, epochs=1, lr=3e-3, progress=False, save_steps=2)
+    cfg = dict(
+        data=[], preset="tiny", batch_size=4, micro_batch_size=2, epochs=1, lr=3e-3, progress=False, save_steps=2
+    )
     a = train(TrainConfig(output=str(tmp_path / "a"), **cfg), rows=rows)
     assert a.steps == 4 and (tmp_path / "a" / "checkpoints" / "step-2" / "optimizer.pt").is_file()
     # an interrupted run: only the step-2 checkpoint exists
@@ -233,9 +322,16 @@ def test_presets_match_the_prox_architecture(tmp_path: Path) -> None:
 
     p = PRESETS["0.3b"]
     cfg = llama_config(p)
-    assert (cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads,
-            cfg.intermediate_size, cfg.vocab_size, cfg.max_position_embeddings, cfg.head_dim) == \
-        (24, 1280, 16, 1, 2048, 32000, 2048, 80)
+    assert (
+        cfg.num_hidden_layers,
+        cfg.hidden_size,
+        cfg.num_attention_heads,
+        cfg.num_key_value_heads,
+        cfg.intermediate_size,
+        cfg.vocab_size,
+        cfg.max_position_embeddings,
+        cfg.head_dim,
+    ) == (24, 1280, 16, 1, 2048, 32000, 2048, 80)
     with torch.device("meta"):
         n = sum(x.numel() for x in LlamaForCausalLM(cfg).parameters())
     assert n == p.params() and 0.3e9 < n < 0.4e9

@@ -65,7 +65,7 @@ def test_numbering_is_global_and_widens_past_999(builder: PromptBuilder) -> None
     text = "\n".join(f"l{i}" for i in range(1002))
     chunks = PromptBuilder(max_chunk_tokens=200).chunk_prompts([text])[0]
     assert len(chunks) > 1
-    body = "\n".join(c.text[len(SYS) + len("[doc]\n"): -len("\n[/doc] [/INST]")] for c in chunks)
+    body = "\n".join(c.text[len(SYS) + len("[doc]\n") : -len("\n[/doc] [/INST]")] for c in chunks)
     assert body.split("\n")[0] == "[000]l0"
     assert body.split("\n")[999] == "[999]l999"
     assert body.split("\n")[1001] == "[1001]l1001"
@@ -77,7 +77,7 @@ def test_over_long_line_gets_its_own_cut_chunk() -> None:
     long = " ".join(["word"] * 100)
     [chunks] = b.chunk_prompts([f"short\n{long}\nend"])
     assert [(c.first_line, c.last_line, c.truncated_lines) for c in chunks] == [(0, 0, []), (1, 1, [1]), (2, 2, [])]
-    cut = chunks[1].text[len(SYS) + len("[doc]\n"): -len("\n[/doc] [/INST]")]
+    cut = chunks[1].text[len(SYS) + len("[doc]\n") : -len("\n[/doc] [/INST]")]
     assert cut.startswith("[001]word word") and len(cut) < len(long)
     assert len(b.tok.encode(cut).ids) <= 30  # with its BOS, as ProX counts
 
@@ -86,7 +86,7 @@ def test_doc_truncated_to_max_tokens(builder: PromptBuilder) -> None:
     doc = " ".join(f"w{i}" for i in range(3000))
     p = builder.doc_prompts([doc])[0]
     assert p.text.endswith(" [/INST]")
-    user = p.text[len(SYS): -len(" [/INST]")]
+    user = p.text[len(SYS) : -len(" [/INST]")]
     assert doc.startswith(user) and len(user) < len(doc)
     n = len(builder.tok.encode(user, add_special_tokens=False).ids)
     assert 1990 <= n <= 2000

@@ -54,13 +54,14 @@ EXPECTED = {
     "'\"' at a string's end (ProX strips every quote there)": 5,
     "single-quoted strings (ProX keeps the quotes in the text)": 26,
     "positional arguments (ProX: error)": 11,
-    "one-argument normalize(source_str=\" \") (ProX deletes every space)": 26,
+    'one-argument normalize(source_str=" ") (ProX deletes every space)': 26,
     "truncated last line (ProX: 2 errors and a partial call applied)": 21,
     "ignored program whose processed text has <= 10 words (ProX drops)": 1,
 }
 
 
 # -- the ProX-compatible reading -----------------------------------------------------------------------------
+
 
 def _prox_line(op: str) -> tuple[tuple | None, int]:
     """One program line as ProX's execute_operations reads it: (effect, errors counted)."""
@@ -165,7 +166,7 @@ def _kind(line: str) -> str:
         c = parse_line(s)
     except Rejected:
         return f"rejected by us: {s[:40]}"
-    head = s[s.index("(") + 1:].lstrip()
+    head = s[s.index("(") + 1 :].lstrip()
     if c.name == "normalize":
         if head.startswith(("'", "source_str='", "target_str='")):
             return "single-quoted strings (ProX keeps the quotes in the text)"
@@ -173,7 +174,7 @@ def _kind(line: str) -> str:
             return "positional arguments (ProX: error)"
         a, b = c.arg("source_str"), c.arg("target_str")
         if a == " " and "target_str" not in s:
-            return "one-argument normalize(source_str=\" \") (ProX deletes every space)"
+            return 'one-argument normalize(source_str=" ") (ProX deletes every space)'
         if ")" in a + b:
             return "')' inside a string (ProX cuts the call at the first ')')"
         if "," in a + b:
@@ -188,6 +189,7 @@ def _kind(line: str) -> str:
 
 
 # -- real documents and realistic programs -----------------------------------------------------------------------
+
 
 def documents() -> list[str]:
     docs = []
@@ -286,7 +288,7 @@ def _calls(rng: random.Random, lines: list[str], first: int, last: int, n: int) 
 def pairs() -> list[tuple[str, list[str]]]:
     rng = random.Random(20241)
     out = []
-    for d, text in enumerate(documents()):
+    for _d, text in enumerate(documents()):
         lines = text.split("\n")
         n = len(lines)
         for variant in range(2):
@@ -310,6 +312,7 @@ def pairs() -> list[tuple[str, list[str]]]:
 
 # -- the test -------------------------------------------------------------------------------------------
 
+
 def test_matches_prox_except_listed_differences() -> None:
     ps = pairs()
     assert len(ps) >= 4000
@@ -324,7 +327,7 @@ def test_matches_prox_except_listed_differences() -> None:
                 seen.add("backslash")
             if "$\\begingroup$" in line:
                 seen.add("latex")
-            if line.startswith("normalize(source_str=\"") and line.count('"') > 4:
+            if line.startswith('normalize(source_str="') and line.count('"') > 4:
                 seen.add("quote inside")
             if line.startswith("normalize(") and "target_str" not in line and line.endswith(")"):
                 seen.add("one-argument")
@@ -332,14 +335,33 @@ def test_matches_prox_except_listed_differences() -> None:
                 seen.add("keep_chunk")
             if eff and eff[0] == "rm":
                 a, b = eff[1], eff[2]
-                seen.add("negative" if a < 0 else "reversed" if b < a else "beyond the end" if a >= n
-                         else "past the end" if b >= n else "in range")
+                seen.add(
+                    "negative"
+                    if a < 0
+                    else "reversed"
+                    if b < a
+                    else "beyond the end"
+                    if a >= n
+                    else "past the end"
+                    if b >= n
+                    else "in range"
+                )
                 if re.search(r"=0[0-9]", line):
                     seen.add("zero-padded")
         features.update(seen)
-    minimum = {"backslash": 60, "latex": 30, "quote inside": 30, "one-argument": 120, "keep_chunk": 1500,
-               "negative": 120, "reversed": 60, "beyond the end": 70, "past the end": 200, "in range": 1000,
-               "zero-padded": 180}
+    minimum = {
+        "backslash": 60,
+        "latex": 30,
+        "quote inside": 30,
+        "one-argument": 120,
+        "keep_chunk": 1500,
+        "negative": 120,
+        "reversed": 60,
+        "beyond the end": 70,
+        "past the end": 200,
+        "in range": 1000,
+        "zero-padded": 180,
+    }
     assert all(features[k] >= v for k, v in minimum.items()), features
     kinds: Counter[str] = Counter()
     n_diff = n_edited = 0

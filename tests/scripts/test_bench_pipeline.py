@@ -25,13 +25,28 @@ def test_bench_pipeline_prints_a_row_per_stage(tmp_path: Path) -> None:
         "stages:\n"
         "  - {stage: length_filter, min_words: 5}\n"
     )
-    r = subprocess.run([sys.executable, str(REPO / "scripts" / "bench" / "pipeline.py"), "--config", str(cfg),
-                        "--scale", "0.1", "--no-baseline"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "bench" / "pipeline.py"),
+            "--config",
+            str(cfg),
+            "--scale",
+            "0.1",
+            "--no-baseline",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout
     assert "input: 0.1x the sample" in out
-    rows = {m.group(1): m.group(0) for m in re.finditer(r"^(length_filter|read/write/handoffs|outside tasks|whole run)\b.*$",
-                                                        out, re.M)}
+    rows = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r"^(length_filter|read/write/handoffs|outside tasks|whole run)\b.*$", out, re.M)
+    }
     assert set(rows) == {"length_filter", "read/write/handoffs", "outside tasks", "whole run"}, out
     # docs in of the stage: every non-empty record of the input (169 of the sample's 1,697, minus empty texts)
     assert re.match(r"length_filter\s+\d{2,3}\s", rows["length_filter"]), rows["length_filter"]

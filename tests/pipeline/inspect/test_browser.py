@@ -22,11 +22,23 @@ from curate.pipeline.inspect.select import Selection, select
 
 CURATE = [sys.executable, "-m", "curate.pipeline.cli"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium; "
-                                                          "scripts/install.sh test does it as root)")]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--virtual-time-budget=3000"]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="headless Chromium not installed (apt-get install chromium; scripts/install.sh test does it as root)",
+    ),
+]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--virtual-time-budget=3000",
+]
 
 # the boxes of the page's parts, and for every long diff cell how many characters a rendered line holds
 MEASURE = """
@@ -60,8 +72,19 @@ MEASURE = """
 def measure(page: Path, width: int, tmp: Path, hash_: str = "") -> dict:
     probe = tmp / f"probe-{page.name}"
     probe.write_text(page.read_text().replace("</body>", f"<script>{MEASURE}</script></body>"))
-    r = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp / 'profile'}", f"--window-size={width},1000",
-                        "--dump-dom", probe.resolve().as_uri() + hash_], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={tmp / 'profile'}",
+            f"--window-size={width},1000",
+            "--dump-dom",
+            probe.resolve().as_uri() + hash_,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     m = re.search(r'<pre id="layout-facts">(.*?)</pre>', r.stdout, re.S)
     assert m, r.stdout[-2000:]
@@ -77,8 +100,11 @@ def diff_page(tmp_path_factory) -> tuple[Path, str]:
     page = tmp / "diff.html"
     r = subprocess.run(CURATE + ["diff", str(out), "--html", str(page)], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
-    edited = [d for d in select(str(out), Selection.build(status="edited"))
-              if max(map(len, d.text.split("\n"))) > 200 and len(d.extra["url"]) > 100]
+    edited = [
+        d
+        for d in select(str(out), Selection.build(status="edited"))
+        if max(map(len, d.text.split("\n"))) > 200 and len(d.extra["url"]) > 100
+    ]
     assert edited
     return page, "#" + edited[0].id
 
@@ -91,7 +117,9 @@ def test_diff_page_layout(diff_page, tmp_path, width):
     # nothing wider than the window, no horizontal scrolling, long URLs and ids wrapped
     assert f["scroll_w"] <= f["vw"] and f["overflow"] == [], f["overflow"]
     assert f["kv"]["r"] <= f["main"]["r"] + 0.5 and f["annotations"]["r"] <= f["main"]["r"] + 0.5
-    assert re.fullmatch(r"annotations: ft_dclm \S+ · eflaw \S+ · tokens_per_char \S+", f["annotations_text"]), f["annotations_text"]
+    assert re.fullmatch(r"annotations: ft_dclm \S+ · eflaw \S+ · tokens_per_char \S+", f["annotations_text"]), f[
+        "annotations_text"
+    ]
     # the text is readable: a rendered line of a long diff cell holds dozens of characters (it held 1 at 800 px)
     assert f["chars_per_line"] and min(f["chars_per_line"]) >= 25, f["chars_per_line"]
     # the header, however many lines it wraps to, is above the list and the document, not over them
@@ -129,8 +157,12 @@ def test_diff_page_of_an_output_with_no_documents(tmp_path):
     assert r.returncode == 0, r.stderr
     probe = tmp_path / "probe.html"
     probe.write_text(page.read_text())
-    dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", probe.resolve().as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", probe.resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     m = re.search(r'<div class="empty" id="no-documents">([^<]*)</div>', dom)
     assert m and "every one of the 4 input document(s) was dropped" in m.group(1)
 
@@ -148,4 +180,4 @@ def report_page(tmp_path_factory) -> Path:
 def test_report_fits_the_window(report_page, tmp_path, width):
     f = measure(report_page, width, tmp_path)
     assert f["scroll_w"] <= f["vw"] and f["overflow"] == [], f["overflow"]
-    assert len(f["images"]) >= 4 and all(0 <= i["l"] and i["r"] <= f["vw"] for i in f["images"])
+    assert len(f["images"]) >= 4 and all(i["l"] >= 0 and i["r"] <= f["vw"] for i in f["images"])

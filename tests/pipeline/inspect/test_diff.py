@@ -35,12 +35,26 @@ def doc_and_edits(draw):  # type: ignore[no-untyped-def]
     for _ in range(draw(st.integers(0, 3))):
         src = draw(st.text(alphabet="ab c.", min_size=1, max_size=3))
         tgt = draw(st.text(alphabet="abXY .", max_size=3))
-        edits.append({"call": f"normalize(source_str={src!r}, target_str={tgt!r})", "op": "normalize",
-                      "source": src, "target": tgt, "count": 0})
+        edits.append(
+            {
+                "call": f"normalize(source_str={src!r}, target_str={tgt!r})",
+                "op": "normalize",
+                "source": src,
+                "target": tgt,
+                "count": 0,
+            }
+        )
     for _ in range(draw(st.integers(0, 3))):
         a = draw(st.integers(0, len(lines) - 1))
         b = draw(st.integers(a, len(lines) - 1))
-        edits.append({"call": f"remove_lines(line_start={a}, line_end={b})", "op": "remove_lines", "line_start": a, "line_end": b})
+        edits.append(
+            {
+                "call": f"remove_lines(line_start={a}, line_end={b})",
+                "op": "remove_lines",
+                "line_start": a,
+                "line_end": b,
+            }
+        )
     return text, edits
 
 
@@ -70,12 +84,25 @@ def test_replay_matches_oracle_and_labels_every_change(case):
 
 def test_labels_name_the_call_that_made_each_change():
     text = "Home | Menu\nThe  cat sat.\nBuy now\nThe  end."
-    edits = [{"call": 'normalize(source_str="  ", target_str=" ")', "op": "normalize", "source": "  ", "target": " ", "count": 2},
-             {"call": "remove_lines(line_start=0, line_end=0)", "op": "remove_lines", "line_start": 0, "line_end": 0},
-             {"call": "remove_lines(line_start=2, line_end=2)", "op": "remove_lines", "line_start": 2, "line_end": 2}]
+    edits = [
+        {
+            "call": 'normalize(source_str="  ", target_str=" ")',
+            "op": "normalize",
+            "source": "  ",
+            "target": " ",
+            "count": 2,
+        },
+        {"call": "remove_lines(line_start=0, line_end=0)", "op": "remove_lines", "line_start": 0, "line_end": 0},
+        {"call": "remove_lines(line_start=2, line_end=2)", "op": "remove_lines", "line_start": 2, "line_end": 2},
+    ]
     d = doc_diff(execute(text, edits), text, json.dumps(edits))
     assert d.consistent
-    assert [r.removed_by for r in d.rows] == [("remove_lines(line_start=0, line_end=0)",), (), ("remove_lines(line_start=2, line_end=2)",), ()]
+    assert [r.removed_by for r in d.rows] == [
+        ("remove_lines(line_start=0, line_end=0)",),
+        (),
+        ("remove_lines(line_start=2, line_end=2)",),
+        (),
+    ]
     changed = [s for s in d.rows[1].segments if not s.plain]
     assert [(s.old, s.new, s.calls) for s in changed] == [("  ", " ", ('normalize(source_str="  ", target_str=" ")',))]
     assert d.lines_removed == 2 and d.rows_normalized == 2
@@ -91,6 +118,7 @@ def test_edits_that_do_not_explain_the_text_fall_back_to_an_unlabelled_diff():
 
 # ------------------------------------------------------------------ selection over a contract output
 
+
 @pytest.fixture(scope="module")
 def output(tmp_path_factory) -> tuple[Path, dict[str, int]]:
     out = tmp_path_factory.mktemp("inspect") / "out"
@@ -103,9 +131,16 @@ def test_status_counts_cover_the_whole_output(output):
     assert status_counts(str(out)) == {k: v for k, v in counts.items() if v}
 
 
-@pytest.mark.parametrize("word,expect", [("edited", {"edited"}), ("ignored", {"program_ignored"}),
-                                         ("dropped", {"dropped", "dropped_by_doc", "dropped_by_chunk"}),
-                                         ("dropped:length_filter", {"dropped"}), ("kept,dropped_by_doc", {"kept", "dropped_by_doc"})])
+@pytest.mark.parametrize(
+    "word,expect",
+    [
+        ("edited", {"edited"}),
+        ("ignored", {"program_ignored"}),
+        ("dropped", {"dropped", "dropped_by_doc", "dropped_by_chunk"}),
+        ("dropped:length_filter", {"dropped"}),
+        ("kept,dropped_by_doc", {"kept", "dropped_by_doc"}),
+    ],
+)
 def test_status_selection(output, word, expect):
     out, counts = output
     got = list(select(str(out), Selection.build(status=word)))
@@ -168,6 +203,7 @@ def test_selection_reads_row_groups_lazily(output, monkeypatch):
 
 # ------------------------------------------------------------------ the command line
 
+
 def _diff(out: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(CURATE + ["diff", str(out), *args], capture_output=True, text=True, timeout=120)
 
@@ -212,7 +248,9 @@ def test_pipe_closed_early_is_not_an_error(output, args):
 def test_reader_gone_mid_output(output):
     """The reader closes the pipe while curate is blocked writing (far more than a pipe buffer left)."""
     out, _ = output
-    proc = subprocess.Popen(CURATE + ["diff", str(out), "--limit", "0", "--full"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        CURATE + ["diff", str(out), "--limit", "0", "--full"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdout is not None and proc.stdout.readline().startswith("━━ doc-".encode())
     proc.stdout.close()
     _, err = proc.communicate(timeout=120)
@@ -241,13 +279,16 @@ def test_output_with_no_documents(tmp_path, keep_rejected):
     write_empty_output(out, 5, keep_rejected=keep_rejected)
     r = _diff(out)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith(f"{out} holds no documents: every one of the 5 input document(s) was dropped "
-                               "(length_filter: too_few_words 5)")
+    assert r.stdout.startswith(
+        f"{out} holds no documents: every one of the 5 input document(s) was dropped (length_filter: too_few_words 5)"
+    )
     assert ("set output.keep_rejected: true" in r.stdout) is (not keep_rejected)
     page = tmp_path / "d.html"
     r = _diff(out, "--html", str(page))
     assert r.returncode == 0, r.stderr
-    data = json.loads(re.search(r'<script id="curate-data" type="application/json">(.*?)</script>', page.read_text()).group(1))
+    data = json.loads(
+        re.search(r'<script id="curate-data" type="application/json">(.*?)</script>', page.read_text()).group(1)
+    )
     assert data["docs"] == [] and data["empty"].startswith(f"{out} holds no documents")
 
 
@@ -285,7 +326,7 @@ def test_extra_files_in_the_output_are_not_read(output, tmp_path):
 def test_dropped_documents_show_their_scores(output, tmp_path):
     """Why a filter dropped a document: its numeric columns next to the reason (terminal and page)."""
     out, _ = output
-    want = [r for r in select(str(out), Selection.build(status="dropped:length_filter", limit=1))][0]
+    want = list(select(str(out), Selection.build(status="dropped:length_filter", limit=1)))[0]
     row = pq.read_table(next((out / "rejected" / "length_filter").glob("*.parquet"))).to_pylist()
     row = next(x for x in row if x["id"] == want.id)
     r = _diff(out, "--id", want.id)
@@ -294,9 +335,14 @@ def test_dropped_documents_show_their_scores(output, tmp_path):
     assert "annotations:" not in _diff(out, "--status", "edited", "--limit", "1").stdout  # kept ones: the page only
     page = tmp_path / "d.html"
     assert _diff(out, "--id", want.id, "--html", str(page)).returncode == 0
-    data = json.loads(re.search(r'<script id="curate-data" type="application/json">(.*?)</script>', page.read_text()).group(1))
-    assert data["docs"][0]["annotations"] == {"ft_dclm": f"{row['ft_dclm']:.4g}", "eflaw": f"{row['eflaw']:.4g}",
-                                             "tokens_per_char": f"{row['tokens_per_char']:.4g}"}
+    data = json.loads(
+        re.search(r'<script id="curate-data" type="application/json">(.*?)</script>', page.read_text()).group(1)
+    )
+    assert data["docs"][0]["annotations"] == {
+        "ft_dclm": f"{row['ft_dclm']:.4g}",
+        "eflaw": f"{row['eflaw']:.4g}",
+        "tokens_per_char": f"{row['tokens_per_char']:.4g}",
+    }
 
 
 def test_output_named_by_its_config_or_a_folder_inside_it(output, tmp_path):
@@ -310,8 +356,12 @@ def test_output_named_by_its_config_or_a_folder_inside_it(output, tmp_path):
 
     shutil.copytree(src, out)
     write_run_files(out, counts)
-    cfg = {"name": "t", "input": {"format": "jsonl", "path": str(tmp_path)}, "output": {"path": str(out)},
-           "stages": [{"stage": "length_filter", "min_words": 5}]}
+    cfg = {
+        "name": "t",
+        "input": {"format": "jsonl", "path": str(tmp_path)},
+        "output": {"path": str(out)},
+        "stages": [{"stage": "length_filter", "min_words": 5}],
+    }
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     want = _diff(out, "--status", "edited", "--limit", "2").stdout
     assert want.count("━━ doc-") == 2
@@ -319,7 +369,10 @@ def test_output_named_by_its_config_or_a_folder_inside_it(output, tmp_path):
         r = _diff(arg, "--status", "edited", "--limit", "2")
         assert r.returncode == 0 and r.stdout == want, (arg, r.stderr)
     r = _diff(next((out / "data").glob("*.parquet")))
-    assert r.returncode == 2 and "pass the run's output folder (the one holding data/ and rejected/) or its config" in r.stderr
+    assert (
+        r.returncode == 2
+        and "pass the run's output folder (the one holding data/ and rejected/) or its config" in r.stderr
+    )
     cfg["output"]["path"] = str(tmp_path / "never-ran")
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     r = _diff(tmp_path / "cfg.yaml")
@@ -329,7 +382,11 @@ def test_output_named_by_its_config_or_a_folder_inside_it(output, tmp_path):
 def test_bad_selection_is_one_line_error(output, tmp_path):
     out, _ = output
     r = _diff(out, "--status", "bogus")
-    assert r.returncode == 2 and r.stderr.startswith("error: --status: unknown status 'bogus'") and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 2
+        and r.stderr.startswith("error: --status: unknown status 'bogus'")
+        and "Traceback" not in r.stderr
+    )
     r = _diff(tmp_path / "nope")
     assert r.returncode == 2 and "no such output folder" in r.stderr
     r = _diff(out, "--id", "no-such-doc")

@@ -22,10 +22,19 @@ from curate.pipeline.inspect.select import Selection, select, status_counts
 
 CURATE = [sys.executable, "-m", "curate.pipeline.cli"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_browser = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium; "
-                                                          "scripts/install.sh test does it as root)")
-CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--virtual-time-budget=5000"]
+needs_browser = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="headless Chromium not installed (apt-get install chromium; scripts/install.sh test does it as root)",
+)
+CHROME_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--virtual-time-budget=5000",
+]
 
 
 def stage_names() -> set[str]:
@@ -34,8 +43,10 @@ def stage_names() -> set[str]:
     return set(names())
 
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif("prox_refine" not in stage_names(), reason="the prox_refine stage is not registered")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif("prox_refine" not in stage_names(), reason="the prox_refine stage is not registered"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +58,12 @@ def real_output(tmp_path_factory) -> Path:
         "input": {"format": "jsonl", "path": str(REPO / "data" / "sample"), "glob": "*.jsonl.gz", "id_key": "id"},
         "output": {"path": str(tmp / "out"), "metadata_columns": ["url"], "keep_rejected": True, "rows_per_group": 100},
         "executor": {"kind": "local", "tasks": 2, "workers": 2},
-        "stages": [{"stage": "length_filter", "min_words": 5}, {"stage": "readability"},
-                   {"stage": "quality_rule", "keep": "eflaw < 80"}, {"stage": "prox_refine", "backend": "boilerplate"}],
+        "stages": [
+            {"stage": "length_filter", "min_words": 5},
+            {"stage": "readability"},
+            {"stage": "quality_rule", "keep": "eflaw < 80"},
+            {"stage": "prox_refine", "backend": "boilerplate"},
+        ],
     }
     (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     stats = run_config(load_config(tmp / "cfg.yaml"), progress=False)
@@ -73,16 +88,30 @@ def test_every_real_refinement_replays_and_is_labelled(real_output):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.text(alphabet="ab .\u00a9", max_size=14), min_size=1, max_size=10),
-       st.lists(st.tuples(st.sampled_from(["rm", "norm"]), st.integers(0, 12), st.integers(0, 3),
-                          st.sampled_from(["a", "b ", ".", "ab", "\u00a9"]), st.sampled_from(["", "X", "(c)"])), max_size=4))
+@given(
+    st.lists(st.text(alphabet="ab .\u00a9", max_size=14), min_size=1, max_size=10),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["rm", "norm"]),
+            st.integers(0, 12),
+            st.integers(0, 3),
+            st.sampled_from(["a", "b ", ".", "ab", "\u00a9"]),
+            st.sampled_from(["", "X", "(c)"]),
+        ),
+        max_size=4,
+    ),
+)
 def test_the_real_executor_output_always_replays(lines, ops):
     from curate.refiners.apply import DecisionLimits, apply_chunk_programs
     from curate.refiners.program import parse_program
 
     text = "\n".join(lines)
-    prog = "\n".join(f"remove_lines(line_start={a}, line_end={a + k})" if kind == "rm" else
-                     f"normalize(source_str={json.dumps(src)}, target_str={json.dumps(dst)})" for kind, a, k, src, dst in ops)
+    prog = "\n".join(
+        f"remove_lines(line_start={a}, line_end={a + k})"
+        if kind == "rm"
+        else f"normalize(source_str={json.dumps(src)}, target_str={json.dumps(dst)})"
+        for kind, a, k, src, dst in ops
+    )
     out = apply_chunk_programs(text, [parse_program(prog)], DecisionLimits(min_words_kept=0, min_fraction_kept=0.0))
     if out.status == "edited":
         d = doc_diff(out.text, text, out.edits_json())
@@ -90,12 +119,21 @@ def test_the_real_executor_output_always_replays(lines, ops):
 
 
 def test_cli_diff_on_real_output(real_output):
-    r = subprocess.run(CURATE + ["diff", str(real_output), "--status", "edited", "--limit", "3"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        CURATE + ["diff", str(real_output), "--status", "edited", "--limit", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("━━ ") == 3 and "removed by remove_lines(" in r.stdout
     assert "source " + str(REPO / "data" / "sample") in r.stdout
-    r = subprocess.run(CURATE + ["diff", str(real_output), "--status", "dropped:quality_rule", "--limit", "1"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        CURATE + ["diff", str(real_output), "--status", "dropped:quality_rule", "--limit", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "dropped by quality_rule: eflaw < 80" in r.stdout
 
 
@@ -106,7 +144,9 @@ def chromium(tmp: Path, page: Path, shot: Path | None = None, size: str = "1400,
     dom = subprocess.run(args + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     if shot is not None:
-        s = subprocess.run(args + [f"--screenshot={shot}", f"--window-size={size}", url], capture_output=True, text=True, timeout=120)
+        s = subprocess.run(
+            args + [f"--screenshot={shot}", f"--window-size={size}", url], capture_output=True, text=True, timeout=120
+        )
         assert s.returncode == 0 and shot.is_file(), s.stderr[-2000:]
         _assert_not_blank(shot)
     return dom.stdout
@@ -129,7 +169,9 @@ def _self_contained(html: str) -> None:
 @needs_browser
 def test_diff_page_in_chromium(real_output, tmp_path):
     page = tmp_path / "diff.html"
-    r = subprocess.run(CURATE + ["diff", str(real_output), "--html", str(page)], capture_output=True, text=True, timeout=180)
+    r = subprocess.run(
+        CURATE + ["diff", str(real_output), "--html", str(page)], capture_output=True, text=True, timeout=180
+    )
     assert r.returncode == 0, r.stderr
     html = page.read_text()
     _self_contained(html)
@@ -147,7 +189,9 @@ def test_diff_page_in_chromium(real_output, tmp_path):
     assert json.loads(re.search(r"data-totals=\"([^\"]+)\"", dom).group(1).replace("&quot;", '"')) == totals
     # the selected (edited) document is shown with its labelled change and its programs
     assert f'<h2 id="doc-id">{edited}</h2>' in dom
-    assert re.search(r'<tr class="label"><td colspan="4"><span class="what">lines? [\d–]+ removed by</span>remove_lines\(', dom)
+    assert re.search(
+        r'<tr class="label"><td colspan="4"><span class="what">lines? [\d–]+ removed by</span>remove_lines\(', dom
+    )
     assert "chunk programs (" in dom and "keep_doc()" in dom
 
 
@@ -167,8 +211,11 @@ def test_report_in_chromium(real_output, tmp_path):
     for k, n in status_counts(str(real_output)).items():
         assert f'id="status-{k}">{n:,}<' in dom
     # a histogram per float column, with the rule's threshold named under it
-    fig = re.search(r'<figure data-column="eflaw" data-layout="[^"]*"><img alt="eflaw" src="data:image/png;base64,'
-                    r'[A-Za-z0-9+/=]{2000,}"><figcaption title="[^"]*">([^<]*)<', dom)
+    fig = re.search(
+        r'<figure data-column="eflaw" data-layout="[^"]*"><img alt="eflaw" src="data:image/png;base64,'
+        r'[A-Za-z0-9+/=]{2000,}"><figcaption title="[^"]*">([^<]*)<',
+        dom,
+    )
     assert fig and "quality_rule: eflaw &lt; 80" in fig.group(1)
     assert dom.count("data:image/png;base64,") >= 4  # funnel, drops, statuses, eflaw
 
@@ -178,12 +225,17 @@ def test_a_run_that_drops_everything(tmp_path):
     is nothing, name the reason, and exit 0 (whether the writer left a zero-row file or none)."""
     src = tmp_path / "in"
     src.mkdir()
-    (src / "docs.jsonl").write_text("".join(json.dumps({"id": f"d{i}", "text": f"a short document number {i}"}) + "\n"
-                                            for i in range(6)))
+    (src / "docs.jsonl").write_text(
+        "".join(json.dumps({"id": f"d{i}", "text": f"a short document number {i}"}) + "\n" for i in range(6))
+    )
     out = tmp_path / "out"
-    cfg = {"name": "all-dropped", "input": {"format": "jsonl", "path": str(src), "glob": "*.jsonl"},
-           "output": {"path": str(out), "keep_rejected": False}, "executor": {"kind": "local", "tasks": 1},
-           "stages": [{"stage": "length_filter", "min_words": 1_000_000}]}
+    cfg = {
+        "name": "all-dropped",
+        "input": {"format": "jsonl", "path": str(src), "glob": "*.jsonl"},
+        "output": {"path": str(out), "keep_rejected": False},
+        "executor": {"kind": "local", "tasks": 1},
+        "stages": [{"stage": "length_filter", "min_words": 1_000_000}],
+    }
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     stats = run_config(load_config(tmp_path / "cfg.yaml"), progress=False)
     assert stats["complete"] and stats["output_docs"] == 0
@@ -195,7 +247,9 @@ def test_a_run_that_drops_everything(tmp_path):
     why = "every one of the 6 input document(s) was dropped (length_filter: too_few_words 6)"
     r = subprocess.run(CURATE + ["diff", str(out)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and why in r.stdout, r.stdout + r.stderr
-    r = subprocess.run(CURATE + ["diff", str(out), "--html", str(tmp_path / "d.html")], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        CURATE + ["diff", str(out), "--html", str(tmp_path / "d.html")], capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0 and why in (tmp_path / "d.html").read_text(), r.stderr
     r = subprocess.run(CURATE + ["report", str(out)], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr

@@ -13,8 +13,13 @@ class DigitRatioOptions(StrictModel):
     max_ratio: float = Field(0.2, ge=0, le=1, description="drop documents with a higher share of digit characters")
 
 
-@register_stage("digit_ratio_filter", DigitRatioOptions, "drop documents that are mostly digits",
-                columns=[Column("digit_ratio", pa.float32(), "digit characters / characters")], group="filter")
+@register_stage(
+    "digit_ratio_filter",
+    DigitRatioOptions,
+    "drop documents that are mostly digits",
+    columns=[Column("digit_ratio", pa.float32(), "digit characters / characters")],
+    group="filter",
+)
 class DigitRatioFilter(CurateFilter):
     name = "digit ratio filter"
 
