@@ -72,7 +72,7 @@ class Shard:
         return cls(units, starts, lengths)
 
 
-def concat(docs: Iterable[np.ndarray], sep: int, dtype: np.dtype, lengths: np.ndarray | None = None) -> Shard:
+def concat(docs: Iterable[np.ndarray], sep: int, dtype: np.dtype | type, lengths: np.ndarray | None = None) -> Shard:
     """One array: each doc then `sep`. With `lengths` given, `docs` may be a generator (filled one at a time)."""
     if lengths is None:
         docs = list(docs)

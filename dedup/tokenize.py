@@ -128,14 +128,14 @@ class UnitTokenizer:
         self.engine = "tiktoken"
         # a special token to join a chunk's texts with (see _encode_chunk); GPT-2 has <|endoftext|>
         self._joiner = next(iter(special), None)
-        self._joiner_id = special.get(self._joiner, -1)
+        self._joiner_id = special.get(self._joiner, -1) if self._joiner is not None else -1
         self._enc = tiktoken.Encoding(
             name=f"curate:{folder}", pat_str=GPT2_PATTERN, mergeable_ranks=ranks, special_tokens=special
         )
         n = max(max(ranks.values()), max(special.values(), default=0)) + 1
         self.byte_len = np.zeros(n, dtype=np.int64)
-        for b, i in ranks.items():
-            self.byte_len[i] = len(b)
+        for token, i in ranks.items():
+            self.byte_len[i] = len(token)
         for s, i in special.items():  # never produced by encode_ordinary; length of its literal text
             self.byte_len[i] = len(s.encode())
 
@@ -257,7 +257,7 @@ class UnitTokenizer:
 
     def encode_batch(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Token ids per text (numpy, `self.dtype`)."""
-        out = []
+        out: list[np.ndarray] = []
         for flat, lengths in self._chunks(texts):
             chunk = Shard.from_lengths(flat, lengths)
             out.extend(flat[s : s + n].astype(self.dtype) for s, n in zip(chunk.starts.tolist(), lengths.tolist()))

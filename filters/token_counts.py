@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ class TokenCounter:
         self.ref = tokenizer
         self.filename = filename
         self.engine = engine
-        self._tok = None
+        self._tok: Any = None  # tokenizers.Tokenizer, imported on first use
         self._fast: FastokensTokenizer | None = None
 
     def __getstate__(self) -> dict:
@@ -75,7 +76,7 @@ class TokenCounter:
             _ = self.tokenizer
 
     @property
-    def tokenizer(self):  # type: ignore[no-untyped-def]
+    def tokenizer(self) -> Any:
         """The HF `tokenizers` tokenizer (loaded on first use, whatever the engine)."""
         if self._tok is None:
             from tokenizers import Tokenizer

@@ -211,8 +211,10 @@ class ExactSubstringDedup(CurateStep):
         try:
             byte_len = None
             if self.opts.units == "tokens":
+                assert ids is not None  # tokens mode: documents are tokenized as they arrive (`ready`)
                 shard, byte_len = self._tokenize(held, where, ids)
             del ids
+            assert shard is not None  # bytes mode: _hold built it; tokens mode: _tokenize did
             runs = duplicate_runs(shard, self.opts.min_length, self.opts.keep)
         except BaseException:
             held.give_back(docs)
@@ -285,7 +287,7 @@ class ExactSubstringDedup(CurateStep):
         joining of the kept pieces and the decoding are per document."""
         with_runs, firsts = np.unique(spans.doc, return_index=True)  # spans are sorted by document
         todo = dict(zip(with_runs.tolist(), zip(firsts.tolist(), [*firsts[1:].tolist(), len(spans)])))
-        mv = memoryview(held.buf)
+        mv = held.buf.data  # a memoryview of the held bytes
         at, nbytes = held.at.tolist(), held.nbytes.tolist()
         gs, ge = spans.start.tolist(), spans.end.tolist()
         spans_total = chars_total = changed = emptied = 0

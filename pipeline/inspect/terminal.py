@@ -135,17 +135,17 @@ def _render_rows(console: Console, items: list[Row | int], width: int, max_block
         if it.removed:
             # one label for a run of rows removed by the same call(s)
             j = i
-            while j + 1 < len(items) and isinstance(items[j + 1], Row) and items[j + 1].removed_by == it.removed_by:  # type: ignore[union-attr]
+            while j + 1 < len(items) and isinstance(nxt := items[j + 1], Row) and nxt.removed_by == it.removed_by:
                 j += 1
-            block = items[i : j + 1]
+            block = [r for r in items[i : j + 1] if isinstance(r, Row)]  # all rows: the loop stopped at an int
             console.print(
                 _label((it.line_start, block[-1].line_end), it.removed_by, "removed by", width), soft_wrap=True
-            )  # type: ignore[union-attr]
+            )
             shown = block if max_block is None or len(block) <= max_block else block[: max_block - 2]
             for row in shown:
                 console.print(
                     Text(f"-{_num(row.line_start, width)} ", style="red")
-                    + Text(row.old.replace("\n", "⏎"), style="red"),  # type: ignore[union-attr]
+                    + Text(row.old.replace("\n", "⏎"), style="red"),
                     soft_wrap=True,
                 )
             if len(shown) < len(block):
