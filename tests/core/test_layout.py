@@ -89,3 +89,28 @@ def test_plan_context_provides_every_member_of_the_build_context_protocol() -> N
     ctx = PlanContext(tasks=2, workers=1, on_error="skip", work_dir="/tmp/w", output_dir="/tmp/o")
     missing = [n for n in members if not hasattr(ctx, n)]
     assert missing == []
+
+
+def test_the_readme_layout_tree_names_every_module() -> None:
+    """The development notes' tree (one line per module) stays current: each module of each package is named
+    in its package's part of the tree (inspect/ and commands/ are summed up on one line with their names)."""
+    from curate_testing import REPO
+
+    text = (REPO / "README.md").read_text()
+    start = text.index("```text", text.index("## Development notes"))
+    tree = text[start : text.index("```", start + 7)]
+    parts: dict[str, str] = {}
+    current = None
+    for line in tree.splitlines()[1:]:
+        if line and not line.startswith(" "):
+            current = line.split()[0].rstrip("/")
+        if current:
+            parts[current] = parts.get(current, "") + line + "\n"
+    missing = []
+    for pkg in ("core", "pipeline", "dedup", "filters", "refiners"):
+        for f in sorted((REPO / pkg).rglob("*.py")):
+            if f.name == "__init__.py" or "assets" in f.parts:
+                continue
+            if f.stem not in parts.get(pkg, ""):
+                missing.append(str(f.relative_to(REPO)))
+    assert missing == [], "add these modules to the README's layout tree"
