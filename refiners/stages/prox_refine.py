@@ -71,7 +71,7 @@ class ProxRefineOptions(StrictModel):
         "gair-prox/web-chunk-refining-lm", description="chunk refiner: local folder or hub id"
     )
     tokenizer: ModelRef | None = Field(
-        None, description="tokenizer.json for prompts (default: the model folder's, else the bundled Llama-2 one)"
+        None, description="tokenizer.json for prompts; unset: the model folder's, else the bundled Llama-2 one"
     )
     batch_size: int = Field(1024, ge=1, description="documents per generation round (vllm batches all their prompts)")
     doc_max_tokens: int = Field(16, ge=1, description="tokens generated for the doc stage")
