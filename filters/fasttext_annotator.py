@@ -11,7 +11,10 @@ the models were trained on differently flattened text:
 - `dclm`: `" ".join(text.strip().splitlines())` (DCLM's fasttext-oh-eli5 recipe)
 - `newlines`: every "\\n" replaced by a space (GneissWeb's annotators)
 Documents are preprocessed once per distinct mode and each model predicts the whole batch in
-one call (fastText's predict accepts a list).
+one call (fastText's predict accepts a list). `flatten_lines` and the scorers' `score_lines` go one
+step further for the ensemble: each flattened text ends with the "\\n" that fastText's `predict`
+appends to every text of a list (after checking that it holds none) and goes to the predictor as it
+is: the same input to the same C++ call, without the per-model copy of the batch and its check.
 
 Category classifiers use the same machinery: a model "says its category" when its top label is
 not the negative label (`__label__cc`), and its score is 1 - P(negative).
@@ -23,7 +26,8 @@ summed to 1.00002) and scores left [0, 1].
 
 from __future__ import annotations
 
-from typing import Literal, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Literal, TypeVar
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -149,14 +153,19 @@ class FastTextModel:
         labels, probs = self.model.predict(list(texts), k=-1, threshold=0.0)
         return labels, probs
 
+    def line_distributions(self, lines: Sequence[str]) -> tuple[list[list[str]], list[np.ndarray]]:
+        """`distributions` of texts already flattened to one line each and ending with "\\n" (`flatten_lines`)."""
+        # fastText's Python predict(list) checks each text for "\n", appends one and calls this
+        return self.model.f.multilinePredict(lines if isinstance(lines, list) else list(lines), -1, 0.0, "strict")
+
     def prob(self, texts: Sequence[str], label: str) -> list[float]:
         """P(label) for each text."""
         return self.prob_and_top(texts, label)[0]
 
-    def prob_and_top(self, texts: Sequence[str], label: str) -> tuple[list[float], list[str]]:
-        """P(label) and the top-1 label for each text."""
+    def prob_and_top(self, texts: Sequence[str], label: str, lines: bool = False) -> tuple[list[float], list[str]]:
+        """P(label) and the top-1 label for each text (`lines`: texts from `flatten_lines`)."""
         self.check_label(label)
-        labels, probs = self.distributions(texts)
+        labels, probs = self.line_distributions(texts) if lines else self.distributions(texts)
         return ([label_probability(labs, ps, label) for labs, ps in zip(labels, probs)],
                 [labs[0] if labs else "" for labs in labels])
 
@@ -164,6 +173,12 @@ class FastTextModel:
 def flatten_all(texts: Sequence[str], modes: set[str]) -> dict[str, list[str]]:
     """Each preprocessing mode applied once to the batch."""
     return {m: [preprocess(t, m) for t in texts] for m in modes}
+
+
+def flatten_lines(texts: Sequence[str], modes: set[str]) -> dict[str, list[str]]:
+    """`flatten_all` with "\\n" after each text: the line fastText's predict passes to its predictor
+    (neither mode leaves a "\\n" inside: splitlines() and replace remove them all)."""
+    return {m: [preprocess(t, m) + "\n" for t in texts] for m in modes}
 
 
 class QualityScorer:
@@ -180,6 +195,11 @@ class QualityScorer:
         flat = flat or flatten_all(texts, {s.preprocess for s in self.specs})
         return {s.out_column: m.prob(flat[s.preprocess], s.label) for s, m in zip(self.specs, self.models)}
 
+    def score_lines(self, lines: dict[str, list[str]]) -> dict[str, list[float]]:
+        """`score` of the batch that `flatten_lines` gave `lines` (the same floats)."""
+        return {s.out_column: m.prob_and_top(lines[s.preprocess], s.label, lines=True)[0]
+                for s, m in zip(self.specs, self.models)}
+
 
 class CategoryScorer:
     """Category models over one batch: per-category scores, the categories that said yes."""
@@ -195,10 +215,17 @@ class CategoryScorer:
               ) -> tuple[dict[str, list[float]], list[list[str]]]:
         """({cat_<name>: [1 - P(negative)]}, [[categories whose top label is not negative] per text])."""
         flat = flat or flatten_all(texts, {s.preprocess for s in self.specs})
+        return self._score(flat, len(texts), lines=False)
+
+    def score_lines(self, lines: dict[str, list[str]], n: int) -> tuple[dict[str, list[float]], list[list[str]]]:
+        """`score` of the `n` texts that `flatten_lines` gave `lines` (the same answer)."""
+        return self._score(lines, n, lines=True)
+
+    def _score(self, flat: dict[str, list[str]], n: int, lines: bool) -> tuple[dict[str, list[float]], list[list[str]]]:
         scores: dict[str, list[float]] = {}
-        said: list[list[str]] = [[] for _ in texts]
+        said: list[list[str]] = [[] for _ in range(n)]
         for spec, model in zip(self.specs, self.models):
-            p_neg, tops = model.prob_and_top(flat[spec.preprocess], spec.negative_label)
+            p_neg, tops = model.prob_and_top(flat[spec.preprocess], spec.negative_label, lines=lines)
             scores[spec.out_column] = [1.0 - p for p in p_neg]
             for i, top in enumerate(tops):
                 if top != spec.negative_label:

@@ -18,7 +18,8 @@ stage, and `quality_rule` with `preset: gneissweb`).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from curate.core.errors import ConfigError
 

@@ -1,9 +1,9 @@
 """`gneissweb_ensemble`'s fast kernel writes exactly the reference kernel's columns, on the bundled sample.
 
-fast: token counts from fastokens (bundled GPT-2 only) and the one-pass EFLAW; reference: HF `tokenizers`
-and EFLAW step by step as textstat does it (tests/test_filters_readability.py compares both EFLAWs with
-textstat itself). fastText is the same official wheel in both; its columns are also checked against a
-direct `predict` call here.
+fast: token counts from fastokens (bundled GPT-2 only, overlapped with fastText) and the batch EFLAW;
+reference: HF `tokenizers` and EFLAW step by step as textstat does it (tests/test_filters_readability.py
+compares the EFLAWs with textstat itself). fastText is the same official wheel in both; its columns
+are also checked against a direct `predict` call here.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import time
 from pathlib import Path
 
 import fasttext
@@ -104,3 +105,24 @@ def test_stage_fast_kernel_equals_reference(sample_texts: list[str]) -> None:
     for d in fast.docs[:50]:
         labels, probs = dclm.predict(preprocess(d.text, "dclm"), k=-1, threshold=0.0)
         assert d.metadata["ft_dclm"] == label_probability(labels, probs, "__label__hq")
+
+
+def test_fast_kernel_waits_for_late_token_counts(monkeypatch: pytest.MonkeyPatch, sample_texts: list[str]) -> None:
+    # the fast kernel lets up to MAX_PENDING batches wait for their token counts; with a slow counter
+    # the backlog fills, and documents still come out in order with every column and the rule applied
+    from curate.filters.stages import gneissweb_ensemble
+
+    texts = sample_texts[:150]
+    ref = run_stages(texts, [{**_stage("reference"), "batch_size": 7}])
+    count = TokenCounter.count
+
+    def slow_count(self: TokenCounter, batch: list[str]) -> list[int]:
+        time.sleep(0.02)
+        return count(self, batch)
+
+    monkeypatch.setattr(TokenCounter, "count", slow_count)
+    monkeypatch.setattr(gneissweb_ensemble, "MAX_PENDING", 2)
+    fast = run_stages(texts, [{**_stage("fast"), "batch_size": 7}])
+    assert [d.id for d in fast.docs] == [d.id for d in ref.docs] and 20 < len(ref.docs) < 150
+    assert [d.metadata for d in fast.docs] == [d.metadata for d in ref.docs]
+    assert fast.stats[-1]["dropped"] == ref.stats[-1]["dropped"] and fast.stats[-1]["conserved"]

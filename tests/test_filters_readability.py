@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from curate.filters import readability
 from curate.filters.readability import (
     _fast_counts,
     count_miniwords,
     count_sentences,
     count_words,
     mcalpine_eflaw,
+    mcalpine_eflaw_batch,
     mcalpine_eflaw_reference,
 )
 
@@ -43,6 +45,7 @@ def test_hand_worked(text: str, words: int, mini: int, sentences: int, eflaw: fl
     assert count_sentences(text) == sentences
     assert mcalpine_eflaw(text) == pytest.approx(eflaw)
     assert _fast_counts(text) == (words, mini, sentences)
+    assert mcalpine_eflaw_batch([text]) == [mcalpine_eflaw(text)]
 
 
 def test_matches_textstat_on_real_documents(sample_dir: Path) -> None:
@@ -53,6 +56,10 @@ def test_matches_textstat_on_real_documents(sample_dir: Path) -> None:
     # the fast kernel and the step-by-step reference, each exactly textstat's float on every document
     assert [i for i, (d, e) in enumerate(zip(docs, expected)) if mcalpine_eflaw(d) != e] == []
     assert [i for i, (d, e) in enumerate(zip(docs, expected)) if mcalpine_eflaw_reference(d) != e] == []
+    # the batch kernel: the whole sample at once, and in the stage's batches of 256
+    assert [i for i, (g, e) in enumerate(zip(mcalpine_eflaw_batch(docs), expected)) if g != e] == []
+    batched = [x for i in range(0, len(docs), 256) for x in mcalpine_eflaw_batch(docs[i:i + 256])]
+    assert batched == expected
     # and the scores are not degenerate
     assert len({round(mcalpine_eflaw(d), 3) for d in docs[:200]}) > 100
 
@@ -62,6 +69,11 @@ def test_character_classes_the_fast_kernel_relies_on() -> None:
     every = "".join(map(chr, range(0x110000)))
     assert re.findall(r"(?=\w)\s", every) == []
     assert re.findall(r"\s", every) == [c for c in every if c.isspace()]
+    # the batch kernel's table gives each code point re's class
+    table = readability._class_table()
+    assert len(table) == 0x110001 and table[readability._BREAK_CODE] == readability._BREAK
+    for cls, pattern in ((readability._WORD, r"\w"), (readability._SPACE, r"\s"), (readability._END, r"[.!?]")):
+        assert [c for c in every if table[ord(c)] == cls] == re.findall(pattern, every)
 
 
 # characters that move textstat's counts: contraction endings after apostrophes, sentence ends,
@@ -83,3 +95,18 @@ def test_fast_kernel_equals_reference_and_textstat_on_fuzz() -> None:
         text = "".join(rng.choices(_FUZZ_ALPHABET, k=rng.randint(0, 60)))
         assert _fast_counts(text) == (count_words(text), count_miniwords(text), count_sentences(text)), repr(text)
         assert mcalpine_eflaw(text) == mcalpine_eflaw_reference(text) == textstat_eflaw(text), repr(text)
+
+
+def test_batch_kernel_equals_reference_on_fuzz(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many short texts in one batch: every document boundary must stop words and sentences."""
+    rng = random.Random(1414)
+    texts = ["".join(rng.choices(_FUZZ_ALPHABET, k=rng.randint(0, 40))) for _ in range(3000)]
+    # and what a document can hold beyond the alphabet: astral characters, lone surrogates, no text at all
+    texts += ["", "\ud800 ab cd ef.", "𝐀𝐁𝐂 x y z! \U0010ffff", "", "a b c", "... ???", "\x00 a. b c d e."]
+    expected = [mcalpine_eflaw_reference(t) for t in texts]
+    assert mcalpine_eflaw_batch(texts) == expected
+    assert mcalpine_eflaw_batch([]) == []
+    # split into several passes, with the longer documents counted alone
+    monkeypatch.setattr(readability, "_BATCH_CHARS", 200)
+    monkeypatch.setattr(readability, "_LONG_DOC", 35)
+    assert mcalpine_eflaw_batch(texts) == expected

@@ -5,7 +5,7 @@ Scores go into doc.metadata; every document is passed on, so accounting is trivi
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from datatrove.data import Document
 from datatrove.utils.batching import batched

@@ -5,15 +5,19 @@
 
 Stage: `gneissweb_ensemble` through `run_stages` (accounting, preprocessing, 6 fastText models,
 tokenizer, EFLAW, rule), with the committed sample models and the GPT-2 tokenizer, once with
-`kernel: fast` (fastokens token counts, one-pass EFLAW) and once with `kernel: reference` (HF
-`tokenizers`, EFLAW step by step as textstat does it: the stage before issue 14). Both write the
-same columns (checked here on every document, and by tests/test_filters_ensemble_kernels.py).
-Kernels: on the same documents, only the 6 fastText `predict` calls (on text flattened
-beforehand, outside the timer) and the fast token count, in the same batches: what the fast
-stage cannot go below without a faster fastText.
+`kernel: fast` (fastokens token counts in a thread, overlapped with fastText; EFLAW of each batch
+in numpy) and once with `kernel: reference` (HF `tokenizers`, EFLAW step by step as textstat does
+it: the stage before issue 14). Both write the same columns (checked here on every document, and
+by tests/test_filters_ensemble_kernels.py). On the same documents, in the same batches, with the
+text flattened beforehand (outside the timer):
+- kernels: the 6 fastText `predict(list)` calls and the fast token count, one after another (the
+  figure of the first issue-14 benchmark);
+- fastText floor: the 6 predictor calls as the fast stage makes them (`multilinePredict` on the
+  prepared lines), alone: what the fast stage cannot go below without a faster fastText (it holds
+  the GIL, so none of the stage's Python work can run beside it).
 Prints docs/s, MB/s (UTF-8 input), the best of `--repeat` runs each (interleaved, since the
-machine is shared), the same-run ratios, and the peak RSS of one run of each kernel, each in a
-fresh process (`--rss KERNEL`).
+machine is shared), the same-run ratios, the load average before and after, and the peak RSS of
+one run of each kernel, each in a fresh process (`--rss KERNEL`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -55,11 +60,12 @@ def run_stage(docs: list[str], batch_size: int, kernel: str = "fast", annotate_o
     return time.perf_counter() - t, res.stats[-1], res.docs
 
 
-def run_kernels(docs: list[str], batch_size: int) -> float:
+def run_kernels(docs: list[str], batch_size: int) -> tuple[float, float]:
+    """(seconds of the kernels, seconds of the fastText floor): see the module's docstring."""
     import fasttext
 
+    from curate.filters.fasttext_annotator import FastTextModel, flatten_lines, preprocess
     from curate.filters.token_counts import TokenCounter
-    from curate.filters.fasttext_annotator import preprocess
 
     models = [(fasttext.load_model(str(MODELS / "quality_dclm.ftz")), "dclm"),
               (fasttext.load_model(str(MODELS / "quality_cosmo.ftz")), "newlines")]
@@ -73,7 +79,18 @@ def run_kernels(docs: list[str], batch_size: int) -> float:
         for model, mode in models:
             model.predict(f[mode], k=-1, threshold=0.0)
         tok.count(b)
-    return time.perf_counter() - t
+    kernels = time.perf_counter() - t
+    wrapped = []
+    for model, mode in models:
+        w = FastTextModel("loaded above")
+        w._model = model
+        wrapped.append((w, mode))
+    lines = [flatten_lines(b, {"dclm", "newlines"}) for b in batches]
+    t = time.perf_counter()
+    for ls in lines:
+        for w, mode in wrapped:
+            w.line_distributions(ls[mode])
+    return kernels, time.perf_counter() - t
 
 
 def _vm_hwm_mib() -> float:
@@ -112,14 +129,18 @@ def main() -> None:
     cols = {k: [d.metadata for d in run_stage(docs, args.batch_size, k, annotate_only=True)[2]]
             for k in ("fast", "reference")}
     identical = cols["fast"] == cols["reference"]
-    times: dict[str, list[float]] = {"fast": [], "reference": [], "kernels": []}
+    times: dict[str, list[float]] = {"fast": [], "reference": [], "kernels": [], "fastText floor": []}
     stats: dict = {}
+    load_before = os.getloadavg()
     for _ in range(args.repeat):
         t, stats, _ = run_stage(docs, args.batch_size, "fast")
         times["fast"].append(t)
         times["reference"].append(run_stage(docs, args.batch_size, "reference")[0])
-        times["kernels"].append(run_kernels(docs, args.batch_size))
-    f, r, k = (min(times[x]) for x in ("fast", "reference", "kernels"))
+        kernels, floor = run_kernels(docs, args.batch_size)
+        times["kernels"].append(kernels)
+        times["fastText floor"].append(floor)
+    load_after = os.getloadavg()
+    f, r, k, ft = (min(times[x]) for x in ("fast", "reference", "kernels", "fastText floor"))
     rss = {x: peak_rss(x, args.batch_size) for x in ("fast", "reference")}
     n = len(docs)
     print(f"docs: {n}, {mb:.2f} MB; kept {stats['docs_out']}, dropped {stats['dropped']}; conserved {stats['conserved']}")
@@ -129,7 +150,12 @@ def main() -> None:
     print(f"stage, kernel reference : {n / r:8.1f} docs/s  {mb / r:6.2f} MB/s  (best of {args.repeat}: {r:.2f} s)  "
           f"peak RSS {rss['reference']:.0f} MiB")
     print(f"kernels (6 predicts + fast token count): {n / k:8.1f} docs/s  {mb / k:6.2f} MB/s  (best of {args.repeat}: {k:.2f} s)")
-    print(f"ratio fast / reference throughput: {r / f:.2f}   fast stage / kernels: {k / f:.2f}")
+    print(f"fastText floor (6 predictor calls)      : {n / ft:8.1f} docs/s  {mb / ft:6.2f} MB/s  "
+          f"(best of {args.repeat}: {ft:.2f} s)")
+    print(f"ratio fast / reference throughput: {r / f:.2f}   fast stage / kernels: {k / f:.2f}   "
+          f"fast stage / fastText floor: {ft / f:.2f}")
+    print("load average (1, 5, 15 min) before: " + " ".join(f"{x:.2f}" for x in load_before)
+          + "; after: " + " ".join(f"{x:.2f}" for x in load_after) + f" ({os.cpu_count()} CPUs)")
     print("all runs (s): " + "; ".join(f"{x} " + " ".join(f"{v:.2f}" for v in times[x]) for x in times))
 
 
