@@ -64,12 +64,18 @@ def preprocess(text: str, mode: str) -> str:
 class FastTextModelSpec(StrictModel):
     """One fastText classifier and what to read from it."""
 
-    name: str = Field(description="short name; the score column is ft_<name> unless `column` is set",
-                      pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    name: str = Field(
+        description="short name; the score column is ft_<name> unless `column` is set",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+    )
     path: ModelRef = Field(description="local .bin/.ftz file, or a hub repository id (owner/name)")
-    filename: str | None = Field(None, description="file inside the hub repository (default: a known name, or the only .bin)")
+    filename: str | None = Field(
+        None, description="file inside the hub repository (default: a known name, or the only .bin)"
+    )
     label: str = Field("__label__hq", description="the label whose probability is written (not the top-1 confidence)")
-    preprocess: Preprocess = Field("newlines", description="dclm: ' '.join(text.strip().splitlines()); newlines: \\n -> space")
+    preprocess: Preprocess = Field(
+        "newlines", description="dclm: ' '.join(text.strip().splitlines()); newlines: \\n -> space"
+    )
     column: str | None = Field(None, description="output column (default ft_<name>)")
 
     @field_validator("label")
@@ -85,8 +91,10 @@ class FastTextModelSpec(StrictModel):
 class CategoryModelSpec(StrictModel):
     """A binary category classifier: its category, or the negative label."""
 
-    name: str = Field(description="category name (medical, education, ...); score column cat_<name>",
-                      pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    name: str = Field(
+        description="category name (medical, education, ...); score column cat_<name>",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+    )
     path: ModelRef = Field(description="local .bin/.ftz file, or a hub repository id (owner/name)")
     filename: str | None = Field(None, description="file inside the hub repository")
     negative_label: str = Field("__label__cc", description="the label meaning 'not this category'")
@@ -166,8 +174,10 @@ class FastTextModel:
         """P(label) and the top-1 label for each text (`lines`: texts from `flatten_lines`)."""
         self.check_label(label)
         labels, probs = self.line_distributions(texts) if lines else self.distributions(texts)
-        return ([label_probability(labs, ps, label) for labs, ps in zip(labels, probs)],
-                [labs[0] if labs else "" for labs in labels])
+        return (
+            [label_probability(labs, ps, label) for labs, ps in zip(labels, probs)],
+            [labs[0] if labs else "" for labs in labels],
+        )
 
 
 def flatten_all(texts: Sequence[str], modes: set[str]) -> dict[str, list[str]]:
@@ -197,8 +207,10 @@ class QualityScorer:
 
     def score_lines(self, lines: dict[str, list[str]]) -> dict[str, list[float]]:
         """`score` of the batch that `flatten_lines` gave `lines` (the same floats)."""
-        return {s.out_column: m.prob_and_top(lines[s.preprocess], s.label, lines=True)[0]
-                for s, m in zip(self.specs, self.models)}
+        return {
+            s.out_column: m.prob_and_top(lines[s.preprocess], s.label, lines=True)[0]
+            for s, m in zip(self.specs, self.models)
+        }
 
 
 class CategoryScorer:
@@ -211,8 +223,9 @@ class CategoryScorer:
         self.specs = list(specs)
         self.models = [FastTextModel(s.path, s.filename) for s in specs]
 
-    def score(self, texts: Sequence[str], flat: dict[str, list[str]] | None = None
-              ) -> tuple[dict[str, list[float]], list[list[str]]]:
+    def score(
+        self, texts: Sequence[str], flat: dict[str, list[str]] | None = None
+    ) -> tuple[dict[str, list[float]], list[list[str]]]:
         """({cat_<name>: [1 - P(negative)]}, [[categories whose top label is not negative] per text])."""
         flat = flat or flatten_all(texts, {s.preprocess for s in self.specs})
         return self._score(flat, len(texts), lines=False)

@@ -41,13 +41,18 @@ GNEISSWEB_CLAUSES: dict[str, str] = {
     "FT": "ft_dclm > dclm_min or ft_cosmo > cosmo_min",
     "READ": "(CAT and eflaw < eflaw_cat_max) or (NCAT and eflaw < eflaw_ncat_max)",
     "EXT": "(CAT and tpc_cat_min <= tokens_per_char <= tpc_cat_max) or "
-           "(NCAT and tpc_ncat_min <= tokens_per_char <= tpc_ncat_max)",
+    "(NCAT and tpc_ncat_min <= tokens_per_char <= tpc_ncat_max)",
 }
 GNEISSWEB_KEEP = "FT and (READ or EXT)"
 
 GNEISSWEB_QUALITY_MODELS: list[dict[str, Any]] = [
     {"name": "dclm", "path": "mlfoundations/fasttext-oh-eli5", "label": "__label__hq", "preprocess": "dclm"},
-    {"name": "cosmo", "path": "ibm-granite/GneissWeb.Quality_annotator", "label": "__label__hq", "preprocess": "newlines"},
+    {
+        "name": "cosmo",
+        "path": "ibm-granite/GneissWeb.Quality_annotator",
+        "label": "__label__hq",
+        "preprocess": "newlines",
+    },
 ]
 GNEISSWEB_CATEGORY_MODELS: list[dict[str, Any]] = [
     {"name": "medical", "path": "ibm-granite/GneissWeb.Med_classifier"},
@@ -59,8 +64,9 @@ GNEISSWEB_CATEGORY_MODELS: list[dict[str, Any]] = [
 GNEISSWEB_TOKENIZER = "bigcode/starcoder"
 
 
-def build_rule(keep: str | None, clauses: Mapping[str, str] | None, params: Mapping[str, Any] | None,
-               preset: str | None, key: str) -> Rule:
+def build_rule(
+    keep: str | None, clauses: Mapping[str, str] | None, params: Mapping[str, Any] | None, preset: str | None, key: str
+) -> Rule:
     """The preset's rule with the config's clauses, params and keep expression laid over it."""
     base_clauses: dict[str, str] = dict(GNEISSWEB_CLAUSES) if preset == "gneissweb" else {}
     base_params: dict[str, Any] = dict(GNEISSWEB_PARAMS) if preset == "gneissweb" else {}
@@ -69,6 +75,8 @@ def build_rule(keep: str | None, clauses: Mapping[str, str] | None, params: Mapp
     base_params.update(params or {})
     keep = keep or base_keep
     if keep is None:
-        raise ConfigError(f"{key + '.' if key else ''}keep: required (a rule expression, e.g. 'ft_dclm > 0.5') "
-                          "unless preset: gneissweb")
+        raise ConfigError(
+            f"{key + '.' if key else ''}keep: required (a rule expression, e.g. 'ft_dclm > 0.5') "
+            "unless preset: gneissweb"
+        )
     return Rule(keep, base_clauses, base_params, key=key)

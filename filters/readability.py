@@ -16,7 +16,7 @@ its NLTK dependency, and because per-call caches in textstat grow with every doc
 `mcalpine_eflaw` computes the same counts in fewer passes (see `_fast_counts`, ~2x faster);
 `mcalpine_eflaw_batch` computes them for a batch of documents in numpy passes over the batch's
 code points (~4x faster again); `mcalpine_eflaw_reference` is the direct transcription above.
-tests/test_filters_readability.py checks all three against textstat itself on every sample
+tests/filters/test_readability.py checks all three against textstat itself on every sample
 document, against each other on a Unicode fuzz, and on hand-worked examples. Lower is easier to
 read; GneissWeb keeps category docs below 70 and other docs below 30.
 """
@@ -152,8 +152,10 @@ def _eflaw_pass(texts: Sequence[str]) -> list[float]:
     cum = np.zeros(len(starts) + 1, np.int64)
     np.cumsum(mini, out=cum[1:])
     # the same int / int divisions as mcalpine_eflaw: the same floats
-    return [(w + m) / (s or 1) if t else 0.0
-            for t, w, m, s in zip(texts, np.diff(per_doc).tolist(), np.diff(cum[per_doc]).tolist(), sentences.tolist())]
+    return [
+        (w + m) / (s or 1) if t else 0.0
+        for t, w, m, s in zip(texts, np.diff(per_doc).tolist(), np.diff(cum[per_doc]).tolist(), sentences.tolist())
+    ]
 
 
 def mcalpine_eflaw_batch(texts: Sequence[str]) -> list[float]:

@@ -9,7 +9,7 @@ in batches with no special tokens added and no truncation; only the counts are k
 Engines: HF `tokenizers` (`encode_batch_fast`) for any tokenizer. When the configured file is the
 bundled GPT-2 tokenizer (dedup/assets/gpt2/tokenizer.json, or a file with the same JSON), counts
 come from `fastokens` instead (~30-60x faster here, no per-token Python objects), which
-tests/test_filters_ensemble_kernels.py checks gives HF's count on every sample document and on
+tests/filters/test_ensemble_kernels.py checks gives HF's count on every sample document and on
 special-token text typed in a document (both encode `<|endoftext|>` as the one special id).
 Other tokenizers stay on HF: fastokens was only verified for GPT-2.
 """

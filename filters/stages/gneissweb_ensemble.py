@@ -66,21 +66,28 @@ MAX_PENDING = 4
 class GneissWebOptions(StrictModel):
     quality_models: list[FastTextModelSpec] = Field(
         default_factory=lambda: [FastTextModelSpec(**m) for m in GNEISSWEB_QUALITY_MODELS],
-        description="quality classifiers (default: DCLM fasttext-oh-eli5 as dclm, GneissWeb.Quality_annotator as cosmo)")
+        description="quality classifiers (default: DCLM fasttext-oh-eli5 as dclm, GneissWeb.Quality_annotator as cosmo)",
+    )
     category_models: list[CategoryModelSpec] = Field(
         default_factory=lambda: [CategoryModelSpec(**m) for m in GNEISSWEB_CATEGORY_MODELS],
-        description="category classifiers (default: GneissWeb's medical, education, technology, science)")
-    tokenizer: ModelRef = Field(GNEISSWEB_TOKENIZER, description="tokenizer.json path or hub repo (GneissWeb: StarCoder)")
-    params: dict[str, float | int | bool | str] = Field(default_factory=dict,
-                                                        description="threshold overrides (dclm_min, cosmo_min, eflaw_cat_max, ...)")
+        description="category classifiers (default: GneissWeb's medical, education, technology, science)",
+    )
+    tokenizer: ModelRef = Field(
+        GNEISSWEB_TOKENIZER, description="tokenizer.json path or hub repo (GneissWeb: StarCoder)"
+    )
+    params: dict[str, float | int | bool | str] = Field(
+        default_factory=dict, description="threshold overrides (dclm_min, cosmo_min, eflaw_cat_max, ...)"
+    )
     clauses: dict[str, str] = Field(default_factory=dict, description="clause overrides (CAT, NCAT, FT, READ, EXT)")
     keep: str | None = Field(None, description="keep expression override (default FT and (READ or EXT))")
     annotate_only: bool = Field(False, description="write the columns but drop nothing")
     batch_size: int = Field(256, ge=1, description="documents per batch")
     kernel: Literal["fast", "reference"] = Field(
-        "fast", description="fast: fastokens for the bundled GPT-2 tokenizer (overlapped with fastText) + EFLAW of the "
-                            "batch in numpy; reference: HF tokenizers + EFLAW transcribed step by step from textstat "
-                            "(the previous kernel; identical columns, slower)")
+        "fast",
+        description="fast: fastokens for the bundled GPT-2 tokenizer (overlapped with fastText) + EFLAW of the "
+        "batch in numpy; reference: HF tokenizers + EFLAW transcribed step by step from textstat "
+        "(the previous kernel; identical columns, slower)",
+    )
 
     _rule: Rule | None = None
 
@@ -99,13 +106,18 @@ class GneissWebOptions(StrictModel):
 
 def gneissweb_columns(opts: GneissWebOptions) -> list[Column]:
     """The columns of the four annotating stages, for these models."""
-    return (fasttext_columns(opts.quality_models) + category_columns(opts.category_models)
-            + EFLAW_COLUMNS + TOKEN_COLUMNS)
+    return (
+        fasttext_columns(opts.quality_models) + category_columns(opts.category_models) + EFLAW_COLUMNS + TOKEN_COLUMNS
+    )
 
 
-@register_stage("gneissweb_ensemble", GneissWebOptions,
-                "GneissWeb quality ensemble: 2 quality + 4 category fastText models, EFLAW, tokens/char, the rule",
-                columns=gneissweb_columns, group="filter")
+@register_stage(
+    "gneissweb_ensemble",
+    GneissWebOptions,
+    "GneissWeb quality ensemble: 2 quality + 4 category fastText models, EFLAW, tokens/char, the rule",
+    columns=gneissweb_columns,
+    group="filter",
+)
 class GneissWebEnsemble(CurateStep):
     """All GneissWeb annotations plus the keep rule, in one batched pass.
 
@@ -123,8 +135,9 @@ class GneissWebEnsemble(CurateStep):
         self.kernel = opts.kernel
         self.rule = None if opts.annotate_only else opts.rule
         self.batch_size = opts.batch_size
-        self._modes: set[str] = ({s.preprocess for s in opts.quality_models}
-                                 | {s.preprocess for s in opts.category_models})
+        self._modes: set[str] = {s.preprocess for s in opts.quality_models} | {
+            s.preprocess for s in opts.category_models
+        }
 
     def annotate(self, docs: list[Document]) -> None:
         """Every column of the batch into its documents' metadata, done when this returns."""

@@ -8,7 +8,7 @@ tokenizer, EFLAW, rule), with the committed sample models and the GPT-2 tokenize
 `kernel: fast` (fastokens token counts in a thread, overlapped with fastText; EFLAW of each batch
 in numpy) and once with `kernel: reference` (HF `tokenizers`, EFLAW step by step as textstat does
 it: the stage before issue 14). Both write the same columns (checked here on every document, and
-by tests/test_filters_ensemble_kernels.py). On the same documents, in the same batches, with the
+by tests/filters/test_ensemble_kernels.py). On the same documents, in the same batches, with the
 text flattened beforehand (outside the timer):
 - kernels: the 6 fastText `predict(list)` calls and the fast token count, one after another (the
   figure of the first issue-14 benchmark);
@@ -39,16 +39,25 @@ CATS = ("medical", "education", "technology", "science")
 
 
 def load_docs() -> list[str]:
-    return [json.loads(line)["text"] for f in sorted((REPO / "data" / "sample").glob("*.jsonl.gz"))
-            for line in gzip.open(f, "rt")]
+    return [
+        json.loads(line)["text"]
+        for f in sorted((REPO / "data" / "sample").glob("*.jsonl.gz"))
+        for line in gzip.open(f, "rt")
+    ]
 
 
 def stage_config(batch_size: int, kernel: str = "fast") -> dict:
-    return {"stage": "gneissweb_ensemble", "kernel": kernel,
-            "quality_models": [{"name": "dclm", "path": str(MODELS / "quality_dclm.ftz"), "preprocess": "dclm"},
-                               {"name": "cosmo", "path": str(MODELS / "quality_cosmo.ftz"), "preprocess": "newlines"}],
-            "category_models": [{"name": c, "path": str(MODELS / f"category_{c}.ftz")} for c in CATS],
-            "tokenizer": str(TOKENIZER), "batch_size": batch_size}
+    return {
+        "stage": "gneissweb_ensemble",
+        "kernel": kernel,
+        "quality_models": [
+            {"name": "dclm", "path": str(MODELS / "quality_dclm.ftz"), "preprocess": "dclm"},
+            {"name": "cosmo", "path": str(MODELS / "quality_cosmo.ftz"), "preprocess": "newlines"},
+        ],
+        "category_models": [{"name": c, "path": str(MODELS / f"category_{c}.ftz")} for c in CATS],
+        "tokenizer": str(TOKENIZER),
+        "batch_size": batch_size,
+    }
 
 
 def run_stage(docs: list[str], batch_size: int, kernel: str = "fast", annotate_only: bool = False):  # noqa: ANN201
@@ -67,12 +76,14 @@ def run_kernels(docs: list[str], batch_size: int) -> tuple[float, float]:
     from curate.filters.fasttext_annotator import FastTextModel, flatten_lines, preprocess
     from curate.filters.token_counts import TokenCounter
 
-    models = [(fasttext.load_model(str(MODELS / "quality_dclm.ftz")), "dclm"),
-              (fasttext.load_model(str(MODELS / "quality_cosmo.ftz")), "newlines")]
+    models = [
+        (fasttext.load_model(str(MODELS / "quality_dclm.ftz")), "dclm"),
+        (fasttext.load_model(str(MODELS / "quality_cosmo.ftz")), "newlines"),
+    ]
     models += [(fasttext.load_model(str(MODELS / f"category_{c}.ftz")), "newlines") for c in CATS]
     tok = TokenCounter(str(TOKENIZER))
     tok.load()
-    batches = [docs[i:i + batch_size] for i in range(0, len(docs), batch_size)]
+    batches = [docs[i : i + batch_size] for i in range(0, len(docs), batch_size)]
     flat = [{m: [preprocess(t, m) for t in b] for m in ("dclm", "newlines")} for b in batches]
     t = time.perf_counter()
     for b, f in zip(batches, flat):
@@ -106,8 +117,12 @@ def _vm_hwm_mib() -> float:
 
 def peak_rss(kernel: str, batch_size: int) -> float:
     """Peak RSS (MiB) of a fresh process that runs the stage once with `kernel`."""
-    out = subprocess.run([sys.executable, __file__, "--rss", kernel, "--batch-size", str(batch_size)],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--rss", kernel, "--batch-size", str(batch_size)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return float(out.split()[-1])
 
 
@@ -126,8 +141,10 @@ def main() -> None:
     for kernel in ("fast", "reference"):  # warm up: model loading is not what we measure
         run_stage(docs[:64], args.batch_size, kernel)
     # the same columns, every document (annotate_only keeps the dropped ones too)
-    cols = {k: [d.metadata for d in run_stage(docs, args.batch_size, k, annotate_only=True)[2]]
-            for k in ("fast", "reference")}
+    cols = {
+        k: [d.metadata for d in run_stage(docs, args.batch_size, k, annotate_only=True)[2]]
+        for k in ("fast", "reference")
+    }
     identical = cols["fast"] == cols["reference"]
     times: dict[str, list[float]] = {"fast": [], "reference": [], "kernels": [], "fastText floor": []}
     stats: dict = {}
@@ -143,19 +160,36 @@ def main() -> None:
     f, r, k, ft = (min(times[x]) for x in ("fast", "reference", "kernels", "fastText floor"))
     rss = {x: peak_rss(x, args.batch_size) for x in ("fast", "reference")}
     n = len(docs)
-    print(f"docs: {n}, {mb:.2f} MB; kept {stats['docs_out']}, dropped {stats['dropped']}; conserved {stats['conserved']}")
+    print(
+        f"docs: {n}, {mb:.2f} MB; kept {stats['docs_out']}, dropped {stats['dropped']}; conserved {stats['conserved']}"
+    )
     print(f"columns of kernel fast == kernel reference on every document: {identical}")
-    print(f"stage, kernel fast      : {n / f:8.1f} docs/s  {mb / f:6.2f} MB/s  (best of {args.repeat}: {f:.2f} s)  "
-          f"peak RSS {rss['fast']:.0f} MiB")
-    print(f"stage, kernel reference : {n / r:8.1f} docs/s  {mb / r:6.2f} MB/s  (best of {args.repeat}: {r:.2f} s)  "
-          f"peak RSS {rss['reference']:.0f} MiB")
-    print(f"kernels (6 predicts + fast token count): {n / k:8.1f} docs/s  {mb / k:6.2f} MB/s  (best of {args.repeat}: {k:.2f} s)")
-    print(f"fastText floor (6 predictor calls)      : {n / ft:8.1f} docs/s  {mb / ft:6.2f} MB/s  "
-          f"(best of {args.repeat}: {ft:.2f} s)")
-    print(f"ratio fast / reference throughput: {r / f:.2f}   fast stage / kernels: {k / f:.2f}   "
-          f"fast stage / fastText floor: {ft / f:.2f}")
-    print("load average (1, 5, 15 min) before: " + " ".join(f"{x:.2f}" for x in load_before)
-          + "; after: " + " ".join(f"{x:.2f}" for x in load_after) + f" ({os.cpu_count()} CPUs)")
+    print(
+        f"stage, kernel fast      : {n / f:8.1f} docs/s  {mb / f:6.2f} MB/s  (best of {args.repeat}: {f:.2f} s)  "
+        f"peak RSS {rss['fast']:.0f} MiB"
+    )
+    print(
+        f"stage, kernel reference : {n / r:8.1f} docs/s  {mb / r:6.2f} MB/s  (best of {args.repeat}: {r:.2f} s)  "
+        f"peak RSS {rss['reference']:.0f} MiB"
+    )
+    print(
+        f"kernels (6 predicts + fast token count): {n / k:8.1f} docs/s  {mb / k:6.2f} MB/s  (best of {args.repeat}: {k:.2f} s)"
+    )
+    print(
+        f"fastText floor (6 predictor calls)      : {n / ft:8.1f} docs/s  {mb / ft:6.2f} MB/s  "
+        f"(best of {args.repeat}: {ft:.2f} s)"
+    )
+    print(
+        f"ratio fast / reference throughput: {r / f:.2f}   fast stage / kernels: {k / f:.2f}   "
+        f"fast stage / fastText floor: {ft / f:.2f}"
+    )
+    print(
+        "load average (1, 5, 15 min) before: "
+        + " ".join(f"{x:.2f}" for x in load_before)
+        + "; after: "
+        + " ".join(f"{x:.2f}" for x in load_after)
+        + f" ({os.cpu_count()} CPUs)"
+    )
     print("all runs (s): " + "; ".join(f"{x} " + " ".join(f"{v:.2f}" for v in times[x]) for x in times))
 
 

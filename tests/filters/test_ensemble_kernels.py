@@ -1,7 +1,7 @@
 """`gneissweb_ensemble`'s fast kernel writes exactly the reference kernel's columns, on the bundled sample.
 
 fast: token counts from fastokens (bundled GPT-2 only, overlapped with fastText) and the batch EFLAW;
-reference: HF `tokenizers` and EFLAW step by step as textstat does it (tests/test_filters_readability.py
+reference: HF `tokenizers` and EFLAW step by step as textstat does it (tests/filters/test_readability.py
 compares the EFLAWs with textstat itself). fastText is the same official wheel in both; its columns
 are also checked against a direct `predict` call here.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import fasttext
 import pytest
+from curate_testing import REPO
 
 from curate.core import fastokens as core_fastokens
 from curate.filters.fasttext_annotator import label_probability, preprocess
@@ -24,14 +25,25 @@ from curate.filters.rule import Rule
 from curate.filters.token_counts import TokenCounter, is_bundled_gpt2
 from curate.pipeline import run_stages
 
-REPO = Path(__file__).resolve().parents[1]
 GPT2 = REPO / "dedup" / "assets" / "gpt2" / "tokenizer.json"
 MODELS = REPO / "filters" / "assets" / "models"
 CATS = ("medical", "education", "technology", "science")
 # what a document can hold that tokenizers treat specially: the special token typed as text, empty and
 # whitespace-only texts, control characters, emoji with ZWJ, combining marks, long runs
-EDGE_TEXTS = ["", " ", "\n\n\n", "<|endoftext|>", "a<|endoftext|>b <|endoftext|><|endoftext|>", "<|endoftext",
-              "\x00\x01\x1f\x7f", "👩\u200d💻 🙂🙂", "e\u0301\u0301", "x" * 5000, " " * 300 + "y", "中文字符 العربية Ελληνικά"]
+EDGE_TEXTS = [
+    "",
+    " ",
+    "\n\n\n",
+    "<|endoftext|>",
+    "a<|endoftext|>b <|endoftext|><|endoftext|>",
+    "<|endoftext",
+    "\x00\x01\x1f\x7f",
+    "👩\u200d💻 🙂🙂",
+    "e\u0301\u0301",
+    "x" * 5000,
+    " " * 300 + "y",
+    "中文字符 العربية Ελληνικά",
+]
 
 
 @pytest.fixture(scope="module")
@@ -74,17 +86,23 @@ def test_fastokens_reload_keeps_counts(monkeypatch: pytest.MonkeyPatch, sample_t
     fast, ref = TokenCounter(str(GPT2)), TokenCounter(str(GPT2), engine="tokenizers")
     texts = sample_texts[:90]
     fast.load()
-    got = [n for i in range(0, len(texts), 30) for n in fast.count(texts[i:i + 30])]
+    got = [n for i in range(0, len(texts), 30) for n in fast.count(texts[i : i + 30])]
     assert fast._fast is not None and fast._fast.loads > 1  # it did reload
     assert got == ref.count(texts)
 
 
 def _stage(kernel: str) -> dict:
-    return {"stage": "gneissweb_ensemble", "kernel": kernel, "batch_size": 128,
-            "quality_models": [{"name": "dclm", "path": str(MODELS / "quality_dclm.ftz"), "preprocess": "dclm"},
-                               {"name": "cosmo", "path": str(MODELS / "quality_cosmo.ftz"), "preprocess": "newlines"}],
-            "category_models": [{"name": c, "path": str(MODELS / f"category_{c}.ftz")} for c in CATS],
-            "tokenizer": str(GPT2)}
+    return {
+        "stage": "gneissweb_ensemble",
+        "kernel": kernel,
+        "batch_size": 128,
+        "quality_models": [
+            {"name": "dclm", "path": str(MODELS / "quality_dclm.ftz"), "preprocess": "dclm"},
+            {"name": "cosmo", "path": str(MODELS / "quality_cosmo.ftz"), "preprocess": "newlines"},
+        ],
+        "category_models": [{"name": c, "path": str(MODELS / f"category_{c}.ftz")} for c in CATS],
+        "tokenizer": str(GPT2),
+    }
 
 
 def test_stage_fast_kernel_equals_reference(sample_texts: list[str]) -> None:

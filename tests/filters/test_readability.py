@@ -58,7 +58,7 @@ def test_matches_textstat_on_real_documents(sample_dir: Path) -> None:
     assert [i for i, (d, e) in enumerate(zip(docs, expected)) if mcalpine_eflaw_reference(d) != e] == []
     # the batch kernel: the whole sample at once, and in the stage's batches of 256
     assert [i for i, (g, e) in enumerate(zip(mcalpine_eflaw_batch(docs), expected)) if g != e] == []
-    batched = [x for i in range(0, len(docs), 256) for x in mcalpine_eflaw_batch(docs[i:i + 256])]
+    batched = [x for i in range(0, len(docs), 256) for x in mcalpine_eflaw_batch(docs[i : i + 256])]
     assert batched == expected
     # and the scores are not degenerate
     assert len({round(mcalpine_eflaw(d), 3) for d in docs[:200]}) > 100
@@ -79,10 +79,37 @@ def test_character_classes_the_fast_kernel_relies_on() -> None:
 # characters that move textstat's counts: contraction endings after apostrophes, sentence ends,
 # Unicode whitespace (NBSP, line separator, the \x1c-\x1f separators), letters and digits of other
 # scripts, combining marks, underscore, hyphens, emoji, quotes
-_FUZZ_ALPHABET = (list("aeiostdvlrAZ09_") + ["'", "'s", "'t", "'ve", "'ll", "'re", "'d", "'m"] + list(".!?.!?")
-                  + [" ", " ", " ", "\n", "\t", "\x0b", "\x0c", "\r", "\x1c", "\x1f", "\u00a0", "\u2028", "\u3000"]
-                  + ["é", "ß", "Ж", "ж", "中", "ع", "٣", "\u0301", "-", "—", ",", ";", "\"", "(", ")", "…", "🙂", "\u200d",
-                     "...", " - ", "a.b", "Mr. ", "U.S. "])
+_FUZZ_ALPHABET = (
+    list("aeiostdvlrAZ09_")
+    + ["'", "'s", "'t", "'ve", "'ll", "'re", "'d", "'m"]
+    + list(".!?.!?")
+    + [" ", " ", " ", "\n", "\t", "\x0b", "\x0c", "\r", "\x1c", "\x1f", "\u00a0", "\u2028", "\u3000"]
+    + [
+        "é",
+        "ß",
+        "Ж",
+        "ж",
+        "中",
+        "ع",
+        "٣",
+        "\u0301",
+        "-",
+        "—",
+        ",",
+        ";",
+        '"',
+        "(",
+        ")",
+        "…",
+        "🙂",
+        "\u200d",
+        "...",
+        " - ",
+        "a.b",
+        "Mr. ",
+        "U.S. ",
+    ]
+)
 
 
 def test_fast_kernel_equals_reference_and_textstat_on_fuzz() -> None:
