@@ -19,7 +19,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets
 from datatrove.utils.text import simplify_text
 
-from curate.dedup.shingles import shingle_hashes, simplify, simplify_joined
+from curate.dedup.shingles import shingle_hashes, simplify, simplify_arrow, simplify_joined
 from curate.dedup.stages.minhash import CLUSTER_ID, FastBuckets, FastSignature, lex_order, minhash_config
 
 SPECIAL = [
@@ -74,6 +74,17 @@ def test_simplify_equals_datatrove_on_real_text_and_fuzz(sample_dir: Path) -> No
             "utf-8", "surrogatepass"
         ), batch
     assert simplify_joined(texts).tobytes() == "\n".join(want).encode("utf-8", "surrogatepass")
+
+
+def test_simplify_arrow_equals_simplify_joined(sample_dir: Path) -> None:
+    """The signatures job's entry: an Arrow string column (sliced, large or not) straight from its buffers."""
+    import pyarrow as pa
+
+    texts = [t for t in _texts(sample_dir) if t not in SURROGATES][:3000]  # Arrow holds valid UTF-8 only
+    for typ in (pa.string(), pa.large_string()):
+        arr = pa.array(texts, type=typ)
+        for lo, hi in ((0, len(texts)), (1, 2), (7, 900), (len(texts) - 5, len(texts)), (3, 3)):
+            assert simplify_arrow(arr[lo:hi]).tobytes() == simplify_joined(texts[lo:hi]).tobytes(), (typ, lo, hi)
 
 
 def test_simplify_equals_datatrove_on_every_code_point() -> None:

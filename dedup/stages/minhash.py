@@ -54,7 +54,7 @@ from pydantic import Field, model_validator
 
 from curate.core.stage_api import BuildContext, Column, CurateStep, StrictModel, register_stage
 
-from ..shingles import shingle_hashes_joined, simplify_joined
+from ..shingles import shingle_hashes_joined, simplify_arrow
 
 CLUSTER_ID = "minhash_cluster_id"
 
@@ -168,27 +168,27 @@ class FastSignature(PipelineStep):
         r, fmt = self.config.hashes_per_bucket, self.config.hash_config.struct_format
         return np.dtype([(f"field{i + 1}", f"<{fmt}") for i in range(r)] + [(f"field{r + 1}", "<u4")])
 
-    def _batches(self, rank: int, world_size: int) -> Iterator[list[str]]:
-        """The texts of this task's documents, in the order the handoff reader yields them (every row is a
-        document: the reader keeps empty texts), in batches of about BATCH_BYTES."""
+    def _batches(self, rank: int, world_size: int) -> Iterator[pa.Array]:
+        """The texts of this task's documents (an Arrow string array: no Python strings), in the order the
+        handoff reader yields them (every row is a document: the reader keeps empty texts), in batches of
+        about BATCH_BYTES."""
         import pyarrow.parquet as pq
 
         r = self.handoff
         assert not (r.paths_file or r.shuffle_files or r.skip or r.limit != -1), "handoff reader options changed"
         files = r.data_folder.get_shard(rank, world_size, recursive=r.recursive, glob_pattern=r.glob_pattern)
-        texts: list[str] = []
+        chunks: list[pa.Array] = []
         size = 0
         for name in files or ():
             with r.data_folder.open(name, "rb") as fh, pq.ParquetFile(fh) as pf:
-                for batch in pf.iter_batches(batch_size=1000, columns=[r.text_key]):
-                    for t in batch.column(0).to_pylist():
-                        texts.append(t)
-                        size += len(t)
-                        if size >= BATCH_BYTES:
-                            yield texts
-                            texts, size = [], 0
-        if texts:
-            yield texts
+                for batch in pf.iter_batches(batch_size=256, columns=[r.text_key]):
+                    chunks.append(batch.column(0))
+                    size += chunks[-1].nbytes
+                    if size >= BATCH_BYTES:
+                        yield pa.concat_arrays(chunks)
+                        chunks, size = [], 0
+        if chunks:
+            yield pa.concat_arrays(chunks)
 
     def run(self, data: Iterable[Document] | None = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         import rensa
@@ -207,7 +207,7 @@ class FastSignature(PipelineStep):
                 idx = np.arange(first, first + len(texts), dtype=np.uint32)
                 first += len(texts)
                 self.stat_update("total", value=len(texts))
-                flat, offsets = shingle_hashes_joined(simplify_joined(texts), len(texts), cfg.n_grams)
+                flat, offsets = shingle_hashes_joined(simplify_arrow(texts), len(texts), cfg.n_grams)
                 counts = np.diff(offsets).astype(np.int64)
                 has = counts > 0  # no n-gram: no signature (never a near-duplicate), as datatrove
                 if not has.any():
