@@ -38,15 +38,19 @@ def classify_ref(ref: str) -> tuple[str, str]:
     return "local", expanded
 
 
+def local_candidate(value: str, filename: str | None = None) -> Path:
+    """The file a local ref names: the path itself, or `filename` inside it when it is a folder."""
+    p = Path(value)
+    return p / filename if filename and p.is_dir() else p
+
+
 def resolve_model_file(
     ref: str, filename: str | None = None, suffixes: tuple[str, ...] = (".bin", ".ftz"), what: str = "model"
 ) -> str:
     """A local path for `ref`; downloads from the hub when `ref` is a repository id not found on disk."""
     kind, value = classify_ref(ref)
     if kind == "local":
-        p = Path(value)
-        if p.is_dir() and filename:
-            p = p / filename
+        p = local_candidate(value, filename)
         if not p.is_file():
             raise ConfigError(
                 f"{what} {ref!r}: no such file (give a local {'/'.join(suffixes)} path or a hub "

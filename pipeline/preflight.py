@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from curate.core.errors import ConfigError
+from curate.core.model_refs import KNOWN_HUB_FILES, classify_ref, local_candidate, resolve_model_file
 from curate.core.stage_api import get_prepare, get_stage
 
 from .config import CurateConfig
@@ -53,13 +54,9 @@ class Preflight:
         what: str = "model",
     ) -> str | None:
         """A local file for `ref` (a path, or a hub id resolved once into the HF cache); None after a problem."""
-        from curate.core.model_refs import classify_ref
-
         kind, value = classify_ref(ref)
         if kind == "local":
-            p = Path(value)
-            if p.is_dir() and filename:
-                p = p / filename
+            p = local_candidate(value, filename)
             if not p.is_file():
                 self.problem(
                     f"{what} {ref!r} not found"
@@ -77,8 +74,6 @@ class Preflight:
 
     def model_folder(self, ref: str, key: str, what: str = "model folder") -> str | None:
         """A local model folder (config.json + weights); a hub id is downloaded (or found in the cache) once."""
-        from curate.core.model_refs import classify_ref
-
         kind, value = classify_ref(ref)
         folder = value if kind == "local" else self._hub(value, None, key, what, (), snapshot=True)
         if folder is None or not self.is_local(folder):
@@ -160,8 +155,6 @@ def _fetch_from_hub(repo: str, filename: str | None, suffixes: tuple[str, ...], 
             from huggingface_hub import snapshot_download
 
             return snapshot_download(repo_id=repo)
-        from curate.core.model_refs import resolve_model_file
-
         return resolve_model_file(repo, filename, suffixes)
     except Exception as e:  # network, auth, missing repo or file: every one means "not available"
         return e
@@ -176,8 +169,6 @@ def _check_on_hub(repo: str, filename: str | None, snapshot: bool) -> str | Exce
         from huggingface_hub import HfApi, try_to_load_from_cache
 
         if filename is None and not snapshot:
-            from curate.core.model_refs import KNOWN_HUB_FILES
-
             filename = KNOWN_HUB_FILES.get(repo)
         if filename is not None:
             cached = try_to_load_from_cache(repo, filename)
