@@ -46,20 +46,22 @@ class OutputConfig(StrictModel):
 class SlurmConfig(StrictModel):
     partition: str = Field("cpu", description="partition for CPU jobs")
     time: str = Field("24:00:00", description="time limit per array task")
-    cpus_per_task: int = Field(1, ge=1)
-    mem_per_cpu_gb: float = Field(2, gt=0)
+    cpus_per_task: int = Field(1, ge=1, description="CPUs per array task (--cpus-per-task)")
+    mem_per_cpu_gb: float = Field(2, gt=0, description="memory per CPU in GB (sent as whole megabytes: --mem-per-cpu)")
     qos: str | None = Field(None, description="QOS name (omit to use the cluster default)")
     job_name: str = Field("curate", description="prefix of every job name")
     venv_path: LocalPath | None = Field(None, description="virtualenv activated in each job")
     env_command: str | None = Field(None, description="shell command run before each job")
     sbatch_args: dict[str, str] = Field(default_factory=dict, description="extra #SBATCH options")
-    max_array_size: int = Field(1001, ge=1)
+    max_array_size: int = Field(
+        1001, ge=1, description="most array tasks per job (the cluster's MaxArraySize); more tasks go in several"
+    )
 
 
 class RayConfig(StrictModel):
     address: str | None = Field(None, description="ray cluster address; None starts/attaches a local one")
-    cpus_per_task: int = Field(1, ge=1)
-    mem_per_cpu_gb: float = Field(2, gt=0)
+    cpus_per_task: int = Field(1, ge=1, description="CPUs reserved per Ray task")
+    mem_per_cpu_gb: float = Field(2, gt=0, description="memory per CPU in GB, reserved per Ray task")
 
 
 class ExecutorConfig(StrictModel):
@@ -70,8 +72,8 @@ class ExecutorConfig(StrictModel):
         None, description="logs, completion markers and per-task stats (default: WORK/logs)"
     )
     skip_completed: bool = Field(True, description="on rerun, skip tasks that already completed")
-    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
-    ray: RayConfig = Field(default_factory=RayConfig)
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig, description="kind: slurm only: sbatch settings")
+    ray: RayConfig = Field(default_factory=RayConfig, description="kind: ray only: the cluster and per-task resources")
 
     @field_validator("workers")
     @classmethod

@@ -20,13 +20,13 @@ from curate.core.stage_api import get_stage, stage_names
 class Resources(StrictModel):
     """Resources of a job boundary: a stage with `resources:` starts a job of its own (e.g. GPU refinement)."""
 
-    tasks: int | None = Field(None, ge=1)
-    workers: int | None = None
-    cpus_per_task: int | None = Field(None, ge=1)
-    mem_per_cpu_gb: float | None = Field(None, gt=0)
-    gpus_per_task: int = Field(0, ge=0)
-    partition: str | None = None
-    time: str | None = None
+    tasks: int | None = Field(None, ge=1, description="tasks of this job (default: executor.tasks)")
+    workers: int | None = Field(None, description="tasks of this job running at once (default: executor.workers)")
+    cpus_per_task: int | None = Field(None, ge=1, description="CPUs per task (default: the executor's)")
+    mem_per_cpu_gb: float | None = Field(None, gt=0, description="memory per CPU in GB (default: the executor's)")
+    gpus_per_task: int = Field(0, ge=0, description="GPUs per task (Slurm, Ray)")
+    partition: str | None = Field(None, description="Slurm partition of this job (default: executor.slurm.partition)")
+    time: str | None = Field(None, description="Slurm time limit of this job (default: executor.slurm.time)")
 
 
 class StageEntry(BaseModel):

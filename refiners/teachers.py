@@ -100,11 +100,11 @@ class TeacherOptions(StrictModel):
     )
     dtype: str = Field("bfloat16", description="model: weights dtype")
     max_model_len: int = Field(8192, ge=64, description="model: context length")
-    gpu_memory_utilization: float = Field(0.8, gt=0, le=1)
-    tensor_parallel_size: int = Field(1, ge=1)
-    enforce_eager: bool = Field(False)
+    gpu_memory_utilization: float = Field(0.8, gt=0, le=1, description="model/vllm: share of GPU memory for the engine")
+    tensor_parallel_size: int = Field(1, ge=1, description="model/vllm: GPUs per engine")
+    enforce_eager: bool = Field(False, description="model/vllm: no CUDA graphs (CPU / debugging)")
     device: str = Field("auto", description="model/transformers: cpu | cuda | auto")
-    generate_batch_size: int = Field(16, ge=1)
+    generate_batch_size: int = Field(16, ge=1, description="model/transformers: prompts per generate call")
     # -- jsonl -----------------------------------------------------------------------------------
     doc_program_field: str = Field(
         "doc_program", description="jsonl: input field with the doc program (prox_refine output: prox_doc_program)"

@@ -1,4 +1,4 @@
-"""The layout the README's development notes describe: one module per stage, a leaf stage API, no cycles.
+"""The layout the development page (docs/development.md) describes: one module per stage, a leaf stage API, no cycles.
 
 import-linter (scripts/lint.sh) checks the layer contracts; these tests check what it does not: that no
 module of any curate package imports itself back through others (function-level imports included),
@@ -91,13 +91,13 @@ def test_plan_context_provides_every_member_of_the_build_context_protocol() -> N
     assert missing == []
 
 
-def test_the_readme_layout_tree_names_every_module() -> None:
-    """The development notes' tree (one line per module) stays current: each module of each package is named
+def test_the_development_page_layout_tree_names_every_module() -> None:
+    """docs/development.md's tree (one line per module) stays current: each module of each package is named
     in its package's part of the tree (inspect/ and commands/ are summed up on one line with their names)."""
     from curate_testing import REPO
 
-    text = (REPO / "README.md").read_text()
-    start = text.index("```text", text.index("## Development notes"))
+    text = (REPO / "docs" / "development.md").read_text()
+    start = text.index("```text")
     tree = text[start : text.index("```", start + 7)]
     parts: dict[str, str] = {}
     current = None
@@ -113,4 +113,4 @@ def test_the_readme_layout_tree_names_every_module() -> None:
                 continue
             if f.stem not in parts.get(pkg, ""):
                 missing.append(str(f.relative_to(REPO)))
-    assert missing == [], "add these modules to the README's layout tree"
+    assert missing == [], "add these modules to the layout tree in docs/development.md"

@@ -1,6 +1,6 @@
 """User stages as plugins: a single .py file named in a config's `plugins:` and an installed package found
 through the `curate.stages` entry points, each in a real run (local workers, Ray, the Slurm cluster);
-the README's "Write your own stage" blocks are run exactly as written."""
+the blocks of docs/extending/stage.md ("Write your own stage") are run exactly as written."""
 
 from __future__ import annotations
 
@@ -19,14 +19,13 @@ from curate.pipeline import ConfigError, load_config, parse_config, run_config
 
 
 def _section_blocks(lang: str) -> list[str]:
-    text = (REPO / "README.md").read_text()
-    section = text.split("## Write your own stage", 1)[1].split("\n## ", 1)[0]
-    return re.findall(rf"```{lang}\n(.*?)```", section, flags=re.S)
+    text = (REPO / "docs" / "extending" / "stage.md").read_text()
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
 
 
 @pytest.fixture
-def readme_plugin(tmp_path: Path) -> Path:
-    """punctuation.py and my_run.yaml from the README, side by side, with the sample data where the YAML says."""
+def docs_plugin(tmp_path: Path) -> Path:
+    """punctuation.py and my_run.yaml from docs/extending/stage.md, side by side, with the sample data where the YAML says."""
     (python,) = _section_blocks("python")
     run_yaml = _section_blocks("yaml")[0]
     (tmp_path / "punctuation.py").write_text(python)
@@ -50,10 +49,10 @@ def curate(
 
 
 @pytest.mark.slow
-def test_readme_plugin_runs_on_local_workers(readme_plugin: Path) -> None:
-    r = curate(["run", "my_run.yaml", "--tasks", "2", "--workers", "2", "--no-progress"], cwd=readme_plugin)
+def test_readme_plugin_runs_on_local_workers(docs_plugin: Path) -> None:
+    r = curate(["run", "my_run.yaml", "--tasks", "2", "--workers", "2", "--no-progress"], cwd=docs_plugin)
     assert r.returncode == 0, r.stderr[-3000:]
-    out = readme_plugin / "out" / "punctuation"
+    out = docs_plugin / "out" / "punctuation"
     stats = json.loads((out / "stats.json").read_text())
     stage = next(s for s in stats["stages"] if s["label"] == "punctuation_filter")
     assert stage["conserved"] and stage["dropped"].get("too_little_punctuation", 0) > 0
@@ -65,8 +64,8 @@ def test_readme_plugin_runs_on_local_workers(readme_plugin: Path) -> None:
     assert len(ratios) == stats["output_docs"] and min(ratios) >= 0.02 - 1e-6  # float32 column
 
 
-def test_curate_stages_lists_a_file_plugin(readme_plugin: Path) -> None:
-    r = curate(["stages", "punctuation_filter", "--plugin", str(readme_plugin / "punctuation.py")])
+def test_curate_stages_lists_a_file_plugin(docs_plugin: Path) -> None:
+    r = curate(["stages", "punctuation_filter", "--plugin", str(docs_plugin / "punctuation.py")])
     assert r.returncode == 0, r.stderr
     assert "min_ratio" in r.stdout and "→ punct_ratio" in r.stdout
 
@@ -96,10 +95,10 @@ def test_a_broken_plugin_is_one_config_error(tmp_path: Path, sample_dir: Path) -
 
 
 @pytest.mark.slow
-def test_file_plugin_on_ray(ray_local, readme_plugin: Path) -> None:
+def test_file_plugin_on_ray(ray_local, docs_plugin: Path) -> None:
     cfg = load_config(
-        readme_plugin / "my_run.yaml",
-        {"executor.kind": "ray", "executor.tasks": 2, "output.path": str(readme_plugin / "ray-out")},
+        docs_plugin / "my_run.yaml",
+        {"executor.kind": "ray", "executor.tasks": 2, "output.path": str(docs_plugin / "ray-out")},
     )
     stats = run_config(cfg, progress=False)
     assert stats["complete"] and stats["conserved"]

@@ -2,7 +2,7 @@
 
 - A plain script that calls run_config() without an `if __name__ == "__main__":` guard works (workers
   never re-import it); a worker that dies fails the run with its error, never an endless respawn.
-- Every ```python block of the README runs verbatim.
+- Every ```python block of the Python API page (docs/python-api.md) runs verbatim.
 - Importing curate leaves datatrove's logging as it was; curate's console handling applies inside its
   own runs, run_stages included.
 """
@@ -36,20 +36,20 @@ def _python(
     )
 
 
-def readme_python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+def docs_python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (REPO / "docs" / "python-api.md").read_text(), flags=re.S)
 
 
-def test_the_readme_has_python_blocks() -> None:
-    assert len(readme_python_blocks()) >= 2
+def test_the_python_api_page_has_python_blocks() -> None:
+    assert len(docs_python_blocks()) >= 2
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("index", range(len(readme_python_blocks())))
-def test_every_readme_python_block_runs_verbatim(index: int, tmp_path: Path) -> None:
-    block = readme_python_blocks()[index]
+@pytest.mark.parametrize("index", range(len(docs_python_blocks())))
+def test_every_python_api_block_runs_verbatim(index: int, tmp_path: Path) -> None:
+    block = docs_python_blocks()[index]
     r = _python(block, tmp_path, timeout=600, CURATE_OUTPUT=str(tmp_path / "out"))
-    assert r.returncode == 0, f"README python block {index} failed:\n{block}\n{r.stderr[-3000:]}"
+    assert r.returncode == 0, f"docs/python-api.md python block {index} failed:\n{block}\n{r.stderr[-3000:]}"
     assert "Traceback" not in r.stderr
 
 

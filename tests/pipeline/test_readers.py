@@ -1,5 +1,5 @@
 """Readers on real files of each format: jsonl(.gz/.zst), parquet (FineWeb schema), WARC/WET; the `input:`
-union keyed by format; the README's own reader (a .tsv format) in a real run."""
+union keyed by format; the docs' own reader (docs/extending/reader.md: a .tsv format) in a real run."""
 
 from __future__ import annotations
 
@@ -76,22 +76,24 @@ def test_real_cc_warc_excerpt_accounts_every_response(data_dir: Path):
 # ---------------------------------------------------------------------------- a format of one's own
 
 
+def _reader_page_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (REPO / "docs" / "extending" / "reader.md").read_text(), flags=re.S)
+
+
 @pytest.fixture
 def tsv_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The README's "Write your own reader" block, imported as a module; registered for this test only."""
+    """The block of docs/extending/reader.md, imported as a module; registered for this test only."""
     from curate.pipeline.readers import base
 
-    text = (REPO / "README.md").read_text()
-    section = text.split("## Write your own reader", 1)[1].split("\n## ", 1)[0]
-    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    (block,) = _reader_page_blocks()
     monkeypatch.setattr(base, "_READERS", dict(base._READERS))
     spec = importlib.util.spec_from_loader("readme_tsv_reader", loader=None)
     module = importlib.util.module_from_spec(spec)
-    exec(compile(block, "README.md (tsv reader)", "exec"), module.__dict__)
+    exec(compile(block, "docs/extending/reader.md (tsv reader)", "exec"), module.__dict__)
     return module
 
 
-def test_readme_reader_reads_a_tsv_in_a_real_run(tsv_reader, tmp_path: Path, sample_dir: Path):
+def test_docs_reader_reads_a_tsv_in_a_real_run(tsv_reader, tmp_path: Path, sample_dir: Path):
     with gzip.open(sample_dir / "c4-en-1k.jsonl.gz", "rt") as f:
         docs = [orjson.loads(line) for line in f][:50]
     rows = [f"d{i}\t{d['url']}\t{' '.join(d['text'].split())}".encode() for i, d in enumerate(docs)]
@@ -118,7 +120,7 @@ def test_readme_reader_reads_a_tsv_in_a_real_run(tsv_reader, tmp_path: Path, sam
 
 
 def test_a_reader_plugin_loads_from_the_config(tmp_path: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch):
-    """`plugins: [tsv_reader.py]` registers the README's reader before `input:` is validated, and local
+    """`plugins: [tsv_reader.py]` registers the docs' reader before `input:` is validated, and local
     workers (2 tasks) read with it."""
     import sys
 
@@ -127,9 +129,7 @@ def test_a_reader_plugin_loads_from_the_config(tmp_path: Path, sample_dir: Path,
 
     monkeypatch.setattr(base, "_READERS", dict(base._READERS))
     monkeypatch.delitem(sys.modules, "tsv_reader_plugin", raising=False)
-    text = (REPO / "README.md").read_text()
-    section = text.split("## Write your own reader", 1)[1].split("\n## ", 1)[0]
-    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    (block,) = _reader_page_blocks()
     (tmp_path / "tsv_reader_plugin.py").write_text(block)
     (tmp_path / "in").mkdir()
     for n in range(2):

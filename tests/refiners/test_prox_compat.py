@@ -19,7 +19,7 @@ past the end, beyond the end, negative, reversed, 3-digit zero-padded as the pro
 keep_chunk(), a few single-quoted / positional calls, and 3% of outputs cut mid-line (max_tokens).
 
 The final texts ("" for a dropped document) must agree except for the intentional differences in
-EXPECTED, each counted (pairs per kind); the README Executor paragraph lists the same figures.
+EXPECTED, each counted (pairs per kind); docs/stages/prox.md ("Where we differ on purpose") lists the same figures.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ LATEX = [
 SPECIAL = '"\\,=)$'
 
 # kind -> pairs whose final texts differ for that reason (a pair may count under two kinds). Every one is a
-# ProX misreading we do not reproduce, or a rule we chose; the README's Executor paragraph lists them.
+# ProX misreading we do not reproduce, or a rule we chose; docs/stages/prox.md lists them.
 EXPECTED = {
     "')' inside a string (ProX cuts the call at the first ')')": 50,
     "',' inside a string (ProX: three or more pieces, call skipped)": 351,
@@ -316,7 +316,7 @@ def pairs() -> list[tuple[str, list[str]]]:
 def test_matches_prox_except_listed_differences() -> None:
     ps = pairs()
     assert len(ps) >= 4000
-    # the mix holds every form the README names, in numbers (pairs holding each)
+    # the mix holds every form docs/stages/prox.md names, in numbers (pairs holding each)
     features: Counter[str] = Counter()
     for text, progs in ps:
         n = text.count("\n") + 1
@@ -383,4 +383,6 @@ def test_matches_prox_except_listed_differences() -> None:
     for k, v in kinds.most_common():
         print(f"  {v:5d}  {k}")
     assert not [k for k in kinds if k not in EXPECTED], kinds
-    assert dict(kinds) == {k: v for k, v in EXPECTED.items() if v}, "update EXPECTED and the README Executor paragraph"
+    assert dict(kinds) == {k: v for k, v in EXPECTED.items() if v}, (
+        "update EXPECTED and docs/stages/prox.md (Where we differ on purpose)"
+    )
