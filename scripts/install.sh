@@ -10,9 +10,10 @@ py="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 . .venv/bin/activate
 pip install -q --upgrade pip
-# torch first and pinned: anything that pulls torch later then finds it and never fetches a CUDA build
-pip install -q "torch==2.13.0"
 if [ "$profile" = "test" ]; then
+  # torch first and pinned: anything that pulls torch later then finds it and never fetches a CUDA build
+  # (the run profile needs no torch: the pipeline imports it only for the transformers / vLLM backends)
+  pip install -q "torch==2.13.0"
   pip install -q -e ".[test,docs,hf,ray,cpu-llm]" "torch==2.13.0"
   # a stage plugin package as users write them (tests load it through the curate.stages entry points)
   pip install -q --no-deps --no-build-isolation ./tests/plugins/curate_example_plugin
@@ -29,6 +30,6 @@ if [ "$profile" = "test" ]; then
     fi
   fi
 else
-  pip install -q -e . "torch==2.13.0"
+  pip install -q -e .
 fi
 echo "installed curate ($profile) into .venv"
