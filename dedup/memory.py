@@ -1,4 +1,4 @@
-"""The peak-RAM model of one exact-substring dedup shard (see README, checked by scripts/bench/esd.py).
+"""The peak-RAM model of one exact-substring dedup shard (see docs/stages/dedup.md, checked by scripts/bench/esd.py).
 
 The buffered shard costs about TEXT_FACTOR bytes per UTF-8 text byte (its text held once as UTF-8
 while the suffix array is built, the Document objects, leftovers of the tokenizer pass); the unit

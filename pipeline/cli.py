@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         name: str,
         help: str,
         fn: Callable[[argparse.Namespace], int],
-        config_help: str = "YAML config file (see README: config reference)",
+        config_help: str = "YAML config file (see docs/configuration.md)",
     ) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
         sp.add_argument("config", help=config_help)
@@ -338,7 +338,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("config", help="the run's YAML config, or its output folder")
     sp.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (as for run)")
     sp.set_defaults(fn=cmd_clean)
-    sp = sub.add_parser("stages", help="list the stages usable in a config, with their options and output columns")
+    sp = sub.add_parser(
+        "stages",
+        help="list the stages usable in a config, with their options and output columns",
+        description="List every registered stage with its options (type, default, meaning) and the output columns\n"
+        "it writes; docs/reference/stages.md is generated from the same models.\n\n"
+        "examples:\n"
+        "  curate stages                                 # every stage\n"
+        "  curate stages minhash_dedup                   # one stage\n"
+        "  curate stages punctuation_filter --plugin punctuation.py   # a stage of your own",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sp.add_argument("name", nargs="?", help="only this stage")
     sp.add_argument(
         "--plugin",

@@ -106,7 +106,7 @@ class Preflight:
         if isinstance(got, Exception):
             self.problem(
                 f"{what} {repo!r} is not available from the hub or the local HF cache ({_short(got)}); "
-                "download it once where the hub is reachable (huggingface-cli download), or give a local path",
+                "download it once where the hub is reachable (hf download REPO FILE), or give a local path",
                 key,
             )
             return None

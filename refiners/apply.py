@@ -18,7 +18,7 @@ Order and decisions (GAIR-NLP/ProX `utils/chunk_utils.py::execute_meta_operation
 
 Line numbers stay those of the original document because a program line holds no newline (the
 output is split on "\n" before parsing, and strings are read raw): the text is a list of lines
-throughout. See the README for every difference from ProX's own executor.
+throughout. See docs/stages/prox.md for every difference from ProX's own executor.
 """
 
 from __future__ import annotations

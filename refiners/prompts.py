@@ -1,7 +1,7 @@
 """ProX prompts: the Llama-2 chat format, doc-level truncation and chunk-level line packing.
 
 Reproduces GAIR-NLP/ProX `data_gen/tasks/apply_doc_refining.py` and `apply_chunk_refining.py`
-(`trunc_text`): see the README's refiners section for what was matched and where we differ.
+(`trunc_text`): see docs/stages/prox.md for what was matched and where we differ.
 
 * Chat format (Llama-2-chat template, the one ProX applies with `apply_chat_template`):
   `<s>[INST] <<SYS>>\\n{system}\\n<</SYS>>\\n\\n{user.strip()} [/INST]` — the template strips the

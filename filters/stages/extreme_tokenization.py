@@ -1,7 +1,7 @@
 """extreme_tokenization: tokens per character and per UTF-8 byte of each document.
 
 The token counting (engines, the bundled GPT-2 fast path) is in `filters/extreme_tokenization.py`,
-a kernel module that shares this stage's name (see the README's layout notes).
+a kernel module that shares this stage's name (see the layout in docs/development.md).
 """
 
 from __future__ import annotations

@@ -29,15 +29,33 @@ def register(subparsers: Any) -> None:
     )
     sub = p.add_subparsers(dest="refiner_command", metavar="COMMAND", required=True)
 
-    lab = sub.add_parser("label", help="run a config with a refiner_label stage; SFT rows land in OUTPUT/sft/")
+    lab = sub.add_parser(
+        "label",
+        help="run a config with a refiner_label stage; SFT rows land in OUTPUT/sft/",
+        description="Run a config with a `stage: refiner_label` entry: a teacher writes programs for prox_refine's\n"
+        "prompts, and the valid ones become SFT rows in OUTPUT/sft/.\n\n"
+        "example:\n  curate refiner label configs/refiner_label.yaml --limit 200 --output out/refiner-label",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     lab.add_argument("config", help="YAML config with input:, output: and a `stage: refiner_label` entry")
     lab.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
     lab.add_argument("--output", help="override output.path")
     lab.add_argument("--limit", type=int, help="read at most N records per task")
-    lab.add_argument("--no-progress", action="store_true")
+    lab.add_argument("--no-progress", action="store_true", help="no progress display")
     lab.set_defaults(fn=cmd_label)
 
-    tr = sub.add_parser("train", help="fine-tune a causal LM on SFT rows (loss on the program tokens only)")
+    tr = sub.add_parser(
+        "train",
+        help="fine-tune a causal LM on SFT rows (loss on the program tokens only)",
+        description="Train a refiner on the SFT rows of `curate refiner label`; prox_refine loads the output folder.\n\n"
+        "examples:\n"
+        "  # a small model from scratch on CPU, 10 % of documents held out for eval\n"
+        "  curate refiner train --data out/refiner-label --preset small --holdout 0.1 --output out/student\n"
+        "  # adapt a checkpoint: one epoch, 20 warm-up steps, another data order\n"
+        "  curate refiner train --data out/refiner-label --init out/student --epochs 1 --warmup-steps 20 \\\n"
+        "      --seed 1 --output out/student2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     tr.add_argument("--data", action="append", required=True, help="SFT parquet file or folder (repeatable)")
     tr.add_argument("--output", required=True, help="refiner folder to write (prox_refine loads it as it is)")
     src = tr.add_mutually_exclusive_group(required=True)
@@ -45,24 +63,46 @@ def register(subparsers: Any) -> None:
     src.add_argument("--init", help="local checkpoint folder to start from (e.g. a released refiner)")
     tr.add_argument("--stage", choices=["all", "doc", "chunk"], default="all", help="which rows to train on")
     tr.add_argument("--holdout", type=float, default=0.0, help="share of documents kept out (same split as eval)")
-    tr.add_argument("--epochs", type=float, default=3.0)
+    tr.add_argument(
+        "--epochs",
+        type=float,
+        default=3.0,
+        help="passes over the rows (default %(default)s; a fraction stops part-way, e.g. 0.5)",
+    )
     tr.add_argument("--batch-size", type=int, default=64, help="sequences per optimizer step (ProX: 64)")
     tr.add_argument("--micro-batch-size", type=int, default=8, help="sequences per forward pass (accumulated)")
     tr.add_argument("--lr", type=float, help="peak learning rate (default 1e-5 with --init, 2e-3 with --preset)")
     tr.add_argument("--min-lr", type=float, help="cosine floor (default lr / 10)")
-    tr.add_argument("--warmup-steps", type=int, default=0)
+    tr.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=0,
+        help="optimizer steps of linear warm-up to --lr before the cosine decay (default %(default)s; e.g. 20)",
+    )
     tr.add_argument("--max-len", type=int, default=2048, help="longer examples are skipped (counted)")
     tr.add_argument("--no-length-grouping", action="store_true", help="plain shuffled micro-batches")
-    tr.add_argument("--max-steps", type=int)
+    tr.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (default: every epoch)")
     tr.add_argument("--max-time", type=float, help="stop after this many seconds (the model is still saved)")
     tr.add_argument("--save-steps", type=int, default=0, help="checkpoint every N steps (0: only the final folder)")
     tr.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output")
     tr.add_argument("--device", default="auto", help="cpu | cuda | auto")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--no-progress", action="store_true")
+    tr.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the data order and of a fresh model's weights (default %(default)s; --resume needs the same)",
+    )
+    tr.add_argument("--no-progress", action="store_true", help="no progress line")
     tr.set_defaults(fn=cmd_train)
 
-    ev = sub.add_parser("eval", help="doc F1, chunk line-removal F1, normalize exact match, valid share")
+    ev = sub.add_parser(
+        "eval",
+        help="doc F1, chunk line-removal F1, normalize exact match, valid share",
+        description="Score refiners on held-out SFT rows with ProX's metrics, side by side.\n\n"
+        "example:\n  curate refiner eval --data out/refiner-label --holdout 0.1 \\\n"
+        "      --model student=transformers:out/student --model boilerplate --json out/eval.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ev.add_argument("--data", action="append", required=True, help="SFT parquet file or folder (repeatable)")
     ev.add_argument(
         "--model",
@@ -74,11 +114,15 @@ def register(subparsers: Any) -> None:
     ev.add_argument(
         "--holdout", type=float, default=0.0, help="score the held-out share of `train --holdout` (0: every row)"
     )
-    ev.add_argument("--stage", choices=["all", "doc", "chunk"], default="all")
+    ev.add_argument(
+        "--stage", choices=["all", "doc", "chunk"], default="all", help="which rows to score (default: all)"
+    )
     ev.add_argument("--limit", type=int, help="at most N rows per stage")
     ev.add_argument("--dtype", default="float32", help="weights dtype for the model backends")
     ev.add_argument("--device", default="auto", help="transformers: cpu | cuda | auto")
-    ev.add_argument("--max-model-len", type=int, default=2048)
+    ev.add_argument(
+        "--max-model-len", type=int, default=2048, help="context length of the model backends (default %(default)s)"
+    )
     ev.add_argument(
         "--max-errors", type=int, default=2, help="as prox_refine: programs with this many errors are ignored"
     )
@@ -141,7 +185,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     if not any(e.stage == "refiner_label" for e in cfg.entries):
         raise ConfigError(
-            f"{args.config}: no `stage: refiner_label` entry in stages:; add one (see README: Build your own refiner)"
+            f"{args.config}: no `stage: refiner_label` entry in stages:; add one (see docs/stages/refiner.md)"
         )
     stats = run_config(cfg, progress=not args.no_progress)
     print_summary(stats)

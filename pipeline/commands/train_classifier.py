@@ -68,12 +68,31 @@ def register(subparsers: Any) -> None:
         default="dclm",
         help="text flattening (must match the `preprocess:` of the stage using the model)",
     )
-    m.add_argument("--epoch", type=int, default=25)
-    m.add_argument("--lr", type=float, default=0.5)
-    m.add_argument("--word-ngrams", type=int, default=2)
-    m.add_argument("--dim", type=int, default=16)
-    m.add_argument("--min-count", type=int, default=1)
-    m.add_argument("--bucket", type=int, default=20000)
+    m.add_argument(
+        "--epoch",
+        type=int,
+        default=25,
+        help="passes over the training data (default %(default)s; e.g. 50 for a few hundred docs)",
+    )
+    m.add_argument(
+        "--lr",
+        type=float,
+        default=0.5,
+        help="learning rate (default %(default)s; a training that stops on NaN is retried with the next seed, after 4 tries at half the rate)",
+    )
+    m.add_argument(
+        "--word-ngrams", type=int, default=2, help="word n-grams as features (default %(default)s: words and bigrams)"
+    )
+    m.add_argument(
+        "--dim", type=int, default=16, help="size of the word vectors (default %(default)s; e.g. 64 for more data)"
+    )
+    m.add_argument("--min-count", type=int, default=1, help="words seen fewer times are ignored (default %(default)s)")
+    m.add_argument(
+        "--bucket",
+        type=int,
+        default=20000,
+        help="hash buckets for n-gram features (default %(default)s; e.g. 2000000 for millions of docs: bigger model)",
+    )
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(fn=cmd_train_classifier)
 
