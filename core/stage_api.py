@@ -87,8 +87,13 @@ class BuildContext(Protocol):
     def barrier(self, name: str, resources: Any = None) -> str:
         """End the current job; later steps run in a new job. Returns the folder of the handed-off documents."""
 
-    def add_job(self, name: str, steps: list[PipelineStep], tasks: int, resources: Any = None) -> None:
-        """A side job that consumes no documents of the main flow, run before the current one."""
+    def add_job(
+        self, name: str, steps: list[PipelineStep], tasks: int, resources: Any = None, writes: list[str] | None = None
+    ) -> None:
+        """A side job that consumes no documents of the main flow, run before the current one.
+
+        `writes` names the work folders the job writes (default: the `work_path()`s asked for since the last
+        job): a rerun that redoes the job clears them, and one that keeps it keeps them."""
 
     def handoff_reader(self, folder: str) -> PipelineStep:
         """A reader over documents handed off by `barrier()`."""

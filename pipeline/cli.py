@@ -19,6 +19,8 @@ _COMMAND_MODULES = (
     "curate.pipeline.commands.train_classifier",
     "curate.pipeline.inspect.cli",
     "curate.pipeline.commands.refiner",
+    "curate.pipeline.commands.tokenize",
+    "curate.pipeline.commands.subset",
 )
 
 EPILOG = """examples:

@@ -13,13 +13,54 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from curate.core.errors import ConfigError
-from curate.core.options import LocalPath, StrictModel, format_validation_error, is_url, resolve_path, resolve_paths
+from curate.core.options import (
+    LocalPath,
+    ModelRef,
+    StrictModel,
+    format_validation_error,
+    is_url,
+    resolve_path,
+    resolve_paths,
+)
 
 from .readers import InputConfig, validate_input
 from .stage_entries import StageEntry, validate_stages
+
+
+class TokenizeConfig(StrictModel):
+    """`output.tokenize`: token shards a trainer reads directly, written from data/ (pipeline/tokenize_output.py)."""
+
+    tokenizer: ModelRef = Field(
+        description="tokenizer.json, a folder holding one, or a hub id (owner/name), resolved before the run"
+    )
+    format: Literal["megatron", "datatrove"] = Field(
+        "megatron",
+        description="megatron: .bin/.idx per task (megatron-core's IndexedDataset); datatrove: .ds/.ds.index "
+        "per task merged into tokens/datatrove/ (datatrove's DatatroveFolderDataset)",
+    )
+    eos: str | None = Field(
+        "<|endoftext|>",
+        description="token (its text, e.g. </s>) appended after every document; null: none, the tokenizer's own "
+        "post-processor applies (e.g. a BOS)",
+    )
+    shuffle: bool = Field(
+        False,
+        description="datatrove format: shuffle documents within each task and again when merging (its reader "
+        "reads sequentially); megatron: refused, Megatron's GPTDataset shuffles at train time",
+    )
+    seed: int = Field(0, description="seed of the shuffles")
+
+    @model_validator(mode="after")
+    def _shuffle_needs_datatrove(self) -> TokenizeConfig:
+        if self.shuffle and self.format == "megatron":
+            raise ValueError(
+                "shuffle applies to format: datatrove (Megatron's GPTDataset shuffles samples at train time); "
+                "remove shuffle or set format: datatrove"
+            )
+        return self
 
 
 class OutputConfig(StrictModel):
@@ -40,6 +81,9 @@ class OutputConfig(StrictModel):
         True,
         description="keep the work folder after a successful run (resume, logs); "
         "false removes it at the end (`curate clean` does it later)",
+    )
+    tokenize: TokenizeConfig | None = Field(
+        None, description="also write token shards from data/ under OUTPUT/tokens/FORMAT/ (a job after the writer)"
     )
 
 

@@ -25,6 +25,7 @@ from .config import CurateConfig
 from .fingerprint import config_fingerprint, curate_version
 from .readers import is_remote, list_input_files, make_reader, metadata_column_types
 from .stage_entries import Resources, StageEntry
+from .tokenize_output import tokenize_jobs
 from .writers import IntermediateReader, IntermediateWriter, OutputWriter, output_schema
 
 
@@ -37,6 +38,9 @@ class Job:
     resources: Resources | None = None
     stages: list[str] = field(default_factory=list)
     writes_output: bool = False  # the job ending with the data/ writer
+    # work folders only this job writes (its handoff, a dedup side job's signatures): resume removes them
+    # when the job is redone and never otherwise, so a kept job's output stays under a redone job that reads it
+    writes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -86,6 +90,7 @@ class PlanContext:
         self._labels: set[str] = set()
         self.stage_label = "read"
         self._current = Job("main", [], tasks, workers)
+        self._unclaimed: list[str] = []  # work paths handed out and not yet owned by a job
 
     # -- for stages --------------------------------------------------------------------------
     @property
@@ -110,25 +115,43 @@ class PlanContext:
 
     def work_path(self, *parts: str) -> str:
         """A scratch folder for this run (e.g. MinHash signatures), in the work folder (not the dataset)."""
-        return posixpath.join(self.work_dir, *parts)
+        path = posixpath.join(self.work_dir, *parts)
+        if path not in self._unclaimed:
+            self._unclaimed.append(path)
+        return path
 
     def barrier(self, name: str, resources: Resources | None = None) -> str:
         """End the current job here; the following steps run in a new job reading its documents.
 
         Returns the folder holding the handed-off documents (e.g. for a side job to read them too).
         """
-        folder = self.work_path(f"{len(self.jobs):02d}_{self._current.name}_to_{name}")
+        folder = posixpath.join(self.work_dir, f"{len(self.jobs):02d}_{self._current.name}_to_{name}")
         self._current.steps.append(IntermediateWriter(folder))
+        self._current.writes += [*self._unclaimed, folder]
+        self._unclaimed = []
         self.jobs.append(self._current)
         tasks = resources.tasks if resources and resources.tasks else self._default_tasks
         workers = resources.workers if resources and resources.workers else self._default_workers
         self._current = Job(name, [IntermediateReader(folder)], tasks, workers, resources)
         return folder
 
-    def add_job(self, name: str, steps: list[PipelineStep], tasks: int, resources: Resources | None = None) -> None:
-        """A job that consumes no documents of the main flow (e.g. MinHash buckets), run before the current one."""
+    def add_job(
+        self,
+        name: str,
+        steps: list[PipelineStep],
+        tasks: int,
+        resources: Resources | None = None,
+        writes: list[str] | None = None,
+    ) -> None:
+        """A job that consumes no documents of the main flow (e.g. MinHash buckets), run before the current one.
+
+        `writes`: the work folders this job writes (resume removes them when it redoes the job). Without it the
+        job owns every `work_path()` handed out since the last job was added.
+        """
         workers = min(tasks, self._default_workers) if self._default_workers > 0 else tasks
-        self.jobs.append(Job(name, list(steps), tasks, workers, resources, stages=[self.stage_label]))
+        owned = list(writes) if writes is not None else list(self._unclaimed)
+        self._unclaimed = [p for p in self._unclaimed if p not in owned]
+        self.jobs.append(Job(name, list(steps), tasks, workers, resources, stages=[self.stage_label], writes=owned))
 
     def handoff_reader(self, folder: str) -> IntermediateReader:
         """A reader over documents handed off by `barrier()`."""
@@ -152,6 +175,8 @@ class PlanContext:
         if last_step is not None:
             self._current.steps.append(last_step)
             self._current.writes_output = True
+        self._current.writes += self._unclaimed
+        self._unclaimed = []
         self.jobs.append(self._current)
         return self.jobs
 
@@ -228,6 +253,10 @@ def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
             file_metadata=file_metadata,
         )
     )
+    # output.tokenize: token shards from data/, in jobs of their own after the writer's (tokenize_output.py)
+    if out.tokenize is not None:
+        token_jobs = tokenize_jobs(out.tokenize, output_dir, intermediate_dir, ex.tasks)
+        jobs += [Job(name, steps, tasks, ex.workers) for name, steps, tasks in token_jobs]
     missing = [n for n, t in meta_types.items() if t is None and n not in ("id", "text")]
     warnings = [
         f"output.metadata_columns: {n!r} is not a field of the input (written as an empty column)" for n in missing

@@ -25,6 +25,7 @@ from curate.core.stage_api import get_prepare, get_stage
 
 from .config import CurateConfig
 from .readers import SOURCE_FILE, SOURCE_RECORD, input_field_names, is_remote, list_input_files
+from .tokenize_output import prepare_tokenize
 
 _HUB_ATTEMPTS: dict[tuple[str, str | None, str], str | Exception] = {}  # one answer per process
 
@@ -244,6 +245,8 @@ def preflight(config: CurateConfig, download: bool = True) -> None:
             prepare(entry.options, pf)
         get_stage(entry.stage)  # registered (parse_config checked)
         pf.columns |= {c.name for c in stage_columns([entry])}
+    if config.output.tokenize is not None:  # its tokenizer is resolved like a stage's
+        prepare_tokenize(config.output.tokenize, pf)
     problems += pf.problems
     if problems:
         raise ConfigError(problems, config._source)

@@ -140,32 +140,54 @@ def _remove(folder: str, *paths: str) -> None:
             df.rm(p, recursive=True)
 
 
+def job_writes(plan: Plan, index: int) -> list[str]:
+    """Every folder job `index` writes: its work folders (handoff, side-job data), its rejected/ folders and,
+    for the last job, data/. Resume clears exactly these when it redoes the job."""
+    job = plan.jobs[index]
+    out = list(job.writes)
+    for step in job.steps:
+        writer = getattr(step, "rejected_writer", None)
+        if writer is not None:
+            out.append(writer.output_folder.path)
+    if job.writes_output:
+        out.append(plan.data_dir)
+    return out
+
+
+def _writes_before_0_2(plan: Plan, job: dict[str, Any]) -> list[str]:
+    """A state saved before jobs listed their folders: its stages' rejected/ folders (handoffs and side-job
+    folders of redone jobs are cleared by the new plan's own list)."""
+    return [posixpath.join(plan.output_dir, "rejected", label.replace("/", "_")) for label in job.get("stages", {})]
+
+
+def _rm_path(path: str) -> None:
+    df = get_datafolder(path)
+    if df.exists(""):
+        df.rm("", recursive=True)
+
+
 def apply(plan: Plan, decision: ResumeDecision) -> None:
-    """Remove what the redone jobs wrote before (markers, stats, logs, handoffs, rejected/, data/)."""
+    """Remove what the redone jobs wrote before (markers, stats, logs, their own folders) and nothing else.
+
+    A redone job's inputs are written by earlier, kept jobs (a MinHash filter reads the clusters its side
+    jobs made): they stay. What an earlier run's redone jobs wrote is known from the state it saved, so a
+    job the new config no longer has is cleared too.
+    """
     old = _load_json(plan.work_dir, STATE_FILE) or {}
     first = decision.redo[0] if decision.redo else None
     if first is not None:
-        redo_labels = {label for i in decision.redo for label in plan.jobs[i].stages}
-        old_jobs = old.get("jobs", [])
-        for j in old_jobs[first:]:
-            redo_labels.update(j.get("stages", {}))
+        kept = {p for i in decision.keep for p in job_writes(plan, i)}
+        doomed = {p for i in decision.redo for p in job_writes(plan, i)}
+        for j in old.get("jobs", [])[first:]:
+            doomed.update(j.get("writes", _writes_before_0_2(plan, j)))
         logs = get_datafolder(plan.logging_dir)
         for name in logs.ls("", detail=False) if logs.exists("") else []:
             base = posixpath.basename(name.rstrip("/"))
             if base[:2].isdigit() and int(base[:2]) >= first:
                 logs.rm(base, recursive=True)
-        inter = get_datafolder(plan.intermediate_dir)
-        for name in inter.ls("", detail=False) if inter.exists("") else []:
-            base = posixpath.basename(name.rstrip("/"))
-            if (base[:2].isdigit() and int(base[:2]) >= first) or base in redo_labels:
-                inter.rm(base, recursive=True)
-        _remove(
-            plan.output_dir,
-            "data",
-            "stats.json",
-            "README.md",
-            *(posixpath.join("rejected", label.replace("/", "_")) for label in redo_labels),
-        )
+        for path in sorted(doomed - kept):
+            _rm_path(path)
+        _remove(plan.output_dir, "stats.json", "README.md")
     save_state(plan, decision.previous_wall_s, finished=False)
 
 
@@ -175,8 +197,14 @@ def save_state(plan: Plan, wall_s: float, finished: bool) -> None:
     state = {
         "global": _digest(_global_part(plan.config)),
         "jobs": [
-            {"name": j.name, "tasks": j.tasks, "fingerprint": fp, "stages": {s: stages.get(s) for s in j.stages}}
-            for j, fp in zip(plan.jobs, fps)
+            {
+                "name": j.name,
+                "tasks": j.tasks,
+                "fingerprint": fp,
+                "stages": {s: stages.get(s) for s in j.stages},
+                "writes": job_writes(plan, i),
+            }
+            for i, (j, fp) in enumerate(zip(plan.jobs, fps))
         ],
         "wall_s": round(wall_s, 2),
         "finished": finished,

@@ -34,6 +34,7 @@ from datatrove.pipeline.readers import ParquetReader
 from loguru import logger
 
 from curate.core.atomic import AtomicParquetWriter
+from curate.core.shards import in_order
 from curate.core.stage_api import Column
 from curate.core.steps import DROP_REASON, DROP_STAGE, Accounted
 
@@ -435,6 +436,7 @@ class IntermediateReader(Accounted, ParquetReader):
 
     def __init__(self, folder: str) -> None:
         super().__init__(folder, adapter=_from_intermediate, glob_pattern="[0-9]*.parquet")
+        self.data_folder = in_order(self.data_folder)
         self.configure(label="handoff read")
         self._empty_warning = True  # datatrove warns once that an empty text is skipped; here it is kept (below)
 

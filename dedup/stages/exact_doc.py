@@ -88,6 +88,7 @@ def build_exact_doc(opts: ExactDocOptions, ctx: BuildContext) -> None:
         f"{label}_signatures",
         [ctx.handoff_reader(docs), ExactDedupSignature(sigs, cfg, finder_workers=1)],
         tasks=ctx.tasks,
+        writes=[sigs],
     )
-    ctx.add_job(f"{label}_find", [ExactFindDedups(sigs, dups, cfg)], tasks=1)
+    ctx.add_job(f"{label}_find", [ExactFindDedups(sigs, dups, cfg)], tasks=1, writes=[dups])
     ctx.add(ExactDocFilter(opts, dups))

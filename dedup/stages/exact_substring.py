@@ -1,7 +1,7 @@
 """exact_substring_dedup (ESD): buffer a shard of documents, cut every repeated span, pass them on.
 
-A shard is a run of consecutive documents of one task whose UTF-8 text adds up to `shard_bytes`
-(GneissWeb: one ~200 MB file). Duplicates are found within a shard only. Per shard: hold the text
+A shard is a run of consecutive documents of one input file whose UTF-8 text adds up to `shard_bytes`
+(GneissWeb: one ~200 MB file), so the output does not depend on the task count. Duplicates are found within a shard only. Per shard: hold the text
 as one UTF-8 buffer (`HeldText`, held.py: the documents' strings are let go) -> tokenize (or take the
 bytes) into one array with separators -> suffix array + LCP -> removal runs (`substring.py`) ->
 map token runs to byte spans -> cut (`cut.py`) and give every document its text back. Documents come
@@ -44,8 +44,16 @@ from ..held import HeldText, Tokenized, release_text, text_sizes
 from ..memory import TOKENS_PER_BYTE_GUESS, estimate_bytes, estimate_for_shard
 from ..substring import Runs, Shard, concat, duplicate_runs
 
+# the reader's field naming a document's input file (curate.pipeline.readers.SOURCE_FILE; dedup imports only core)
+SOURCE_FILE = "source_file"
 REMOVED_SPANS = "esd_removed_spans"
 REMOVED_CHARS = "esd_removed_chars"
+
+
+def _source_file(doc: Document) -> str | None:
+    """A shard never spans two input files: which documents share a shard then does not depend on how the
+    files were split between tasks (GneissWeb's shard is one file)."""
+    return doc.metadata.get(SOURCE_FILE)
 
 
 class ExactSubstringOptions(StrictModel):
@@ -115,9 +123,14 @@ class ExactSubstringDedup(CurateStep):
 
     # -- datatrove -------------------------------------------------------------------------------
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:
-        shards = self._shards_by_tokens(data) if self.opts.shard_tokens else self._shards_by_bytes(data)
-        for i, (docs, ready) in enumerate(shards):
-            yield from self._shard(docs, f"rank {rank} shard {i}", ready)
+        i = 0
+        for _file, docs_of_file in itertools.groupby(data, key=_source_file):
+            for docs, ready in self._shards_of_file(docs_of_file):
+                yield from self._shard(docs, f"rank {rank} shard {i}", ready)
+                i += 1
+
+    def _shards_of_file(self, docs: Iterable[Document]) -> Iterator[tuple[list[Document], Tokenized | None]]:
+        return self._shards_by_tokens(docs) if self.opts.shard_tokens else self._shards_by_bytes(docs)
 
     def _shards_by_bytes(self, data: Iterable[Document]) -> Iterator[tuple[list[Document], None]]:
         """Consecutive documents until their UTF-8 text reaches `shard_bytes` (tokenized at shard time)."""

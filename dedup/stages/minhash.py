@@ -459,20 +459,22 @@ def build_minhash(opts: MinhashOptions, ctx: BuildContext) -> None:
     sigs, buckets, clusters = (ctx.work_path(label, x) for x in ("signatures", "buckets", "clusters"))
     shingles = ctx.work_path(label, "shingles") if opts.verify_jaccard is not None else None
     reader = ctx.handoff_reader(docs)
+    sig_out = [sigs] if shingles is None else [sigs, shingles]
     if rensa_kernel:
         if not isinstance(reader, BaseDiskReader):
             raise TypeError(f"the signatures step reads the handoff's files itself; got a {type(reader).__name__}")
-        ctx.add_job(f"{label}_signatures", [FastSignature(reader, sigs, cfg, shingles)], tasks=tasks)
+        ctx.add_job(f"{label}_signatures", [FastSignature(reader, sigs, cfg, shingles)], tasks=tasks, writes=sig_out)
         bucketer: PipelineStep = FastBuckets(sigs, buckets, config=cfg)
     else:
-        ctx.add_job(f"{label}_signatures", [reader, WhitespaceSignature(sigs, cfg)], tasks=tasks)
+        ctx.add_job(f"{label}_signatures", [reader, WhitespaceSignature(sigs, cfg)], tasks=tasks, writes=sig_out)
         bucketer = MinhashDedupBuckets(sigs, buckets, config=cfg)
-    ctx.add_job(f"{label}_buckets", [bucketer], tasks=opts.buckets)
+    ctx.add_job(f"{label}_buckets", [bucketer], tasks=opts.buckets, writes=[buckets])
     cluster: PipelineStep
+    verified: str | None = None
     if shingles is not None and opts.verify_jaccard is not None:
         verified = ctx.work_path(label, "verified")
         cluster = VerifiedCluster(buckets, clusters, cfg, shingles, verified, opts.verify_jaccard)
     else:
         cluster = MinhashDedupCluster(buckets, clusters, config=cfg, save_cluster_id=True)
-    ctx.add_job(f"{label}_clusters", [cluster], tasks=1)
+    ctx.add_job(f"{label}_clusters", [cluster], tasks=1, writes=[p for p in (clusters, verified) if p])
     ctx.add(MinhashFilter(clusters))

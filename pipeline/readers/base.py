@@ -27,8 +27,10 @@ from pydantic import Field, ValidationError, model_validator
 
 from curate.core.errors import ConfigError
 from curate.core.options import LocalPath, StrictModel, format_validation_error
+from curate.core.shards import contiguous_share, in_order
 from curate.core.steps import Accounted
 
+from .column_types import parse_type
 from .files import STREAM_ERRORS, is_remote, split_path, stream_error_reason
 
 if TYPE_CHECKING:
@@ -121,6 +123,7 @@ class Source(Accounted, BaseDiskReader):
         super().__init__(
             data_folder=folder, glob_pattern=glob, recursive=options.recursive, text_key=text_key, id_key=id_key
         )
+        self.data_folder = in_order(self.data_folder)
         self.options = options
         self.max_doc_chars = options.max_doc_chars
         # our own per-task limit: datatrove's stops *after* reading one record more than it yields,
