@@ -22,6 +22,7 @@ from .plan import Plan
 from .writers import BASE_COLUMNS, REJECTED_COLUMNS
 
 CARD_FILE = "README.md"
+TOKENS_HEADING = "## Tokens"
 
 
 def _front_matter(plan: Plan, has_rejected: bool) -> str:
@@ -88,9 +89,41 @@ def card_text(plan: Plan, stats: dict[str, Any], has_rejected: bool) -> str:
             f"| {_cell(s['label'])} | {s['docs_in']:,} | {s['docs_out']:,} | {s['dropped_total']:,} | "
             f"{_cell(reasons)} | {'yes' if s.get('conserved') else 'NO'} |"
         )
+    lines += tokens_section(stats.get("tokens"))
     config_yaml = yaml.safe_dump(plan.config.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
     lines += ["", "## Config", "", "```yaml", config_yaml.rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+def tokens_section(tokens: dict[str, Any] | None) -> list[str]:
+    """`## Tokens`: the token shards' format, tokenizer and counts per file (from stats.json's `tokens`)."""
+    if not tokens:
+        return []
+    lines = [
+        "",
+        TOKENS_HEADING,
+        "",
+        f"{tokens['tokens']:,} tokens in {tokens['documents']:,} documents, {tokens['format']} format "
+        f"({tokens['dtype']} ids), tokenizer `{tokens['tokenizer']}`, "
+        + (f"`{tokens['eos']}` after every document." if tokens.get("eos") else "no EOS token added."),
+        "",
+        "| file | documents | tokens |",
+        "| --- | ---: | ---: |",
+    ]
+    lines += [f"| `{_cell(name)}` | {f['documents']:,} | {f['tokens']:,} |" for name, f in tokens["files"].items()]
+    return lines
+
+
+def replace_tokens_section(card: str, tokens: dict[str, Any]) -> str:
+    """The card with its `## Tokens` section replaced or, when it has none, put before `## Config`
+    (`curate tokenize` on an existing output)."""
+    section = "\n".join(tokens_section(tokens)).strip("\n") + "\n"
+    head, found, rest = card.partition(TOKENS_HEADING)
+    if found:
+        tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
+        return head + section + ("\n" + tail if tail else "")
+    head, found, rest = card.partition("## Config")
+    return head + section + "\n" + found + rest if found else card.rstrip("\n") + "\n\n" + section
 
 
 def write_dataset_card(plan: Plan, stats: dict[str, Any]) -> str:

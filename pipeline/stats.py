@@ -21,6 +21,7 @@ from curate.core.atomic import write_json_atomic
 from curate.core.steps import UNACCOUNTED, Accounted
 
 from .plan import Plan
+from .tokenize_output import token_counts
 
 
 def _total(v: Any) -> float:
@@ -86,7 +87,7 @@ def collect_stats(plan: Plan) -> dict[str, Any]:
             stages.append(record)
     complete = all(j["tasks_completed"] == j["tasks"] for j in jobs)
     accounted = [s for s in stages if "docs_in" in s and s.get("ran", True)]
-    return {
+    stats = {
         "run": plan.config.name,
         "complete": complete,
         "jobs": jobs,
@@ -97,6 +98,9 @@ def collect_stats(plan: Plan) -> dict[str, Any]:
         "input_records": accounted[0]["docs_in"] if accounted else 0,
         "output_docs": accounted[-1]["docs_out"] if accounted else 0,
     }
+    if plan.config.output.tokenize is not None and complete:  # counted from the written shards
+        stats["tokens"] = token_counts(plan.output_dir, plan.config.output.tokenize)
+    return stats
 
 
 def unfit_warnings(stages: list[dict[str, Any]]) -> list[str]:
@@ -169,8 +173,18 @@ def print_summary(stats: dict[str, Any], console: Any = None) -> None:
     if not console.is_terminal:  # logs and pipes: rich would assume 80 columns and fold every drop reason
         console.width = max(console.width, 140)
     console.print(summary_table(stats))
+    if stats.get("tokens"):
+        console.print(tokens_line(stats["tokens"]), highlight=False, soft_wrap=True)
     for w in stats.get("warnings", []):
         console.print(f"[yellow]warning[/yellow]: {w}", highlight=False, soft_wrap=True)
+
+
+def tokens_line(tokens: dict[str, Any]) -> str:
+    """One line under the summary: what a trainer gets from tokens/ (tokenize_output.token_counts)."""
+    return (
+        f"tokens: {tokens['tokens']:,} in {tokens['documents']:,} documents, {len(tokens['files'])} "
+        f"{tokens['format']} file(s) under tokens/{tokens['format']}/ ({tokens['dtype']}, eos {tokens['eos']!r})"
+    )
 
 
 def check_conservation(stages: Iterable[dict[str, Any]]) -> list[str]:
