@@ -84,6 +84,11 @@ def collect_stats(plan: Plan) -> dict[str, Any]:
                 label, job.name, step.plumbing, s.stats.to_dict() if s else {}, s.time_stats.total if s else 0.0
             )
             record["ran"] = bool(files)  # no task of its job finished (a failed or unfinished run)
+            report = getattr(step, "stats_report", None)  # a stage's own report (e.g. decontamination per eval set)
+            if callable(report) and files:
+                extra_report = report()
+                if extra_report:
+                    record["report"] = extra_report
             stages.append(record)
     complete = all(j["tasks_completed"] == j["tasks"] for j in jobs)
     accounted = [s for s in stages if "docs_in" in s and s.get("ran", True)]
@@ -175,6 +180,8 @@ def print_summary(stats: dict[str, Any], console: Any = None) -> None:
     console.print(summary_table(stats))
     if stats.get("tokens"):
         console.print(tokens_line(stats["tokens"]), highlight=False, soft_wrap=True)
+    for line in report_lines(stats):
+        console.print(line, highlight=False, soft_wrap=True)
     for w in stats.get("warnings", []):
         console.print(f"[yellow]warning[/yellow]: {w}", highlight=False, soft_wrap=True)
 
@@ -185,6 +192,22 @@ def tokens_line(tokens: dict[str, Any]) -> str:
         f"tokens: {tokens['tokens']:,} in {tokens['documents']:,} documents, {len(tokens['files'])} "
         f"{tokens['format']} file(s) under tokens/{tokens['format']}/ ({tokens['dtype']}, eos {tokens['eos']!r})"
     )
+
+
+def report_lines(stats: dict[str, Any]) -> list[str]:
+    """One line per eval set of each decontamination report under the summary table."""
+    out = []
+    for s in stats.get("stages", []):
+        rep = s.get("report") or {}
+        if rep.get("kind") != "decontamination":
+            continue
+        for name, r in rep.get("sets", {}).items():
+            out.append(
+                f"{s['label']}: eval set {name}: {r['docs_hit']:,} documents hit ({r['docs_contaminated']:,} "
+                f"contaminated, mode {rep.get('mode')}), {r['ngrams_hit']:,} n-grams, "
+                f"{r.get('items_hit', 0):,} of {r.get('eval_items', 0):,} items"
+            )
+    return out
 
 
 def check_conservation(stages: Iterable[dict[str, Any]]) -> list[str]:
