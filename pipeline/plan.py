@@ -255,8 +255,8 @@ def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
     )
     # output.tokenize: token shards from data/, in jobs of their own after the writer's (tokenize_output.py)
     if out.tokenize is not None:
-        token_jobs = tokenize_jobs(out.tokenize, output_dir, intermediate_dir, ex.tasks)
-        jobs += [Job(name, steps, tasks, ex.workers) for name, steps, tasks in token_jobs]
+        for t in tokenize_jobs(out.tokenize, output_dir, intermediate_dir, ex.tasks):
+            jobs.append(Job(t.name, t.steps, t.tasks, ex.workers, stages=[t.fingerprint], writes=t.writes))
     missing = [n for n, t in meta_types.items() if t is None and n not in ("id", "text")]
     warnings = [
         f"output.metadata_columns: {n!r} is not a field of the input (written as an empty column)" for n in missing

@@ -19,8 +19,10 @@ resumed run, a Slurm run or `curate tokenize` alike.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,19 +71,32 @@ class DataTextReader(BaseDiskReader):
                     yield Document(text=text or "", id=str(doc_id))
 
 
-def tokenize_jobs(opts: TokenizeConfig, output_dir: str, work_dir: str, tasks: int) -> list[tuple[str, list[Any], int]]:
-    """The jobs, as (name, steps, tasks), that write `opts.format` shards from OUTPUT/data/."""
+@dataclass
+class TokenJob:
+    """A job of the tokenization, for plan.py's `Job` (this module cannot import plan: plan imports it)."""
+
+    name: str
+    steps: list[PipelineStep]
+    tasks: int
+    writes: list[str]  # what a redo must clear first (resume.py), e.g. shards of a smaller task count
+    fingerprint: str  # changes with the options, so a new tokenizer or format redoes the job on resume
+
+
+def tokenize_jobs(opts: TokenizeConfig, output_dir: str, work_dir: str, tasks: int) -> list[TokenJob]:
+    """The jobs that write `opts.format` shards from OUTPUT/data/."""
     data = posixpath.join(output_dir.rstrip("/"), "data")
+    target = tokens_dir(output_dir, opts.format)
+    digest = "output.tokenize@" + hashlib.sha256(opts.model_dump_json().encode()).hexdigest()[:12]
     if opts.format == "megatron":
         from datatrove.pipeline.tokens import MegatronDocumentTokenizer
 
-        writer: PipelineStep = MegatronDocumentTokenizer(
-            tokens_dir(output_dir, "megatron"),
+        writer = MegatronDocumentTokenizer(
+            target,
             tokenizer_name_or_path=opts.tokenizer,
             eos_token=opts.eos,  # None: no EOS post-processor, the tokenizer's own applies
             batch_size=BATCH_SIZE,
         )
-        return [("tokenize", _labelled([DataTextReader(data), writer]), tasks)]
+        return [TokenJob("tokenize", _labelled([DataTextReader(data), writer]), tasks, [target], digest)]
     from datatrove.pipeline.tokens import DocumentTokenizer, DocumentTokenizerMerger
 
     scratch = posixpath.join(work_dir.rstrip("/"), TOKENS_DIR, "datatrove")
@@ -94,12 +109,10 @@ def tokenize_jobs(opts: TokenizeConfig, output_dir: str, work_dir: str, tasks: i
         shuffle_documents=opts.shuffle,
         seed=opts.seed,
     )
-    merge = DocumentTokenizerMerger(
-        scratch, tokens_dir(output_dir, "datatrove"), TASK_FILES, shuffle=opts.shuffle, seed=opts.seed, progress=False
-    )
+    merge = DocumentTokenizerMerger(scratch, target, TASK_FILES, shuffle=opts.shuffle, seed=opts.seed, progress=False)
     return [
-        ("tokenize", _labelled([DataTextReader(data), per_task]), tasks),
-        ("tokenize_merge", _labelled([merge]), 1),
+        TokenJob("tokenize", _labelled([DataTextReader(data), per_task]), tasks, [scratch], digest),
+        TokenJob("tokenize_merge", _labelled([merge]), 1, [target], digest),
     ]
 
 

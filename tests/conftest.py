@@ -26,127 +26,31 @@ def sample_dir() -> Path:
 # ---------------------------------------------------------------------------- Slurm (one node, localhost)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def slurm_cluster():
-    """A real one-node Slurm cluster (munge + slurmctld + slurmd), every file under one scratch folder.
+    """A real one-node Slurm cluster (munge + slurmctld + slurmd), every file under one scratch folder, started
+    and stopped by scripts/slurm-local.sh (what a user runs to try Slurm on one machine).
 
-    Yields the environment (SLURM_CONF set) that `sbatch`, `squeue` and `curate run` need. No cgroups:
-    proctrack/linuxproc and task/none. Daemons are stopped by PID at the end.
+    Yields the environment (SLURM_CONF set) that `sbatch`, `squeue` and `curate run` need.
     """
     import os
     import shutil
-    import signal
     import subprocess
     import tempfile
-    import time
 
-    missing = [b for b in ("slurmctld", "slurmd", "munged", "mungekey", "sbatch") if shutil.which(b) is None]
-    if missing:
-        pytest.skip(
-            f"Slurm is not installed here (missing {', '.join(missing)}); "
-            "`scripts/install.sh test` installs slurm-wlm and munge as root on Debian"
-        )
-    if os.geteuid() != 0:
-        pytest.skip("the one-node Slurm cluster needs root (munged runs as the munge user, slurmd as root)")
+    script = str(REPO / "scripts" / "slurm-local.sh")
     base = tempfile.mkdtemp(prefix="curate-slurm-")
-    os.chmod(base, 0o755)
-    host = subprocess.check_output(["hostname", "-s"], text=True).strip()
-    for d in ("munge", "ctld", "d"):
-        os.makedirs(os.path.join(base, d))
-    shutil.chown(os.path.join(base, "munge"), "munge", "munge")
-    os.chmod(os.path.join(base, "munge"), 0o755)
-    shutil.chown(os.path.join(base, "ctld"), "slurm", "slurm")
-    m = os.path.join(base, "munge")
-    subprocess.run(["runuser", "-u", "munge", "--", "mungekey", "-c", "-k", f"{m}/munge.key"], check=True)
-    subprocess.run(
-        [
-            "runuser",
-            "-u",
-            "munge",
-            "--",
-            "munged",
-            f"--socket={m}/munge.socket",
-            f"--key-file={m}/munge.key",
-            f"--pid-file={m}/munged.pid",
-            f"--log-file={m}/munged.log",
-            f"--seed-file={m}/munged.seed",
-        ],
-        check=True,
-    )
-    conf = os.path.join(base, "slurm.conf")
-    # cred_expire=30: a requeued job waits this long before it may start again (default 120 s)
-    with open(conf, "w") as f:
-        f.write(f"""ClusterName=curatetest
-SlurmctldHost={host}(127.0.0.1)
-SlurmctldPort={_free_port()}
-SlurmdPort={_free_port()}
-SlurmUser=slurm
-AuthType=auth/munge
-AuthInfo=socket={m}/munge.socket,cred_expire=30
-CredType=cred/munge
-MpiDefault=none
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SwitchType=switch/none
-SchedulerType=sched/backfill
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-ReturnToService=2
-StateSaveLocation={base}/ctld
-SlurmdSpoolDir={base}/d
-SlurmctldPidFile={base}/ctld/slurmctld.pid
-SlurmctldLogFile={base}/ctld/slurmctld.log
-SlurmdPidFile={base}/d/slurmd.pid
-SlurmdLogFile={base}/d/slurmd.log
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-MinJobAge=600
-NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory=16000 State=UNKNOWN
-PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
-""")
-    env = dict(os.environ, SLURM_CONF=conf)
-    procs = [subprocess.Popen(["slurmctld", "-D", "-i"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    time.sleep(2)
-    procs.append(subprocess.Popen(["slurmd", "-D"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    r = subprocess.run(["bash", script, "start", base], capture_output=True, text=True, timeout=180)
+    if r.returncode == 2:  # Slurm, munge or root missing here: nothing was started
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(r.stderr.strip())
+    env = dict(os.environ, SLURM_CONF=os.path.join(base, "slurm.conf"))
     try:
-        deadline = time.time() + 60
-        while True:
-            r = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True)
-            if r.returncode == 0 and r.stdout.strip() in ("idle", "mixed", "allocated"):
-                break
-            if time.time() > deadline:
-                logs = "".join(
-                    open(p).read()[-2000:]
-                    for p in (f"{base}/ctld/slurmctld.log", f"{base}/d/slurmd.log")
-                    if os.path.exists(p)
-                )
-                pytest.fail(f"Slurm did not come up (sinfo: {r.stdout.strip()} {r.stderr.strip()}):\n{logs}")
-            time.sleep(0.5)
+        if r.returncode != 0:
+            pytest.fail(f"Slurm did not come up:\n{r.stdout}{r.stderr}")
         yield env
     finally:
-        subprocess.run(["scancel", "--full", "-u", "root"], env=env, capture_output=True)
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        try:
-            munged = int(open(f"{m}/munged.pid").read().strip())
-            os.kill(munged, signal.SIGTERM)
-            for _ in range(100):  # munged writes its seed file on the way out: wait before removing the folder
-                os.kill(munged, 0)
-                time.sleep(0.05)
-        except (OSError, ValueError):
-            pass
+        subprocess.run(["bash", script, "stop", base], capture_output=True, timeout=120)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -106,15 +106,15 @@ def tokenize_folder(output_dir: str, opts: TokenizeConfig, work_dir: str, worker
     for folder in (tokens_dir(output_dir, opts.format), work_dir):
         if get_datafolder(folder).exists(""):
             get_datafolder(folder).rm("", recursive=True)
-    for i, (name, steps, tasks) in enumerate(tokenize_jobs(opts, output_dir, work_dir, n_files)):
-        logs = posixpath.join(work_dir, "logs", f"{i:02d}_{name}")
+    for i, job in enumerate(tokenize_jobs(opts, output_dir, work_dir, n_files)):
+        logs = posixpath.join(work_dir, "logs", f"{i:02d}_{job.name}")
         executor = CurateLocalExecutor(
-            steps, tasks=tasks, workers=max(1, min(workers, tasks)), logging_dir=logs, skip_completed=True
+            job.steps, tasks=job.tasks, workers=max(1, min(workers, job.tasks)), logging_dir=logs, skip_completed=True
         )
         executor.run()
         failed = executor.get_incomplete_ranks(skip_completed=True)
         if failed:
-            raise CurateError(f"tokenize: {len(failed)} of {tasks} tasks failed; logs in {logs}/logs")
+            raise CurateError(f"tokenize: {len(failed)} of {job.tasks} tasks failed; logs in {logs}/logs")
     return token_counts(output_dir, opts)
 
 

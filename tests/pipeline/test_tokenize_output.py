@@ -255,3 +255,15 @@ def test_subset_without_column_is_reproducible_and_nested(gpt2_run: Path, tmp_pa
 def test_subset_rejects_a_text_column(gpt2_run: Path, tmp_path: Path, capsys) -> None:
     assert main(["subset", str(gpt2_run), "--tokens", "100", "--by", "text", "--output", str(tmp_path / "s")]) == 2
     assert "not a number" in capsys.readouterr().err
+
+
+def test_rerun_with_other_tokenize_options_redoes_only_the_token_jobs(tmp_path: Path) -> None:
+    _corpus(tmp_path / "in")
+    out = _run(tmp_path, {"tokenizer": str(GPT2)})
+    data_mtime = [f.stat().st_mtime_ns for f in sorted((out / "data").glob("*.parquet"))]
+    _run(tmp_path, {"tokenizer": str(GPT2), "format": "datatrove"})
+    assert [f.stat().st_mtime_ns for f in sorted((out / "data").glob("*.parquet"))] == data_mtime  # stages kept
+    assert not (out / "tokens" / "megatron").exists()  # the old job's shards are cleared with it
+    docs = _datatrove_docs(out / "tokens" / "datatrove", token_size=2)
+    assert docs == [d for f in _expected(out, GPT2, "<|endoftext|>") for d in f]
+    assert json.loads((out / "stats.json").read_text())["tokens"]["format"] == "datatrove"
