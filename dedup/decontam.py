@@ -267,13 +267,16 @@ class ExactIndex:
     shift: int  # a hash's bitmap bit is h >> shift
 
     def lookup(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(which of `h` are eval hashes, their key index): a binary search in sorted order."""
+        """(which of `h` are eval hashes, in order, and their key index): binary searches done in sorted order
+        (numpy narrows each search by the previous one: far fewer cache misses than in random order)."""
         order = np.argsort(h)
         hs = h[order]
         pos = np.searchsorted(self.keys, hs)
         pos[pos == self.keys.shape[0]] = 0
         found = self.keys[pos] == hs if self.keys.shape[0] else np.zeros(hs.shape[0], dtype=bool)
-        return order[found], pos[found]
+        which, pos = order[found], pos[found]
+        back = np.argsort(which)  # text order again
+        return which[back], pos[back]
 
     @property
     def nbytes(self) -> int:
