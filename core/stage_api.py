@@ -27,6 +27,7 @@ import pyarrow as pa
 from datatrove.pipeline.base import PipelineStep
 from pydantic import BaseModel
 
+from . import edits
 from .errors import ConfigError, CurateError, InputError
 from .options import LocalPath, ModelRef, StrictModel
 from .steps import Accounted, CurateFilter, CurateStep, WrappedFilter
@@ -40,6 +41,7 @@ __all__ = [
     "CurateError",
     "CurateFilter",
     "CurateStep",
+    "EDITS_COLUMN",
     "InputError",
     "LocalPath",
     "ModelRef",
@@ -48,6 +50,8 @@ __all__ = [
     "StrictModel",
     "WrappedFilter",
     "all_stages",
+    "edits",
+    "edits_columns",
     "get_prepare",
     "get_stage",
     "register_prepare",
@@ -63,6 +67,15 @@ class Column:
     name: str
     type: pa.DataType
     description: str
+
+
+# the one column every stage that changes a document's text appends to (core/edits.py says what it holds)
+EDITS_COLUMN = Column(edits.EDITS, edits.EDIT_TYPE, edits.EDITS_DESCRIPTION)
+
+
+def edits_columns(options: Any) -> list[Column]:
+    """`columns=edits_columns` for a stage whose options have `record_edits`: the edits column when on."""
+    return [EDITS_COLUMN] if getattr(options, "record_edits", False) else []
 
 
 ColumnsSpec = Union[list[Column], Callable[[Any], list[Column]]]

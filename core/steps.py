@@ -21,6 +21,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from datatrove.utils.batching import batched
 from loguru import logger
 
+from . import edits
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -197,20 +198,30 @@ class CurateFilter(Accounted, BaseFilter):
 
 
 class WrappedFilter(CurateFilter):
-    """Runs any datatrove `BaseFilter` (Gopher, C4, FineWeb, ...) with curate's accounting."""
+    """Runs any datatrove `BaseFilter` (Gopher, C4, FineWeb, ...) with curate's accounting.
 
-    def __init__(self, inner: BaseFilter, label: str | None = None, reason_prefix: str = "") -> None:
+    A filter that rewrites the text of a document it keeps (C4 removes lines) only leaves the text
+    before and after: with `record_edits`, their difference goes to the edits column (core/edits.py)."""
+
+    def __init__(
+        self, inner: BaseFilter, label: str | None = None, reason_prefix: str = "", record_edits: bool = False
+    ) -> None:
         super().__init__(label=label, batch_size=inner.batch_size)
         self.inner = inner
         self.reason_prefix = reason_prefix
+        self.record_edits = record_edits
         self.name = label or inner.name
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         return self.inner.filter(doc)
 
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
-        out = []
-        for res in self.inner.filter_batch(batch):
+        before = [d.text for d in batch] if self.record_edits else None
+        out: list[bool | tuple[bool, str]] = []
+        for k, res in enumerate(self.inner.filter_batch(batch)):
             keep, reason = get_filter_result(res)
             out.append(True if keep else (False, f"{self.reason_prefix}{reason or 'filtered'}"))
+            if keep and before is not None and batch[k].text != before[k]:
+                stage = self.label or self.name
+                edits.record(batch[k].metadata, stage, before[k], edits.diff_spans(before[k], batch[k].text))
         return out

@@ -82,6 +82,11 @@ class OutputConfig(StrictModel):
         description="keep the work folder after a successful run (resume, logs); "
         "false removes it at the end (`curate clean` does it later)",
     )
+    record_edits: bool = Field(
+        True,
+        description="stages that change the text record each change in the edits column (`curate diff`); "
+        "false turns every stage's record_edits off",
+    )
     tokenize: TokenizeConfig | None = Field(
         None, description="also write token shards from data/ under OUTPUT/tokens/FORMAT/ (a job after the writer)"
     )
@@ -211,8 +216,18 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
         raise ConfigError(e.problems, source) from None
     if base_dir is not None:
         resolve_paths(cfg, base_dir)
+    if not cfg.output.record_edits:
+        _no_edit_records(entries)
     cfg._entries = entries
     return cfg
+
+
+def _no_edit_records(entries: list[StageEntry]) -> None:
+    """`output.record_edits: false` wins over every stage's own `record_edits` (and its fingerprint says so)."""
+    for e in entries:
+        if "record_edits" in type(e.options).model_fields:
+            e.options.record_edits = False
+            e.raw = {**e.raw, "record_edits": False}
 
 
 def _load_plugins(raw: dict[str, Any], source: str | None, base_dir: Path | None) -> dict[str, Any]:

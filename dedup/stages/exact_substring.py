@@ -34,6 +34,8 @@ from curate.core.stage_api import (
     LocalPath,
     PreflightContext,
     StrictModel,
+    edits,
+    edits_columns,
     register_prepare,
     register_stage,
 )
@@ -86,6 +88,9 @@ class ExactSubstringOptions(StrictModel):
     max_memory_gb: float = Field(
         8.0, gt=0, description="refuse (clear error) a shard whose estimated peak RAM is above this"
     )
+    record_edits: bool = Field(
+        True, description="record every cut span (offsets and text) in the edits column, for `curate diff`"
+    )
 
     @model_validator(mode="after")
     def _fits(self) -> ExactSubstringOptions:
@@ -107,9 +112,10 @@ class ExactSubstringOptions(StrictModel):
     "exact_substring_dedup",
     ExactSubstringOptions,
     "cut every span of >= min_length tokens/bytes that repeats within a shard (suffix array, GneissWeb)",
-    columns=[
+    columns=lambda opts: [
         Column(REMOVED_SPANS, pa.int64(), "spans cut out of this document by exact-substring dedup"),
         Column(REMOVED_CHARS, pa.int64(), "characters cut out of this document by exact-substring dedup"),
+        *edits_columns(opts),
     ],
     group="dedup",
 )
@@ -314,12 +320,15 @@ class ExactSubstringDedup(CurateStep):
                 doc.text = str(mv[a0:z0], "utf-8")
                 continue
             a, z = todo[i]
-            pieces, prev = [], a0
-            for x, y in zip(gs[a:z], ge[a:z]):
-                pieces.append(mv[prev:x])
-                prev = y
-            pieces.append(mv[prev:z0])
-            new = doc.text = b"".join(pieces).decode("utf-8")
+            if self.opts.record_edits:
+                new = doc.text = self._cut_recorded(doc, mv, a0, z0, gs[a:z], ge[a:z])
+            else:
+                pieces, prev = [], a0
+                for x, y in zip(gs[a:z], ge[a:z]):
+                    pieces.append(mv[prev:x])
+                    prev = y
+                pieces.append(mv[prev:z0])
+                new = doc.text = b"".join(pieces).decode("utf-8")
             removed = int(held.nchars[i]) - len(new)
             doc.metadata[REMOVED_SPANS] = z - a
             doc.metadata[REMOVED_CHARS] = removed
@@ -331,6 +340,25 @@ class ExactSubstringDedup(CurateStep):
         self.stat_update("esd_removed_chars", value=chars_total)
         self.stat_update("esd_docs_changed", value=changed)
         self.stat_update("esd_docs_emptied", value=emptied)
+
+    def _cut_recorded(self, doc: Document, mv: memoryview, a0: int, z0: int, starts: list[int], ends: list[int]) -> str:
+        """The cut text, with each cut recorded in the edits column as character offsets of the text
+        before the cut (spans are bytes of the held buffer: decoding piece by piece counts the characters)."""
+        kept: list[str] = []
+        cuts: list[dict] = []
+        stage = self.label or "exact_substring_dedup"
+        at, prev = 0, a0
+        for x, y in zip(starts, ends):
+            piece = str(mv[prev:x], "utf-8")
+            gone = str(mv[x:y], "utf-8")
+            kept.append(piece)
+            at += len(piece)
+            cuts.append({"stage": stage, "start": at, "end": at + len(gone), "old": gone, "new": "", "note": None})
+            at += len(gone)
+            prev = y
+        kept.append(str(mv[prev:z0], "utf-8"))
+        doc.metadata[edits.EDITS] = list(doc.metadata.get(edits.EDITS) or []) + cuts
+        return "".join(kept)
 
 
 @register_prepare("exact_substring_dedup")

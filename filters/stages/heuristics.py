@@ -21,7 +21,14 @@ from typing import Any
 
 from pydantic import Field
 
-from curate.core.stage_api import BuildContext, ConfigError, StrictModel, WrappedFilter, register_stage
+from curate.core.stage_api import (
+    BuildContext,
+    ConfigError,
+    StrictModel,
+    WrappedFilter,
+    edits_columns,
+    register_stage,
+)
 
 
 def require_spacy(stage: str) -> None:
@@ -77,6 +84,9 @@ class C4QualityOptions(StrictModel):
     filter_curly_bracket: bool = Field(True, description="drop docs containing '{'")
     filter_policy: bool = Field(True, description="remove lines with policy boilerplate")
     language: str = Field("eng", description="datatrove language code (word tokenizer)")
+    record_edits: bool = Field(
+        True, description="record the removed lines and citations in the edits column, for `curate diff`"
+    )
 
 
 class FineWebQualityOptions(StrictModel):
@@ -93,6 +103,11 @@ class FineWebQualityOptions(StrictModel):
 def _gopher_repetition_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     kw["top_n_grams"] = tuple(tuple(x) for x in kw["top_n_grams"])
     kw["dup_n_grams"] = tuple(tuple(x) for x in kw["dup_n_grams"])
+    return kw
+
+
+def _c4_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    kw.pop("record_edits")  # curate's, not datatrove's
     return kw
 
 
@@ -119,7 +134,7 @@ HEURISTICS: dict[str, tuple[type[StrictModel], str, Callable[[dict[str, Any]], d
     "c4_quality": (
         C4QualityOptions,
         "C4QualityFilter",
-        dict,
+        _c4_kwargs,
         "datatrove C4QualityFilter (may remove lines: edits the text)",
     ),
     "fineweb_quality": (
@@ -144,10 +159,10 @@ def _register(stage: str) -> None:
     options, _, _, summary = HEURISTICS[stage]
 
     def build(opts: StrictModel, ctx: BuildContext) -> None:
-        ctx.add(WrappedFilter(make_filter(stage, opts)))
+        ctx.add(WrappedFilter(make_filter(stage, opts), record_edits=getattr(opts, "record_edits", False)))
 
     build.__qualname__ = build.__name__ = f"build_{stage}"  # one name per stage in error messages
-    register_stage(stage, options, summary, group="filter")(build)
+    register_stage(stage, options, summary, columns=edits_columns, group="filter")(build)
 
 
 for _stage in HEURISTICS:

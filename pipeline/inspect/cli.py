@@ -18,6 +18,7 @@ DIFF_EPILOG = """examples:
   curate diff out/sample --status edited --limit 5      the first 5 refined documents
   curate diff out/sample --id 'c4-00042'                one document
   curate diff out/sample --grep 'cookie' -i | less -R   documents mentioning cookies
+  curate diff out/sample --stage exact_substring_dedup   documents that stage edited (or dropped)
   curate diff out/sample --sample 20 --seed 1            a reproducible random sample
   curate diff out/sample --html diff.html               a self-contained page for the browser
 """
@@ -95,6 +96,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         sample=args.sample,
         seed=args.seed,
         per_status=per_status,
+        stages=args.stage,
     )
     total = count_documents(args.output)
     if total == 0:
@@ -122,7 +124,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     n = render(records, color=args.color, context=args.context, full=args.full, programs=not args.no_programs)
     sys.stdout.flush()
     if n == 0:
-        print("no document matches the selection", file=sys.stderr)
+        print("no document matches the selection" + _edited_hint(args), file=sys.stderr)
         return 1
     if default_limit and n == limit and total > n:
         print(
@@ -132,12 +134,28 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _edited_hint(args: argparse.Namespace) -> str:
+    """`--status dropped:STAGE` of a stage that drops nothing but edits: say where its work is."""
+    wanted = [
+        w.strip().split(":", 1)[1] for s in args.status or () for w in s.split(",") if w.strip().startswith("dropped:")
+    ]
+    if not wanted:
+        return ""
+    from .select import edit_counts
+
+    counts = edit_counts(args.output)
+    hits = [f"{s} edited {counts[s]:,} (--stage {s})" for s in wanted if counts.get(s)]
+    return ("; " + "; ".join(hits)) if hits else ""
+
+
 def _describe(args: argparse.Namespace, limit: int | None) -> str:
     parts = []
     if args.id:
         parts.append("id " + ", ".join(args.id))
     if args.status:
         parts.append("status " + ",".join(args.status))
+    if args.stage:
+        parts.append("stage " + ",".join(args.stage))
     if args.grep:
         parts.append(f"grep /{args.grep}/" + ("i" if args.ignore_case else ""))
     if args.sample:
@@ -166,8 +184,8 @@ def register(sub: Any) -> None:
     sp = sub.add_parser(
         "diff",
         help="show what the pipeline did to each document (labelled before/after diffs)",
-        description="Show each selected document of an output folder as a diff of its text before and "
-        "after refinement, each change labelled with the program call that made it.",
+        description="Show each selected document of an output folder as a diff of its input text and its "
+        "final text, each change labelled with the stage (and ProX program call) that made it.",
         epilog=DIFF_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -176,6 +194,11 @@ def register(sub: Any) -> None:
     )
     sp.add_argument("--id", action="append", help="this document id (repeatable)")
     sp.add_argument("--status", action="append", help=STATUS_HELP)
+    sp.add_argument(
+        "--stage",
+        action="append",
+        help="documents this stage edited (its recorded edits) or dropped; repeatable or comma-separated",
+    )
     sp.add_argument("--grep", help="documents whose text (before or after) matches this regular expression")
     sp.add_argument("-i", "--ignore-case", action="store_true", help="--grep ignores case")
     sp.add_argument("--limit", type=int, help="at most N documents (default 20 in the terminal; 0: all)")

@@ -22,7 +22,7 @@ TEMPLATE = "diff.html"
 
 
 def record_json(r: Record) -> dict[str, Any]:
-    d = doc_diff(r.text, r.original_text, r.edits, dropped=r.where == "rejected")
+    d = doc_diff(r.text, r.original_text, r.edits, dropped=r.where == "rejected", recorded=r.stage_edits)
     return {
         "id": r.id,
         "status": r.status,
@@ -35,6 +35,8 @@ def record_json(r: Record) -> dict[str, Any]:
         "doc_program": r.doc_program,
         "chunk_programs": r.chunk_programs,
         "edits": parse_edits(r.edits),
+        # stage -> spans it changed (the edits column); the rows' labels name the stage of each change
+        "stages": d.stages,
         "n_edits": len(d.edits),
         "lines_removed": d.lines_removed,
         "rows_normalized": d.rows_normalized,

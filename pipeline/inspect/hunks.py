@@ -11,6 +11,10 @@ removed line range and each replaced span carries the call that caused it. A gen
 The replay is checked against the stored final text. When they disagree (an executor with other
 semantics, a hand-edited file) we say so and fall back to an unlabelled line diff rather than
 showing a labelled diff that is not what happened.
+
+A document whose stages recorded their changes (the `edits` column, core/edits.py) is shown from
+those instead (`stage_diff`): every stage's spans composed into one diff of the original input
+text, each change labelled by its stage (ProX's with the calls behind it too).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from curate.core import edits as stage_edits_
 
 UNATTRIBUTED = "(unattributed)"
 
@@ -91,6 +97,8 @@ class DocDiff:
     # False when replaying the edits did not give the stored text (rows then come from difflib)
     consistent: bool = True
     note: str = ""
+    # stage -> spans it changed, when the diff comes from the edits column (in pipeline order)
+    stages: dict[str, int] = field(default_factory=dict)
 
     @property
     def lines_removed(self) -> int:
@@ -101,7 +109,12 @@ class DocDiff:
         return sum(1 for r in self.rows if not r.removed and r.normalized_by)
 
     def to_json(self) -> dict[str, Any]:
-        return {"rows": [r.to_json() for r in self.rows], "consistent": self.consistent, "note": self.note}
+        return {
+            "rows": [r.to_json() for r in self.rows],
+            "consistent": self.consistent,
+            "note": self.note,
+            "stages": self.stages,
+        }
 
 
 def parse_edits(raw: str | list | None) -> list[dict[str, Any]]:
@@ -269,8 +282,83 @@ def line_diff(before: str, after: str) -> list[Row]:
     return rows
 
 
-def doc_diff(text: str, original: str | None, edits_raw: str | list | None, dropped: bool = False) -> DocDiff:
-    """The labelled diff of one document (rows of its original text)."""
+def _line_segments(segs: list[Segment], piece: str, line: int, new: str | None, labels: tuple[str, ...]) -> int:
+    """Append `piece` of the original (plain when `new` is None, else cut) as one segment per line and per
+    newline, so a cut of whole lines reads as removed rows. Returns the line the piece ends on."""
+    for k, part in enumerate(piece.split("\n")):
+        if k:
+            segs.append(Segment("\n", "\n" if new is None else "", labels, line, line))
+            line += 1
+        if part:
+            segs.append(Segment(part, part if new is None else "", labels, line, line))
+    return line
+
+
+def _stage_rows(segs: list[Segment]) -> list[Row]:
+    """Rows end at an untouched newline, or at a cut newline that ends a line cut whole (a removed row)."""
+    rows: list[Row] = []
+    cur: list[Segment] = []
+    for s in segs:
+        if s.plain and s.new == "\n":
+            rows.append(
+                Row(cur[0].line_lo if cur else s.line_lo, max((c.line_hi for c in cur), default=s.line_lo), cur)
+            )
+            cur = []
+            continue
+        cur.append(s)
+        if s.old == "\n" and not s.new and all(c.calls and not c.new for c in cur):
+            labels: list[str] = []
+            for c in cur:
+                labels += [x for x in c.calls if x not in labels]
+            rows.append(Row(cur[0].line_lo, cur[-1].line_hi, cur, removed_by=tuple(labels)))
+            cur = []
+    if cur or not rows:
+        lo = cur[0].line_lo if cur else (rows[-1].line_end + 1 if rows else 0)
+        row = Row(lo, max((c.line_hi for c in cur), default=lo), cur)
+        if cur and all(c.calls and not c.new for c in cur):
+            row.removed_by = tuple(dict.fromkeys(x for c in cur for x in c.calls))
+        rows.append(row)
+    return rows
+
+
+def stage_diff(text: str, recorded: list[dict[str, Any]]) -> DocDiff | None:
+    """The diff of a document from its `edits` column: rows of its original text, each change labelled by
+    the stage that made it. None when the spans do not replay onto the stored text."""
+    try:
+        original, spans = stage_edits_.original_spans(text, recorded)
+    except (ValueError, KeyError, TypeError):
+        return None
+    segs: list[Segment] = []
+    pos = line = 0
+    for s, e, new, labels in spans:
+        line = _line_segments(segs, original[pos:s], line, None, ())
+        old = original[s:e]
+        if not new and "\n" in old:
+            line = _line_segments(segs, old, line, "", labels)
+        else:
+            segs.append(Segment(old, new, labels, line, line + old.count("\n")))
+            line += old.count("\n")
+        pos = e
+    _line_segments(segs, original[pos:], line, None, ())
+    counts: dict[str, int] = {}
+    for ed in recorded:
+        counts[ed["stage"]] = counts.get(ed["stage"], 0) + 1
+    return DocDiff(_stage_rows(segs), list(recorded), True, "", counts)
+
+
+def doc_diff(
+    text: str,
+    original: str | None,
+    edits_raw: str | list | None,
+    dropped: bool = False,
+    recorded: list[dict[str, Any]] | None = None,
+) -> DocDiff:
+    """The labelled diff of one document (rows of its original text): from the stages' recorded edits when
+    there are any (`recorded`, the edits column), else from ProX's ops."""
+    if recorded:
+        got = stage_diff(text, recorded)
+        if got is not None:
+            return got
     edits = parse_edits(edits_raw)
     before = original if original is not None else text
     if not edits:

@@ -21,6 +21,7 @@ from typing import Any
 import fsspec
 import pyarrow.parquet as pq
 
+from curate.core.edits import EDITS
 from curate.core.errors import CurateError
 from curate.refiners import columns as prox
 
@@ -30,11 +31,14 @@ STATUSES = (prox.KEPT, prox.EDITED, prox.IGNORED, prox.DROPPED_BY_DOC, prox.DROP
 # --status words: each maps to a predicate on (status, has_errors, drop_stage)
 STATUS_HELP = (
     "kept, edited, ignored (program_ignored), dropped (any stage), dropped_by_doc, dropped_by_chunk, "
-    "errors (programs with errors), dropped:STAGE (dropped by that stage); comma-separated"
+    "errors (programs with errors), dropped:STAGE (dropped by that stage), edited:STAGE (text changed by that "
+    "stage); comma-separated"
 )
 _ALIASES = {"ignored": prox.IGNORED, "program-ignored": prox.IGNORED, "unchanged": prox.KEPT}
-_BASE = ("id", "text", "source_file", "source_record", "drop_stage", "drop_reason")
+_BASE = ("id", "text", "source_file", "source_record", "drop_stage", "drop_reason", EDITS)
 _CHEAP = ("id", prox.STATUS, "drop_stage")
+# the one leaf of the edits column that selection by stage needs (not the spans' text)
+_EDIT_STAGES = f"{EDITS}.list.element.stage"
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class Record:
     edits: str | None = None
     original_text: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # every stage's changes to the text (core/edits.py), in pipeline order; [] when none were recorded
+    stage_edits: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def annotations(self) -> dict[str, str]:
@@ -101,6 +107,8 @@ class Selection:
     # at most this many documents of each status (the HTML page's default: every status shows up)
     per_status: int | None = None
     taken: Counter[str] = field(default_factory=Counter)
+    # documents these stages edited or dropped (--stage)
+    stages: list[str] | None = None
 
     @staticmethod
     def build(
@@ -112,6 +120,7 @@ class Selection:
         sample: int | None = None,
         seed: int = 0,
         per_status: int | None = None,
+        stages: str | Iterable[str] | None = None,
     ) -> Selection:
         words: list[str] | None = None
         if status:
@@ -119,7 +128,7 @@ class Selection:
             words = []
             for w in (x.strip().lower() for x in raw if x.strip()):
                 w = _ALIASES.get(w, w)
-                if w not in STATUSES and w != "errors" and not w.startswith("dropped:"):
+                if w not in STATUSES and w != "errors" and not w.startswith(("dropped:", "edited:")):
                     raise CurateError(f"--status: unknown status {w!r}; use {STATUS_HELP}")
                 words.append(w)
         pattern = None
@@ -130,12 +139,28 @@ class Selection:
                 raise CurateError(f"--grep: bad regular expression {grep!r}: {e}") from None
         if sample is not None and sample < 1:
             raise CurateError("--sample must be at least 1")
-        return Selection(set(ids) if ids else None, words, pattern, limit, sample, seed, per_status)
+        names = None
+        if stages:
+            raw = stages.split(",") if isinstance(stages, str) else [w for s in stages for w in s.split(",")]
+            names = [w.strip() for w in raw if w.strip()] or None
+        sel = Selection(set(ids) if ids else None, words, pattern, limit, sample, seed, per_status)
+        sel.stages = names
+        return sel
 
     def needs_errors(self) -> bool:
         return bool(self.statuses and "errors" in self.statuses)
 
-    def status_ok(self, status: str, has_errors: bool, drop_stage: str | None) -> bool:
+    def needs_edit_stages(self) -> bool:
+        return bool(self.stages or any(w.startswith("edited:") for w in self.statuses or ()))
+
+    def stage_ok(self, status: str, drop_stage: str | None, edited_by: Iterable[str]) -> bool:
+        """--stage: the document was edited or dropped by one of the stages."""
+        if not self.stages:
+            return True
+        touched = set(edited_by) | ({drop_stage} if status.startswith("dropped") and drop_stage else set())
+        return bool(touched & set(self.stages))
+
+    def status_ok(self, status: str, has_errors: bool, drop_stage: str | None, edited_by: Iterable[str] = ()) -> bool:
         if not self.statuses:
             return True
         for w in self.statuses:
@@ -148,6 +173,8 @@ class Selection:
             if w == "dropped" and status.startswith("dropped"):
                 return True
             if w.startswith("dropped:") and status.startswith("dropped") and drop_stage == w.split(":", 1)[1]:
+                return True
+            if w.startswith("edited:") and w.split(":", 1)[1] in edited_by:
                 return True
         return False
 
@@ -254,6 +281,7 @@ def _record(row: dict[str, Any], f: OutputFile) -> Record:
         edits=row.get(prox.EDITS),
         original_text=row.get(prox.ORIGINAL_TEXT),
         extra=extra,
+        stage_edits=list(row.get(EDITS) or []),
     )
 
 
@@ -264,7 +292,10 @@ def _matches(sel: Selection, pf: pq.ParquetFile, rg: int, f: OutputFile) -> list
         want.append(prox.ERRORS)
     if sel.grep is not None:
         want += ["text", prox.ORIGINAL_TEXT]
-    t = pf.read_row_group(rg, columns=_cols(pf, want))
+    cols = _cols(pf, want)
+    if sel.needs_edit_stages() and EDITS in pf.schema_arrow.names:
+        cols.append(_EDIT_STAGES)
+    t = pf.read_row_group(rg, columns=cols)
     n = t.num_rows
     col = {c: t.column(c).to_pylist() for c in t.column_names}
     ids = col.get("id", [None] * n)
@@ -273,12 +304,15 @@ def _matches(sel: Selection, pf: pq.ParquetFile, rg: int, f: OutputFile) -> list
     errs = col.get(prox.ERRORS, [None] * n)
     text = col.get("text", [None] * n)
     orig = col.get(prox.ORIGINAL_TEXT, [None] * n)
+    edited = [{e["stage"] for e in eds or ()} for eds in col.get(EDITS, [None] * n)]
     out = []
     for i in range(n):
         if sel.ids is not None and ids[i] not in sel.ids:
             continue
         st = classify(f.where, status[i])
-        if not sel.status_ok(st, bool(errs[i]), stage[i] or f.stage):
+        if not sel.status_ok(st, bool(errs[i]), stage[i] or f.stage, edited[i]):
+            continue
+        if not sel.stage_ok(st, stage[i] or f.stage, edited[i]):
             continue
         if sel.grep is not None and not (sel.grep.search(text[i] or "") or sel.grep.search(orig[i] or "")):
             continue
@@ -330,7 +364,7 @@ def select_changed_first(output: str, sel: Selection) -> Iterator[Record]:
     for status in CHANGED_FIRST:
         if left is not None and left <= 0:
             return
-        sub = Selection(sel.ids, [f"={status}"], sel.grep, left, None, sel.seed, sel.per_status, sel.taken)
+        sub = Selection(sel.ids, [f"={status}"], sel.grep, left, None, sel.seed, sel.per_status, sel.taken, sel.stages)
         for r in select(output, sub):
             yield r
             if left is not None:
@@ -377,6 +411,19 @@ def status_counts(output: str) -> dict[str, int]:
             for s in pf.read_row_group(rg, columns=cols).column(0).to_pylist():
                 counts[classify(f.where, s)] += 1
     return {s: counts[s] for s in STATUSES if counts[s]}
+
+
+def edit_counts(output: str) -> dict[str, int]:
+    """Documents each stage edited, over the whole output (reading only the edits' stage names)."""
+    out: Counter[str] = Counter()
+    for f in output_files(output):
+        pf = open_parquet(output, f)
+        if EDITS not in pf.schema_arrow.names:
+            continue
+        for rg in range(pf.metadata.num_row_groups):
+            for eds in pf.read_row_group(rg, columns=[_EDIT_STAGES]).column(0).to_pylist():
+                out.update({e["stage"] for e in eds or ()})
+    return dict(out)
 
 
 def drop_counts(output: str) -> dict[str, int]:

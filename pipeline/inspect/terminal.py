@@ -75,7 +75,10 @@ def _header(console: Console, r: Record, d: DocDiff) -> None:
     bits = []
     if r.where == "rejected":
         bits.append(f"dropped by {r.drop_stage}: {r.drop_reason}")
-    if d.edits:
+    if d.stages:
+        spans = ", ".join(f"{stage} ({n} span{'s' if n != 1 else ''})" for stage, n in d.stages.items())
+        bits.append(f"edited by {spans}: {d.lines_removed} line(s) removed, {d.rows_normalized} row(s) changed")
+    elif d.edits:
         bits.append(f"{len(d.edits)} edit(s): {d.lines_removed} line(s) removed, {d.rows_normalized} row(s) normalized")
     if bits:
         console.print("   " + "; ".join(bits), soft_wrap=True)
@@ -94,7 +97,7 @@ def _header(console: Console, r: Record, d: DocDiff) -> None:
 def render_record(
     console: Console, r: Record, context: int = 2, full: bool = False, programs: bool = True, max_lines: int = 20
 ) -> None:
-    d = doc_diff(r.text, r.original_text, r.edits, dropped=r.where == "rejected")
+    d = doc_diff(r.text, r.original_text, r.edits, dropped=r.where == "rejected", recorded=r.stage_edits)
     _header(console, r, d)
     n_lines = d.rows[-1].line_end + 1 if d.rows else 0
     width = max(3, len(str(n_lines)))

@@ -29,6 +29,8 @@ from curate.core.stage_api import (
     ModelRef,
     PreflightContext,
     StrictModel,
+    edits,
+    edits_columns,
     register_prepare,
     register_stage,
 )
@@ -39,6 +41,7 @@ from ..backends.base import Backend, BackendSpec, all_backends, backend_names, g
 from ..columns import DROPPED_BY_DOC, IGNORED, KEPT
 from ..program import CHUNK_CALLS, DOC_CALLS, parse_program, storable
 from ..prompts import MAX_CHUNK_TOKENS, MAX_DOC_TOKENS, PromptBuilder, load_tokenizer, tokenizer_for_model
+from ..spans import prox_spans
 
 COLUMNS = [
     Column(col.STATUS, pa.string(), " | ".join(col.STATUSES)),
@@ -93,6 +96,9 @@ class ProxRefineOptions(StrictModel):
         description="a normalize that would make the text longer "
         "than this x its original length is refused "
         "(counted as an error)",
+    )
+    record_edits: bool = Field(
+        True, description="record every removal and normalization as spans in the edits column, for `curate diff`"
     )
     # the chosen backend's own options (its keys as written flat in the stage), validated by its model
     _backend_options: BaseModel | None = PrivateAttr(None)
@@ -209,7 +215,7 @@ def _foreign_key(cls: type[BaseModel], key: str, value: Any, spec: BackendSpec |
     ProxRefineOptions,
     "ProX refinement: a small LM writes a per-document program (drop / remove_lines / normalize); "
     "it is parsed and applied, never run as code",
-    columns=COLUMNS,
+    columns=lambda opts: [*COLUMNS, *edits_columns(opts)],
     group="refine",
 )
 class ProxRefiner(CurateStep):
@@ -311,6 +317,9 @@ class ProxRefiner(CurateStep):
             meta[col.ERRORS] = out.errors
             meta[col.EDITS] = out.edits_json()
             meta[col.ORIGINAL_TEXT] = texts[i] if out.text != texts[i] else None
+            if o.record_edits and not out.dropped and out.text != texts[i]:
+                spans = prox_spans(texts[i], out.edits, out.text)
+                edits.record(meta, self.label or "prox_refine", texts[i], spans)
         return outcomes  # type: ignore[return-value]
 
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:

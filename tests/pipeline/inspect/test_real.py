@@ -126,7 +126,7 @@ def test_cli_diff_on_real_output(real_output):
         timeout=120,
     )
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("━━ ") == 3 and "removed by remove_lines(" in r.stdout
+    assert r.stdout.count("━━ ") == 3 and "removed by prox_refine: remove_lines(" in r.stdout
     assert "source " + str(REPO / "data" / "sample") in r.stdout
     r = subprocess.run(
         CURATE + ["diff", str(real_output), "--status", "dropped:quality_rule", "--limit", "1"],
@@ -190,7 +190,8 @@ def test_diff_page_in_chromium(real_output, tmp_path):
     # the selected (edited) document is shown with its labelled change and its programs
     assert f'<h2 id="doc-id">{edited}</h2>' in dom
     assert re.search(
-        r'<tr class="label"><td colspan="4"><span class="what">lines? [\d–]+ removed by</span>remove_lines\(', dom
+        r'<tr class="label"><td colspan="4"><span class="what">lines? [\d–]+ removed by</span>prox_refine: remove_lines\(',
+        dom,
     )
     assert "chunk programs (" in dom and "keep_doc()" in dom
 
