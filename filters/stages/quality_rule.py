@@ -44,7 +44,9 @@ class RuleOptions(StrictModel):
     preset: Literal["gneissweb"] | None = Field(
         None, description="gneissweb: start from GneissWeb's clauses, thresholds and keep rule"
     )
-    keep: str | None = Field(None, description="the keep expression (e.g. 'FT and (READ or EXT)'); grammar: docs/stages/quality.md")
+    keep: str | None = Field(
+        None, description="the keep expression (e.g. 'FT and (READ or EXT)'); grammar: docs/stages/quality.md"
+    )
     clauses: dict[str, str] = Field(
         default_factory=dict, description="named sub-expressions; a drop names the one that failed"
     )
