@@ -145,7 +145,7 @@ def _nb_bit(bitmap: np.ndarray, idx: np.uint64) -> bool:
 
 @numba.njit(cache=True)
 def _scan(
-    cps: np.ndarray,
+    buf: np.ndarray,
     text_start: np.ndarray,
     text_end: np.ndarray,
     table: np.ndarray,
@@ -156,8 +156,9 @@ def _scan(
     out_doc: np.ndarray,
     out_word: np.ndarray,
 ) -> int:
-    """Hash every word n-gram of every text; keep those whose two prefilter bits are set (all of them when
-    `bitmap` is empty). Returns how many were kept, or -1 when the output arrays were too small.
+    """Hash every word n-gram of every text (UTF-8 `buf[text_start[d]:text_end[d]]`); with a `bitmap`, keep
+    only those whose two prefilter bits are set. Returns how many were kept, or -1 when the output arrays
+    were too small.
 
     A word's hash: FNV-1a over its normalized code points, mixed. An n-gram's: the polynomial
     sum(w_i * B**(n-1-i)) of its word hashes (rolled along the text), mixed."""
@@ -173,8 +174,32 @@ def _scan(
         nwords = 0
         h = np.uint64(0xCBF29CE484222325)
         in_word = False
-        for i in range(text_start[d], text_end[d] + 1):
-            c = table[cps[i]] if i < text_end[d] else np.uint32(0)
+        i = text_start[d]
+        end = text_end[d]
+        while i <= end:
+            if i == end:
+                c = np.uint32(0)
+                i += 1
+            else:
+                b = np.uint32(buf[i])
+                if b < 0x80:
+                    cp = b
+                    i += 1
+                elif b < 0xE0:
+                    cp = ((b & 0x1F) << 6) | (np.uint32(buf[i + 1]) & 0x3F)
+                    i += 2
+                elif b < 0xF0:
+                    cp = ((b & 0x0F) << 12) | ((np.uint32(buf[i + 1]) & 0x3F) << 6) | (np.uint32(buf[i + 2]) & 0x3F)
+                    i += 3
+                else:
+                    cp = (
+                        ((b & 0x07) << 18)
+                        | ((np.uint32(buf[i + 1]) & 0x3F) << 12)
+                        | ((np.uint32(buf[i + 2]) & 0x3F) << 6)
+                        | (np.uint32(buf[i + 3]) & 0x3F)
+                    )
+                    i += 4
+                c = table[cp]
             if c != 0:
                 h = (h ^ np.uint64(c)) * np.uint64(0x100000001B3)
                 in_word = True
@@ -232,17 +257,17 @@ _NO_BITMAP = np.zeros(0, dtype=np.uint8)
 def ngram_hashes(texts: Sequence[str], n: int, bitmap: np.ndarray = _NO_BITMAP, shift: int = 0) -> Grams:
     """Every word n-gram of `texts` (in no text: none spans two), or only those passing an exact index's
     prefilter `bitmap`: the n-grams worth a look in the index."""
-    joined = "".join(texts)
-    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    enc = [t.encode("utf-8", "surrogatepass") for t in texts]  # ASCII text: a copy, no per-character work
+    buf = np.frombuffer(b"".join(enc), dtype=np.uint8)
+    lengths = np.fromiter((len(e) for e in enc), dtype=np.int64, count=len(enc))
     end = np.cumsum(lengths)
     start = end - lengths
-    cap = cps.shape[0] // 2 + 16
+    cap = buf.shape[0] // 2 + 16
     while True:
         out_hash = np.empty(cap, dtype=np.uint64)
         out_doc = np.empty(cap, dtype=np.int64)
         out_word = np.empty(cap, dtype=np.int64)
-        k = _scan(cps, start, end, _lower_table(), n, bitmap, shift, out_hash, out_doc, out_word)
+        k = _scan(buf, start, end, _lower_table(), n, bitmap, shift, out_hash, out_doc, out_word)
         if k >= 0:
             return Grams(out_hash[:k], out_doc[:k], out_word[:k])
         cap *= 4
