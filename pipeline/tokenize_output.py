@@ -61,6 +61,12 @@ class DataTextReader(BaseDiskReader):
         super().__init__(data_folder, glob_pattern="*.parquet", add_file_path=False)
         self.batch_size = batch_size
 
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        """A run that kept no document has no data/ yet (its empty file is written when the run ends):
+        nothing to tokenize, where datatrove's reader would fail every task."""
+        if self.data_folder.exists(""):
+            yield from super().run(data, rank, world_size)
+
     def read_file(self, filepath: str) -> Iterator[Document]:
         import pyarrow.parquet as pq
 

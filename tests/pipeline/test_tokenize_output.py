@@ -38,14 +38,14 @@ def _corpus(folder: Path) -> None:
                 fh.write(json.dumps({"id": f"d{f}-{i:02d}", "score": score, "text": text}) + "\n")
 
 
-def _run(tmp: Path, tokenize: dict) -> Path:
+def _run(tmp: Path, tokenize: dict, stages: list | None = None) -> Path:
     cfg = parse_config(
         {
             "name": "tok",
             "input": {"format": "jsonl", "path": str(tmp / "in")},
             "output": {"path": str(tmp / "out"), "metadata_columns": ["score"], "tokenize": tokenize},
             "executor": {"tasks": 2, "workers": 1},
-            "stages": [],
+            "stages": stages or [],
         }
     )
     stats = run_config(cfg, progress=False)
@@ -267,3 +267,12 @@ def test_rerun_with_other_tokenize_options_redoes_only_the_token_jobs(tmp_path: 
     docs = _datatrove_docs(out / "tokens" / "datatrove", token_size=2)
     assert docs == [d for f in _expected(out, GPT2, "<|endoftext|>") for d in f]
     assert json.loads((out / "stats.json").read_text())["tokens"]["format"] == "datatrove"
+
+
+def test_a_run_that_keeps_nothing_writes_empty_shards(tmp_path: Path) -> None:
+    _corpus(tmp_path / "in")
+    out = _run(
+        tmp_path, {"tokenizer": str(GPT2), "format": "datatrove"}, [{"stage": "length_filter", "min_words": 10**6}]
+    )
+    tokens = json.loads((out / "stats.json").read_text())["tokens"]
+    assert tokens["documents"] == tokens["tokens"] == 0 and (out / "tokens" / "datatrove" / "000_tokens.ds").exists()
