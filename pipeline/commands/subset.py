@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datatrove.io import get_datafolder
 
@@ -91,35 +92,50 @@ def fit_budget(tokens_in_rank_order: np.ndarray, budget: int) -> int:
 
 
 def rank_documents(source: str, opts: TokenizeConfig, by: str | None) -> Ranked:
-    """Read id, text and the rank column of every data file once; count tokens; sort."""
+    """Read id, text and the rank column of every data file once, count tokens, sort. Per document only
+    Arrow / numpy columns are kept (~40 bytes plus its id), so a billion-row output ranks in tens of GB."""
     files = _data_files(source)
     tokenizer = shard_tokenizer(opts)
-    parts: list[tuple[int, int, Any, Any, int]] = []
+    batches: list[pa.RecordBatch] = []
     for i, path in enumerate(files):
         _check_column(path, by)
-        columns = ["id", "text"] + ([by] if by else [])
         row = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_SIZE, columns=columns):
+        for batch in pq.ParquetFile(path).iter_batches(
+            batch_size=BATCH_SIZE, columns=["id", "text", *([by] if by else [])]
+        ):
             texts = [t or "" for t in batch.column(1).to_pylist()]
-            counts = [len(e.ids) for e in tokenizer.encode_batch(texts)]
-            scores = batch.column(2).to_pylist() if by else [None] * len(texts)
-            for doc_id, score, n in zip(batch.column(0).to_pylist(), scores, counts):
-                parts.append((i, row, str(doc_id), score, n))
-                row += 1
-    return _sorted(files, parts, by is not None)
+            ids = pc.cast(batch.column(0), pa.string())
+            rank = pc.cast(batch.column(2), pa.float64()) if by else pa.array(_id_hashes(ids), pa.uint64())
+            batches.append(
+                pa.record_batch(
+                    {
+                        "file": pa.array(np.full(len(texts), i, np.int64)),
+                        "row": pa.array(np.arange(row, row + len(texts), dtype=np.int64)),
+                        "tokens": pa.array([len(e.ids) for e in tokenizer.encode_batch(texts)], pa.int64()),
+                        "rank": rank,
+                        "id": ids,
+                    }
+                )
+            )
+            row += len(texts)
+    return _sorted(files, batches, by is not None)
 
 
-def _sorted(files: list[str], parts: list[tuple[int, int, Any, Any, int]], by_score: bool) -> Ranked:
-    ids = [p[2] for p in parts]
-    if by_score:
-        score = np.array([np.nan if p[3] is None else float(p[3]) for p in parts], dtype=np.float64)
-        missing = np.isnan(score)
-        primary: tuple[Any, ...] = (-np.where(missing, 0.0, score), missing)
-    else:  # a reproducible shuffle: the rank of an id never depends on the other documents
-        primary = (np.array([int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "big") for i in ids]),)
-    order = np.lexsort((np.array(ids, dtype=object).astype(str), *primary)) if parts else np.array([], dtype=int)
-    col = np.array([(p[0], p[1], p[4]) for p in parts], dtype=np.int64).reshape(-1, 3)[order]
-    return Ranked(files, col[:, 0], col[:, 1], col[:, 2])
+def _id_hashes(ids: pa.Array) -> list[int]:
+    """A reproducible shuffle: the rank of an id never depends on the other documents, so budgets nest."""
+    return [int.from_bytes(hashlib.blake2b((i or "").encode(), digest_size=8).digest(), "big") for i in ids.to_pylist()]
+
+
+def _sorted(files: list[str], batches: list[pa.RecordBatch], by_score: bool) -> Ranked:
+    if not batches:
+        empty = np.array([], dtype=np.int64)
+        return Ranked(files, empty, empty, empty)
+    table = pa.Table.from_batches(batches)
+    # by score: highest first, nulls (and NaN) last, then id; by hash: ascending, then id
+    keys = [("rank", "descending" if by_score else "ascending", "at_end"), ("id", "ascending", "at_end")]
+    table = table.take(pc.sort_indices(table, sort_keys=keys))
+    file, row, tokens = (table.column(name).to_numpy() for name in ("file", "row", "tokens"))
+    return Ranked(files, file, row, tokens)
 
 
 def shard_tokenizer(opts: TokenizeConfig) -> Any:

@@ -34,7 +34,7 @@ def _corpus(folder: Path) -> None:
             for i in range(40):
                 words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 30)))
                 text = f"doc {f}-{i}\n{words}" + (" <|endoftext|> tail" if i % 9 == 0 else "")
-                score = round(rng.random(), 1)  # coarse: many ties, broken by id
+                score = round(rng.random(), 1) if i % 10 else None  # coarse: many ties, broken by id; nulls
                 fh.write(json.dumps({"id": f"d{f}-{i:02d}", "score": score, "text": text}) + "\n")
 
 
@@ -228,16 +228,22 @@ def _subset(src: Path, dest: Path, budget: int, *extra: str) -> tuple[dict, list
     return json.loads((dest / "stats.json").read_text()), ids
 
 
+def _rows(out: Path) -> list[dict]:
+    return [r for f in sorted((out / "data").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+
+
 def test_subsets_are_nested_best_first_and_within_budget(gpt2_run: Path, tmp_path: Path) -> None:
+    everything, all_ids = _subset(gpt2_run, tmp_path / "all", 10**9, "--by", "score", "--no-shards")
+    assert everything["documents"] == 80 and sorted(all_ids) == sorted(r["id"] for r in _rows(gpt2_run))
     big, big_ids = _subset(gpt2_run, tmp_path / "big", 900, "--by", "score")
     small, small_ids = _subset(gpt2_run, tmp_path / "small", 300, "--by", "score")
     assert set(small_ids) < set(big_ids)
     for s, ids, budget in ((big, big_ids, 900), (small, small_ids, 300)):
         assert s["selected_tokens"] <= budget and s["documents"] == len(ids)
         assert s["tokens"]["tokens"] == s["selected_tokens"]  # the subset's own shards agree with the ranking
-    rows = [r for f in sorted((gpt2_run / "data").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    rows = _rows(gpt2_run)
     tok = Tokenizer.from_file(str(GPT2 / "tokenizer.json"))
-    ranked = sorted(rows, key=lambda r: (-r["score"], r["id"]))  # highest first, ties by id
+    ranked = sorted(rows, key=lambda r: (r["score"] is None, -(r["score"] or 0), r["id"]))  # best first, nulls last
     lengths = [len(tok.encode(r["text"]).ids) + 1 for r in ranked]
     fits = int(np.searchsorted(np.cumsum(lengths), 900, side="right"))
     assert sorted(big_ids) == sorted(r["id"] for r in ranked[:fits])
