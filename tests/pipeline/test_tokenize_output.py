@@ -282,3 +282,13 @@ def test_a_run_that_keeps_nothing_writes_empty_shards(tmp_path: Path) -> None:
     )
     tokens = json.loads((out / "stats.json").read_text())["tokens"]
     assert tokens["documents"] == tokens["tokens"] == 0 and (out / "tokens" / "datatrove" / "000_tokens.ds").exists()
+
+
+def test_an_empty_row_is_a_document_of_just_eos(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    (tmp_path / "data").mkdir()
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "text": ["one two", "", "three"]}), tmp_path / "data" / "0.parquet")
+    assert main(["tokenize", str(tmp_path), "--tokenizer", str(GPT2), "--format", "datatrove"]) == 0
+    docs = _datatrove_docs(tmp_path / "tokens" / "datatrove", token_size=2)
+    assert docs == _expected(tmp_path, GPT2, "<|endoftext|>")[0] and docs[1] == [50256]
