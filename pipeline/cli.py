@@ -42,9 +42,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         o["output.path"] = args.output
     if getattr(args, "executor", None):
         o["executor.kind"] = args.executor
-    if getattr(args, "tasks", None):
+    # `is not None`: --tasks 0 must reach the config check and be refused, not be taken for "not given"
+    if getattr(args, "tasks", None) is not None:
         o["executor.tasks"] = args.tasks
-    if getattr(args, "workers", None):
+    if getattr(args, "workers", None) is not None:
         o["executor.workers"] = args.workers
     if getattr(args, "limit", None) is not None:
         o["input.limit"] = args.limit
@@ -61,7 +62,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .preflight import preflight
 
     cfg = _load(args)
-    preflight(cfg, download=False)
+    report = preflight(cfg, download=False)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(f"{args.config}: valid ({len(cfg.entries)} stages: {', '.join(e.label for e in cfg.entries) or 'none'})")
     return 0
 
@@ -76,11 +79,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from .resume import decide
 
     cfg = _load(args)
-    if not args.no_checks:
-        preflight(cfg, download=False)
+    notes = [] if args.no_checks else preflight(cfg, download=False).notes
     files = None if is_remote(cfg.input.path) or args.no_checks else list_input_files(cfg.input)
     plan = build_plan(cfg, check_inputs=False)
     d = describe(plan, files)
+    d["column_types"] = {f.name: str(f.type) for f in plan.schema}
+    d["notes"] = notes
     decision = decide(plan)
     d["resume"] = {
         "keep": decision.keep,
@@ -112,7 +116,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
         res = ", ".join(f"{k}={v}" for k, v in (j["resources"] or {}).items()) or "default"
         t.add_row(str(i), j["name"], str(j["tasks"]), res, " → ".join(j["steps"]))
     c.print(t)
-    c.print(f"output columns: {', '.join(d['columns'])}", highlight=False)
+    c.print(
+        "output columns: " + ", ".join(f"{n} ({t})" for n, t in d["column_types"].items()),
+        highlight=False,
+        soft_wrap=True,
+    )
+    for note in notes:
+        c.print(f"note: {note}", highlight=False, soft_wrap=True)
     said = decision.describe(plan)
     if said:
         c.print(said, highlight=False)
@@ -154,11 +164,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from .stats import collect_stats, print_summary, write_stats
 
     given = Path(args.config)
+    if not given.exists() and given.suffix not in (".yaml", ".yml", ".json"):
+        raise CurateError(
+            f"{given}: no such folder or file; pass a run's output folder, its stats.json or the run's config"
+        )
     saved = given / "stats.json" if given.is_dir() else given
     if saved.suffix == ".json":  # an output folder or its stats.json: print what the run wrote
         if not saved.is_file():
             raise CurateError(
-                f"{saved}: no stats.json here; pass the run's config, its output folder or its stats.json"
+                f"{saved}: no stats.json here (no run has finished a job into this folder); pass the run's "
+                "config, its output folder or its stats.json"
             )
         stats = json.loads(saved.read_text(encoding="utf-8"))
         print_summary(stats)
@@ -278,6 +293,16 @@ def cmd_stages(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_run_flags(sp: argparse.ArgumentParser) -> None:
+    """The overrides `run` takes, given to `validate` and `plan` too: they check and show the exact command
+    that will run (`--set` comes with every config command)."""
+    sp.add_argument("--limit", type=int, help="read at most N records per task (quick trials)")
+    sp.add_argument("--output", help="override output.path")
+    sp.add_argument("--executor", choices=["local", "slurm", "ray"], help="override executor.kind")
+    sp.add_argument("--tasks", type=int, help="override executor.tasks")
+    sp.add_argument("--workers", type=int, help="override executor.workers")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="curate",
@@ -305,10 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
-    with_config("validate", "check a config file and report every problem with its key", cmd_validate)
+    sp = with_config("validate", "check a config file and report every problem with its key", cmd_validate)
+    add_run_flags(sp)
     sp = with_config(
         "plan", "show the jobs, tasks, resources and input files a config compiles to (runs nothing)", cmd_plan
     )
+    add_run_flags(sp)
     sp.add_argument("--json", action="store_true", help="print the plan as JSON")
     sp.add_argument(
         "--no-checks",
@@ -316,11 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the jobs without checking input, models and tokenizers (e.g. a cluster config, offline)",
     )
     sp = with_config("run", "run a config to completion (local, Ray) or submit it (Slurm)", cmd_run)
-    sp.add_argument("--limit", type=int, help="read at most N records per task (quick trials)")
-    sp.add_argument("--output", help="override output.path")
-    sp.add_argument("--executor", choices=["local", "slurm", "ray"], help="override executor.kind")
-    sp.add_argument("--tasks", type=int, help="override executor.tasks")
-    sp.add_argument("--workers", type=int, help="override executor.workers")
+    add_run_flags(sp)
     sp.add_argument("--no-progress", action="store_true", help="no progress display")
     sp.add_argument(
         "--wait", action="store_true", help="slurm: wait until every submitted job has ended, then print the summary"

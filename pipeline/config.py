@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from curate.core.errors import ConfigError
 from curate.core.options import (
@@ -26,7 +27,7 @@ from curate.core.options import (
     resolve_paths,
 )
 
-from .readers import InputConfig, validate_input
+from .readers import InputConfig, parse_type, validate_input
 from .stage_entries import StageEntry, validate_stages
 
 
@@ -67,9 +68,10 @@ class OutputConfig(StrictModel):
     path: LocalPath = Field(description="output folder (local or fsspec URL)")
     compression: Literal["zstd", "snappy", "gzip", "none"] = Field("zstd", description="Parquet codec")
     keep_rejected: bool = Field(False, description="also write dropped documents, with reason, under rejected/")
-    metadata_columns: list[str] = Field(
+    metadata_columns: list[str] | dict[str, str | None] = Field(
         default_factory=list,
-        description="input fields copied to output columns, with the input's types (e.g. url, dump)",
+        description="input fields copied to output columns (e.g. [url, dump]), with the types read from every "
+        "input file, or declared: {score: float64, url: string} (an Arrow type name; null: read from the input)",
     )
     rows_per_group: int = Field(1000, gt=0, description="Parquet row-group size")
     work_dir: LocalPath | None = Field(
@@ -90,6 +92,20 @@ class OutputConfig(StrictModel):
     tokenize: TokenizeConfig | None = Field(
         None, description="also write token shards from data/ under OUTPUT/tokens/FORMAT/ (a job after the writer)"
     )
+
+    @field_validator("metadata_columns")
+    @classmethod
+    def _declared_types_parse(cls, v: list[str] | dict[str, str | None]) -> list[str] | dict[str, str | None]:
+        if isinstance(v, dict):
+            for name, text in v.items():
+                if text is not None:
+                    try:
+                        parse_type(text)
+                    except ValueError as e:
+                        raise PydanticCustomError(
+                            "column_type", "{name}: {why}", {"name": name, "why": str(e)}
+                        ) from None
+        return v
 
 
 class SlurmConfig(StrictModel):
@@ -128,7 +144,16 @@ class ExecutorConfig(StrictModel):
     @classmethod
     def _workers(cls, v: int) -> int:
         if v == 0 or v < -1:
-            raise ValueError("workers must be -1 (all tasks at once) or a positive number")
+            raise PydanticCustomError(
+                "workers", "give -1 (all tasks at once) or N >= 1 tasks running at once (--workers N)"
+            )
+        return v
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _tasks(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool) and v < 1:
+            raise PydanticCustomError("tasks", "give N >= 1 tasks (--tasks N); the input files are split between them")
         return v
 
 
@@ -207,9 +232,11 @@ def parse_config(raw: dict[str, Any], source: str | None = None, base_dir: Path 
     try:
         cfg = CurateConfig.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(problems + format_validation_error(e, CurateConfig), source) from None
+        # the stages are checked too: a wrong top-level key must not hide every stage error until it is fixed
+        problems += format_validation_error(e, CurateConfig) + _stage_problems(raw.get("stages"), base_dir)
+        raise ConfigError(problems, source) from None
     if problems:
-        raise ConfigError(problems, source)
+        raise ConfigError(problems + _stage_problems(cfg.stages, base_dir), source)
     try:
         entries = validate_stages(cfg.stages, base_dir)
     except ConfigError as e:
@@ -228,6 +255,18 @@ def _no_edit_records(entries: list[StageEntry]) -> None:
         if "record_edits" in type(e.options).model_fields:
             e.options.record_edits = False
             e.raw = {**e.raw, "record_edits": False}
+
+
+def _stage_problems(stages: Any, base_dir: Path | None) -> list[str]:
+    """The stage errors of a config whose other sections are wrong (none when `stages` is no list of mappings:
+    the schema reports that)."""
+    if not isinstance(stages, list) or not all(isinstance(s, dict) for s in stages):
+        return []
+    try:
+        validate_stages(stages, base_dir)
+    except ConfigError as e:
+        return e.problems
+    return []
 
 
 def _load_plugins(raw: dict[str, Any], source: str | None, base_dir: Path | None) -> dict[str, Any]:

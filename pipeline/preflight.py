@@ -15,8 +15,11 @@ together, one line each, naming the key and the fix.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
+import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.core.errors import ConfigError
@@ -24,7 +27,17 @@ from curate.core.model_refs import KNOWN_HUB_FILES, classify_ref, local_candidat
 from curate.core.stage_api import get_prepare, get_stage
 
 from .config import CurateConfig
-from .readers import SOURCE_FILE, SOURCE_RECORD, input_field_names, is_remote, list_input_files
+from .readers import (
+    SOURCE_FILE,
+    SOURCE_RECORD,
+    TYPE_SAMPLE_RECORDS,
+    ColumnTypes,
+    input_column_types,
+    input_field_names,
+    input_files,
+    is_remote,
+    skipped_files_note,
+)
 from .tokenize_output import prepare_tokenize
 
 _HUB_ATTEMPTS: dict[tuple[str, str | None, str], str | Exception] = {}  # one answer per process
@@ -190,51 +203,136 @@ def input_fields(config: CurateConfig, records: int = 100) -> set[str] | None:
     return input_field_names(config.input, records)
 
 
-def check_input(config: CurateConfig) -> list[str]:
+def check_input(config: CurateConfig, notes: list[str] | None = None) -> list[str]:
+    """The input exists and holds files of its format; `notes` gets how many were skipped for their extension."""
     cfg = config.input
     if is_remote(cfg.path):
         return []
     try:
-        files = list_input_files(cfg)
+        files, skipped = input_files(cfg)
     except ConfigError as e:
         return e.problems
+    if notes is not None and skipped:
+        notes.append(skipped_files_note(cfg, skipped))
     if not files:
         return [
             f"input.path: no files under {cfg.path!r}"
             + (f" match glob {cfg.glob!r}" if cfg.glob else "")
+            + (f" ({skipped} skipped for their extension)" if skipped else "")
             + " (check the path, the glob and input.recursive)"
         ]
     return []
 
 
+def _local(path: str) -> str | None:
+    """The local path a configured path names (None: remote, checked by the first write)."""
+    if not path or is_remote(path):
+        return None
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
 def check_output(config: CurateConfig) -> list[str]:
+    """The output and work folders can be written (probed without leaving anything behind) and lie apart
+    from the input: written into the source data, the dataset would be read as input by the next run
+    (and `clean` would remove input lying in the work folder)."""
+    from .plan import default_work_dir
+
+    out = config.output.path
+    try:
+        work = config.output.work_dir or default_work_dir(out)
+    except ConfigError as e:
+        return e.problems
     problems = []
-    for key, path in (("output.path", config.output.path), ("output.work_dir", config.output.work_dir)):
-        if not path or is_remote(path):
+    for key, path in (("output.path", out), ("output.work_dir", work)):
+        local = _local(path)
+        if local is None:
             continue
-        local = path[len("file://") :] if path.startswith("file://") else path
-        if os.path.isfile(local):
-            problems.append(f"{key}: {path!r} is a file; give a folder (it is created if missing)")
-            continue
-        parent = local
-        while parent and not os.path.exists(parent):
-            parent = os.path.dirname(parent.rstrip("/")) or ""
-        if parent and os.path.isfile(parent):
-            problems.append(f"{key}: {path!r} is inside {parent!r}, which is a file")
-        elif parent and not os.access(parent, os.W_OK):
-            problems.append(f"{key}: cannot create {path!r}: {parent!r} is not writable")
+        problems += _writable(key, path, local)
+        problems += _apart_from_input(key, path, local, config.input.path)
     return problems
 
 
-def preflight(config: CurateConfig, download: bool = True) -> None:
-    """Raise one ConfigError listing every problem found.
+def _writable(key: str, path: str, local: str) -> list[str]:
+    if os.path.isfile(local):
+        return [f"{key}: {path!r} is a file; give a folder (it is created if missing)"]
+    parent = os.path.abspath(local)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if os.path.isfile(parent):
+        return [f"{key}: {path!r} is inside {parent!r}, which is a file; give a folder"]
+    try:  # os.access says yes to root on a read-only mount: only a real write tells
+        fd, probe = tempfile.mkstemp(prefix=".curate-write-test-", dir=parent)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        what = "cannot write to" if parent == os.path.abspath(local) else f"cannot create {path!r} in"
+        return [f"{key}: {what} {parent!r}: {e.strerror or e}; choose a writable folder"]
+    return []
+
+
+def _apart_from_input(key: str, path: str, local: str, input_path: str) -> list[str]:
+    source = _local(input_path)
+    if source is None:
+        return []
+    a, b = os.path.realpath(local), os.path.realpath(source)
+    fix = "choose a folder outside the input (e.g. beside it)"
+    if a == b:
+        return [
+            f"{key}: {path!r} is the input folder (input.path); the dataset would be written into the source data; {fix}"
+        ]
+    if a.startswith(b.rstrip(os.sep) + os.sep):
+        return [f"{key}: {path!r} is inside input.path {input_path!r}; the next run would read it as input; {fix}"]
+    if b.startswith(a.rstrip(os.sep) + os.sep):
+        return [
+            f"{key}: {path!r} holds input.path {input_path!r}; the dataset would be written into the source data; {fix}"
+        ]
+    return []
+
+
+def check_dependencies(config: CurateConfig) -> list[str]:
+    """The packages the chosen executor needs (a stage's own are checked by its prepare function)."""
+    extra = _EXECUTOR_EXTRAS.get(config.executor.kind)
+    if extra is not None and not module_available(extra[0]):
+        module, name = extra
+        return [
+            f"executor.kind: {config.executor.kind} needs the {module!r} package, which is not installed: "
+            f"pip install 'curate[{name}]'"
+        ]
+    return []
+
+
+# executor kind -> (module it imports, the pip extra that installs it)
+_EXECUTOR_EXTRAS = {"ray": ("ray", "ray")}
+
+
+def module_available(name: str) -> bool:
+    """Importable without importing it (an entry of None in sys.modules, a blocked import, counts as missing)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@dataclass
+class Report:
+    """What a preflight that passed found worth saying (`validate` and `plan` print it; a run logs it)."""
+
+    notes: list[str] = field(default_factory=list)
+    column_types: ColumnTypes | None = None  # of output.metadata_columns
+
+
+def preflight(config: CurateConfig, download: bool = True) -> Report:
+    """Raise one ConfigError listing every problem found; else return what is worth saying.
+
+    `validate`, `plan` and the start of `run` all call this, so they refuse the same configs.
 
     With `download` (the start of a run) hub references are fetched into the HF cache and the stage
     options point at the local files; without (validate, plan) the cache is looked at and the hub asked.
     """
     from .plan import stage_columns
 
-    problems = check_input(config) + check_output(config)
+    report = Report()
+    problems = check_input(config, report.notes) + check_output(config) + check_dependencies(config)
     fields = input_fields(config) if not problems else None
     pf = Preflight(config, fields, download)
     pf.columns |= set(config.output.metadata_columns) & (fields or set())
@@ -250,3 +348,19 @@ def preflight(config: CurateConfig, download: bool = True) -> None:
     problems += pf.problems
     if problems:
         raise ConfigError(problems, config._source)
+    report.column_types = input_column_types(config.input, config.output.metadata_columns)
+    report.notes += _column_notes(report.column_types)
+    return report
+
+
+def _column_notes(ct: ColumnTypes) -> list[str]:
+    notes = []
+    for name, t in ct.types.items():
+        if t is None and name not in ("id", "text"):
+            notes.append(
+                f"output.metadata_columns: {name!r} is not a field of any input file (looked at the first "
+                f"{TYPE_SAMPLE_RECORDS} records of each); it is written as an empty column"
+            )
+        elif ct.notes.get(name, "declared") != "declared":
+            notes.append(f"output.metadata_columns: {name!r}: {ct.notes[name]}")
+    return notes

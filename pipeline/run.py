@@ -12,13 +12,12 @@ import os
 import sys
 import threading
 import time
-import uuid
 from typing import Any
 
 from datatrove.io import get_datafolder
 
 from curate.core.atomic import write_atomic
-from curate.core.errors import ConfigError, CurateError
+from curate.core.errors import CurateError
 
 from . import resume
 from .config import CurateConfig
@@ -27,27 +26,6 @@ from .logs import quiet_console
 from .plan import Plan, build_plan
 from .readers import is_remote
 from .stats import collect_stats, write_stats
-
-
-def check_writable(path: str, key: str) -> None:
-    """Fail before any task starts when a local folder cannot be created or written."""
-    if is_remote(path):
-        return  # object stores: credentials and buckets are checked by the first write
-    local = path[len("file://") :] if path.startswith("file://") else path
-    if os.path.isfile(local):
-        raise ConfigError(f"{key}: {path!r} is a file; give a folder (it is created if missing)")
-    probe = os.path.join(local, f".curate-write-test-{uuid.uuid4().hex[:8]}")
-    try:
-        os.makedirs(local, exist_ok=True)
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as e:
-        raise ConfigError(f"{key}: cannot write to {path!r}: {e.strerror or e}; choose a writable folder") from None
-
-
-def check_output_writable(output_dir: str) -> None:
-    check_writable(output_dir, "output.path")
 
 
 def remove_stale_partials(plan: Plan) -> int:
@@ -195,11 +173,11 @@ def prepare_run(config: CurateConfig) -> Plan:
     """Everything that can be checked before work: plan, inputs, outputs, models, rule names."""
     from .preflight import preflight
 
-    preflight(config, download=True)  # before the plan: steps are built on the resolved (local) files
-    plan = build_plan(config)
-    check_writable(plan.output_dir, "output.path")
-    check_writable(plan.work_dir, "output.work_dir")
-    return plan
+    # before the plan: steps are built on the resolved (local) files; output and work folders are checked there
+    report = preflight(config, download=True)
+    for note in report.notes:
+        notice(f"note: {note}")
+    return build_plan(config)
 
 
 def finish_run(plan: Plan, stats: dict[str, Any], wall_s: float) -> None:

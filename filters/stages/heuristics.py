@@ -24,19 +24,36 @@ from pydantic import Field
 from curate.core.stage_api import (
     BuildContext,
     ConfigError,
+    PreflightContext,
     StrictModel,
     WrappedFilter,
     edits_columns,
+    register_prepare,
     register_stage,
 )
 
+_NEEDS_SPACY = (
+    "datatrove's English word tokenizer needs spaCy, which is not installed (no model download, only the "
+    "package): pip install 'curate[heuristics]' (or pip install spacy)"
+)
+
+
+def _has_spacy() -> bool:
+    try:
+        return importlib.util.find_spec("spacy") is not None
+    except (ImportError, ValueError):  # a blocked import (sys.modules entry of None)
+        return False
+
 
 def require_spacy(stage: str) -> None:
-    if importlib.util.find_spec("spacy") is None:
-        raise ConfigError(
-            f"stage {stage}: datatrove's English word tokenizer needs spaCy (no model download, "
-            "only the package): pip install 'curate[heuristics]' (or pip install spacy)"
-        )
+    if not _has_spacy():
+        raise ConfigError(f"stage {stage}: {_NEEDS_SPACY}")
+
+
+def _prepare(opts: StrictModel, pf: PreflightContext) -> None:
+    """validate / plan / run say it before any work, with the other problems."""
+    if not _has_spacy():
+        pf.problem(_NEEDS_SPACY)
 
 
 class GopherQualityOptions(StrictModel):
@@ -163,6 +180,7 @@ def _register(stage: str) -> None:
 
     build.__qualname__ = build.__name__ = f"build_{stage}"  # one name per stage in error messages
     register_stage(stage, options, summary, columns=edits_columns, group="filter")(build)
+    register_prepare(stage)(_prepare)
 
 
 for _stage in HEURISTICS:

@@ -17,13 +17,14 @@ it): a key of another format is an error naming that format.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from datatrove.data import Document
 from datatrove.pipeline.readers.base import BaseDiskReader
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from curate.core.errors import ConfigError
 from curate.core.options import LocalPath, StrictModel, format_validation_error
@@ -39,9 +40,9 @@ if TYPE_CHECKING:
 SOURCE_FILE = "source_file"
 SOURCE_RECORD = "source_record"
 _MISSING = object()
-# records of the input whose values decide each metadata column's type (read at plan time)
-TYPE_SAMPLE_RECORDS = 1000
-_TYPE_SAMPLE_FILES = 16
+# records of each input file whose values decide each metadata column's type (read at plan time): every
+# file counts, so a field only later files hold gets its type from them
+TYPE_SAMPLE_RECORDS = 200
 
 
 # ---------------------------------------------------------------------------- options
@@ -62,6 +63,15 @@ class InputConfig(StrictModel):
     def text_and_id_keys(self) -> tuple[str, str]:
         """The fields of a parsed record that become the document's text and id (never metadata)."""
         return "text", "id"
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _limit_is_a_count(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool) and v < -1:
+            raise PydanticCustomError(
+                "limit", "not a record count; give -1 (read everything) or N >= 0 records per task (--limit N)"
+            )
+        return v
 
     @model_validator(mode="after")
     def _registered_format(self) -> InputConfig:
@@ -116,6 +126,9 @@ class Source(Accounted, BaseDiskReader):
     # set by register_reader
     input_format: ClassVar[str] = ""
     options_model: ClassVar[builtins.type[InputConfig]] = InputConfig
+    # the file names this format reads when `input.glob` is unset (a folder of shards often holds a
+    # README, a checksum list or another format's files); empty: every file
+    extensions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: InputConfig) -> None:
         folder, glob = split_path(options.path, options.glob)
@@ -129,6 +142,7 @@ class Source(Accounted, BaseDiskReader):
         # our own per-task limit: datatrove's stops *after* reading one record more than it yields,
         # which would count a record in that never comes out
         self.doc_limit = options.limit
+        self.type_notes: dict[str, str] = {}  # column -> why its type is what `column_types` said (files disagreed)
 
     # -- what a format implements ------------------------------------------------------------------
     def records(self, filepath: str) -> Iterator[tuple[int, Any]]:
@@ -157,6 +171,29 @@ class Source(Accounted, BaseDiskReader):
     def field_names(self, path: str, records: int) -> set[str] | None:
         """The field names of the first `records` records of one file (None: this format cannot say)."""
         return None
+
+    # -- which files ----------------------------------------------------------------------------------
+    def input_files(self) -> tuple[list[str], int]:
+        """The files this reader reads (relative to `data_folder`, sorted) and how many others the folder
+        holds that are skipped for their extension (only when `input.glob` is unset)."""
+        if not self.data_folder.exists(""):
+            return [], 0
+        listed = self.data_folder.list_files(recursive=self.recursive, glob_pattern=self.glob_pattern)
+        if self.glob_pattern or not self.extensions:
+            return listed, 0
+        kept = [f for f in listed if has_extension(f, self.extensions)]
+        return kept, len(listed) - len(kept)
+
+    def run(self, data: Any = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        """datatrove's file loop over this format's files only (datatrove's own would take every file), each
+        task a contiguous run of them (see core/shards.py)."""
+        if data:
+            yield from data
+        files, _ = self.input_files()
+        self._log_limit_scope(rank, world_size)
+        for doc in self.read_files_shard(contiguous_share(sorted(files), rank, world_size)):
+            self.update_doc_stats(doc)
+            yield doc
 
     # -- the loop ------------------------------------------------------------------------------------
     def read_file(self, filepath: str) -> Iterator[Document]:
@@ -239,11 +276,20 @@ class Source(Accounted, BaseDiskReader):
             return None
         return doc
 
-    def sample_files(self, n: int = _TYPE_SAMPLE_FILES) -> list[str]:
-        """The first `n` input files (relative to `data_folder`), for looking at the input before the run."""
-        if not self.data_folder.exists(""):
-            return []
-        return self.data_folder.list_files(recursive=self.recursive, glob_pattern=self.glob_pattern)[:n]
+    def sample_files(self, n: int | None = None) -> list[str]:
+        """The first `n` input files (all: None), relative to `data_folder`, for looking at the input before
+        the run."""
+        return self.input_files()[0][:n]
+
+
+# what a whole-file compression adds to a name (`open_input` decompresses these under `infer`)
+COMPRESSION_SUFFIXES = ("", ".gz", ".zst", ".zstd", ".bz2", ".xz")
+
+
+def has_extension(name: str, extensions: Sequence[str]) -> bool:
+    """`name` ends with one of `extensions`, alone or followed by a compression suffix (case ignored)."""
+    low = name.lower()
+    return any(low.endswith(ext + comp) for ext in extensions for comp in COMPRESSION_SUFFIXES)
 
 
 def record_metadata(data: dict) -> dict:
@@ -341,46 +387,124 @@ def make_reader(cfg: InputConfig, on_error: str = "skip", limit: int | None = No
 
 def list_input_files(cfg: InputConfig) -> list[str]:
     """Files the reader will see (local paths only: remote listing needs the network, done at run time)."""
-    folder, glob = split_path(cfg.path, cfg.glob)
-    from datatrove.io import get_datafolder
+    return input_files(cfg)[0]
 
-    df = get_datafolder(folder)
-    if not df.exists(""):
+
+def input_files(cfg: InputConfig) -> tuple[list[str], int]:
+    """The files the reader will see (full paths) and how many were skipped for their extension."""
+    reader = reader_class(cfg.format)(cfg)
+    if not reader.data_folder.exists(""):
         raise ConfigError(f"input.path: {cfg.path!r} does not exist")
-    return [df.resolve_paths(p) for p in df.list_files(recursive=cfg.recursive, glob_pattern=glob)]
+    files, skipped = reader.input_files()
+    return [reader.data_folder.resolve_paths(p) for p in files], skipped
+
+
+def skipped_files_note(cfg: InputConfig, skipped: int) -> str:
+    """What `validate` and `plan` say about files left out for their extension ("" when none were)."""
+    if not skipped:
+        return ""
+    exts = "/".join(reader_class(cfg.format).extensions)
+    return (
+        f"{skipped} file(s) under {cfg.path} skipped: not {exts} (optionally compressed); "
+        "set input.glob to choose the files yourself"
+    )
+
+
+@dataclass
+class ColumnTypes:
+    """The type of each `output.metadata_columns` column, fixed before the run, and where it came from."""
+
+    types: dict[str, pa.DataType | None]  # None: never seen in the input (written as null strings)
+    notes: dict[str, str]  # column -> "declared", "files disagree: ..." (what `curate plan` prints)
 
 
 def metadata_column_types(
-    cfg: InputConfig, names: Sequence[str], sample_records: int = TYPE_SAMPLE_RECORDS
+    cfg: InputConfig,
+    columns: Sequence[str] | Mapping[str, str | None],
+    sample_records: int = TYPE_SAMPLE_RECORDS,
 ) -> dict[str, pa.DataType | None]:
-    """The Arrow type of each `output.metadata_columns` name, decided before the run from the input.
+    """The Arrow type of each `output.metadata_columns` column, decided before the run (see `input_column_types`)."""
+    return input_column_types(cfg, columns, sample_records).types
 
-    Each format says how (its reader's `column_types`): Parquet from the first readable file's schema,
-    JSONL by pyarrow's inference over the first `sample_records` records, WARC's `url` and `date` are
-    strings. None means the name was never seen there (the caller warns; the column is written as null
-    strings). The text and id fields are taken by the reader and are never metadata.
+
+def input_column_types(
+    cfg: InputConfig,
+    columns: Sequence[str] | Mapping[str, str | None],
+    sample_records: int = TYPE_SAMPLE_RECORDS,
+) -> ColumnTypes:
+    """Each metadata column's type: the declared one (`{score: float64}`), else read from all of the input.
+
+    Each format says how (its reader's `column_types`): Parquet from every file's schema (footers
+    only), JSONL by pyarrow's inference over the first `sample_records` records of every file, WARC's
+    `url` and `date` are strings; types that differ between files are widened or, when no type holds
+    them all, written as JSON text with a note. A remote input is not opened before the run: its
+    undeclared columns are strings. The text and id fields are taken by the reader and are never metadata.
     """
-    types: dict[str, pa.DataType | None] = dict.fromkeys(names)
+    key = _types_key(cfg, columns, sample_records)
+    if key is not None and key in _TYPES_SEEN:
+        return _TYPES_SEEN[key]
+    got = _column_types(cfg, columns, sample_records)
+    if key is not None:
+        _TYPES_SEEN.clear()  # one input at a time: the last answer is the one asked for again
+        _TYPES_SEEN[key] = got
+    return got
+
+
+# preflight and the plan ask in turn for the same input: it is read once while its files stay unchanged
+_TYPES_SEEN: dict[tuple, ColumnTypes] = {}
+
+
+def _types_key(cfg: InputConfig, columns: Sequence[str] | Mapping[str, str | None], records: int) -> tuple | None:
+    import os
+
+    if is_remote(cfg.path):
+        return None
+    try:
+        files = input_files(cfg)[0]
+        stats = tuple((f, s.st_size, s.st_mtime_ns) for f in files for s in [os.stat(f.removeprefix("file://"))])
+    except (ConfigError, OSError):
+        return None
+    cols = tuple(columns.items()) if isinstance(columns, Mapping) else tuple(columns)
+    return cfg.model_dump_json(), cols, records, stats
+
+
+def _column_types(
+    cfg: InputConfig, columns: Sequence[str] | Mapping[str, str | None], sample_records: int
+) -> ColumnTypes:
+    import pyarrow as pa
+
+    declared = dict(columns) if isinstance(columns, Mapping) else dict.fromkeys(columns)
+    types: dict[str, pa.DataType | None] = dict.fromkeys(declared)
+    notes: dict[str, str] = {}
+    for name, text in declared.items():
+        if text is not None:
+            types[name], notes[name] = parse_type(text), "declared"
     taken = cfg.text_and_id_keys()
-    wanted = [n for n in dict.fromkeys(names) if n not in taken]
-    if wanted:
-        types.update(reader_class(cfg.format)(cfg).column_types(wanted, sample_records))
-    return types
+    wanted = [n for n, t in types.items() if t is None and n not in taken]
+    if wanted and is_remote(cfg.path):
+        types.update(dict.fromkeys(wanted, pa.string()))
+        notes.update(dict.fromkeys(wanted, "remote input, not read before the run: string (declare a type)"))
+    elif wanted:
+        reader = reader_class(cfg.format)(cfg)
+        types.update(reader.column_types(wanted, sample_records))
+        notes.update(reader.type_notes)
+    return ColumnTypes(types, notes)
 
 
 def input_field_names(cfg: InputConfig, records: int = 100) -> set[str] | None:
-    """Field names of the input from the first records of its first file, the text field left out. None:
-    not known (a remote input is not opened before the run; the format cannot say; the file does not read)."""
+    """Field names of the input from the first `records` records of every file, the text field left out.
+    None: not known (a remote input is not opened before the run; the format cannot say)."""
     if is_remote(cfg.path):
         return None
     reader = reader_class(cfg.format)(cfg)
-    files = reader.sample_files(1)
-    if not files:
-        return set()
-    try:
-        fields = reader.field_names(files[0], records)
-    except Exception:  # an unreadable first file is the reader's business (counted per record at run time)
-        return None
-    if fields is not None:
-        fields.discard(cfg.text_and_id_keys()[0])
+    fields: set[str] = set()
+    for path in reader.sample_files():
+        try:
+            got = reader.field_names(path, records)
+        except Exception:  # an unreadable file is the reader's business (counted per record at run time)
+            continue
+        if got is None:
+            return None
+        fields |= got
+    fields.discard(cfg.text_and_id_keys()[0])
     return fields

@@ -61,3 +61,57 @@ def settle_type(t: pa.DataType) -> pa.DataType:
     if pa.types.is_map(t):
         return pa.map_(settle_type(t.key_type), settle_type(t.item_type))
     return t
+
+
+_TYPE_HELP = "an Arrow type name: string, int64, int32, float64, float32, bool, date32, timestamp[us], list<string>"
+
+
+def parse_type(text: str) -> pa.DataType:
+    """A declared column type (`output.metadata_columns: {score: float64}`) -> its Arrow type.
+
+    pyarrow's own aliases (string, int64, double, bool, timestamp[ms], date32, ...) plus `list<T>` and
+    `large_list<T>`; a ValueError names the accepted forms."""
+    import pyarrow as pa
+
+    t = text.strip()
+    for prefix, make in (("list<", pa.list_), ("large_list<", pa.large_list)):
+        if t.startswith(prefix) and t.endswith(">"):
+            return make(parse_type(t[len(prefix) : -1]))
+    try:
+        return settle_type(pa.type_for_alias(t))
+    except (ValueError, KeyError):
+        raise ValueError(f"unknown type {text!r}; give {_TYPE_HELP}") from None
+
+
+def merge_types(per_file: dict[str, pa.DataType]) -> tuple[pa.DataType, str]:
+    """One column type for the types a column has in each file (file -> type), and a note when they differ:
+    a widening pyarrow makes without loss (int32 and int64 -> int64, int64 and double -> double), else string
+    (the values are written as JSON text, and the plan says so)."""
+    import pyarrow as pa
+
+    distinct = list(dict.fromkeys(per_file.values()))
+    if len(distinct) <= 1:
+        return (distinct[0] if distinct else pa.string()), ""
+    shown = ", ".join(f"{t} in {_short(f)}" for f, t in _first_per_type(per_file).items())
+    try:
+        merged = (
+            pa.unify_schemas([pa.schema([pa.field("c", t)]) for t in distinct], promote_options="permissive")
+            .field("c")
+            .type
+        )
+    except (pa.ArrowException, TypeError, ValueError):
+        merged = None
+    if merged is not None and not pa.types.is_string(merged) and not pa.types.is_large_string(merged):
+        return settle_type(merged), f"{shown}: widened to {settle_type(merged)}"
+    return pa.string(), f"{shown}: no one type holds them, written as JSON text (declare a type to count misfits)"
+
+
+def _first_per_type(per_file: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+    seen: dict[pa.DataType, str] = {}
+    for f, t in per_file.items():
+        seen.setdefault(t, f)
+    return {f: t for t, f in seen.items()}
+
+
+def _short(path: str) -> str:
+    return path.rsplit("/", 1)[-1]

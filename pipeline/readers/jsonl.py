@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .base import CompressedInput, FieldsInput, Skip, Source, record_metadata, register_reader
-from .column_types import infer_type
+from .column_types import infer_type, merge_types
 from .files import STREAM_ERRORS, open_input
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ class JsonlOptions(FieldsInput, CompressedInput):
 @register_reader("jsonl", JsonlOptions)
 class JsonlSource(Source):
     options: JsonlOptions
+    extensions = (".jsonl", ".json", ".ndjson")
 
     def records(self, filepath: str) -> Iterator[tuple[int, Any]]:
         with open_input(self.data_folder, filepath, self.options.compression) as f:
@@ -48,20 +49,31 @@ class JsonlSource(Source):
             return Skip("bad_json", str(e))
 
     def column_types(self, names: list[str], sample_records: int) -> dict[str, pa.DataType]:
-        """pyarrow's inference over the first `sample_records` records of the first files; values of
-        inconsistent types make the column a string (a JSON string that looks like a timestamp stays a
-        string: JSON has none)."""
-        values: dict[str, list] = {n: [] for n in names}
-        seen: set[str] = set()
-        for data in self._sample(self.sample_files(), sample_records):
-            meta = record_metadata(data)
-            for n in names:
-                v = meta.get(n, _MISSING)
-                if v is not _MISSING:
-                    seen.add(n)
-                    if v is not None:
-                        values[n].append(v)
-        return {n: infer_type(values[n]) for n in names if n in seen}
+        """pyarrow's inference over the first `sample_records` records of every file, per file, then merged
+        (`merge_types`): a field that only later files hold gets its type from them. Values of no common
+        type make the column a string, noted in `type_notes` (a JSON string that looks like a timestamp
+        stays a string: JSON has none)."""
+        per_file: dict[str, dict[str, pa.DataType]] = {n: {} for n in names}
+        seen: set[str] = set()  # present in some record, if only as null
+        for path in self.sample_files():
+            values: dict[str, list] = {n: [] for n in names}
+            for data in self._sample([path], sample_records):
+                meta = record_metadata(data)
+                for n in names:
+                    v = meta.get(n, _MISSING)
+                    if v is not _MISSING:
+                        seen.add(n)
+                        if v is not None:
+                            values[n].append(v)
+            for n, vs in values.items():
+                if vs:  # a file holding only nulls says nothing about the type
+                    per_file[n][self._where(path)] = infer_type(vs)
+        out: dict[str, pa.DataType] = {}
+        for n in seen:
+            out[n], note = merge_types(per_file[n])
+            if note:
+                self.type_notes[n] = note
+        return out
 
     def field_names(self, path: str, records: int) -> set[str] | None:
         fields: set[str] = set()

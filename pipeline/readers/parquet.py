@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from .base import FieldsInput, Source, register_reader
-from .column_types import settle_type
+from .column_types import merge_types, settle_type
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -23,6 +23,7 @@ class ParquetOptions(FieldsInput):
 @register_reader("parquet", ParquetOptions)
 class ParquetSource(Source):
     options: ParquetOptions
+    extensions = (".parquet",)
 
     def records(self, filepath: str) -> Iterator[tuple[int, Any]]:
         import pyarrow.parquet as pq
@@ -43,26 +44,32 @@ class ParquetSource(Source):
         return "corrupt_file"
 
     def column_types(self, names: list[str], sample_records: int) -> dict[str, pa.DataType]:
-        """The first readable file's schema: a top-level column, else a field of a `metadata` struct (the
-        reader flattens it)."""
+        """Every readable file's schema (footers only, no data): a top-level column, else a field of a
+        `metadata` struct (the reader flattens it); types that differ between files are merged
+        (`merge_types`, noted in `type_notes`)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        per_file: dict[str, dict[str, pa.DataType]] = {n: {} for n in names}
         for path in self.sample_files():
             try:
                 with self.data_folder.open(path, "rb") as f:
                     schema = pq.read_schema(f)
             except (pa.ArrowException, OSError):
-                continue  # a corrupt file: the reader reports it at run time; try the next one
+                continue  # a corrupt file: the reader reports it at run time
             nested = schema.field("metadata").type if "metadata" in schema.names else None
-            out: dict[str, Any] = {}
             for n in names:
                 if n in schema.names and n != "metadata":
-                    out[n] = settle_type(schema.field(n).type)
+                    per_file[n][self._where(path)] = settle_type(schema.field(n).type)
                 elif nested is not None and pa.types.is_struct(nested) and nested.get_field_index(n) >= 0:
-                    out[n] = settle_type(nested.field(n).type)
-            return out
-        return {}
+                    per_file[n][self._where(path)] = settle_type(nested.field(n).type)
+        out: dict[str, pa.DataType] = {}
+        for n, types in per_file.items():
+            if types:
+                out[n], note = merge_types(types)
+                if note:
+                    self.type_notes[n] = note
+        return out
 
     def field_names(self, path: str, records: int) -> set[str] | None:
         import pyarrow.parquet as pq

@@ -32,6 +32,7 @@ class WarcOptions(CompressedInput):
 @register_reader("warc", WarcOptions)
 class WarcSource(Source):
     options: WarcOptions
+    extensions = (".warc", ".wet", ".wat", ".arc")
 
     def records(self, filepath: str) -> Iterator[tuple[int, Any]]:
         from datatrove.pipeline.extractors import Trafilatura
