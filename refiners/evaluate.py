@@ -12,7 +12,7 @@
 
 Models: `NAME=BACKEND:PATH` (a backend that loads a model: vllm | transformers), `BACKEND:PATH`, or
 the name of a backend without a model (`boilerplate`). Prompt token ids are rebuilt with each model's
-own tokenizer (BOS once), as `prox_refine` does.
+own tokenizer (BOS once) or, for another vocabulary, through its chat template, as `prox_refine` does.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from typing import Any
 
 from curate.core.errors import ConfigError
 
+from . import chat
 from .apply import DEFAULT_LIMITS, doc_decision
 from .backends.base import all_backends, get_backend
 from .program import CHUNK_CALLS, DOC_CALLS, parse_program
-from .prompts import BOS, Prompt, tokenizer_for_model
+from .prompts import Prompt
 
 
 @dataclass
@@ -64,12 +65,10 @@ def prompts_for(rows: Sequence[dict], model: str | None) -> list[Prompt]:
     texts = [r["prompt"] for r in rows]
     ids: list[list[int]] = [[] for _ in rows]
     if model is not None:
-        tok = tokenizer_for_model(model)
-        bos = tok.token_to_id(BOS)
-        if bos is None:
-            raise ConfigError(f"{model}: its tokenizer has no {BOS} token; refiner prompts need the Llama-2 vocabulary")
-        encs = tok.encode_batch([t[len(BOS) :] for t in texts], add_special_tokens=False) if texts else []
-        ids = [[bos, *e.ids] for e in encs]
+        try:
+            ids = chat.ids_for_model(model, texts)
+        except ValueError as e:
+            raise ConfigError(f"--model {model}: {e}") from None
     return [
         Prompt(r["stage"], t, i, first_line=r["first_line"], last_line=r["last_line"])
         for r, t, i in zip(rows, texts, ids)

@@ -20,7 +20,14 @@ from typing import Any
 from curate.core.atomic import write_json_atomic
 
 LLAMA2_DIR = Path(__file__).resolve().parent / "assets" / "llama2"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model")
+# chat_template.jinja: a student of a model with another vocabulary is prompted through its base's template
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+    "chat_template.jinja",
+)
 
 
 @dataclass(frozen=True)

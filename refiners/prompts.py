@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 from tokenizers import Tokenizer
 
@@ -46,6 +47,15 @@ def chat_prompt(user: str, system: str = SYSTEM_PROMPT) -> str:
     """The Llama-2-chat template for one system + one user turn, with the generation prompt."""
     content = f"<<SYS>>\n{system}\n<</SYS>>\n\n{user}"
     return f"{BOS}[INST] {content.strip()} [/INST]"
+
+
+def chat_user(prompt: str) -> tuple[str, str]:
+    """(system, user turn) of a `chat_prompt` string: what a chat template carries for another vocabulary."""
+    head, tail = f"{BOS}[INST] <<SYS>>\n", " [/INST]"
+    if not (prompt.startswith(head) and prompt.endswith(tail)):
+        raise ValueError("not a Llama-2 refiner prompt (<s>[INST] <<SYS>> ... [/INST])")
+    system, _, user = prompt[len(head) : -len(tail)].partition("\n<</SYS>>")
+    return system, user.removeprefix("\n\n")
 
 
 def number_line(index: int, line: str, digits: int = LINE_DIGITS) -> str:
@@ -74,6 +84,14 @@ def tokenizer_for_model(model: str | None) -> Tokenizer:
     return load_tokenizer(None)
 
 
+class TurnTemplate(Protocol):
+    """A chat template cut around the user turn (refiners/chat.py `ChatTemplate`)."""
+
+    def render(self, user: str) -> str: ...
+
+    def ids_batch(self, users: list[str]) -> list[list[int]]: ...
+
+
 @dataclass
 class Prompt:
     """One model input: the exact prompt string and its token ids (BOS once, first)."""
@@ -97,16 +115,28 @@ class PromptBuilder:
         max_chunk_tokens: int = MAX_CHUNK_TOKENS,
         system: str = SYSTEM_PROMPT,
         token_ids: bool = True,
+        template: TurnTemplate | None = None,
     ) -> None:
         self.tok = tokenizer or load_tokenizer(None)
         self.token_ids = token_ids  # False: prompt strings only (a backend without a model reads text, not ids)
         self.max_doc_tokens = max_doc_tokens
         self.max_chunk_tokens = max_chunk_tokens
         self.system = system
+        # None: ProX's Llama-2 prompt; else the model's chat template (refiners/chat.py, checked before the run)
+        self.template = template
         bos = self.tok.token_to_id(BOS)
-        if bos is None:
+        if bos is None and template is None:
             raise ValueError("tokenizer has no <s> token; ProX prompts need the Llama-2 vocabulary")
         self.bos_id = bos
+
+    def _prompts(self, users: list[str]) -> tuple[list[str], list[list[int]]]:
+        """Prompt strings and their token ids for these user turns."""
+        if self.template is not None:
+            t = self.template
+            ids = t.ids_batch(users) if self.token_ids else [[] for _ in users]
+            return [t.render(u) for u in users], ids
+        strings = [chat_prompt(u, self.system) for u in users]
+        return strings, self._ids_batch(strings)
 
     # -- token ids of a finished prompt string --------------------------------------------------
     def _ids_batch(self, prompts: list[str]) -> list[list[int]]:
@@ -114,8 +144,10 @@ class PromptBuilder:
             return [[] for _ in prompts]
         # every prompt starts with the literal "<s>"; add BOS as an id and encode the rest as text
         assert all(p.startswith(BOS) for p in prompts)
+        assert self.bos_id is not None  # checked in __init__ for the Llama-2 prompt
         encs = self.tok.encode_batch([p[len(BOS) :] for p in prompts], add_special_tokens=False)
-        return [[self.bos_id, *e.ids] for e in encs]
+        bos = self.bos_id
+        return [[bos, *e.ids] for e in encs]
 
     # -- doc stage -------------------------------------------------------------------------------
     def truncate_doc(self, texts: Sequence[str]) -> list[str]:
@@ -133,8 +165,8 @@ class PromptBuilder:
         return out
 
     def doc_prompts(self, texts: Sequence[str]) -> list[Prompt]:
-        strings = [chat_prompt(t, self.system) for t in self.truncate_doc(texts)]
-        return [Prompt("doc", s, ids, doc_index=i) for i, (s, ids) in enumerate(zip(strings, self._ids_batch(strings)))]
+        strings, ids = self._prompts(self.truncate_doc(texts))
+        return [Prompt("doc", s, i_, doc_index=i) for i, (s, i_) in enumerate(zip(strings, ids))]
 
     # -- chunk stage -----------------------------------------------------------------------------
     def chunk_bodies(self, texts: Sequence[str]) -> list[list[tuple[str, int, int, list[int]]]]:
@@ -181,8 +213,7 @@ class PromptBuilder:
 
     def chunk_prompts(self, texts: Sequence[str]) -> list[list[Prompt]]:
         bodies = self.chunk_bodies(texts)
-        strings = [chat_prompt(wrap_doc(b), self.system) for chunks in bodies for b, *_ in chunks]
-        ids = self._ids_batch(strings) if strings else []
+        strings, ids = self._prompts([wrap_doc(b) for chunks in bodies for b, *_ in chunks])
         out: list[list[Prompt]] = []
         k = 0
         for d, chunks in enumerate(bodies):

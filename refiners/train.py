@@ -34,6 +34,7 @@ from typing import Any
 
 from curate.core.errors import ConfigError
 
+from . import chat
 from .prompts import BOS, load_tokenizer, tokenizer_for_model
 
 IGNORE = -100
@@ -103,24 +104,53 @@ def select(rows: Sequence[dict], stage: str = "all", holdout: float = 0.0, split
     return out
 
 
-def encode_examples(rows: Sequence[dict], tok: Any, max_len: int) -> tuple[list[tuple[list[int], int]], int]:
-    """(ids, prompt length) per row that fits `max_len`, and how many did not."""
-    bos, eos = tok.token_to_id(BOS), tok.token_to_id("</s>")
-    if bos is None or eos is None:
-        raise ConfigError("tokenizer has no <s> / </s>: refiners use the Llama-2 vocabulary")
+def encode_examples(
+    rows: Sequence[dict], tok: Any, max_len: int, base: str | None = None
+) -> tuple[list[tuple[list[int], int]], int]:
+    """(ids, prompt length) per row that fits `max_len`, and how many did not. `base`: the model folder
+    whose prompt format to use (its chat template when its vocabulary is not Llama-2's, as prox_refine)."""
     for r in rows:
         if not r["prompt"].startswith(BOS):
             raise ConfigError(f"SFT row of {r['doc_id']}: prompt does not start with {BOS} (not a refiner_label row)")
-    prompts = tok.encode_batch([r["prompt"][len(BOS) :] for r in rows], add_special_tokens=False) if rows else []
+    bos, eos = tok.token_to_id(BOS), tok.token_to_id("</s>")
+    texts = [r["prompt"] for r in rows]
+    if bos is not None and eos is not None:
+        encs = tok.encode_batch([t[len(BOS) :] for t in texts], add_special_tokens=False) if rows else []
+        prompts = [[bos, *e.ids] for e in encs]
+        end = [eos]
+    elif base is not None:
+        try:
+            prompts = chat.ids_for_model(base, texts)
+            end = list(chat.load_template(base).end_ids)
+        except ValueError as e:
+            raise ConfigError(f"--base {base}: {e}") from None
+    else:
+        raise ConfigError("tokenizer has no <s> / </s> and no chat template: refiners use the Llama-2 vocabulary")
     targets = tok.encode_batch([r["target"] for r in rows], add_special_tokens=False) if rows else []
     out, skipped = [], 0
     for p, t in zip(prompts, targets):
-        ids = [bos, *p.ids, *t.ids, eos]
+        ids = [*p, *t.ids, *end]
         if len(ids) > max_len:
             skipped += 1
             continue
-        out.append((ids, 1 + len(p.ids)))
+        out.append((ids, len(p)))
     return out, skipped
+
+
+# a fresh preset needs hundreds of optimizer steps before it writes a valid program at all: the README's
+# `small` student learned in 452 steps of 16 (2,239 documents); the bundled label config's 499 documents
+# at the defaults (batch 64, 3 epochs) give too few, and every metric of that student is 0
+FRESH_MIN_STEPS = 300
+
+
+def too_short(steps: int, examples: int, batch_size: int) -> str:
+    """The plain statement of what a fresh model trained for `steps` lacks, and the ways out."""
+    return (
+        f"{steps} optimizer steps ({examples} examples, batch {batch_size}) are too few for fresh weights: "
+        f"a fresh preset needs about {FRESH_MIN_STEPS} before it writes valid programs, so expect a student "
+        "that scores 0. Label more documents, lower --batch-size, raise --epochs, or fine-tune a pretrained "
+        "model with --base PATH"
+    )
 
 
 def schedule(n: int, lengths: Sequence[int], cfg: TrainConfig, epochs: int) -> list[list[list[int]]]:
@@ -159,13 +189,13 @@ def _device(name: str) -> str:
 
 def _load_model(cfg: TrainConfig) -> Any:
     if bool(cfg.preset) == bool(cfg.init):
-        raise ConfigError("give either a model preset (--preset) or a local checkpoint (--init), not both")
+        raise ConfigError("give either a model preset (--preset) or a pretrained model folder (--base), not both")
     if cfg.init:
         import torch
         from transformers import AutoModelForCausalLM
 
         if not Path(cfg.init, "config.json").is_file():
-            raise ConfigError(f"--init {cfg.init}: not a local model folder (no config.json)")
+            raise ConfigError(f"--base {cfg.init}: not a local model folder (no config.json)")
         return AutoModelForCausalLM.from_pretrained(cfg.init, dtype=torch.float32)
     from .presets import fresh_model
 
@@ -226,7 +256,7 @@ def train(
     if not rows:
         raise ConfigError(f"no valid SFT rows for stage {cfg.stage!r} in {', '.join(cfg.data) or 'the given rows'}")
     tok = tokenizer_for_model(cfg.init) if cfg.init else load_tokenizer(None)
-    examples, skipped = encode_examples(rows, tok, cfg.max_len)
+    examples, skipped = encode_examples(rows, tok, cfg.max_len, base=cfg.init)
     if not examples:
         raise ConfigError(f"every SFT row is longer than max_len {cfg.max_len}")
     device = _device(cfg.device)
@@ -240,6 +270,8 @@ def train(
     total = int(len(steps) * cfg.epochs / epochs) if cfg.epochs < epochs else len(steps)
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
+    if cfg.preset and total < FRESH_MIN_STEPS:
+        log(f"warning: {too_short(total, len(examples), cfg.batch_size)}")
     start_step = 0
     ck = _latest_checkpoint(out) if cfg.resume else None
     if ck is not None:

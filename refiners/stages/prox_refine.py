@@ -13,7 +13,9 @@ model, so a key of another backend is an error naming both.
 from __future__ import annotations
 
 import difflib
+import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -24,8 +26,10 @@ from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from curate.core.stage_api import (
+    BuildContext,
     Column,
     CurateStep,
+    LocalPath,
     ModelRef,
     PreflightContext,
     StrictModel,
@@ -35,12 +39,14 @@ from curate.core.stage_api import (
     register_stage,
 )
 
+from .. import chat
 from .. import columns as col
 from ..apply import DEFAULT_LIMITS, DecisionLimits, Outcome, apply_chunk_programs, doc_decision
 from ..backends.base import Backend, BackendSpec, all_backends, backend_names, get_backend
+from ..checkpoint import GenerationCheckpoint, doc_key
 from ..columns import DROPPED_BY_DOC, IGNORED, KEPT
 from ..program import CHUNK_CALLS, DOC_CALLS, parse_program, storable
-from ..prompts import MAX_CHUNK_TOKENS, MAX_DOC_TOKENS, PromptBuilder, load_tokenizer, tokenizer_for_model
+from ..prompts import MAX_CHUNK_TOKENS, MAX_DOC_TOKENS, Prompt, PromptBuilder, load_tokenizer
 from ..spans import prox_spans
 
 COLUMNS = [
@@ -56,6 +62,12 @@ COLUMNS = [
     ),
     Column(col.ORIGINAL_TEXT, pa.string(), "text before refinement (null when unchanged)"),
 ]
+
+# stats keys of model generation (pipeline/stats.py derives tokens/s and device-hours from them)
+GEN = "gen/"
+
+# `[doc]\n` and `\n[/doc]` around a chunk's lines (its budget counts the lines only)
+CHUNK_WRAP_TOKENS = 8
 
 # backends known under another name before; the old name is an error that names the new one
 RENAMED_BACKENDS = {"rules": "boilerplate"}
@@ -75,6 +87,16 @@ class ProxRefineOptions(StrictModel):
     )
     tokenizer: ModelRef | None = Field(
         None, description="tokenizer.json for prompts; unset: the model folder's, else the bundled Llama-2 one"
+    )
+    chat_template: LocalPath | None = Field(
+        None,
+        description="Jinja chat template for a model without ProX's Llama-2 vocabulary; "
+        "unset: the model's own (a Llama-2-vocabulary model gets ProX's exact [INST] prompt)",
+    )
+    checkpoint: bool = Field(
+        True,
+        description="model backends: keep each task's programs in the run's work folder after every "
+        "generation call, so a rerun of a killed task regenerates at most one batch",
     )
     batch_size: int = Field(1024, ge=1, description="documents per generation round (vllm batches all their prompts)")
     doc_max_tokens: int = Field(16, ge=1, description="tokens generated for the doc stage")
@@ -210,24 +232,20 @@ def _foreign_key(cls: type[BaseModel], key: str, value: Any, spec: BackendSpec |
     return InitErrorDetails(type=PydanticCustomError("unknown_key", msg), loc=(key,), input=value)
 
 
-@register_stage(
-    "prox_refine",
-    ProxRefineOptions,
-    "ProX refinement: a small LM writes a per-document program (drop / remove_lines / normalize); "
-    "it is parsed and applied, never run as code",
-    columns=lambda opts: [*COLUMNS, *edits_columns(opts)],
-    group="refine",
-)
 class ProxRefiner(CurateStep):
+    per_document = True  # on_stage_error: skip may rerun a document alone
     name = "prox refine"
 
     def __init__(self, opts: ProxRefineOptions, label: str | None = None) -> None:
         super().__init__(label)
         self.opts = opts
         self._backends: dict[str, Backend] = {}
+        self.checkpoint_dir: str | None = None  # set by the plan (a work folder of the run); None: no checkpoints
+        self._checkpoint: GenerationCheckpoint | None = None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
+        state["_checkpoint"] = None
         state["_backends"] = {}  # engines never travel to workers; each worker builds its own lazily
         return state
 
@@ -246,14 +264,17 @@ class ProxRefiner(CurateStep):
         o = self.opts
         # a model backend reads token ids of its model's tokenizer; one without a model reads the text
         needs_model = get_backend(o.backend).needs_model
-        if o.tokenizer:
-            tok = load_tokenizer(o.tokenizer)
-        elif needs_model:
-            tok = tokenizer_for_model(self._model(stage))
-        else:
-            tok = load_tokenizer(None)
+        tok_file = _tokenizer_file(o, self._model(stage)) if needs_model else None
+        tok = load_tokenizer(tok_file)
+        template = None
+        if needs_model and chat.wants_template(tok_file, o.chat_template):
+            template = chat.load_template(self._model(stage), o.chat_template)
         return PromptBuilder(
-            tok, max_doc_tokens=o.max_doc_tokens, max_chunk_tokens=o.max_chunk_tokens, token_ids=needs_model
+            tok,
+            max_doc_tokens=o.max_doc_tokens,
+            max_chunk_tokens=o.max_chunk_tokens,
+            token_ids=needs_model,
+            template=template,
         )
 
     # -- one batch --------------------------------------------------------------------------------
@@ -269,11 +290,11 @@ class ProxRefiner(CurateStep):
         if o.doc_stage:
             with self.track_time("doc"):
                 prompts = self.builder("doc").doc_prompts([texts[i] for i in nonempty])
-                gens = self.backend("doc").generate(prompts, o.doc_max_tokens)
+                gens = self._generate("doc", [docs[i] for i in nonempty], [[p] for p in prompts], o.doc_max_tokens)
             alive = []
             for i, g in zip(nonempty, gens):
-                doc_prog[i] = g.text
-                prog = parse_program(g.text, DOC_CALLS, "doc: ")
+                doc_prog[i] = g[0]
+                prog = parse_program(g[0], DOC_CALLS, "doc: ")
                 drop, errs = doc_decision(prog)  # a fatal program decides nothing (as in the chunk stage)
                 if drop:
                     outcomes[i] = Outcome(DROPPED_BY_DOC, texts[i], errs)
@@ -287,12 +308,8 @@ class ProxRefiner(CurateStep):
         if o.chunk_stage:
             with self.track_time("chunk"):
                 per_doc = self.builder("chunk").chunk_prompts([texts[i] for i in alive])
-                flat = [p for ps in per_doc for p in ps]
-                gens = self.backend("chunk").generate(flat, o.chunk_max_tokens)
-            k = 0
-            for i, ps in zip(alive, per_doc):
-                outs = [g.text for g in gens[k : k + len(ps)]]
-                k += len(ps)
+                chunk_gens = self._generate("chunk", [docs[i] for i in alive], per_doc, o.chunk_max_tokens)
+            for i, ps, outs in zip(alive, per_doc, chunk_gens):
                 chunk_progs[i] = outs
                 progs = [parse_program(t, CHUNK_CALLS, f"chunk {c}: ") for c, t in enumerate(outs)]
                 res = apply_chunk_programs(texts[i], progs, limits)
@@ -322,7 +339,48 @@ class ProxRefiner(CurateStep):
                 edits.record(meta, self.label or "prox_refine", texts[i], spans)
         return outcomes  # type: ignore[return-value]
 
+    # -- generation: checkpointed, with telemetry ---------------------------------------------
+    def _generate(
+        self, stage: str, docs: list[Document], prompts: list[list[Prompt]], max_tokens: int
+    ) -> list[list[str]]:
+        """Each document's outputs (one per prompt): from the task's checkpoint, else generated and flushed."""
+        ck = self._checkpoint
+        keys = [doc_key(str(d.id), d.text) for d in docs] if ck is not None else []
+        out: list[list[str] | None] = [None] * len(docs)
+        if ck is not None:
+            for j, (key, ps) in enumerate(zip(keys, prompts)):
+                got = ck.get(stage, key)
+                if isinstance(got, list) and len(got) == len(ps):
+                    out[j] = got
+            self.stat_update(f"{GEN}restored_docs", value=sum(o is not None for o in out))
+        todo = [j for j, o in enumerate(out) if o is None]
+        flat = [p for j in todo for p in prompts[j]]
+        backend = self.backend(stage)
+        t0 = time.perf_counter()
+        gens = backend.generate(flat, max_tokens) if flat else []
+        wall = time.perf_counter() - t0
+        if flat:
+            devices = int(getattr(getattr(backend, "options", None), "tensor_parallel_size", 1) or 1)
+            self.stat_update(f"{GEN}prompts", value=len(flat))
+            self.stat_update(f"{GEN}prompt_tokens", value=sum(len(p.token_ids) for p in flat))
+            self.stat_update(f"{GEN}generated_tokens", value=sum(len(g.token_ids) for g in gens))
+            self.stat_update(f"{GEN}device_ms", value=round(wall * devices * 1000))
+        k = 0
+        fresh: dict[str, object] = {}
+        for j in todo:
+            n = len(prompts[j])
+            out[j] = [g.text for g in gens[k : k + n]]
+            k += n
+            if ck is not None:
+                fresh[keys[j]] = out[j]
+        if ck is not None:
+            ck.flush(stage, fresh)
+        return [o if o is not None else [] for o in out]
+
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        self._checkpoint = None
+        if self.checkpoint_dir and self.opts.checkpoint and get_backend(self.opts.backend).needs_model:
+            self._checkpoint = GenerationCheckpoint(self.checkpoint_dir, rank)
         for batch in batched(data, self.opts.batch_size):
             outcomes = self.refine(batch)
             for doc, out in zip(batch, outcomes):
@@ -334,6 +392,43 @@ class ProxRefiner(CurateStep):
                     continue
                 doc.text = out.text
                 yield doc
+
+
+@register_stage(
+    "prox_refine",
+    ProxRefineOptions,
+    "ProX refinement: a small LM writes a per-document program (drop / remove_lines / normalize); "
+    "it is parsed and applied, never run as code",
+    columns=lambda opts: [*COLUMNS, *edits_columns(opts)],
+    group="refine",
+)
+def build(opts: ProxRefineOptions, ctx: BuildContext) -> None:
+    """One step; its generations are checkpointed in a work folder of the run (one per stage label)."""
+    step = ProxRefiner(opts)
+    step.checkpoint_dir = ctx.work_path("prox_checkpoints", ctx.stage_label.replace("/", "_"))
+    ctx.add(step)
+
+
+def _tokenizer_file(opts: ProxRefineOptions, model: str) -> str | None:
+    """The tokenizer.json prompts are encoded with: the option, else the model folder's, else None (Llama-2)."""
+    if opts.tokenizer:
+        return opts.tokenizer
+    own = Path(model) / "tokenizer.json"
+    return str(own) if own.is_file() else None
+
+
+def _check_prompts(opts: ProxRefineOptions, stage: str, model: str, pf: PreflightContext) -> None:
+    """A model that cannot take this stage's prompts is refused here, naming it and why."""
+    limits = getattr(opts.backend_options, "max_model_len", None)
+    if limits is None:
+        return
+    if stage == "doc":
+        user, gen = opts.max_doc_tokens, opts.doc_max_tokens
+    else:
+        user, gen = opts.max_chunk_tokens + CHUNK_WRAP_TOKENS, opts.chunk_max_tokens
+    why = chat.problem(model, _tokenizer_file(opts, model), opts.chat_template, limits, user, gen)
+    if why:
+        pf.problem(f"{stage} refiner {model}: {why}", f"{pf.key}.{stage}_model")
 
 
 @register_prepare("prox_refine")
@@ -350,3 +445,11 @@ def prepare(opts: ProxRefineOptions, pf: PreflightContext) -> None:
         path = pf.tokenizer_file(opts.tokenizer, f"{pf.key}.tokenizer")
         if path is not None and pf.is_local(path):
             opts.tokenizer = path
+    if opts.chat_template and not Path(opts.chat_template).is_file():
+        pf.problem(f"chat template {opts.chat_template!r} not found", f"{pf.key}.chat_template")
+        return
+    if get_backend(opts.backend).needs_model:
+        for stage in ("doc", "chunk"):
+            model = getattr(opts, f"{stage}_model")
+            if getattr(opts, f"{stage}_stage") and pf.is_local(model) and Path(model).is_dir():
+                _check_prompts(opts, stage, model, pf)
