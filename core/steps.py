@@ -23,6 +23,7 @@ from loguru import logger
 
 from . import edits
 from .errors import InputError
+from .isolate import isolating
 
 if TYPE_CHECKING:
     from datatrove.pipeline.writers.disk_base import DiskWriter
@@ -58,15 +59,25 @@ class Accounted:
     rejected_writer: DiskWriter | None = None
     # plumbing steps (intermediate readers/writers) are kept out of the summary table
     plumbing: bool = False
+    # `on_stage_error: skip` drops a document the step raises on (core/isolate.py); only for steps whose result
+    # for a document depends on that document alone
+    on_stage_error: str = "fail"
+    per_document: bool = False
 
     def configure(
-        self, label: str | None = None, on_error: str | None = None, rejected_writer: Any = None
+        self,
+        label: str | None = None,
+        on_error: str | None = None,
+        rejected_writer: Any = None,
+        on_stage_error: str | None = None,
     ) -> Accounted:
         if label:
             self.label = label
             self.name = label
         if on_error:
             self.on_error = on_error
+        if on_stage_error:
+            self.on_stage_error = on_stage_error
         if rejected_writer is not None:
             self.rejected_writer = rejected_writer
         return self
@@ -76,6 +87,9 @@ class Accounted:
         """Report that `doc` leaves the pipeline here, and why. Never just `continue` past a doc."""
         c = self._counts
         c.dropped[reason] += 1
+        isolator = self.__dict__.get("_isolator")
+        if isolator is not None:
+            isolator.resolved(doc)
         if self.rejected_writer is not None:
             doc.metadata[DROP_STAGE] = self.label or self.name
             doc.metadata[DROP_REASON] = reason
@@ -128,7 +142,11 @@ class Accounted:
         failed = False
         try:
             with writer if writer is not None else contextlib.nullcontext():
-                for doc in self.run(source, rank, world_size):  # type: ignore[attr-defined]
+                if self.on_stage_error == "skip" and self.per_document and source is not None:
+                    docs = isolating(self, source, rank, world_size)
+                else:
+                    docs = self.run(source, rank, world_size)  # type: ignore[attr-defined]
+                for doc in docs:
                     c.docs_out += 1
                     c.chars_out += len(doc.text)
                     yield doc
@@ -179,6 +197,7 @@ class CurateFilter(Accounted, BaseFilter):
 
     type = "curate-filter"
     default_reason = "filtered"
+    per_document = True
 
     def __init__(self, label: str | None = None, batch_size: int = 1) -> None:
         BaseFilter.__init__(self, exclusion_writer=None, batch_size=batch_size)

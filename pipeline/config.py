@@ -137,6 +137,11 @@ class ExecutorConfig(StrictModel):
         None, description="logs, completion markers and per-task stats (default: WORK/logs)"
     )
     skip_completed: bool = Field(True, description="on rerun, skip tasks that already completed")
+    stall_notice_s: float = Field(
+        900,
+        ge=0,
+        description="when no task has finished for this long, say which tasks the run waits for (0: never)",
+    )
     slurm: SlurmConfig = Field(default_factory=SlurmConfig, description="kind: slurm only: sbatch settings")
     ray: RayConfig = Field(default_factory=RayConfig, description="kind: ray only: the cluster and per-task resources")
 
@@ -165,6 +170,12 @@ class CurateConfig(StrictModel):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     on_error: Literal["skip", "fail"] = Field(
         "skip", description="bad input records: skip (count and log file + record) or fail (stop with that message)"
+    )
+    on_stage_error: Literal["fail", "skip"] = Field(
+        "fail",
+        description="a stage raises on a document: fail the task (fix, then rerun) or skip (drop the document as "
+        "stage_error/<stage>, log the first 20 per task; stages that must see every document, such as dedup, "
+        "always fail)",
     )
     plugins: list[str] = Field(
         default_factory=list,

@@ -19,6 +19,7 @@ from datatrove.utils.stats import PipelineStats
 from curate.core.errors import CurateError
 
 from .config import ExecutorConfig
+from .failures import record_failure
 from .logs import task_logging
 from .plan import Job, Plan
 from .stage_entries import Resources
@@ -29,7 +30,11 @@ class _TaskLogging:
 
     def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> PipelineStats:
         with task_logging():
-            return super()._run_for_rank(rank, local_rank, node_rank)  # type: ignore[misc]
+            try:
+                return super()._run_for_rank(rank, local_rank, node_rank)  # type: ignore[misc]
+            except Exception as e:
+                record_failure(self.logging_dir, rank, e)  # type: ignore[attr-defined]
+                raise
 
 
 class CurateLocalExecutor(_TaskLogging, LocalPipelineExecutor):
@@ -43,9 +48,10 @@ class CurateLocalExecutor(_TaskLogging, LocalPipelineExecutor):
 
     def run(self) -> PipelineStats | None:
         ranks = self.get_incomplete_ranks(range(self.local_rank_offset, self.local_rank_offset + self.local_tasks))
-        if self.workers == 1 or not ranks:
-            with task_logging():
-                return super().run()  # in this process: nothing to start
+        if not ranks:
+            return None
+        if self.workers == 1:
+            return self._run_here(ranks)
         import multiprocessing
 
         import dill
@@ -77,6 +83,26 @@ class CurateLocalExecutor(_TaskLogging, LocalPipelineExecutor):
             ) from None
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+        with self.logging_dir.open("stats.json", "wt") as statsfile:
+            stats.save_to_disk(statsfile)
+        return stats
+
+    def _run_here(self, ranks: list[int]) -> PipelineStats:
+        """Tasks one after another in this process. A failed task is reported like one in a worker (its error
+        in its log and failure record, the run's one line from the launcher), and the next task still runs."""
+        import copy
+
+        self._launched = True
+        self.save_executor_as_json()
+        pipeline, stats = self.pipeline, PipelineStats()
+        for rank in ranks:
+            self.pipeline = copy.deepcopy(pipeline)  # steps keep per-task state
+            try:
+                stats += self._run_for_rank(rank)
+            except Exception:  # noqa: S112 - recorded by _run_for_rank; the launcher reports unfinished tasks
+                continue
+            finally:
+                self.pipeline = pipeline
         with self.logging_dir.open("stats.json", "wt") as statsfile:
             stats.save_to_disk(statsfile)
         return stats

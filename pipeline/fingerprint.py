@@ -41,7 +41,10 @@ def _output_part(config: CurateConfig) -> dict[str, Any]:
 
 
 def _global_part(config: CurateConfig) -> dict[str, Any]:
-    return {"input": config.input.model_dump(mode="json"), "on_error": config.on_error}
+    part = {"input": config.input.model_dump(mode="json"), "on_error": config.on_error}
+    if config.on_stage_error != "fail":  # (a run fingerprinted before the key existed stays the same)
+        part["on_stage_error"] = config.on_stage_error
+    return part
 
 
 def config_fingerprint(config: CurateConfig) -> dict[str, Any]:

@@ -47,7 +47,8 @@ def _add_task_logger(logging_dir: Any, rank: int, local_rank: int = 0, node_rank
     logger.remove()
     logfile = logging_dir.open(f"logs/task_{rank:05d}.log", "w")
     prefix = (f"node {node_rank} " if node_rank != -1 else "") + f"task {rank} | "
-    if local_rank == 0:
+    # under `curate run` the launcher shows every task's warnings from the log files (pipeline/progress.py)
+    if local_rank == 0 and os.environ.get("CURATE_TASK_CONSOLE", "1") != "0":
         console_sink(prefix)
     logger.add(logfile, colorize=False, level="DEBUG", format=_FILE_FORMAT)
     logger.info(f"Launching pipeline for {rank=}")

@@ -74,6 +74,7 @@ class PlanContext:
         workers: int,
         on_error: str,
         work_dir: str,
+        on_stage_error: str = "fail",
         output_dir: str,
         output: Any = None,
         rejected_schema: pa.Schema | None = None,
@@ -83,6 +84,7 @@ class PlanContext:
         self.work_dir = work_dir
         self.output_dir = output_dir
         self.on_error = on_error
+        self.on_stage_error = on_stage_error
         self.jobs: list[Job] = []
         self._default_tasks, self._default_workers = tasks, workers
         self._output = output
@@ -108,7 +110,12 @@ class PlanContext:
                 while label in self._labels:
                     label, n = f"{base}.{n}", n + 1
                 self._labels.add(label)
-                step.configure(label=label, on_error=self.on_error, rejected_writer=self._rejected_writer(label))
+                step.configure(
+                    label=label,
+                    on_error=self.on_error,
+                    rejected_writer=self._rejected_writer(label),
+                    on_stage_error=self.on_stage_error,
+                )
             self._current.steps.append(step)
         if self.stage_label not in self._current.stages:
             self._current.stages.append(self.stage_label)
@@ -236,6 +243,7 @@ def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
         tasks=ex.tasks,
         workers=ex.workers,
         on_error=config.on_error,
+        on_stage_error=config.on_stage_error,
         work_dir=intermediate_dir,
         output_dir=output_dir,
         output=out,

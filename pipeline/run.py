@@ -8,9 +8,9 @@ follows the jobs with `squeue` until they leave the queue and prints the summary
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-import threading
 import time
 from typing import Any
 
@@ -21,9 +21,11 @@ from curate.core.errors import CurateError
 
 from . import resume
 from .config import CurateConfig
-from .executors import build_executors, incomplete_ranks
+from .executors import build_executors
+from .failures import clear_failures, describe_failure
 from .logs import quiet_console
 from .plan import Plan, build_plan
+from .progress import RunWatch
 from .readers import is_remote
 from .stats import collect_stats, write_stats
 
@@ -52,76 +54,6 @@ def notice(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class _Progress:
-    """Polls completion markers of every job: works the same for local, Slurm and Ray tasks."""
-
-    def __init__(self, plan: Plan, enabled: bool) -> None:
-        self.plan = plan
-        self.enabled = enabled
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _counts(self) -> list[int]:
-        return [job.tasks - len(incomplete_ranks(self.plan, i)) for i, job in enumerate(self.plan.jobs)]
-
-    def _loop(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        console = Console(stderr=True)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("tasks"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-            disable=not console.is_terminal,
-        ) as prog:
-            ids = [prog.add_task(f"job {i} {j.name}", total=j.tasks) for i, j in enumerate(self.plan.jobs)]
-            last: list[int] = []
-            while True:
-                counts = self._counts()
-                for tid, c in zip(ids, counts):
-                    prog.update(tid, completed=c)
-                if not console.is_terminal and counts != last:  # logs: one line per change, never folded
-                    console.print(
-                        "tasks done: " + ", ".join(f"{j.name} {c}/{j.tasks}" for j, c in zip(self.plan.jobs, counts)),
-                        soft_wrap=True,
-                    )
-                last = counts
-                if self._stop.wait(1.0):
-                    for tid, c in zip(ids, self._counts()):
-                        prog.update(tid, completed=c)
-                    return
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            self._thread = threading.Thread(target=self._loop, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-
-def _first_task_error(plan: Plan, index: int, ranks: list[int]) -> str | None:
-    """The first ERROR line of the failed tasks' logs (e.g. an on_error: fail message)."""
-    df = get_datafolder(plan.job_logging_dir(index))
-    for r in ranks:
-        name = f"logs/task_{r:05d}.log"
-        if not df.isfile(name):
-            continue
-        with df.open(name, "rt") as f:
-            for line in f:
-                if "| ERROR" in line:
-                    return line.split(" - ", 1)[-1].strip()
-    return None
-
-
 def _ensure_ray(config: CurateConfig) -> None:
     import ray
 
@@ -132,16 +64,12 @@ def _ensure_ray(config: CurateConfig) -> None:
 def _run_here(plan: Plan, executors: list[Any]) -> None:
     """Run jobs one after another in this process; stop at the first job that left tasks unfinished."""
     for i, e in enumerate(executors):
+        clear_failures(plan.job_logging_dir(i))
         e.run()
         missing = e.get_incomplete_ranks(skip_completed=True)
         if missing:
             job = plan.jobs[i]
-            why = _first_task_error(plan, i, missing)
-            raise CurateError(
-                f"job {i} ({job.name}): {len(missing)} of {job.tasks} tasks failed"
-                + (f": {why}" if why else "")
-                + f"; logs in {plan.job_logging_dir(i)}/logs; rerun the same command to retry them"
-            )
+            raise CurateError(describe_failure(i, job.name, job.tasks, plan.job_logging_dir(i), missing))
 
 
 def _refuse_in_worker_bootstrap() -> None:
@@ -252,7 +180,8 @@ def run_config(
     executors = build_executors(plan, kind)
     start = time.time()
     slurm_jobs: list[str] = []
-    with _Progress(plan, progress and (kind != "slurm" or wait)), quiet_console():
+    watching = kind != "slurm" or wait
+    with RunWatch(plan, progress) if watching else contextlib.nullcontext(), quiet_console():
         if kind == "slurm":
             from .slurm import submit, wait_for_jobs
 

@@ -53,6 +53,58 @@ def step_record(label: str, job: str, plumbing: bool, stats: dict[str, Any], tim
     }
 
 
+# counters of a stage that runs a language model (prox_refine: refiners/stages/prox_refine.py, `GEN`)
+GEN = "gen/"
+
+
+def generation_record(extra: dict[str, float]) -> dict[str, float] | None:
+    """Model cost of a stage from its `gen/*` counters: tokens, tokens/s, device-seconds and device-hours
+    per billion input tokens (the prompt tokens the model read, every stage's prompts counted)."""
+    if f"{GEN}prompts" not in extra:
+        return None
+    prompt = extra.get(f"{GEN}prompt_tokens", 0.0)
+    generated = extra.get(f"{GEN}generated_tokens", 0.0)
+    device_s = extra.get(f"{GEN}device_ms", 0.0) / 1000
+    return {
+        "prompts": int(extra[f"{GEN}prompts"]),
+        "restored_docs": int(extra.get(f"{GEN}restored_docs", 0)),
+        "prompt_tokens": int(prompt),
+        "generated_tokens": int(generated),
+        "device_s": round(device_s, 3),
+        "generated_tokens_per_s": round(generated / device_s, 2) if device_s else 0.0,
+        "input_tokens_per_s": round(prompt / device_s, 2) if device_s else 0.0,
+        "device_hours_per_1b_input_tokens": round(device_s / 3600 / (prompt / 1e9), 3) if prompt else 0.0,
+    }
+
+
+def generation_table(stats: dict[str, Any]) -> Any:
+    """A table of the stages that ran a model (None when none did)."""
+    from rich.table import Table
+
+    rows = [(s["label"], s["generation"]) for s in stats["stages"] if s.get("generation")]
+    if not rows:
+        return None
+    t = Table(title="model generation", title_justify="left")
+    for col in ("stage", "prompts", "input tokens", "generated", "tokens/s (gen)", "device-s", "device-h / 1B input"):
+        t.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
+    for label, g in rows:
+        t.add_row(
+            label,
+            f"{g['prompts']:,}" + (f" (+{g['restored_docs']:,} docs restored)" if g["restored_docs"] else ""),
+            f"{g['prompt_tokens']:,}",
+            f"{g['generated_tokens']:,}",
+            f"{g['generated_tokens_per_s']:,.1f}",
+            f"{g['device_s']:,.1f}",
+            f"{g['device_hours_per_1b_input_tokens']:,.1f}",
+        )
+    return t
+
+
+def plain_label(name: str) -> str:
+    """A datatrove step's name without its emoji ("🎯 MinHash stage 3" -> "MinHash stage 3")."""
+    return name.encode("ascii", "ignore").decode().strip() or name
+
+
 def collect_stats(plan: Plan) -> dict[str, Any]:
     """Read every completed task's stats and build the run's stats dict."""
     stages: list[dict[str, Any]] = []
@@ -72,7 +124,7 @@ def collect_stats(plan: Plan) -> dict[str, Any]:
                 # a datatrove step with no curate accounting (e.g. MinHash signatures): keep its raw stats
                 stages.append(
                     {
-                        "label": label,
+                        "label": plain_label(label),
                         "job": job.name,
                         "plumbing": True,
                         "raw": s.stats.to_dict() if s else {},
@@ -96,7 +148,9 @@ def collect_stats(plan: Plan) -> dict[str, Any]:
         "run": plan.config.name,
         "complete": complete,
         "jobs": jobs,
-        "stages": stages,
+        # curate's stages (each accounted: in = out + dropped); datatrove's own steps (MinHash buckets, ...) apart
+        "stages": [s for s in stages if "raw" not in s],
+        "datatrove_steps": [s for s in stages if "raw" in s],
         "conserved": all(s["conserved"] for s in accounted),
         "flow_errors": flow_errors(stages) if complete else [],
         "warnings": list(plan.warnings) + unfit_warnings(stages),

@@ -16,6 +16,8 @@ from curate.core.stage_api import CurateStep
 class BatchAnnotator(CurateStep):
     """Annotates batches of documents in place and passes every document on."""
 
+    per_document = True  # on_stage_error: skip may rerun a document alone
+
     type = "curate-annotator"
 
     def __init__(self, batch_size: int, label: str | None = None) -> None:

@@ -125,6 +125,8 @@ class GneissWebEnsemble(CurateStep):
     module's docstring) or "reference" (HF tokenizers, EFLAW step by step as textstat does it): the same
     columns; the reference is kept as the benchmark's baseline."""
 
+    per_document = True  # on_stage_error: skip may rerun a document alone
+
     name = "GneissWeb ensemble"
 
     def __init__(self, opts: GneissWebOptions, label: str | None = None) -> None:
@@ -187,6 +189,19 @@ class GneissWebEnsemble(CurateStep):
         return state
 
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        try:
+            yield from self._run(data)
+        finally:
+            self._close_pool()
+
+    def _close_pool(self) -> None:
+        """No thread outlives the task: a pool thread left behind kept Ray's worker process (which forks the
+        task and ends it with SIGTERM) from exiting, and the driver waited for it forever."""
+        pool = self.__dict__.pop("_thread_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self, data: Iterable[Document]) -> Iterator[Document]:
         if self.kernel == "reference":
             for batch in batched(data, self.batch_size):
                 with self.track_time("batch"):

@@ -162,9 +162,12 @@ def test_on_error_fail_stops_with_one_line(case: str, corpus: Path, tmp_path: Pa
     assert main(["run", str(cfg), "--no-progress"]) == 2
     err = capfd.readouterr().err
     last = err.strip().splitlines()[-1]
+    # the one line every failed task gets, in a job of 1 task as of many (tests/pipeline/test_failures.py)
     assert last == last.strip() and last.startswith(
-        f"error: bad input in {corpus / 'single' / case / 'in.jsonl'}, record 3: {EXPECTED_FAIL[case]}"
+        "error: job 0 (main): 1 of 1 tasks failed in stage read: InputError: "
     )
+    assert f"bad input in {corpus / 'single' / case / 'in.jsonl'}, record 3: {EXPECTED_FAIL[case]}" in last
+    assert "it will fail again" in last and "on_error: skip" in last
     assert "Traceback" not in err and "unaccounted" not in err
     assert not (tmp_path / "o" / "data").is_dir() or not list((tmp_path / "o" / "data").glob("[0-9]*.parquet"))
 
@@ -236,7 +239,7 @@ def test_cli_errors_are_one_line_without_traceback(case: str, corpus: Path, tmp_
     }
     if case == "bad_record":
         cfg["on_error"] = "fail"
-        want = "error: bad input in "
+        want = "error: job 0 (main): 1 of 1 tasks failed in stage read: InputError: bad input in "
     elif case == "glob_matches_nothing":
         cfg["input"]["glob"] = "*.parquet"
         want = "input.path: no files under"
@@ -352,10 +355,11 @@ def test_truncated_zstd_stops_the_run_under_fail(odd_files: Path, tmp_path: Path
     )
     assert main(["run", str(cfg), "--no-progress"]) == 2
     last = capfd.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith(
-        f"error: bad input in {odd_files / 'cut1_jsonl_zst' / 'cut1.jsonl.zst'}, record 0: "
+    assert last.startswith("error: job 0 (main): 1 of 1 tasks failed in stage read: InputError: ")
+    assert (
+        f"bad input in {odd_files / 'cut1_jsonl_zst' / 'cut1.jsonl.zst'}, record 0: "
         "truncated_file (EOFError: zstd: compressed file ended before the end of a frame"
-    )
+    ) in last
 
 
 @pytest.mark.parametrize("case", ["corrupt_jsonl_zst", "corrupt_jsonl_xz", "notgzip_jsonl_gz"])

@@ -154,7 +154,9 @@ def test_a_changed_config_keeps_the_jobs_it_does_not_touch(tmp_path: Path, capsy
         parse_config({**late, "output": {**late["output"], "path": str(tmp_path / "fresh")}}), progress=False
     )
     assert output_rows(out) == output_rows(tmp_path / "fresh")
-    assert stats["stages"] == [dict(s, time_s=stats["stages"][i]["time_s"]) for i, s in enumerate(fresh["stages"])]
+    keys = ("label", "job", "docs_in", "docs_out", "dropped", "chars_in", "chars_out", "conserved")
+    counts = lambda st: [{k: s.get(k) for k in keys} for s in st["stages"]]  # noqa: E731 (timings differ)
+    assert counts(stats) == counts(fresh)
 
     # output settings only touch the job that writes the output
     cols = json.loads(json.dumps(late))
