@@ -50,6 +50,7 @@ def step_record(label: str, job: str, plumbing: bool, stats: dict[str, Any], tim
         "conserved": docs_in == docs_out + sum(dropped.values()) and UNACCOUNTED not in dropped,
         "time_s": round(time_s, 3),
         "extra": extra,
+        **({"generation": gen} if (gen := generation_record(extra)) else {}),
     }
 
 
@@ -232,6 +233,9 @@ def print_summary(stats: dict[str, Any], console: Any = None) -> None:
     if not console.is_terminal:  # logs and pipes: rich would assume 80 columns and fold every drop reason
         console.width = max(console.width, 140)
     console.print(summary_table(stats))
+    gen = generation_table(stats)
+    if gen is not None:
+        console.print(gen)
     if stats.get("tokens"):
         console.print(tokens_line(stats["tokens"]), highlight=False, soft_wrap=True)
     for line in report_lines(stats):

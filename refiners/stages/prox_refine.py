@@ -359,7 +359,7 @@ class ProxRefiner(CurateStep):
         t0 = time.perf_counter()
         gens = backend.generate(flat, max_tokens) if flat else []
         wall = time.perf_counter() - t0
-        if flat:
+        if flat and get_backend(self.opts.backend).needs_model:  # a model's cost; the boilerplate one has none
             devices = int(getattr(getattr(backend, "options", None), "tensor_parallel_size", 1) or 1)
             self.stat_update(f"{GEN}prompts", value=len(flat))
             self.stat_update(f"{GEN}prompt_tokens", value=sum(len(p.token_ids) for p in flat))
@@ -434,6 +434,8 @@ def _check_prompts(opts: ProxRefineOptions, stage: str, model: str, pf: Prefligh
 @register_prepare("prox_refine")
 def prepare(opts: ProxRefineOptions, pf: PreflightContext) -> None:
     """The refiner folders (config + weights) and the prompt tokenizer exist; hub ids are fetched once here."""
+    for missing in get_backend(opts.backend).missing_packages():
+        pf.problem(missing, f"{pf.key}.backend")
     if get_backend(opts.backend).needs_model:
         for stage, field in (("doc", "doc_model"), ("chunk", "chunk_model")):
             if not getattr(opts, f"{stage}_stage"):

@@ -224,4 +224,10 @@ def test_a_killed_task_rerun_regenerates_nothing_already_written(
     # every prompt whose program was written is answered from the checkpoint; only the rest go to the model
     assert again["gen/prompts"] == total - written
     assert again["gen/restored_docs"] > 0
+    stats = json.loads((tmp_path / "killed" / "out" / "stats.json").read_text())
+    g = next(s for s in stats["stages"] if s["label"] == "prox_refine")["generation"]
+    assert g["prompts"] == total - written and g["generated_tokens"] > 0 and g["device_s"] > 0
+    assert g["device_hours_per_1b_input_tokens"] == pytest.approx(
+        g["device_s"] / 3600 / (g["prompt_tokens"] / 1e9), rel=1e-3
+    )
     assert output_rows(tmp_path / "killed" / "out") == output_rows(tmp_path / "fresh" / "out")
