@@ -5,7 +5,8 @@ A shard is a run of consecutive documents of one input file whose UTF-8 text add
 as one UTF-8 buffer (`HeldText`, held.py: the documents' strings are let go) -> tokenize (or take the
 bytes) into one array with separators -> suffix array + LCP -> removal runs (`substring.py`) ->
 map token runs to byte spans -> cut (`cut.py`) and give every document its text back. Documents come
-out in their input order; each gets `esd_removed_spans` and `esd_removed_chars`. A shard with no
+out in their input order; each gets `esd_removed_spans` and `esd_removed_chars`, and with `record_edits`
+every cut as a span of the `edits` column (core/edits.py). A shard with no
 repeats passes through unchanged. A document emptied by the cut (nothing but whitespace left) is
 kept, or dropped as `esd_emptied` with `drop_empty`, and counted either way.
 
