@@ -40,12 +40,16 @@ import numpy as np
 
 __all__ = [
     "BloomIndex",
+    "DocHits",
     "ExactIndex",
-    "Words",
+    "Searcher",
     "bloom_bits",
     "build_exact",
+    "cut_spans",
+    "item_ngrams",
     "ngram_hashes",
-    "words",
+    "normalized",
+    "remove_spans",
 ]
 
 _MAX_CP = 0x110000
@@ -71,58 +75,15 @@ def simple_normalize_char(ch: str) -> str:
     return "σ" if low == "ς" else low
 
 
-@dataclass
-class Words:
-    """The words of a batch of texts as code-point offsets (into the texts joined by U+0000) and the
-    normalized code points: for verification and character spans, one hit document at a time."""
-
-    starts: np.ndarray  # int64, into the joined text
-    ends: np.ndarray
-    doc: np.ndarray  # int64: index of the text each word is in
-    first: np.ndarray  # int64 [texts + 1]: index of each text's first word
-    text_start: np.ndarray  # int64 [texts]: offset of each text in the joined text
-    low: np.ndarray = field(repr=False)  # uint32 normalized code points of the joined text (0: separator)
-
-
-def _edges(is_word: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Starts and ends of the runs of True in a bool array (edges alternate: start, end, start, ...)."""
-    padded = np.zeros(is_word.shape[0] + 2, dtype=np.int8)
-    padded[1:-1] = is_word
-    edges = np.flatnonzero(np.diff(padded))
-    return edges[0::2], edges[1::2]
-
-
-def words(texts: Sequence[str]) -> Words:
-    """The words of `texts` with their code-point offsets (one table lookup over the batch)."""
-    joined = "\x00".join(texts)  # U+0000 is a separator: no word spans two texts
-    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    low = _lower_table()[cps]
-    starts, ends = _edges(low != 0)
-    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
-    text_start = np.zeros(len(texts), dtype=np.int64)
-    if len(texts) > 1:
-        np.cumsum(lengths[:-1] + 1, out=text_start[1:])
-    doc = np.searchsorted(text_start, starts, side="right") - 1
-    first = np.searchsorted(doc, np.arange(len(texts) + 1), side="left")
-    return Words(starts, ends, doc, first, text_start, low)
-
-
-def word_strings(w: Words, i: int) -> list[str]:
-    """The normalized words of text `i` of the batch."""
-    a, z = int(w.first[i]), int(w.first[i + 1])
-    return [w.low[s:e].tobytes().decode("utf-32-le", "surrogatepass") for s, e in zip(w.starts[a:z], w.ends[a:z])]
-
-
-def _split(low: np.ndarray) -> list[str]:
-    """The words of normalized code points (0: separator) as strings: one decode and one split."""
+def normalized(texts: Sequence[str]) -> list[str]:
+    """Each text's normalized words joined by single spaces (one table lookup and one decode for the batch)."""
+    joined = "\n".join(texts)
+    low = _lower_table()[np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)]
     spaced = np.where(low == 0, np.uint32(0x20), low)
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    spaced[np.cumsum(lengths + 1)[:-1] - 1] = 0x0A  # the joins: no normalized character is a line break
     # no normalized word holds a character str.split() splits at: those are all separators (Z*, C*)
-    return spaced.tobytes().decode("utf-32-le", "surrogatepass").split()
-
-
-def normalized_words(text: str) -> list[str]:
-    """One text's normalized words."""
-    return word_strings(words([text]), 0)
+    return [" ".join(t.split()) for t in spaced.tobytes().decode("utf-32-le", "surrogatepass").split("\n")]
 
 
 # -- the hashing path: one compiled pass over the code points ---------------------------------------------
@@ -139,8 +100,11 @@ def _nb_mix(h: np.uint64) -> np.uint64:
 
 
 @numba.njit(cache=True, inline="always")
-def _nb_bit(bitmap: np.ndarray, idx: np.uint64) -> bool:
-    return (bitmap[idx >> np.uint64(3)] >> (idx & np.uint64(7))) & np.uint8(1) != 0
+def _nb_maybe(bitmap: np.ndarray, h: np.uint64, shift: int) -> bool:
+    """The prefilter: a Bloom filter of two bits in one 64-bit word (one cache miss per probe): the word by the
+    hash's top bits, the bits by its lowest 12."""
+    mask = (np.uint64(1) << (h & np.uint64(63))) | (np.uint64(1) << ((h >> np.uint64(6)) & np.uint64(63)))
+    return (bitmap[h >> np.uint64(shift)] & mask) == mask
 
 
 @numba.njit(cache=True)
@@ -155,6 +119,8 @@ def _scan(
     out_hash: np.ndarray,
     out_doc: np.ndarray,
     out_word: np.ndarray,
+    out_start: np.ndarray,
+    out_end: np.ndarray,
 ) -> int:
     """Hash every word n-gram of every text (UTF-8 `buf[text_start[d]:text_end[d]]`); with a `bitmap`, keep
     only those whose two prefilter bits are set. Returns how many were kept, or -1 when the output arrays
@@ -167,25 +133,30 @@ def _scan(
     for _ in range(n - 1):
         top *= base
     ring = np.zeros(n, dtype=np.uint64)
+    ring_start = np.zeros(n, dtype=np.int64)  # byte offset of each word of the window
+    ascii_table = table[:128].copy()  # small enough to stay in L1
     count = 0
     for d in range(text_start.shape[0]):
         rolled = np.uint64(0)
         ring[:] = 0
+        slot = 0
         nwords = 0
         h = np.uint64(0xCBF29CE484222325)
         in_word = False
+        word_start = 0
         i = text_start[d]
         end = text_end[d]
         while i <= end:
-            if i == end:
+            at = i
+            if i == end:  # past the text: a separator that ends its last word
                 c = np.uint32(0)
+                i += 1
+            elif buf[i] < 0x80:
+                c = ascii_table[buf[i]]
                 i += 1
             else:
                 b = np.uint32(buf[i])
-                if b < 0x80:
-                    cp = b
-                    i += 1
-                elif b < 0xE0:
+                if b < 0xE0:
                     cp = ((b & 0x1F) << 6) | (np.uint32(buf[i + 1]) & 0x3F)
                     i += 2
                 elif b < 0xF0:
@@ -202,16 +173,19 @@ def _scan(
                 c = table[cp]
             if c != 0:
                 h = (h ^ np.uint64(c)) * np.uint64(0x100000001B3)
-                in_word = True
+                if not in_word:
+                    word_start = at
+                    in_word = True
                 continue
             if not in_word:
                 continue
             w = _nb_mix(h)
             h = np.uint64(0xCBF29CE484222325)
             in_word = False
-            slot = nwords % n
             rolled = (rolled - ring[slot] * top) * base + w
             ring[slot] = w
+            ring_start[slot] = word_start
+            slot = slot + 1 if slot + 1 < n else 0  # not nwords % n: an integer division per word
             nwords += 1
             if nwords < n:
                 continue
@@ -221,37 +195,60 @@ def _scan(
             out_hash[count] = g
             out_doc[count] = d
             out_word[count] = nwords - n
+            out_start[count] = ring_start[slot]  # the window's oldest word: the slot written next
+            out_end[count] = at
             count += 1
     if bitmap.shape[0] == 0:
         return count
     # the prefilter in a loop of its own: no branch on one probe's result before the next probe's load,
     # so the processor overlaps the cache misses (the bitmap is ~2 bytes per eval n-gram: megabytes)
-    width = 64 - shift
-    low_mask = (np.uint64(1) << np.uint64(width)) - np.uint64(1)
     keep = np.empty(count, dtype=np.bool_)
     for i in range(count):
-        g = out_hash[i]
-        keep[i] = _nb_bit(bitmap, g >> np.uint64(shift)) & _nb_bit(bitmap, (g >> np.uint64(shift - width)) & low_mask)
+        keep[i] = _nb_maybe(bitmap, out_hash[i], shift)
     kept = 0
     for i in range(count):
         if keep[i]:
             out_hash[kept] = out_hash[i]
             out_doc[kept] = out_doc[i]
             out_word[kept] = out_word[i]
+            out_start[kept] = out_start[i]
+            out_end[kept] = out_end[i]
             kept += 1
     return kept
 
 
 @dataclass
 class Grams:
-    """Word n-grams of a batch: hash, text index, index of the first word in that text."""
+    """Word n-grams of a batch: hash, text, first word's index in the text, UTF-8 byte span in `buf`."""
 
     hashes: np.ndarray  # uint64
     doc: np.ndarray  # int64
     word: np.ndarray  # int64
+    start: np.ndarray  # int64: first byte of the n-gram's first word in `buf`
+    end: np.ndarray  # int64: end of its last word
+    buf: np.ndarray  # uint8: the batch's texts in UTF-8, one after the other
+    text_start: np.ndarray  # int64: where each text starts in `buf`
+    text_end: np.ndarray
+
+    def char_offsets(self, d: int, byte_offsets: np.ndarray) -> np.ndarray:
+        """Character offsets in text `d` of ascending byte offsets (into `buf`) inside it."""
+        return _char_offsets(self.buf, int(self.text_start[d]), byte_offsets)
 
 
-_NO_BITMAP = np.zeros(0, dtype=np.uint8)
+@numba.njit(cache=True)
+def _char_offsets(buf: np.ndarray, start: int, offsets: np.ndarray) -> np.ndarray:
+    """Characters (UTF-8 lead bytes) from `start` to each of the ascending `offsets`."""
+    out = np.empty(offsets.shape[0], dtype=np.int64)
+    i, chars = start, 0
+    for k in range(offsets.shape[0]):
+        while i < offsets[k]:
+            chars += (buf[i] & 0xC0) != 0x80
+            i += 1
+        out[k] = chars
+    return out
+
+
+_NO_BITMAP = np.zeros(0, dtype=np.uint64)
 
 
 def ngram_hashes(texts: Sequence[str], n: int, bitmap: np.ndarray = _NO_BITMAP, shift: int = 0) -> Grams:
@@ -264,13 +261,71 @@ def ngram_hashes(texts: Sequence[str], n: int, bitmap: np.ndarray = _NO_BITMAP, 
     start = end - lengths
     cap = buf.shape[0] // 2 + 16
     while True:
-        out_hash = np.empty(cap, dtype=np.uint64)
-        out_doc = np.empty(cap, dtype=np.int64)
-        out_word = np.empty(cap, dtype=np.int64)
-        k = _scan(buf, start, end, _lower_table(), n, bitmap, shift, out_hash, out_doc, out_word)
+        out = [np.empty(cap, dtype=np.uint64)] + [np.empty(cap, dtype=np.int64) for _ in range(4)]
+        k = _scan(buf, start, end, _lower_table(), n, bitmap, shift, *out)
         if k >= 0:
-            return Grams(out_hash[:k], out_doc[:k], out_word[:k])
+            return Grams(*(o[:k] for o in out), buf, start, end)
         cap *= 4
+
+
+@numba.njit(cache=True)
+def _next_cp(buf: np.ndarray, i: int) -> tuple[np.uint32, int]:
+    b = np.uint32(buf[i])
+    if b < 0x80:
+        return b, i + 1
+    if b < 0xE0:
+        return ((b & 0x1F) << 6) | (np.uint32(buf[i + 1]) & 0x3F), i + 2
+    if b < 0xF0:
+        return ((b & 0x0F) << 12) | ((np.uint32(buf[i + 1]) & 0x3F) << 6) | (np.uint32(buf[i + 2]) & 0x3F), i + 3
+    cp = ((b & 0x07) << 18) | ((np.uint32(buf[i + 1]) & 0x3F) << 12) | ((np.uint32(buf[i + 2]) & 0x3F) << 6)
+    return cp | (np.uint32(buf[i + 3]) & 0x3F), i + 4
+
+
+@numba.njit(cache=True)
+def _same_words(
+    buf: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    blob: np.ndarray,
+    blob_starts: np.ndarray,
+    table: np.ndarray,
+    n: int,
+) -> np.ndarray:
+    """For each pair k: are the n words of the text from `starts[k]` (raw UTF-8, normalized here; the text
+    ends at `ends[k]`) the n words of `blob` from `blob_starts[k]` (normalized words, one space between)?"""
+    out = np.zeros(starts.shape[0], dtype=np.bool_)
+    for k in range(starts.shape[0]):
+        i, end, j = starts[k], ends[k], blob_starts[k]
+        words, in_word, same = 0, True, True
+        while True:
+            c = np.uint32(0)
+            if i < end:
+                cp, i = _next_cp(buf, i)
+                c = table[cp]
+            elif not in_word:
+                same = False  # the text ended before n words
+                break
+            if c == 0:
+                if in_word:
+                    if j < blob.shape[0] and blob[j] != 0x20:
+                        same = False  # the blob's word goes on
+                        break
+                    words += 1
+                    if words == n:
+                        break
+                    j += 1
+                    in_word = False
+                continue
+            in_word = True
+            if j >= blob.shape[0]:
+                same = False
+                break
+            bc, j = _next_cp(blob, j)
+            if bc != c:
+                same = False
+                break
+        out[k] = same
+    return out
 
 
 # -- the exact index -------------------------------------------------------------------------------------
@@ -278,17 +333,17 @@ def ngram_hashes(texts: Sequence[str], n: int, bitmap: np.ndarray = _NO_BITMAP, 
 
 @dataclass
 class ExactIndex:
-    """Every eval n-gram: distinct hashes sorted, each with its occurrences (item, first word) and the items'
-    normalized words (joined by spaces) to verify hits against. `bitmap` prefilters probes (16 bits per hash)."""
+    """Every eval n-gram: distinct hashes sorted, each with its occurrences (item, where in `blob`) and the
+    items' normalized words to verify hits against. `bitmap` prefilters probes (16 bits per hash)."""
 
     n: int
     keys: np.ndarray  # uint64, sorted, distinct
-    occ_start: np.ndarray  # int64 [keys + 1]: occurrences of keys[i] are occ_item[occ_start[i]:occ_start[i+1]]
+    occ_start: np.ndarray  # uint32 / int64 [keys + 1]: occurrences of keys[i] are occ_item[occ_start[i]:occ_start[i+1]]
     occ_item: np.ndarray  # int32 global item index
-    occ_word: np.ndarray  # int32 index of the n-gram's first word in its item
+    occ_byte: np.ndarray  # uint32 / int64 offset in `blob` of the n-gram's first word
     item_set: np.ndarray  # int16 eval set of each item
-    item_text: list[str]  # normalized words of each item, joined by " "
-    bitmap: np.ndarray  # uint8
+    blob: np.ndarray  # uint8: every item's normalized words in UTF-8, one space between words and items
+    bitmap: np.ndarray  # uint64 words of the prefilter (`_nb_maybe`)
     shift: int  # a hash's bitmap bit is h >> shift
 
     def lookup(self, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -305,25 +360,22 @@ class ExactIndex:
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.keys, self.occ_start, self.occ_item, self.occ_word, self.item_set, self.bitmap)
-        return sum(a.nbytes for a in arrays) + sum(len(t) for t in self.item_text)
+        arrays = (self.keys, self.occ_start, self.occ_item, self.occ_byte, self.item_set, self.blob, self.bitmap)
+        return sum(a.nbytes for a in arrays)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Everything but the item texts, for np.savez."""
+        """Everything, for np.savez."""
         return {
             "keys": self.keys,
             "occ_start": self.occ_start,
             "occ_item": self.occ_item,
-            "occ_word": self.occ_word,
+            "occ_byte": self.occ_byte,
             "item_set": self.item_set,
+            "blob": self.blob,
             "bitmap": self.bitmap,
             "shift": np.array([self.shift]),
             "n": np.array([self.n]),
         }
-
-
-def _test_bit(bitmap: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return ((bitmap[idx >> np.uint64(3)] >> (idx & np.uint64(7)).astype(np.uint8)) & np.uint8(1)).astype(bool)
 
 
 def _set_bits(bitmap: np.ndarray, idx: np.ndarray) -> None:
@@ -331,12 +383,13 @@ def _set_bits(bitmap: np.ndarray, idx: np.ndarray) -> None:
 
 
 def _bitmap(keys: np.ndarray, bits_per_key: int = 16) -> tuple[np.ndarray, int]:
-    """The exact index's prefilter: a 2-hash Bloom filter of ~`bits_per_key` bits per key (at most 2**32 bits)."""
-    log2 = min(32, max(16, math.ceil(math.log2(max(keys.shape[0], 1) * bits_per_key))))
-    shift = 64 - log2
-    bitmap = np.zeros(1 << (log2 - 3), dtype=np.uint8)
-    _set_bits(bitmap, keys >> np.uint64(shift))
-    _set_bits(bitmap, (keys >> np.uint64(shift - log2)) & np.uint64((1 << log2) - 1))
+    """The exact index's prefilter (`_nb_maybe`): 64-bit words, ~`bits_per_key` bits per key, two set per key."""
+    log2_words = min(40, max(4, math.ceil(math.log2(max(keys.shape[0], 1) * bits_per_key / 64))))
+    shift = 64 - log2_words
+    bitmap = np.zeros(1 << log2_words, dtype=np.uint64)
+    one = np.uint64(1)
+    masks = (one << (keys & np.uint64(63))) | (one << ((keys >> np.uint64(6)) & np.uint64(63)))
+    np.bitwise_or.at(bitmap, keys >> np.uint64(shift), masks)
     return bitmap, shift
 
 
@@ -354,8 +407,7 @@ def item_ngrams(
             size += len(texts[end]) + 1
             end += 1
         batch = texts[start:end]
-        w = words(batch)
-        norm.extend(" ".join(word_strings(w, i)) for i in range(len(batch)))
+        norm.extend(normalized(batch))
         g = ngram_hashes(batch, n)
         hs.append(g.hashes)
         items.append(g.doc + start)
@@ -371,25 +423,39 @@ def item_ngrams(
 def build_exact(texts: Sequence[str], item_set: np.ndarray, n: int) -> ExactIndex:
     """The exact index of the eval items `texts` (all eval sets, concatenated; `item_set` names each one's set)."""
     norm, h, item, first = item_ngrams(texts, n)
+    blob = np.frombuffer(" ".join(norm).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    # every word's first byte; an item's words are consecutive, so its j-th word is item_first[item] + j
+    is_start = blob != 0x20
+    is_start[1:] &= blob[:-1] == 0x20
+    word_starts = np.flatnonzero(is_start)
+    item_bytes = np.fromiter((len(t.encode("utf-8", "surrogatepass")) + 1 for t in norm), np.int64, len(norm))
+    item_first = np.searchsorted(word_starts, np.cumsum(item_bytes) - item_bytes)
+    occ_byte = word_starts[item_first[item] + first] if item.shape[0] else np.zeros(0, dtype=np.int64)
     order = np.argsort(h, kind="stable")
-    h, item, first = h[order], item[order], first[order]
+    h, item, occ_byte = h[order], item[order], occ_byte[order]
     new = np.ones(h.shape[0], dtype=bool)
     new[1:] = h[1:] != h[:-1]
     keys = h[new]
-    occ_start = np.append(np.flatnonzero(new), h.shape[0]).astype(np.int64)
+    occ_start = np.append(np.flatnonzero(new), h.shape[0]).astype(_offset_type(h.shape[0]))
     bitmap, shift = _bitmap(keys)
-    return ExactIndex(n, keys, occ_start, item, first, np.asarray(item_set, dtype=np.int16), norm, bitmap, shift)
+    sets = np.asarray(item_set, dtype=np.int16)
+    return ExactIndex(n, keys, occ_start, item, occ_byte.astype(_offset_type(blob.shape[0])), sets, blob, bitmap, shift)
 
 
-def load_exact(arrays: dict[str, np.ndarray], item_text: list[str]) -> ExactIndex:
+def _offset_type(limit: int) -> type:
+    """uint32 offsets while they fit (4 bytes per eval n-gram saved twice), int64 beyond 4 GiB."""
+    return np.uint32 if limit < 2**32 else np.int64
+
+
+def load_exact(arrays: dict[str, np.ndarray]) -> ExactIndex:
     return ExactIndex(
         int(arrays["n"][0]),
         arrays["keys"],
         arrays["occ_start"],
         arrays["occ_item"],
-        arrays["occ_word"],
+        arrays["occ_byte"],
         arrays["item_set"],
-        item_text,
+        arrays["blob"],
         arrays["bitmap"],
         int(arrays["shift"][0]),
     )
@@ -433,16 +499,30 @@ class BloomIndex:
             return [(h1 * np.uint64(0x9E3779B1) + np.uint64(i) * h2) & mask for i in range(k)]
 
     def contains(self, h: np.ndarray) -> np.ndarray:
-        out = np.ones(h.shape[0], dtype=bool)
-        for idx in self._positions(h, self.log2, self.k):
-            out &= _test_bit(self.bits, idx)
-        return out
+        return _bloom_contains(self.bits, self.log2, self.k, h)
 
     @property
     def expected_fp_rate(self) -> float:
         """(1 - e^(-kn/m))^k for this filter's bits and keys."""
         m = 1 << self.log2
         return (1 - math.exp(-self.k * self.n_keys / m)) ** self.k
+
+
+@numba.njit(cache=True)
+def _bloom_contains(bits: np.ndarray, log2: int, k: int, h: np.ndarray) -> np.ndarray:
+    """`BloomIndex._positions`' bits, tested per hash until one is unset."""
+    mask = np.uint64((1 << log2) - 1)
+    out = np.empty(h.shape[0], dtype=np.bool_)
+    for j in range(h.shape[0]):
+        h1, h2 = h[j] >> np.uint64(32), (h[j] & np.uint64(0xFFFFFFFF)) | np.uint64(1)
+        hit = True
+        for i in range(k):
+            idx = (h1 * np.uint64(0x9E3779B1) + np.uint64(i) * h2) & mask
+            if (bits[idx >> np.uint64(3)] >> (idx & np.uint64(7))) & np.uint8(1) == 0:
+                hit = False
+                break
+        out[j] = hit
+    return out
 
 
 # -- search ---------------------------------------------------------------------------------------------
@@ -453,7 +533,7 @@ class DocHits:
     """One document's matches: the first word of each matching n-gram and its character span in the text."""
 
     positions: list[int] = field(default_factory=list)
-    spans: list[tuple[int, int]] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)  # characters, in the text searched
     position_sets: list[tuple[int, ...]] = field(default_factory=list)  # the eval sets each n-gram is in
     sets: dict[int, int] = field(default_factory=dict)  # eval set -> n-grams of the document that hit it
     items: dict[int, int] = field(default_factory=dict)  # eval item -> n-grams that hit it (exact index only)
@@ -466,75 +546,67 @@ class Searcher:
         self.n = n
         self.exact = exact
         self.blooms = list(blooms)
-        self._item_words: dict[int, list[str]] = {}
-
-    def _item(self, item: int) -> list[str]:
-        got = self._item_words.get(item)
-        if got is None:
-            assert self.exact is not None
-            got = self._item_words[item] = self.exact.item_text[item].split(" ")
-        return got
 
     def search(self, texts: Sequence[str]) -> dict[int, DocHits]:
         """Text index -> its hits, for the texts with at least one."""
         if self.exact is not None:
-            g = ngram_hashes(texts, self.n, self.exact.bitmap, self.exact.shift)
-            cand, pos = self.exact.lookup(g.hashes)
-            return self._verify(texts, g, cand, pos)
+            return self._exact(texts, self.exact)
         g = ngram_hashes(texts, self.n)
         found = np.zeros((len(self.blooms), g.hashes.shape[0]), dtype=bool)
         for s, bloom in enumerate(self.blooms):
             found[s] = bloom.contains(g.hashes)
-        out: dict[int, DocHits] = {}
-        spans: dict[int, Words] = {}
-        for c in np.flatnonzero(found.any(axis=0)).tolist():
-            hits = self._hit(texts, spans, out, int(g.doc[c]), int(g.word[c]))
-            in_sets = tuple(np.flatnonzero(found[:, c]).tolist())
-            hits.position_sets.append(in_sets)
-            for s in in_sets:
-                hits.sets[s] = hits.sets.get(s, 0) + 1
-        return out
+        hit = np.flatnonzero(found.any(axis=0))
+        sets = [tuple(np.flatnonzero(found[:, c]).tolist()) for c in hit.tolist()]
+        return self._collect(g, hit, sets, [()] * hit.shape[0])
 
-    def _hit(self, texts: Sequence[str], cache: dict[int, Words], out: dict[int, DocHits], d: int, j: int) -> DocHits:
-        w = cache.get(d)
-        if w is None:
-            w = cache[d] = words([texts[d]])
-        hits = out.get(d)
-        if hits is None:
-            hits = out[d] = DocHits()
-        hits.positions.append(j)
-        hits.spans.append((int(w.starts[j]), int(w.ends[j + self.n - 1])))
-        return hits
+    def _exact(self, texts: Sequence[str], ex: ExactIndex) -> dict[int, DocHits]:
+        g = ngram_hashes(texts, self.n, ex.bitmap, ex.shift)
+        cand, pos = ex.lookup(g.hashes)
+        # every (candidate, occurrence of its hash) pair, compared word by word
+        lo = ex.occ_start[pos].astype(np.int64)
+        count = ex.occ_start[pos + 1].astype(np.int64) - lo
+        pair_c = np.repeat(cand, count)
+        pair_o = np.repeat(lo - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+        same = _same_words(
+            g.buf,
+            g.start[pair_c],
+            g.text_end[g.doc[pair_c]],
+            ex.blob,
+            ex.occ_byte[pair_o].astype(np.int64),
+            _lower_table(),
+            self.n,
+        )
+        pair_c, pair_o = pair_c[same], pair_o[same]  # the rest: 64-bit hash collisions
+        hit, first = np.unique(pair_c, return_index=True)
+        bounds = np.append(first, pair_c.shape[0]).tolist()
+        items_of = ex.occ_item[pair_o]
+        set_of = ex.item_set[items_of]
+        sets, items = [], []
+        for k in range(hit.shape[0]):
+            a, z = bounds[k], bounds[k + 1]
+            sets.append(tuple(sorted(set(set_of[a:z].tolist()))))
+            items.append(tuple(dict.fromkeys(items_of[a:z].tolist())))
+        return self._collect(g, hit, sets, items)
 
-    def _verify(self, texts: Sequence[str], g: Grams, cand: np.ndarray, pos: np.ndarray) -> dict[int, DocHits]:
-        ex = self.exact
-        assert ex is not None
+    def _collect(
+        self, g: Grams, hit: np.ndarray, sets: list[tuple[int, ...]], items: list[tuple[int, ...]]
+    ) -> dict[int, DocHits]:
         out: dict[int, DocHits] = {}
-        cache: dict[int, Words] = {}
-        doc_words: dict[int, list[str]] = {}
-        n = self.n
-        for c, p in zip(cand.tolist(), pos.tolist()):
-            d, j = int(g.doc[c]), int(g.word[c])
-            dw = doc_words.get(d)
-            if dw is None:
-                w = cache[d] = words([texts[d]])
-                dw = doc_words[d] = _split(w.low)
-            gram = dw[j : j + n]
-            sets: set[int] = set()
-            items: list[int] = []
-            for o in range(int(ex.occ_start[p]), int(ex.occ_start[p + 1])):
-                item, first = int(ex.occ_item[o]), int(ex.occ_word[o])
-                if self._item(item)[first : first + n] == gram:
-                    items.append(item)
-                    sets.add(int(ex.item_set[item]))
-            if not items:
-                continue  # a hash collision, not an eval n-gram
-            hits = self._hit(texts, cache, out, d, j)
-            hits.position_sets.append(tuple(sorted(sets)))
-            for s in sets:
-                hits.sets[s] = hits.sets.get(s, 0) + 1
-            for it in dict.fromkeys(items):
-                hits.items[it] = hits.items.get(it, 0) + 1
+        if hit.shape[0] == 0:
+            return out
+        docs = g.doc[hit]
+        change = np.flatnonzero(np.diff(docs)) + 1
+        for a, z in zip([0, *change.tolist()], [*change.tolist(), hit.shape[0]]):
+            d = int(docs[a])
+            rows = hit[a:z]
+            starts = g.char_offsets(d, g.start[rows]).tolist()
+            ends = g.char_offsets(d, g.end[rows]).tolist()
+            hits = out[d] = DocHits(g.word[rows].tolist(), list(zip(starts, ends)), sets[a:z])
+            for k in range(a, z):
+                for s in sets[k]:
+                    hits.sets[s] = hits.sets.get(s, 0) + 1
+                for it in items[k]:
+                    hits.items[it] = hits.items.get(it, 0) + 1
         return out
 
 

@@ -17,6 +17,7 @@ spans) to the work folder; `stats_report()` merges them into the stage's record 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections import Counter
@@ -81,7 +82,11 @@ class DecontaminateOptions(StrictModel):
         "collections (bits per n-gram from bloom_fp_rate, no text, hits unverified)",
     )
     bloom_fp_rate: float = Field(
-        1e-4, gt=0, lt=1, description="bloom: false-positive rate per document n-gram probed, per eval set"
+        1e-6,
+        gt=0,
+        lt=1,
+        description="bloom: false-positive rate per document n-gram probed, per eval set (a document of W words "
+        "is a false hit with probability ~W x this: keep it well below 1/W, or raise min_overlaps)",
     )
     examples: int = Field(5, ge=0, description="example matched spans per eval set in the report")
 
@@ -148,7 +153,7 @@ class IndexEvalSets(PipelineStep):
                 buf = io.BytesIO()
                 np.savez(buf, **index.arrays())  # type: ignore[arg-type]  # numpy types **kwds like allow_pickle
                 _write_bytes(out, "index.npz", buf.getvalue())
-                items_table = pa.table({"text": index.item_text, "preview": previews})
+                items_table = pa.table({"preview": previews})
                 per_item = np.bincount(index.occ_item, minlength=len(texts))
                 meta["ngrams"] = int(index.occ_item.shape[0])
                 meta["distinct_hashes"] = int(index.keys.shape[0])
@@ -201,7 +206,7 @@ class _Index:
         if self.meta["index"] == "exact":
             with df.open("index.npz", "rb") as fh:
                 arrays = dict(np.load(io.BytesIO(fh.read())))
-            self.searcher = Searcher(n, exact=load_exact(arrays, items.column("text").to_pylist()))
+            self.searcher = Searcher(n, exact=load_exact(arrays))
         else:
             blooms = []
             for s, b in enumerate(self.meta["blooms"]):
@@ -209,6 +214,12 @@ class _Index:
                     bits = np.load(io.BytesIO(fh.read()))
                 blooms.append(BloomIndex(bits, b["log2_bits"], b["k"], b["n_keys"]))
             self.searcher = Searcher(n, blooms=blooms)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_index(folder: str) -> _Index:
+    """Once per worker process: the tasks a worker runs one after the other share the loaded index."""
+    return _Index(folder)
 
 
 # -- the main-flow step ---------------------------------------------------------------------------------
@@ -244,7 +255,7 @@ class Decontaminate(CurateStep):
         self.report_folder = report_folder
 
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:
-        index = _Index(self.index_folder)
+        index = _load_index(self.index_folder)
         reports = [_SetReport() for _ in index.names]
         batch: list[Document] = []
         size = 0

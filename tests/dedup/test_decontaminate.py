@@ -169,7 +169,8 @@ def test_normalization_table_equals_the_oracle_on_every_code_point() -> None:
 def test_a_hash_hit_whose_words_differ_is_not_a_match() -> None:
     index = dc.build_exact(["alpha beta gamma"], np.zeros(1, dtype=np.int16), 3)
     assert dc.Searcher(3, exact=index).search(["Alpha, beta; gamma!"])
-    index.item_text[0] = "alpha beta delta"  # same hashes, other words: what a 64-bit collision looks like
+    assert index.blob.tobytes() == b"alpha beta gamma"
+    index.blob = np.frombuffer(b"alpha beta delta", dtype=np.uint8)  # same hashes, other words: a collision
     assert dc.Searcher(3, exact=index).search(["Alpha, beta; gamma!"]) == {}
 
 
