@@ -205,3 +205,29 @@ def test_limit_zero_reads_nothing_and_ends_well(corpus: Path, oracle: dict[str, 
     assert proc.returncode == 0, proc.stderr[-3000:]
     snap = snapshot(tmp_path / "out")
     assert snap["data"] == [] and snap["schema"] == oracle["schema"]
+
+
+# -- local against Ray against Slurm ------------------------------------------------------------------
+def test_ray_equals_local(ray_local, corpus: Path, oracle: dict[str, Any], tmp_path: Path):
+    """Ray with the ensemble in the config: the run ends (it used to hang after its last task) and equals."""
+    start = time.time()
+    snap = run(config(corpus, tmp_path / "out", tasks=3, kind="ray"))
+    assert time.time() - start < 300
+    assert_same(snap, oracle)
+
+
+def test_slurm_equals_local(slurm_cluster, corpus: Path, oracle: dict[str, Any], tmp_path: Path):
+    cfg = config(corpus, tmp_path / "out", tasks=3, kind="slurm")
+    cfg["executor"]["slurm"] = {
+        "partition": "debug",
+        "time": "0:20:00",
+        "mem_per_cpu_gb": 1,
+        "venv_path": sys.prefix,
+        "job_name": "eq",
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "curate.pipeline.cli", "run", str(path), "--no-progress", "--wait"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=slurm_cluster)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same(snapshot(tmp_path / "out"), oracle)
