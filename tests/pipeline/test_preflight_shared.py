@@ -181,3 +181,17 @@ def test_stats_of_an_output_folder_that_holds_no_run(project: Path, capsys) -> N
     (project / "empty").mkdir()
     lines = refused(["stats", str(project / "empty")], capsys)
     assert "no stats.json here" in lines[0]
+
+
+def test_a_refiner_backend_without_its_packages_names_the_extra(project: Path) -> None:
+    stage = {
+        "stage": "prox_refine",
+        "backend": "transformers",
+        "doc_model": str(project / "m"),
+        "chunk_model": str(project / "m"),
+    }
+    err = _without("torch,transformers", config(project, stages=[stage]))
+    for cmd in COMMANDS:
+        assert f"rc {cmd} 2" in err
+    line = "stages[0].backend: backend transformers needs the 'torch' package, which is not installed: pip install 'curate[hf]'"
+    assert err.count(line) == 3 and err.count("needs the 'transformers' package") == 3
