@@ -359,7 +359,7 @@ class ProxRefiner(CurateStep):
         t0 = time.perf_counter()
         gens = backend.generate(flat, max_tokens) if flat else []
         wall = time.perf_counter() - t0
-        if flat:
+        if flat and get_backend(self.opts.backend).needs_model:  # a model's cost; the boilerplate one has none
             devices = int(getattr(getattr(backend, "options", None), "tensor_parallel_size", 1) or 1)
             self.stat_update(f"{GEN}prompts", value=len(flat))
             self.stat_update(f"{GEN}prompt_tokens", value=sum(len(p.token_ids) for p in flat))
