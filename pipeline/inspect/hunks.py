@@ -295,29 +295,52 @@ def _line_segments(segs: list[Segment], piece: str, line: int, new: str | None, 
 
 
 def _stage_rows(segs: list[Segment]) -> list[Row]:
-    """Rows end at an untouched newline, or at a cut newline that ends a line cut whole (a removed row)."""
+    """Rows of the original lines (a row ends at an untouched newline); within one, lines cut whole (with a
+    newline: their own, or the one before the text's last line) are removed rows of their own."""
     rows: list[Row] = []
     cur: list[Segment] = []
     for s in segs:
         if s.plain and s.new == "\n":
-            rows.append(
-                Row(cur[0].line_lo if cur else s.line_lo, max((c.line_hi for c in cur), default=s.line_lo), cur)
-            )
+            rows += _split_cut_lines(cur, s.line_lo)
             cur = []
-            continue
-        cur.append(s)
-        if s.old == "\n" and not s.new and all(c.calls and not c.new for c in cur):
-            labels: list[str] = []
-            for c in cur:
-                labels += [x for x in c.calls if x not in labels]
-            rows.append(Row(cur[0].line_lo, cur[-1].line_hi, cur, removed_by=tuple(labels)))
-            cur = []
+        else:
+            cur.append(s)
     if cur or not rows:
-        lo = cur[0].line_lo if cur else (rows[-1].line_end + 1 if rows else 0)
-        row = Row(lo, max((c.line_hi for c in cur), default=lo), cur)
-        if cur and all(c.calls and not c.new for c in cur):
-            row.removed_by = tuple(dict.fromkeys(x for c in cur for x in c.calls))
-        rows.append(row)
+        rows += _split_cut_lines(cur, rows[-1].line_end + 1 if rows else 0)
+    return rows
+
+
+def _is_cut(piece: list[Segment]) -> bool:
+    return bool(piece) and all(c.calls and not c.new for c in piece)
+
+
+def _split_cut_lines(segs: list[Segment], line: int) -> list[Row]:
+    if not segs:
+        return [Row(line, line, [])]
+    pieces: list[list[Segment]] = [[]]
+    for s in segs:
+        pieces[-1].append(s)
+        if s.old == "\n" and not s.plain:  # a changed newline ends a piece (its line)
+            pieces.append([])
+    pieces = [p for p in pieces if p]
+    for i in range(len(pieces) - 1):
+        p, q = pieces[i], pieces[i + 1]
+        if not _is_cut(p) and _is_cut(q) and p[-1].old == "\n" and _is_cut(p[-1:]):
+            nl = p.pop()  # "a\nb" -> "a": the newline goes with the line it removed
+            q.insert(0, Segment(nl.old, nl.new, nl.calls, q[0].line_lo, q[0].line_lo))
+    rows: list[Row] = []
+    kept: list[Segment] = []
+    for p in pieces:
+        if _is_cut(p):
+            if kept:
+                rows.append(Row(kept[0].line_lo, max(c.line_hi for c in kept), kept))
+                kept = []
+            labels = tuple(dict.fromkeys(x for c in p for x in c.calls))
+            rows.append(Row(p[0].line_lo, max(c.line_hi for c in p), p, removed_by=labels))
+        else:
+            kept += p  # lines joined by a cut newline stay one row: they are one line of the result
+    if kept:
+        rows.append(Row(kept[0].line_lo, max(c.line_hi for c in kept), kept))
     return rows
 
 

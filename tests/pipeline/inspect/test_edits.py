@@ -76,6 +76,17 @@ def test_undo_over_stages_and_a_mismatch():
     assert d.rows[0].normalized_by == ("exact_substring_dedup",) and d.rows[0].new == "one"
 
 
+def test_a_last_line_cut_with_the_newline_before_it_is_a_removed_row():
+    call = "remove_lines(line_start=1, line_end=1)"
+    recs = E.to_records("prox_refine", "keep\ngone", [(4, 9, "", (call,))])
+    d = stage_diff("keep", recs)
+    assert d is not None
+    assert [(r.line_start, r.old, r.removed_by) for r in d.rows] == [
+        (0, "keep", ()),
+        (1, "\ngone", (f"prox_refine: {call}",)),
+    ]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.text(alphabet="ab .\u00a9", max_size=14), min_size=1, max_size=10),

@@ -194,6 +194,8 @@ def test_diff_page_in_chromium(real_output, tmp_path):
         dom,
     )
     assert "chunk programs (" in dom and "keep_doc()" in dom
+    # the stages that edited it, from the edits column
+    assert re.search(r'id="doc-stages">edited by <b class="stage">prox_refine</b> \(\d+ spans?\)', dom)
 
 
 @pytest.mark.browser
