@@ -9,22 +9,25 @@ Normalization (the same on eval items and documents, one definition: the `_lower
 - Each code point is lowercased by its simple (one to one) Unicode lowercase mapping (U+0130 "İ" -> "i");
   final sigma "ς" folds to "σ" (Python lowercases a capital sigma by its context). One code point in,
   at most one out: a word's characters are a slice of the original text, so a match maps back to exact
-  character offsets (cut mode) and the whole batch normalizes through one table lookup in numpy.
+  character offsets (cut mode) and one table lookup per character normalizes.
 - No compatibility or canonical folding (NFKC / NFC): fullwidth letters and decomposed accents stay
   distinct. Web text and benchmark files are overwhelmingly NFC; folding would break the 1:1 map above.
 - Digits are kept (a changed number is a changed math answer).
 
-Hashes: a word hashes to a polynomial over its lowercased code points (mod 2**64, odd base, computed for
-the whole batch from one prefix sum), mixed; an n-gram to a polynomial over its n word hashes, mixed.
-Equal normalized n-grams have equal hashes, so the index never misses one; different n-grams may collide,
-so the exact index keeps every eval n-gram's location and each hash hit is checked against the words
-themselves (`Matcher.verify`): exact mode has no false positives and no false negatives.
+Hashes (`_scan`, compiled with numba: one pass over a batch's UTF-8, ~3.5 ns per byte): a word hashes to
+FNV-1a over its normalized code points, mixed (splitmix64's finalizer); an n-gram to the polynomial of its n
+word hashes (odd base, mod 2**64, rolled along the text), mixed. Equal normalized n-grams have equal hashes,
+so the index never misses one; different n-grams may collide, so the exact index keeps every eval n-gram's
+location and each hash hit is compared word by word with the eval item (`_same_words`): exact mode has no
+false positives and no false negatives (tests/dedup/test_decontaminate.py checks it against a brute-force
+oracle).
 
-Index memory (exact): 8 bytes per distinct eval n-gram hash, 4 per eval n-gram occurrence (its
-location), 2 bytes per distinct hash of prefilter bitmap (16 bits each), plus the eval items' normalized
-text (kept for the verification); ~14-16 bytes per eval n-gram + the text. Bloom: `bloom_bits(n, p)` bits
-per eval set (~2.4 bytes per n-gram at p = 1e-4), no text, hits unverified (false-positive rate p per
-document n-gram probe).
+Exact index memory, per eval n-gram: 8 bytes (its hash), 4 + 4 (item, offset of its words), 4 (offset of its
+hash's occurrences), 2 (prefilter: 16 bits per hash, two set in one 64-bit word, ~1-2% of other n-grams
+pass to the binary search): ~23 bytes, plus the eval items' normalized UTF-8 (~1 byte per character).
+Offsets are 64-bit beyond 4 GiB of eval text. Bloom index (`index: bloom`): -ln(p) / ln(2)**2 bits per eval
+n-gram rounded up to a power of two per eval set (~3.6-7 bytes at p = 1e-6), no text; hits are unverified,
+each document n-gram a false hit with probability <= p (`BloomIndex.expected_fp_rate`, measured in the tests).
 """
 
 from __future__ import annotations
@@ -264,7 +267,8 @@ def ngram_hashes(texts: Sequence[str], n: int, bitmap: np.ndarray = _NO_BITMAP, 
         out = [np.empty(cap, dtype=np.uint64)] + [np.empty(cap, dtype=np.int64) for _ in range(4)]
         k = _scan(buf, start, end, _lower_table(), n, bitmap, shift, *out)
         if k >= 0:
-            return Grams(*(o[:k] for o in out), buf, start, end)
+            hashes, doc, word, first, last = (o[:k] for o in out)
+            return Grams(hashes, doc, word, first, last, buf, start, end)
         cap *= 4
 
 
@@ -436,13 +440,13 @@ def build_exact(texts: Sequence[str], item_set: np.ndarray, n: int) -> ExactInde
     new = np.ones(h.shape[0], dtype=bool)
     new[1:] = h[1:] != h[:-1]
     keys = h[new]
-    occ_start = np.append(np.flatnonzero(new), h.shape[0]).astype(_offset_type(h.shape[0]))
+    occ_start: np.ndarray = np.append(np.flatnonzero(new), h.shape[0]).astype(_offset_type(h.shape[0]))
     bitmap, shift = _bitmap(keys)
     sets = np.asarray(item_set, dtype=np.int16)
     return ExactIndex(n, keys, occ_start, item, occ_byte.astype(_offset_type(blob.shape[0])), sets, blob, bitmap, shift)
 
 
-def _offset_type(limit: int) -> type:
+def _offset_type(limit: int) -> type[np.unsignedinteger] | type[np.signedinteger]:
     """uint32 offsets while they fit (4 bytes per eval n-gram saved twice), int64 beyond 4 GiB."""
     return np.uint32 if limit < 2**32 else np.int64
 

@@ -384,6 +384,47 @@ def _table(stages: list[dict[str, Any]]) -> str:
     return f"<table class=stats id=stage-table>{head}{''.join(rows)}</table>"
 
 
+def contamination_sections(stats: dict[str, Any]) -> list[str]:
+    """One section per decontaminate stage: per eval set the documents and n-grams hit, the items most hit and
+    example spans (the stage's report in stats.json)."""
+    out = []
+    for s in stats.get("stages", []):
+        rep = s.get("report") or {}
+        if rep.get("kind") != "decontamination":
+            continue
+        e = html.escape
+        rows, details = [], []
+        for name, r in rep.get("sets", {}).items():
+            rows.append(
+                f"<tr><td>{e(name)}</td><td class=n>{r['docs_hit']:,}</td><td class=n>{r['docs_contaminated']:,}</td>"
+                f"<td class=n>{r['ngrams_hit']:,}</td><td class=n>{r.get('items_hit', 0):,} / "
+                f"{r.get('eval_items', 0):,}</td></tr>"
+            )
+            top = "".join(
+                f"<tr><td class=n>{t['item']}</td><td class=n>{t['ngrams_hit']:,}</td><td>{e(str(t.get('text') or ''))}</td></tr>"
+                for t in r.get("top_items", [])
+            )
+            ex = "".join(
+                f"<tr><td>{e(str(x['id']))}</td><td class=n>{x['start']}-{x['end']}</td><td>{e(x['text'])}</td></tr>"
+                for x in r.get("examples", [])
+            )
+            details.append(
+                f"<h3>{e(name)}: items most hit</h3><table class=stats><tr><th>item</th><th>n-grams</th>"
+                f"<th>item text (start)</th></tr>{top}</table>"
+                f"<h3>{e(name)}: example spans</h3><table class=stats><tr><th>document</th><th>characters</th>"
+                f"<th>matched text</th></tr>{ex}</table>"
+            )
+        head = (
+            "<tr><th>eval set</th><th>documents hit</th><th>contaminated</th><th>n-grams hit</th>"
+            "<th>items hit / items</th></tr>"
+        )
+        out.append(
+            f"<section id='contamination-{e(s['label'])}'><h2>Contamination ({e(s['label'])}, mode "
+            f"{e(str(rep.get('mode')))})</h2><table class=stats>{head}{''.join(rows)}</table>{''.join(details)}</section>"
+        )
+    return out
+
+
 CSS = """
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI","DejaVu Sans",sans-serif;color:#1d1d22;background:#f7f7f8}
 header{padding:12px 22px;background:#23232b;color:#fff}header h1{margin:0;font-size:18px}header .sub{color:#c8c8d2;font-size:12.5px}
@@ -450,6 +491,8 @@ def build_report(output: str, bins: int = 40) -> str:
         parts.append(
             "<section><p class=muted>no stats.json in this output (run `curate stats CONFIG` to write it)</p></section>"
         )
+    if stats:
+        parts += contamination_sections(stats)
 
     if statuses:
         rows = "".join(

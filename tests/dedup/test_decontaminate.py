@@ -311,3 +311,20 @@ def test_cut_mode_removes_the_spans_and_records_them(sample_dir: Path, decon_run
         assert [tuple(s) for s in kept[left]["decon_spans"]] == spans
         assert kept[left]["decon_hits"] == len(w["positions"])
     assert cut > 0
+
+
+@pytest.mark.slow
+def test_the_report_page_and_the_summary_show_each_eval_set(decon_run) -> None:
+    from curate.pipeline.inspect.report import build_report
+    from curate.pipeline.stats import report_lines
+
+    out, stats, _, _ = decon_run
+    page = build_report(str(out))
+    assert "id='contamination-decontaminate'" in page
+    sets = next(s for s in stats["stages"] if s["label"] == "decontaminate")["report"]["sets"]
+    for name, r in sets.items():
+        assert f"<td>{name}</td><td class=n>{r['docs_hit']:,}</td>" in page
+        assert r["examples"][0]["text"][:40].replace("&", "&amp;").replace("<", "&lt;") in page
+    lines = report_lines(stats)
+    assert [line.split(":")[1].strip() for line in lines] == ["eval set qa", "eval set read"]
+    assert f"{sets['qa']['docs_hit']:,} documents hit" in lines[0]
