@@ -328,3 +328,25 @@ def test_the_report_page_and_the_summary_show_each_eval_set(decon_run) -> None:
     lines = report_lines(stats)
     assert [line.split(":")[1].strip() for line in lines] == ["eval set qa", "eval set read"]
     assert f"{sets['qa']['docs_hit']:,} documents hit" in lines[0]
+
+
+def test_a_missing_eval_set_file_is_refused_before_any_job(tmp_path: Path, sample_dir: Path) -> None:
+    from curate.core.errors import ConfigError
+    from curate.pipeline.preflight import preflight
+
+    cfg = {
+        "name": "t",
+        "input": {"format": "jsonl", "path": str(sample_dir), "glob": "*.jsonl.gz"},
+        "output": {"path": str(tmp_path / "out")},
+        "stages": [{"stage": "decontaminate", "eval_sets": [{"name": "mmlu", "path": str(tmp_path / "nope.jsonl")}]}],
+    }
+    with pytest.raises(ConfigError, match=r"stages\[0\]\.eval_sets\[0\]\.path.*eval set 'mmlu': no file"):
+        preflight(parse_config(cfg), download=False)
+
+
+def test_eval_set_names_must_be_unique(tmp_path: Path) -> None:
+    from curate.dedup.stages.decontaminate import DecontaminateOptions
+
+    e = {"name": "a", "path": str(tmp_path / "x.jsonl")}
+    with pytest.raises(ValueError, match="repeated: a"):
+        DecontaminateOptions(eval_sets=[e, e])
