@@ -231,3 +231,51 @@ def test_a_killed_task_rerun_regenerates_nothing_already_written(
         g["device_s"] / 3600 / (g["prompt_tokens"] / 1e9), rel=1e-3
     )
     assert output_rows(tmp_path / "killed" / "out") == output_rows(tmp_path / "fresh" / "out")
+
+
+# -- curate refiner train --base: fine-tune a pretrained model of another vocabulary ----------------------------
+
+
+@pytest.mark.slow
+def test_train_base_fine_tunes_smollm2_through_its_chat_template(smollm2: Path, tmp_path: Path, data_dir: Path) -> None:
+    from curate.pipeline.cli import main as curate_main
+    from curate.refiners.sft import read_sft
+    from curate.refiners.train import encode_examples, select
+
+    rows = [json.loads(x) for x in (data_dir / "dclm-human-quality" / "agreement_data.jsonl").open()]
+    docs = sorted(rows, key=lambda r: len(r["text"]))[:6]
+    short = {"max_doc_tokens": 48, "max_chunk_tokens": 48}
+    run_stages(
+        [{"id": f"d{i}", "text": d["text"], "label": d["label"]} for i, d in enumerate(docs)],
+        [{"stage": "refiner_label", "teacher": {"kind": "heuristics"}, **short}],
+        work_dir=str(tmp_path / "label"),
+    )
+    sft = select(read_sft([str(tmp_path / "label" / "sft")]))
+    doc_rows = [r for r in sft if r["stage"] == "doc"][:2]
+    assert len(doc_rows) == 2
+    # what training reads is what prox_refine sends the trained folder: the chat template's ids, then
+    # the program, then the template's end of turn (SmolLM2: <|im_end|>, its EOS)
+    tok = load_tokenizer(str(smollm2 / "tokenizer.json"))
+    [(ids, n_prompt)], _ = encode_examples(doc_rows[:1], tok, 2048, base=str(smollm2))
+    builder = PromptBuilder(tok, template=chat.load_template(str(smollm2)), **short)
+    text = next(d["text"] for i, d in enumerate(docs) if f"d{i}" == doc_rows[0]["doc_id"])
+    assert ids[:n_prompt] == builder.doc_prompts([text])[0].token_ids
+    assert ids[-1] == tok.token_to_id("<|im_end|>")
+
+    data = tmp_path / "two.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.refiners.sft import SFT_SCHEMA
+
+    pq.write_table(pa.Table.from_pylist(doc_rows, schema=SFT_SCHEMA), data)
+    out = tmp_path / "student"
+    args = ["refiner", "train", "--data", str(data), "--base", str(smollm2), "--output", str(out)]
+    args += ["--batch-size", "2", "--micro-batch-size", "1", "--epochs", "3", "--lr", "1e-4", "--no-progress"]
+    assert curate_main(args) == 0
+    info = json.loads((out / "curate_refiner.json").read_text())
+    assert info["init"] == str(smollm2) and info["result"]["steps"] == 3
+    assert info["final_loss"] < 5.0  # a pretrained model: far below ln(49152) = 10.8 from the first step
+    assert (out / "chat_template.jinja").is_file() and (out / "model.safetensors").is_file()
+    # the student is prompted as its base was: validate accepts it for prox_refine
+    assert chat.problem(str(out), str(out / "tokenizer.json"), None, 2048, 2000, 16) is None
