@@ -22,6 +22,7 @@ from curate.core.steps import UNACCOUNTED, Accounted
 
 from .plan import Plan
 from .tokenize_output import token_counts
+from .writers import JSON_TEXT
 
 
 def _total(v: Any) -> float:
@@ -164,7 +165,8 @@ def collect_stats(plan: Plan) -> dict[str, Any]:
 
 
 def unfit_warnings(stages: list[dict[str, Any]]) -> list[str]:
-    """Values a writer could not store in their column's type (written as null), per column."""
+    """Values a writer could not store in their column's type (written as null), and values of a string column
+    that were not strings (written as JSON text), per column."""
     out = []
     for s in stages:
         for key, n in sorted((s.get("extra") or {}).items()):
@@ -172,6 +174,12 @@ def unfit_warnings(stages: list[dict[str, Any]]) -> list[str]:
                 out.append(
                     f"{s['label']}: {int(n):,} value(s) of column {key.split('/', 1)[1]!r} did not fit its type "
                     "(written as null)"
+                )
+            elif key.startswith(JSON_TEXT) and n:
+                col = key.split("/", 1)[1]
+                out.append(
+                    f"{s['label']}: {int(n):,} value(s) of string column {col!r} were not strings (written as JSON "
+                    f"text; declare its type, e.g. output.metadata_columns: {{{col}: float64}}, to keep them as values)"
                 )
     return out
 

@@ -80,6 +80,7 @@ def output_schema(
 # ---------------------------------------------------------------------------- values into column types
 
 UNFIT = object()  # what a coercer returns for a value the type cannot hold without losing information
+JSON_TEXT = "json_text/"  # writer stat: values of a string column that were not strings (written as JSON text)
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 
 
@@ -263,6 +264,9 @@ def _output_row(self: OutputWriter, document: Document) -> dict:
     for name, fn in self._coercers():
         v = meta.get(name)
         if v is not None:
+            if fn is _to_string and not isinstance(v, str):
+                # kept as JSON text, and counted: a number in a column of strings is news to the user
+                self.stat_update(f"{JSON_TEXT}{name}")
             v = fn(v)
             if v is UNFIT:
                 self.unfit(name, meta.get(name), document.id)

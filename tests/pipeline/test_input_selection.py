@@ -183,3 +183,21 @@ def test_a_declared_type_must_be_an_arrow_type(tmp_path: Path, capsys):
     path = write_config(tmp_path, {"format": "jsonl", "path": str(src)}, {"metadata_columns": {"score": "flaot64"}})
     rc, _, err = run_cli(["validate", path], capsys)
     assert rc == 2 and "output.metadata_columns: score: unknown type 'flaot64'" in err and "float64" in err
+
+
+def test_a_number_past_the_sample_in_a_string_column_is_counted(tmp_path: Path, capsys):
+    """Each file's first records decide the type; a later value of another kind is written as JSON text and
+    counted, with a warning naming the column and the fix (never a silent string)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    records = docs("a", 300, url="http://a")
+    records[250]["url"] = 12345  # past the 200 records sampled per file
+    jsonl(src / "a.jsonl", records)
+    path = write_config(tmp_path, {"format": "jsonl", "path": str(src)}, {"metadata_columns": ["url"]})
+    rc, _, err = run_cli(["run", path, "--no-progress"], capsys)
+    assert rc == 0, err
+    rows = {r["id"]: r["url"] for r in pq.read_table(tmp_path / "out" / "data").to_pylist()}
+    assert rows["a250"] == "12345" and rows["a0"] == "http://a"
+    writer = [s for s in stats(tmp_path)["stages"] if s["label"] == "write"][0]
+    assert writer["extra"]["json_text/url"] == 1
+    assert any("1 value(s) of string column 'url' were not strings" in w for w in stats(tmp_path)["warnings"])
