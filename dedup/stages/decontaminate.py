@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
@@ -78,7 +79,7 @@ class DecontaminateOptions(StrictModel):
     index: Literal["exact", "bloom"] = Field(
         "exact",
         description="exact: every eval n-gram's hash, hits verified against the words (no false positives; "
-        "~16 bytes per eval n-gram + the eval text) | bloom: a Bloom filter per eval set for very large eval "
+        "~23 bytes per eval n-gram + the eval text) | bloom: a Bloom filter per eval set for very large eval "
         "collections (bits per n-gram from bloom_fp_rate, no text, hits unverified)",
     )
     bloom_fp_rate: float = Field(
@@ -146,7 +147,12 @@ class IndexEvalSets(PipelineStep):
                 texts += items
                 item_set += [s] * len(items)
                 sets_meta.append({"name": spec.name, "path": spec.path, "items": len(items)})
-            meta: dict[str, Any] = {"n": opts.ngram, "index": opts.index, "sets": sets_meta}
+            meta: dict[str, Any] = {
+                "n": opts.ngram,
+                "index": opts.index,
+                "sets": sets_meta,
+                "build": uuid.uuid4().hex,  # a rebuilt index is never mistaken for one a process has loaded
+            }
             previews = [t[:200] for t in texts]
             if opts.index == "exact":
                 index = build_exact(texts, np.asarray(item_set, dtype=np.int16), opts.ngram)
@@ -216,9 +222,14 @@ class _Index:
             self.searcher = Searcher(n, blooms=blooms)
 
 
-@functools.lru_cache(maxsize=1)
 def _load_index(folder: str) -> _Index:
-    """Once per worker process: the tasks a worker runs one after the other share the loaded index."""
+    """Once per worker process and index build: the tasks a worker runs one after the other share it."""
+    meta = _read_meta(folder)
+    return _load_built(folder, meta["build"] if meta else "")
+
+
+@functools.lru_cache(maxsize=1)
+def _load_built(folder: str, build: str) -> _Index:
     return _Index(folder)
 
 

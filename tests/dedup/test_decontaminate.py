@@ -136,25 +136,6 @@ def test_exact_search_equals_the_brute_force_oracle(case: tuple[int, list[str], 
     _check(*case)
 
 
-def test_the_13_gram_default_on_real_text_with_planted_overlaps(sample_dir: Path) -> None:
-    texts = [orjson.loads(line)["text"] for line in gzip.open(sample_dir / "c4-en-1k.jsonl.gz", "rb")][:300]
-    rng = random.Random(3)
-    items, docs = [], []
-    for t in texts[:40]:
-        ws = t.split()
-        if len(ws) > 30:
-            a = rng.randrange(len(ws) - 20)
-            items.append(" ".join(ws[a : a + 20]))
-    for t in texts[100:300]:
-        ws = t.split()
-        if rng.random() < 0.3:
-            src = rng.choice(items).split()
-            k = rng.choice([12, 13, 14])  # a near miss, exactly n, one more
-            ws[len(ws) // 2 : len(ws) // 2] = [w.upper() for w in src[:k]]
-        docs.append("\n".join(" ".join(ws[i : i + 7]) for i in range(0, len(ws), 7)))  # line breaks inside
-    _check(13, items, [0] * len(items), docs)
-
-
 def test_normalization_table_equals_the_oracle_on_every_code_point() -> None:
     table = dc._lower_table()
     for cp in range(0x110000):
@@ -196,6 +177,79 @@ def test_bloom_search_finds_every_exact_hit() -> None:
     blooms = [dc.BloomIndex.build(hashes[item == s], 1e-6) for s in (0, 1)]
     bloom = dc.Searcher(3, blooms=blooms).search(docs)
     assert {d: (h.positions, h.sets) for d, h in bloom.items()} == {d: (h.positions, h.sets) for d, h in exact.items()}
+
+
+def _planted(sample_dir: Path) -> tuple[list[str], list[str]]:
+    """Real text: 20-word eval items from some documents, copies of their 12 / 13 / 14 first words (upper-cased,
+    split over lines) planted once or twice in other documents."""
+    texts = [orjson.loads(line)["text"] for line in gzip.open(sample_dir / "c4-en-1k.jsonl.gz", "rb")][:300]
+    rng = random.Random(3)
+    items, docs = [], []
+    for t in texts[:40]:
+        ws = t.split()
+        if len(ws) > 30:
+            a = rng.randrange(len(ws) - 20)
+            items.append(" ".join(ws[a : a + 20]))
+    for t in texts[100:300]:
+        ws = t.split()
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            src = rng.choice(items).split()
+            k = rng.choice([12, 13, 14])  # a near miss, exactly n, one more
+            at = rng.randrange(len(ws) + 1)
+            ws[at:at] = [w.upper() for w in src[:k]]
+        docs.append("\n".join(" ".join(ws[i : i + 7]) for i in range(0, len(ws), 7)))  # line breaks inside
+    return items, docs
+
+
+def test_the_13_gram_default_on_real_text_with_planted_overlaps(sample_dir: Path) -> None:
+    items, docs = _planted(sample_dir)
+    _check(13, items, [0] * len(items), docs)
+
+
+@pytest.mark.parametrize("mode", ["drop", "cut", "annotate"])
+def test_the_step_acts_on_the_documents_the_oracle_finds(mode: str, sample_dir: Path, tmp_path: Path) -> None:
+    from datatrove.data import Document
+
+    from curate.dedup.stages.decontaminate import Decontaminate, DecontaminateOptions, IndexEvalSets
+
+    items, docs = _planted(sample_dir)
+    with open(tmp_path / "e.jsonl", "w") as fh:
+        fh.writelines(json.dumps({"q": t}) + "\n" for t in items)
+    opts = DecontaminateOptions(
+        mode=mode,
+        min_overlaps=2,
+        cut_margin=10,
+        min_chars_left=50,
+        eval_sets=[{"name": "e", "path": str(tmp_path / "e.jsonl"), "text_keys": ["q"]}],
+    )
+    list(IndexEvalSets(opts, str(tmp_path / "index")).run())
+    step = Decontaminate(opts, str(tmp_path / "index"), str(tmp_path / "report"))
+    out = {d.id: d for d in step(Document(t, str(i)) for i, t in enumerate(docs))}
+    want = oracle(docs, items, [0] * len(items), 13)
+    dropped = step._counts.dropped
+    expect_dropped = 0
+    for i, t in enumerate(docs):
+        hits = len(want[i]["positions"]) if i in want else 0
+        contaminated = hits >= 2
+        doc = out.get(str(i))
+        if not contaminated or mode == "annotate":
+            assert doc is not None and doc.text == t and doc.metadata["decon_hits"] == hits
+            assert doc.metadata["decon_sets"] == (["e"] if hits else None)
+            continue
+        if mode == "drop":
+            assert doc is None
+            expect_dropped += 1
+            continue
+        spans = oracle_cut(want[i]["spans"], 10, len(t))
+        left = dc.remove_spans(t, spans)
+        if sum(not c.isspace() for c in left) < 50:
+            assert doc is None
+            expect_dropped += 1
+        else:
+            assert doc is not None and doc.text == left and doc.metadata["decon_spans"] == [list(s) for s in spans]
+    assert dict(dropped) == ({"contaminated/e": expect_dropped} if expect_dropped else {})
+    assert len(out) + expect_dropped == len(docs)  # docs in = out + dropped
+    assert any(len(w["positions"]) >= 2 for w in want.values()) and any(len(w["positions"]) == 1 for w in want.values())
 
 
 # -- the stage in a real run ----------------------------------------------------------------------------
