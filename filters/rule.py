@@ -11,12 +11,19 @@ closures. Grammar (keywords are case-insensitive):
     comparison := value (CMP value)*          # chained: 0.1 <= tokens_per_char <= 0.5
                 | value "in" NAME             # membership in a list column: 'medical' in categories
     value      := NUMBER | STRING | "true" | "false" | NAME | "(" expr ")"
+                | "quantile" "(" NUMBER ")"   # a threshold the run computes: dclm >= quantile(0.9)
     CMP        := "<" | "<=" | ">" | ">=" | "==" | "!="
 
 A NAME is, in this order, a clause (another named expression of the same rule), a parameter
 (a constant from `params`, e.g. a threshold) or a document column (`doc.metadata[name]`).
 `x in COLUMN` is true when the list in COLUMN holds x; a null list (e.g. `categories` of a
 document no category classifier claimed) holds nothing.
+
+`quantile(q)` (0 <= q <= 1) stands for the q-quantile of the column it is compared with
+(`dclm >= quantile(0.9)` keeps the top 10 % by dclm, as DCLM does); it must sit next to a column
+in a comparison. The parser never computes it: `Rule.quantiles` lists what a rule needs
+(`quantile_key(column, q)`), and a Rule built with `quantile_values` uses those numbers; one
+without them refuses to evaluate the comparison.
 
 A rule is a `keep` expression plus named clauses. When a document is dropped, `explain` names
 the clause that failed: for `FT and (READ or EXT)` that is `FT` when FT is false, or `READ,EXT`
@@ -72,7 +79,7 @@ class _Tok:
 
 @dataclass
 class Node:
-    kind: str  # num | str | bool | name | cmp | and | or | not
+    kind: str  # num | str | bool | name | cmp | and | or | not | in | quantile (value: q)
     start: int
     end: int
     value: Any = None  # literal value, name, or list of comparison operators
@@ -220,6 +227,8 @@ class _Parser:
         if t.kind == "kw" and t.text in ("true", "false"):
             self.i += 1
             return Node("bool", t.pos, t.pos + len(t.text), value=t.text == "true")
+        if t.kind == "name" and t.text.lower() == "quantile" and self.toks[self.i + 1].text == "(":
+            return self.quantile()
         if t.kind == "name":
             self.i += 1
             return Node("name", t.pos, t.pos + len(t.text), value=t.text)
@@ -235,6 +244,26 @@ class _Parser:
             inner.start, inner.end = t.pos, self.toks[self.i - 1].pos + 1
             return inner
         raise self.error("a value (number, 'string', true/false, column name) or '('")
+
+    def quantile(self) -> Node:
+        """`quantile(q)`: the q-quantile of the column it is compared with (resolved by the Rule)."""
+        start = self.tok.pos
+        self.i += 2  # quantile (
+        t = self.tok
+        if t.kind != "num":
+            raise self.error("a number between 0 and 1 in quantile(...)")
+        if not 0 <= t.value <= 1:
+            raise _fail(self.key, self.expr, t.pos, f"quantile({t.text}): q must be between 0 and 1")
+        self.i += 1
+        if not (self.tok.kind == "op" and self.tok.text == ")"):
+            raise self.error(f"')' to close quantile( at position {start}")
+        self.i += 1
+        return Node("quantile", start, self.toks[self.i - 1].pos + 1, value=float(t.value))
+
+
+def quantile_key(column: str, q: float) -> str:
+    """How a computed quantile is named in `quantile_values`, stats and the run's files."""
+    return f"quantile({column}, {q:g})"
 
 
 def parse(expr: str, key: str = "rule") -> Node:
@@ -258,19 +287,30 @@ class Rule:
     """
 
     def __init__(
-        self, keep: str, clauses: Mapping[str, str] | None = None, params: Params | None = None, key: str = "rule"
+        self,
+        keep: str,
+        clauses: Mapping[str, str] | None = None,
+        params: Params | None = None,
+        key: str = "rule",
+        quantile_values: Mapping[str, float] | None = None,
     ) -> None:
         self.keep_src = keep
         self.clause_src = dict(clauses or {})
         self.params = dict(params or {})
         self.key = key
+        # computed values of the rule's quantile(q) thresholds, by quantile_key(column, q)
+        self.quantile_values = dict(quantile_values or {})
         self._compile()
 
     def _k(self, sub: str) -> str:
         return f"{self.key}.{sub}" if self.key else sub
 
     def __reduce__(self):
-        return (Rule, (self.keep_src, self.clause_src, self.params, self.key))
+        return (Rule, (self.keep_src, self.clause_src, self.params, self.key, self.quantile_values))
+
+    def with_quantiles(self, values: Mapping[str, float]) -> Rule:
+        """This rule with its quantile(q) thresholds set to computed values (by quantile_key)."""
+        return Rule(self.keep_src, self.clause_src, self.params, self.key, {**self.quantile_values, **values})
 
     # -- compile-time checks --------------------------------------------------------------------
     def _compile(self) -> None:
@@ -287,6 +327,9 @@ class Rule:
         self.trees: dict[str, Node] = {n: parse(src, f"{self._k('clauses')}.{n}") for n, src in self.clause_src.items()}
         self.keep_tree = parse(self.keep_src, self._k("keep"))
         self.columns: set[str] = set()
+        # quantile_key -> (column, q) for every quantile(q) of the rule; the node -> its column
+        self.quantiles: dict[str, tuple[str, float]] = {}
+        self._quantile_column: dict[int, str] = {}
         # cycle check and type check: every clause must be a condition
         visiting: list[str] = []
         done: set[str] = set()
@@ -330,6 +373,7 @@ class Rule:
                 raise _fail(key, src, node.start, "expected a value to compare, found a comparison")
             for c in node.children:
                 self._check(c, key, src, visit_clause, False)
+            self._bind_quantiles(node, key, src)
             kinds = [self._static_type(c) for c in node.children]
             for op, a, b, at in zip(node.value, kinds, kinds[1:], node.children[1:]):
                 if a and b and a != b:
@@ -351,6 +395,9 @@ class Rule:
                     )
             else:
                 self.columns.add(name)  # a column: a boolean column can stand alone; checked per document
+        elif k == "quantile":
+            if want_condition:
+                raise _fail(key, src, node.start, "expected a condition, found quantile(...); compare a column with it")
         elif k in ("num", "str"):
             if want_condition:
                 raise _fail(
@@ -361,8 +408,25 @@ class Rule:
                     f"found {'number' if k == 'num' else 'string'} {src[node.start : node.end]}",
                 )
 
+    def _bind_quantiles(self, node: Node, key: str, src: str) -> None:
+        """Each quantile(q) of a comparison is the quantile of the column beside it (left first)."""
+        ops = node.children
+        for i, c in enumerate(ops):
+            if c.kind != "quantile":
+                continue
+            near = [ops[j] for j in (i - 1, i + 1) if 0 <= j < len(ops)]
+            cols = [
+                n.value for n in near if n.kind == "name" and n.value not in self.params and n.value not in self.trees
+            ]
+            if not cols:
+                raise _fail(
+                    key, src, c.start, "quantile(q) must be compared with a column (e.g. dclm >= quantile(0.9))"
+                )
+            self._quantile_column[id(c)] = cols[0]
+            self.quantiles[quantile_key(cols[0], c.value)] = (cols[0], c.value)
+
     def _static_type(self, node: Node) -> str | None:
-        if node.kind == "num":
+        if node.kind in ("num", "quantile"):
             return "number"
         if node.kind == "str":
             return "string"
@@ -378,6 +442,17 @@ class Rule:
         if node.kind in ("num", "str", "bool"):
             v = node.value
             return lambda row: v
+        if node.kind == "quantile":
+            qkey = quantile_key(self._quantile_column[id(node)], node.value)
+            if qkey in self.quantile_values:
+                q = float(self.quantile_values[qkey])
+                return lambda row: q
+            where = self.key or "rule"
+
+            def unresolved(row: Mapping[str, Any]) -> Any:
+                raise RuleError(f"{where}: {qkey} has not been computed (the run computes it before this rule)")
+
+            return unresolved
         name = node.value
         if name in self.params:
             v = self.params[name]
