@@ -625,11 +625,14 @@ def cut_spans(spans: Sequence[tuple[int, int]], margin: int, length: int) -> lis
     return out
 
 
+CUT_BY = "\n"  # what replaces a cut span: the text either side never fuses into one word or line
+
+
 def remove_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:
-    """`text` without `spans` (sorted, disjoint); the pieces left are joined by a line break."""
+    """`text` with each of `spans` (sorted, disjoint) replaced by a line break."""
     pieces, prev = [], 0
     for s, e in spans:
         pieces.append(text[prev:s])
         prev = e
     pieces.append(text[prev:])
-    return "\n".join(p for p in pieces if p.strip())
+    return CUT_BY.join(pieces)

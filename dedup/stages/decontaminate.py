@@ -7,8 +7,10 @@ main flow loads it once and searches its documents in batches (`Decontaminate`).
 
 A document is contaminated when at least `min_overlaps` of its n-grams are eval n-grams. `drop` drops
 it (reason `contaminated/<eval set>`, the set with most hits); `cut` removes each matched n-gram with
-`cut_margin` characters either side (GPT-3, appendix C: the 13-gram and a 200-character window) and
-drops the document when fewer than `min_chars_left` non-space characters are left; `annotate` keeps
+`cut_margin` characters either side (GPT-3, appendix C: the 13-gram and a 200-character window; each
+merged span is replaced by a line break and, with `record_edits`, recorded in the edits column with the
+eval sets it matched, for `curate diff`) and drops the document when fewer than `min_chars_left`
+non-space characters are left; `annotate` keeps
 everything. Every mode records `decon_hits` and `decon_sets`; cut also the removed spans.
 
 Each task writes what it found per eval set (documents and n-grams hit, the items hit, a few example
@@ -17,6 +19,7 @@ spans) to the work folder; `stats_report()` merges them into the stage's record 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import io
 import json
@@ -39,11 +42,23 @@ from curate.core.stage_api import (
     LocalPath,
     PreflightContext,
     StrictModel,
+    edits,
+    edits_columns,
     register_prepare,
     register_stage,
 )
 
-from ..decontam import BloomIndex, DocHits, Searcher, build_exact, cut_spans, item_ngrams, load_exact, remove_spans
+from ..decontam import (
+    CUT_BY,
+    BloomIndex,
+    DocHits,
+    Searcher,
+    build_exact,
+    cut_spans,
+    item_ngrams,
+    load_exact,
+    remove_spans,
+)
 from ..eval_sets import read_items
 
 HITS, SETS, SPANS = "decon_hits", "decon_sets", "decon_spans"
@@ -90,6 +105,11 @@ class DecontaminateOptions(StrictModel):
         "is a false hit with probability ~W x this: keep it well below 1/W, or raise min_overlaps)",
     )
     examples: int = Field(5, ge=0, description="example matched spans per eval set in the report")
+    record_edits: bool = Field(
+        True,
+        description="cut mode: record every cut (offsets, text, the eval sets it matched) in the edits column, "
+        "for `curate diff`",
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> DecontaminateOptions:
@@ -113,6 +133,7 @@ def _columns(opts: DecontaminateOptions) -> list[Column]:
                 "[start, end) character offsets, in the text the stage received, of the spans cut out (null: none)",
             )
         )
+        cols += edits_columns(opts)
     return cols
 
 
@@ -311,7 +332,13 @@ class Decontaminate(CurateStep):
                 continue
             spans = cut_spans(hits.spans, opts.cut_margin, len(doc.text))
             md[SPANS] = [[s, e] for s, e in spans]
-            doc.text = remove_spans(doc.text, spans)
+            base = doc.text
+            doc.text = remove_spans(base, spans)
+            if opts.record_edits:
+                labels = _span_sets(spans, hits, opts.cut_margin, index.names)
+                edits.record(
+                    md, self.label or "decontaminate", base, [(s, e, CUT_BY, lab) for (s, e), lab in zip(spans, labels)]
+                )
             if sum(1 for c in doc.text if not c.isspace()) < opts.min_chars_left:
                 self.drop(doc, reason)
                 continue
@@ -365,6 +392,15 @@ class Decontaminate(CurateStep):
                     merged[s["name"]]["eval_items"] = s["items"]
                     merged[s["name"]]["items_without_ngram"] = s.get("items_without_ngram", 0)
         return out
+
+
+def _span_sets(spans: list[tuple[int, int]], hits: DocHits, margin: int, names: list[str]) -> list[tuple[str, ...]]:
+    """For each cut span, the eval sets of the matches it removed ("eval set NAME"), for the edits' note."""
+    starts = [s for s, _ in spans]
+    sets: list[set[int]] = [set() for _ in spans]
+    for (s, _), in_sets in zip(hits.spans, hits.position_sets):
+        sets[bisect.bisect_right(starts, max(0, s - margin)) - 1].update(in_sets)
+    return [tuple(f"eval set {names[x]}" for x in sorted(found)) for found in sets]
 
 
 def _read_meta(folder: str) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from curate.core import edits
 from curate.dedup import decontam as dc
 from curate.pipeline import parse_config, run_config
 
@@ -74,6 +75,13 @@ def oracle_cut(spans: list[tuple[int, int]], margin: int, length: int) -> list[t
             runs.append((start, i))
             start = None
     return runs
+
+
+def oracle_remove(text: str, spans: list[tuple[int, int]]) -> str:
+    out = text
+    for s, e in reversed(spans):  # from the end: earlier offsets stay valid
+        out = out[:s] + "\n" + out[e:]
+    return out
 
 
 # -- generated corpora ----------------------------------------------------------------------------------
@@ -241,12 +249,15 @@ def test_the_step_acts_on_the_documents_the_oracle_finds(mode: str, sample_dir: 
             expect_dropped += 1
             continue
         spans = oracle_cut(want[i]["spans"], 10, len(t))
-        left = dc.remove_spans(t, spans)
+        left = oracle_remove(t, spans)
         if sum(not c.isspace() for c in left) < 50:
             assert doc is None
             expect_dropped += 1
         else:
             assert doc is not None and doc.text == left and doc.metadata["decon_spans"] == [list(s) for s in spans]
+            recorded = doc.metadata["edits"]
+            assert edits.undo(doc.text, recorded) == t  # curate diff rebuilds the text the stage received
+            assert [(r["start"], r["end"], r["note"]) for r in recorded] == [(s, e, "eval set e") for s, e in spans]
     assert dict(dropped) == ({"contaminated/e": expect_dropped} if expect_dropped else {})
     assert len(out) + expect_dropped == len(docs)  # docs in = out + dropped
     assert any(len(w["positions"]) >= 2 for w in want.values()) and any(len(w["positions"]) == 1 for w in want.values())
@@ -356,13 +367,15 @@ def test_cut_mode_removes_the_spans_and_records_them(sample_dir: Path, decon_run
     cut = 0
     for d, w in want.items():
         spans = oracle_cut(w["spans"], 20, len(texts[d]))
-        left = dc.remove_spans(texts[d], spans)
+        left = oracle_remove(texts[d], spans)
         assert texts[d] not in kept
         if sum(not c.isspace() for c in left) < 100:
             assert left not in kept
             continue
         cut += 1
         assert [tuple(s) for s in kept[left]["decon_spans"]] == spans
+        assert edits.undo(left, kept[left]["edits"]) == texts[d]
+        assert {r["note"] for r in kept[left]["edits"]} == {"eval set all"}
         assert kept[left]["decon_hits"] == len(w["positions"])
     assert cut > 0
 
