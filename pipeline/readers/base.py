@@ -42,7 +42,9 @@ SOURCE_RECORD = "source_record"
 _MISSING = object()
 # records of each input file whose values decide each metadata column's type (read at plan time): every
 # file counts, so a field only later files hold gets its type from them
-TYPE_SAMPLE_RECORDS = 200
+TYPE_SAMPLE_RECORDS = 100
+# records of each file after the first whose field names preflight looks at (the first file: all it asks for)
+_FIELD_SAMPLE_RECORDS = 20
 
 
 # ---------------------------------------------------------------------------- options
@@ -492,15 +494,16 @@ def _column_types(
 
 
 def input_field_names(cfg: InputConfig, records: int = 100) -> set[str] | None:
-    """Field names of the input from the first `records` records of every file, the text field left out.
+    """Field names of the input from the first `records` records of the first file and a few of every other,
+    the text field left out.
     None: not known (a remote input is not opened before the run; the format cannot say)."""
     if is_remote(cfg.path):
         return None
     reader = reader_class(cfg.format)(cfg)
     fields: set[str] = set()
-    for path in reader.sample_files():
+    for i, path in enumerate(reader.sample_files()):
         try:
-            got = reader.field_names(path, records)
+            got = reader.field_names(path, records if i == 0 else min(records, _FIELD_SAMPLE_RECORDS))
         except Exception:  # an unreadable file is the reader's business (counted per record at run time)
             continue
         if got is None:

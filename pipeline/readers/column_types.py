@@ -15,6 +15,12 @@ def infer_type(values: list) -> pa.DataType:
 
     if not values:
         return pa.string()
+    # the common columns, of one scalar kind, without building and comparing an Arrow array (plan time reads
+    # records of every input file); the types are those pyarrow infers for them
+    kinds = {type(v) for v in values}
+    if len(kinds) == 1 and (kind := kinds.pop()) in _SCALAR_TYPES:
+        if kind is not int or all(_INT64_MIN <= v <= _INT64_MAX for v in values):
+            return _SCALAR_TYPES[kind]()
     try:
         arr = pa.array(values)
     except (pa.ArrowException, OverflowError, TypeError, ValueError):
@@ -23,6 +29,21 @@ def infer_type(values: list) -> pa.DataType:
     if not all(_same_value(a, b) for a, b in zip(arr.to_pylist(), values, strict=True)):
         return pa.string()
     return settle_type(arr.type)
+
+
+_SCALAR_TYPES: dict[type, Any] = {
+    str: lambda: _pa().string(),
+    bool: lambda: _pa().bool_(),
+    float: lambda: _pa().float64(),
+    int: lambda: _pa().int64(),
+}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _pa() -> Any:
+    import pyarrow as pa
+
+    return pa
 
 
 def _same_value(a: Any, b: Any) -> bool:

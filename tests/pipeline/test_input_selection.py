@@ -191,7 +191,7 @@ def test_a_number_past_the_sample_in_a_string_column_is_counted(tmp_path: Path, 
     src = tmp_path / "in"
     src.mkdir()
     records = docs("a", 300, url="http://a")
-    records[250]["url"] = 12345  # past the 200 records sampled per file
+    records[250]["url"] = 12345  # past the 100 records sampled per file
     jsonl(src / "a.jsonl", records)
     path = write_config(tmp_path, {"format": "jsonl", "path": str(src)}, {"metadata_columns": ["url"]})
     rc, _, err = run_cli(["run", path, "--no-progress"], capsys)
