@@ -140,12 +140,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if stats.get("nothing_to_do"):
         print_summary(stats)
         return 0 if stats.get("complete") else 1
-    if stats["executor"] == "slurm" and not stats["complete"] and not args.wait:
-        print(
-            f"submitted to Slurm (jobs {', '.join(stats.get('slurm_jobs', []))}); follow with `squeue`; "
-            f"stats.json is written when the last job ends (or run `curate stats {args.config}`)",
-            file=sys.stderr,
-        )
+    if stats.get("submitted"):  # handed to a scheduler: its last job writes stats.json
+        print(f"{stats['submitted']} (or run `curate stats {args.config}`)", file=sys.stderr)
         return 0
     print_summary(stats)
     print(
@@ -182,8 +178,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     plan = build_plan(cfg, check_inputs=False)
     stats = collect_stats(plan)
     if stats["complete"]:  # e.g. the Slurm stats job: finish the run (card, run record, work folder)
+        from .executors.slurm import submitted_wall
         from .run import finish_run
-        from .slurm import submitted_wall
 
         finish_run(plan, stats, submitted_wall(plan))
     else:
@@ -194,15 +190,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     """Remove a run's work folder (intermediates, logs, completion markers): the dataset stays."""
+    from .layout import RUN_FILE, default_work_dir, remove_work_dir
     from .plan import build_plan
-    from .resume import RUN_FILE
-    from .run import remove_work_dir
 
     given = Path(args.config)
     if given.is_dir():
         record = given / RUN_FILE
         work = json.loads(record.read_text()).get("work_dir") if record.is_file() else None
-        work = work or str(given).rstrip("/") + ".work"
+        work = work or default_work_dir(str(given))
     else:
         work = build_plan(_load(args), check_inputs=False).work_dir
     if remove_work_dir(work):
@@ -298,7 +293,7 @@ def add_run_flags(sp: argparse.ArgumentParser) -> None:
     that will run (`--set` comes with every config command)."""
     sp.add_argument("--limit", type=int, help="read at most N records per task (quick trials)")
     sp.add_argument("--output", help="override output.path")
-    sp.add_argument("--executor", choices=["local", "slurm", "ray"], help="override executor.kind")
+    sp.add_argument("--executor", metavar="KIND", help="override executor.kind: local | slurm | ray")
     sp.add_argument("--tasks", type=int, help="override executor.tasks")
     sp.add_argument("--workers", type=int, help="override executor.workers")
 

@@ -7,6 +7,7 @@ looked up by name in the stage registry and validated against that stage's own o
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from pathlib import Path
@@ -129,8 +130,14 @@ class RayConfig(StrictModel):
     mem_per_cpu_gb: float = Field(2, gt=0, description="memory per CPU in GB, reserved per Ray task")
 
 
+def executor_kinds() -> list[str]:
+    """The registered executor kinds (pipeline/executors/, one module each; imported by name: that package
+    builds on the config)."""
+    return importlib.import_module("curate.pipeline.executors").KINDS.names()
+
+
 class ExecutorConfig(StrictModel):
-    kind: Literal["local", "slurm", "ray"] = Field("local", description="where tasks run")
+    kind: str = Field("local", description="where tasks run: a registered executor kind (local, slurm, ray)")
     tasks: int = Field(1, ge=1, description="number of tasks (input files are split between them)")
     workers: int = Field(-1, description="tasks running at once (-1: all)")
     logging_dir: LocalPath | None = Field(
@@ -144,6 +151,15 @@ class ExecutorConfig(StrictModel):
     )
     slurm: SlurmConfig = Field(default_factory=SlurmConfig, description="kind: slurm only: sbatch settings")
     ray: RayConfig = Field(default_factory=RayConfig, description="kind: ray only: the cluster and per-task resources")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        names = executor_kinds()
+        if v not in names:
+            allowed = ", ".join(repr(n) for n in names[:-1]) + f" or {names[-1]!r}"
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": allowed})
+        return v
 
     @field_validator("workers")
     @classmethod

@@ -18,10 +18,10 @@ from datatrove.io import get_datafolder
 from curate.core.atomic import write_atomic
 
 from .fingerprint import curate_version
+from .layout import CARD_FILE
 from .plan import Plan
 from .writers import BASE_COLUMNS, REJECTED_COLUMNS
 
-CARD_FILE = "README.md"
 TOKENS_HEADING = "## Tokens"
 
 

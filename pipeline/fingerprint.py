@@ -64,4 +64,23 @@ def config_fingerprint(config: CurateConfig) -> dict[str, Any]:
         "stages": raw["stages"],
         "on_error": raw["on_error"],
     }
-    return {"fingerprint": _digest(parts), "decisive": decisive}
+    return {"fingerprint": _digest(parts), "decisive": decisive, "global": _digest(_global_part(config))}
+
+
+def job_fingerprints(config: CurateConfig, jobs: list[Any], stages: dict[str, str]) -> list[str]:
+    """Each job's fingerprint, chained from the job before it: the input and on_error (through job 0), its
+    own stages, its task count, and the output settings for the jobs that write output or rejected/."""
+    keep_rejected = config.output.keep_rejected
+    out, prev = [], _digest(_global_part(config))
+    for job in jobs:
+        part: dict[str, Any] = {
+            "prev": prev,
+            "name": job.name,
+            "tasks": job.tasks,
+            "stages": [(label, stages.get(label)) for label in job.stages],
+        }
+        if job.writes_output or keep_rejected:
+            part["output"] = _output_part(config)
+        prev = _digest(part)
+        out.append(prev)
+    return out

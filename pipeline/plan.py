@@ -22,7 +22,8 @@ from curate.core.stage_api import Column, get_stage
 from curate.core.steps import Accounted
 
 from .config import CurateConfig
-from .fingerprint import config_fingerprint, curate_version
+from .fingerprint import config_fingerprint, curate_version, job_fingerprints, stage_fingerprints
+from .layout import RunLayout
 from .readers import is_remote, list_input_files, make_reader, metadata_column_types
 from .stage_entries import Resources, StageEntry
 from .tokenize_output import tokenize_jobs
@@ -47,21 +48,38 @@ class Job:
 class Plan:
     config: CurateConfig
     jobs: list[Job]
-    output_dir: str
-    logging_dir: str
-    work_dir: str
+    layout: RunLayout
     schema: pa.Schema
     columns: list[Column]
     stage_labels: list[str]
-    intermediate_dir: str = ""
     warnings: list[str] = field(default_factory=list)  # shown with the run's summary
+    # what decides the output, computed once here (fingerprint.py): the config's, each stage's, each job's
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    stage_fingerprints: dict[str, str] = field(default_factory=dict)
+    job_fingerprints: list[str] = field(default_factory=list)
 
     def job_logging_dir(self, index: int) -> str:
-        return posixpath.join(self.logging_dir, f"{index:02d}_{self.jobs[index].name}")
+        return self.layout.job_logging_dir(index, self.jobs[index].name)
+
+    @property
+    def output_dir(self) -> str:
+        return self.layout.output_dir
+
+    @property
+    def work_dir(self) -> str:
+        return self.layout.work_dir
+
+    @property
+    def logging_dir(self) -> str:
+        return self.layout.logging_dir
+
+    @property
+    def intermediate_dir(self) -> str:
+        return self.layout.intermediate_dir
 
     @property
     def data_dir(self) -> str:
-        return posixpath.join(self.output_dir, "data")
+        return self.layout.data_dir
 
 
 class PlanContext:
@@ -203,17 +221,6 @@ def stage_columns(entries: list[StageEntry]) -> list[Column]:
     return cols
 
 
-def default_work_dir(output_dir: str) -> str:
-    """`OUTPUT.work`, beside the dataset: intermediates and logs never land inside the published folder."""
-    output_dir = output_dir.rstrip("/")
-    if "://" in output_dir and "/" not in output_dir.split("://", 1)[1]:
-        raise ConfigError(
-            f"output.path: {output_dir!r} is a bucket root; set output.work_dir to a folder for "
-            "intermediates and logs (e.g. s3://bucket/curate-work)"
-        )
-    return output_dir + ".work"
-
-
 def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
     """Compile the config into jobs. With check_inputs, refuse a local input that matches no file."""
     if check_inputs and not is_remote(config.input.path):
@@ -224,10 +231,9 @@ def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
                 + (f" match glob {config.input.glob!r}" if config.input.glob else "")
                 + " (check the path, the glob and input.recursive)"
             )
-    output_dir = config.output.path.rstrip("/")
-    work_dir = (config.output.work_dir or default_work_dir(output_dir)).rstrip("/")
-    logging_dir = (config.executor.logging_dir or posixpath.join(work_dir, "logs")).rstrip("/")
-    intermediate_dir = posixpath.join(work_dir, "intermediate")
+    layout = RunLayout.of(config)
+    output_dir, intermediate_dir = layout.output_dir, layout.intermediate_dir
+    fingerprint = config_fingerprint(config)
     columns = stage_columns(config.entries)
     meta_types = _metadata_types(config)
     schema = output_schema(columns, meta_types)
@@ -236,7 +242,7 @@ def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
     ex, out = config.executor, config.output
     file_metadata = {
         "curate_version": curate_version(),
-        "curate_config_fingerprint": config_fingerprint(config)["fingerprint"],
+        "curate_config_fingerprint": fingerprint["fingerprint"],
         "curate_run": config.name,
     }
     ctx = PlanContext(
@@ -254,7 +260,7 @@ def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
     add_stages(ctx, config.entries)
     jobs = ctx.finish(
         OutputWriter(
-            posixpath.join(output_dir, "data"),
+            layout.data_dir,
             schema,
             compression=out.compression,
             rows_per_group=out.rows_per_group,
@@ -269,17 +275,18 @@ def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
     warnings = [
         f"output.metadata_columns: {n!r} is not a field of the input (written as an empty column)" for n in missing
     ]
+    stages = stage_fingerprints(config)
     return Plan(
         config,
         jobs,
-        output_dir,
-        logging_dir,
-        work_dir,
+        layout,
         schema,
         columns,
         [e.label for e in config.entries],
-        intermediate_dir,
         warnings,
+        fingerprint=fingerprint,
+        stage_fingerprints=stages,
+        job_fingerprints=job_fingerprints(config, jobs, stages),
     )
 
 

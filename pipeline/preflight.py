@@ -235,7 +235,7 @@ def check_output(config: CurateConfig) -> list[str]:
     """The output and work folders can be written (probed without leaving anything behind) and lie apart
     from the input: written into the source data, the dataset would be read as input by the next run
     (and `clean` would remove input lying in the work folder)."""
-    from .plan import default_work_dir
+    from .layout import default_work_dir
 
     out = config.output.path
     try:
@@ -291,7 +291,9 @@ def _apart_from_input(key: str, path: str, local: str, input_path: str) -> list[
 
 def check_dependencies(config: CurateConfig) -> list[str]:
     """The packages the chosen executor needs (a stage's own are checked by its prepare function)."""
-    extra = _EXECUTOR_EXTRAS.get(config.executor.kind)
+    from .executors import KINDS
+
+    extra = KINDS.get(config.executor.kind).requires if config.executor.kind in KINDS else None
     if extra is not None and not module_available(extra[0]):
         module, name = extra
         return [
@@ -299,10 +301,6 @@ def check_dependencies(config: CurateConfig) -> list[str]:
             f"pip install 'curate[{name}]'"
         ]
     return []
-
-
-# executor kind -> (module it imports, the pip extra that installs it)
-_EXECUTOR_EXTRAS = {"ray": ("ray", "ray")}
 
 
 def module_available(name: str) -> bool:

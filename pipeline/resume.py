@@ -24,31 +24,10 @@ from datatrove.io import get_datafolder
 from curate.core.atomic import write_json_atomic
 
 from .executors import incomplete_ranks
-from .fingerprint import _digest, _global_part, _output_part, config_fingerprint, stage_fingerprints
+from .layout import CARD_FILE, RUN_FILE, STATE_FILE, STATS_FILE
 from .plan import Plan
 
-__all__ = ["config_fingerprint", "decide", "apply", "save_state", "write_run_record", "ResumeDecision"]
-
-STATE_FILE = "resume.json"
-RUN_FILE = "_curate_run.json"
-
-
-def job_fingerprints(plan: Plan) -> list[str]:
-    stages = stage_fingerprints(plan.config)
-    keep_rejected = plan.config.output.keep_rejected
-    out, prev = [], _digest(_global_part(plan.config))
-    for job in plan.jobs:
-        part: dict[str, Any] = {
-            "prev": prev,
-            "name": job.name,
-            "tasks": job.tasks,
-            "stages": [(label, stages.get(label)) for label in job.stages],
-        }
-        if job.writes_output or keep_rejected:
-            part["output"] = _output_part(plan.config)
-        prev = _digest(part)
-        out.append(prev)
-    return out
+__all__ = ["decide", "apply", "save_state", "write_run_record", "ResumeDecision"]
 
 
 @dataclass
@@ -84,14 +63,14 @@ def _load_json(folder: str, name: str) -> dict[str, Any] | None:
 
 def _why(plan: Plan, old: dict[str, Any], index: int) -> str:
     """The first difference that changed job `index`, in words."""
-    cur_global = _digest(_global_part(plan.config))
+    cur_global = plan.fingerprint["global"]
     if old.get("global") != cur_global:
         return "the input or on_error changed"
     jobs = old.get("jobs", [])
     if index >= len(jobs):
         return f"job {index} ({plan.jobs[index].name}) is new"
     was = jobs[index]
-    now_stages = stage_fingerprints(plan.config)
+    now_stages = plan.stage_fingerprints
     for label in plan.jobs[index].stages:
         if label not in was.get("stages", {}):
             return f"stage {label!r} is new"
@@ -109,13 +88,13 @@ def _why(plan: Plan, old: dict[str, Any], index: int) -> str:
 
 def decide(plan: Plan) -> ResumeDecision:
     """Compare this plan with the state an earlier run left in the work folder (or the output)."""
-    fps = job_fingerprints(plan)
+    fps = plan.job_fingerprints
     all_jobs = list(range(len(plan.jobs)))
     old = _load_json(plan.work_dir, STATE_FILE)
     if old is None:
         record = _load_json(plan.output_dir, RUN_FILE)
         if record and record.get("finished"):
-            if record.get("fingerprint") == config_fingerprint(plan.config)["fingerprint"]:
+            if record.get("fingerprint") == plan.fingerprint["fingerprint"]:
                 return ResumeDecision(keep=all_jobs, finished=True, previous_wall_s=float(record.get("wall_s", 0)))
             return ResumeDecision(
                 redo=all_jobs, reason="the output holds a finished run of another config (its work folder is gone)"
@@ -157,7 +136,7 @@ def job_writes(plan: Plan, index: int) -> list[str]:
 def _writes_before_0_2(plan: Plan, job: dict[str, Any]) -> list[str]:
     """A state saved before jobs listed their folders: its stages' rejected/ folders (handoffs and side-job
     folders of redone jobs are cleared by the new plan's own list)."""
-    return [posixpath.join(plan.output_dir, "rejected", label.replace("/", "_")) for label in job.get("stages", {})]
+    return [plan.layout.rejected_dir(label) for label in job.get("stages", {})]
 
 
 def _rm_path(path: str) -> None:
@@ -187,15 +166,14 @@ def apply(plan: Plan, decision: ResumeDecision) -> None:
                 logs.rm(base, recursive=True)
         for path in sorted(doomed - kept):
             _rm_path(path)
-        _remove(plan.output_dir, "stats.json", "README.md")
+        _remove(plan.output_dir, STATS_FILE, CARD_FILE)
     save_state(plan, decision.previous_wall_s, finished=False)
 
 
 def save_state(plan: Plan, wall_s: float, finished: bool) -> None:
-    fps = job_fingerprints(plan)
-    stages = stage_fingerprints(plan.config)
+    fps, stages = plan.job_fingerprints, plan.stage_fingerprints
     state = {
-        "global": _digest(_global_part(plan.config)),
+        "global": plan.fingerprint["global"],
         "jobs": [
             {
                 "name": j.name,
@@ -215,7 +193,7 @@ def save_state(plan: Plan, wall_s: float, finished: bool) -> None:
 def write_run_record(plan: Plan, wall_s: float, finished: bool) -> None:
     """`OUTPUT/_curate_run.json`: which config made this dataset (report and resume read it)."""
     record = {
-        **config_fingerprint(plan.config),
+        **plan.fingerprint,
         "config": plan.config.model_dump(mode="json"),
         "work_dir": plan.work_dir,
         "wall_s": round(wall_s, 2),

@@ -1,14 +1,12 @@
 """`curate run`: plan, guard the output folder, execute, merge stats, summarize.
 
-Local and Ray runs execute job after job in this process and stop at the first job with a
-failed task. A Slurm run submits every job as an array job (`afterok` on the one before) plus
-one last job that merges the stats (`curate stats`, `afterany`), then returns; with `wait` it
-follows the jobs with `squeue` until they leave the queue and prints the summary.
+How the jobs run is the executor kind's business (pipeline/executors/: local and Ray run job after
+job and stop at the first job with a failed task; Slurm submits array jobs and a last stats job,
+and with `wait` follows them to the end); this module never asks which kind it has.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
@@ -21,55 +19,17 @@ from curate.core.errors import CurateError
 
 from . import resume
 from .config import CurateConfig
-from .executors import build_executors
-from .failures import clear_failures, describe_failure
+from .executors import build_executors, get_kind
+from .layout import STATS_FILE, remove_work_dir
 from .logs import quiet_console
 from .plan import Plan, build_plan
 from .progress import RunWatch
-from .readers import is_remote
 from .stats import collect_stats, write_stats
-
-
-def remove_stale_partials(plan: Plan) -> int:
-    """Delete `.NAME.partial` files a killed task left behind (output, rejected/ and handoffs).
-
-    They are invisible to every reader (hidden names, handoff readers match `[0-9]*.parquet`) and
-    a rerun of their task overwrites them; removing them keeps the output folder clean. Only called
-    for runs executed by this process: on Slurm a task of an earlier submission may still be writing.
-    """
-    n = 0
-    for folder in (plan.output_dir, plan.work_dir):
-        if is_remote(folder):
-            continue
-        for root, _dirs, files in os.walk(folder):
-            for f in files:
-                if f.startswith(".") and f.endswith(".partial"):
-                    os.remove(os.path.join(root, f))
-                    n += 1
-    return n
 
 
 def notice(message: str) -> None:
     """A line for the person running curate (stderr, so stdout stays clean for --json and pipes)."""
     print(message, file=sys.stderr, flush=True)
-
-
-def _ensure_ray(config: CurateConfig) -> None:
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=config.executor.ray.address, log_to_driver=False)
-
-
-def _run_here(plan: Plan, executors: list[Any]) -> None:
-    """Run jobs one after another in this process; stop at the first job that left tasks unfinished."""
-    for i, e in enumerate(executors):
-        clear_failures(plan.job_logging_dir(i))
-        e.run()
-        missing = e.get_incomplete_ranks(skip_completed=True)
-        if missing:
-            job = plan.jobs[i]
-            raise CurateError(describe_failure(i, job.name, job.tasks, plan.job_logging_dir(i), missing))
 
 
 def _refuse_in_worker_bootstrap() -> None:
@@ -139,25 +99,18 @@ def ensure_data_file(plan: Plan) -> None:
     write_atomic(data, "00000.parquet", sink.getvalue().to_pybytes())
 
 
-def remove_work_dir(work_dir: str) -> bool:
-    df = get_datafolder(work_dir)
-    if not df.exists(""):
-        return False
-    df.rm("", recursive=True)
-    return True
-
-
 def run_config(
     config: CurateConfig, kind: str | None = None, progress: bool = True, wait: bool = False
 ) -> dict[str, Any]:
     """Run a validated config to completion (local, Ray) or submit it (Slurm; `wait` follows it to the end).
 
-    Jobs an earlier run of the same output finished with the same stages are kept (see resume.py).
-    Returns the run's stats (for a Slurm run without `wait`: what has completed so far, plus the job ids).
+    prepare (checks, plan) -> decide (what an earlier run of this output left is kept, resume.py) ->
+    launch (the executor kind runs or submits the jobs) -> finish (stats, card, run record).
+    Returns the run's stats (for a submitted run: what has completed so far, plus what the kind reports).
     """
     _refuse_in_worker_bootstrap()
     plan = prepare_run(config)
-    kind = kind or config.executor.kind
+    executor = get_kind(kind or config.executor.kind)
     decision = resume.decide(plan)
     if decision.finished:
         stats = _saved_stats(plan)
@@ -173,39 +126,27 @@ def run_config(
         notice(message)
     resume.apply(plan, decision)
     resume.write_run_record(plan, decision.previous_wall_s, finished=False)
-    if kind != "slurm":
-        remove_stale_partials(plan)
-    if kind == "ray":
-        _ensure_ray(config)
-    executors = build_executors(plan, kind)
+    executor.prepare(plan)
+    executors = build_executors(plan, executor)
     start = time.time()
-    slurm_jobs: list[str] = []
-    watching = kind != "slurm" or wait
-    with RunWatch(plan, progress) if watching else contextlib.nullcontext(), quiet_console():
-        if kind == "slurm":
-            from .slurm import submit, wait_for_jobs
-
-            slurm_jobs = submit(plan, executors)
-            if wait and slurm_jobs:
-                wait_for_jobs(slurm_jobs)
-        else:
-            try:
-                _run_here(plan, executors)
-            except CurateError:
-                # what did run stays inspectable: `curate stats OUT` shows the stages that never ran
-                failed = collect_stats(plan)
-                failed["executor"] = kind
-                failed["wall_s"] = round(decision.previous_wall_s + time.time() - start, 2)
-                write_stats(plan, failed)
-                resume.save_state(plan, failed["wall_s"], finished=False)
-                raise
+    with RunWatch(plan, progress), quiet_console():
+        try:
+            launched = executor.launch(plan, executors, wait)
+        except CurateError:
+            # what did run stays inspectable: `curate stats OUT` shows the stages that never ran
+            failed = collect_stats(plan)
+            failed["executor"] = executor.name
+            failed["wall_s"] = round(decision.previous_wall_s + time.time() - start, 2)
+            write_stats(plan, failed)
+            resume.save_state(plan, failed["wall_s"], finished=False)
+            raise
     stats = collect_stats(plan)
-    stats["executor"] = kind
-    if slurm_jobs:
-        stats["slurm_jobs"] = slurm_jobs
-    if kind == "slurm" and not wait:
+    stats["executor"] = executor.name
+    stats.update(launched.info)
+    if not launched.finished:  # submitted: the scheduler's last job finishes the run (`curate stats`)
         stats["wall_s"] = round(decision.previous_wall_s, 2)
-        write_stats(plan, stats)  # the stats job finishes the run when the last array job ends
+        stats["submitted"] = launched.notice
+        write_stats(plan, stats)
         return stats
     finish_run(plan, stats, decision.previous_wall_s + time.time() - start)
     return stats
@@ -215,7 +156,7 @@ def _saved_stats(plan: Plan) -> dict[str, Any] | None:
     import json
 
     df = get_datafolder(plan.output_dir)
-    if not df.isfile("stats.json"):
+    if not df.isfile(STATS_FILE):
         return None
-    with df.open("stats.json", "rt") as f:
+    with df.open(STATS_FILE, "rt") as f:
         return json.load(f)

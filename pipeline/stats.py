@@ -20,6 +20,7 @@ from datatrove.utils.stats import MetricStats, PipelineStats
 from curate.core.atomic import write_json_atomic
 from curate.core.steps import UNACCOUNTED, Accounted
 
+from .layout import STATS_FILE
 from .plan import Plan
 from .tokenize_output import token_counts
 from .writers import JSON_TEXT
@@ -185,8 +186,8 @@ def unfit_warnings(stages: list[dict[str, Any]]) -> list[str]:
 
 
 def write_stats(plan: Plan, stats: dict[str, Any]) -> str:
-    write_json_atomic(plan.output_dir, "stats.json", stats)
-    return posixpath.join(plan.output_dir, "stats.json")
+    write_json_atomic(plan.output_dir, STATS_FILE, stats)
+    return plan.layout.stats_file
 
 
 def _fmt_reasons(dropped: dict[str, int], n: int = 3) -> str:

@@ -440,7 +440,7 @@ class IntermediateReader(Accounted, ParquetReader):
 
     def __init__(self, folder: str) -> None:
         super().__init__(folder, adapter=_from_intermediate, glob_pattern="[0-9]*.parquet")
-        self.data_folder = in_order(self.data_folder)
+        self.data_folder = in_order(self.data_folder)  # type: ignore[has-type]  # datatrove leaves it untyped
         self.configure(label="handoff read")
         self._empty_warning = True  # datatrove warns once that an empty text is skipped; here it is kept (below)
 

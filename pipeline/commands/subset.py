@@ -30,8 +30,8 @@ from curate.core.errors import ConfigError
 
 from ..config import TokenizeConfig
 from ..dataset_card import CARD_FILE
+from ..layout import default_work_dir
 from ..logs import quiet_console
-from ..plan import default_work_dir
 from ..tokenize_output import BATCH_SIZE, resolve_tokenizer
 from .tokenize import add_tokenizer_arguments, record_tokens, tokenize_folder, tokenize_options
 

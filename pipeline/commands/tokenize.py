@@ -25,9 +25,8 @@ from curate.core.options import format_validation_error
 from ..config import TokenizeConfig
 from ..dataset_card import CARD_FILE, replace_tokens_section
 from ..executors import CurateLocalExecutor
+from ..layout import RUN_FILE, default_work_dir
 from ..logs import quiet_console
-from ..plan import default_work_dir
-from ..resume import RUN_FILE
 from ..stats import tokens_line
 from ..tokenize_output import resolve_tokenizer, token_counts, tokenize_jobs, tokens_dir
 

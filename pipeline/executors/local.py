@@ -1,9 +1,8 @@
-"""Turn a Plan's jobs into datatrove executors (local, Slurm or Ray), chained with `depends=`."""
+"""executor.kind: local: every job on this machine, one after another, tasks in worker processes."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -12,32 +11,38 @@ from typing import Any
 
 from datatrove.executor.base import PipelineExecutor
 from datatrove.executor.local import LocalPipelineExecutor
-from datatrove.executor.ray import RayPipelineExecutor
-from datatrove.executor.slurm import SlurmPipelineExecutor
 from datatrove.utils.stats import PipelineStats
 
 from curate.core.errors import CurateError
 
-from .config import ExecutorConfig
-from .failures import record_failure
-from .logs import task_logging
-from .plan import Job, Plan
-from .stage_entries import Resources
+from ..layout import remove_stale_partials
+from ..plan import Job, Plan
+from .base import ExecutorKind, Launched, TaskLogging, register_kind, run_jobs_here
 
 
-class _TaskLogging:
-    """Mixin for datatrove executors: curate's console and log-file handling around each task only."""
+@register_kind
+class LocalKind(ExecutorKind):
+    name = "local"
 
-    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1) -> PipelineStats:
-        with task_logging():
-            try:
-                return super()._run_for_rank(rank, local_rank, node_rank)  # type: ignore[misc]
-            except Exception as e:
-                record_failure(self.logging_dir, rank, e)  # type: ignore[attr-defined]
-                raise
+    def prepare(self, plan: Plan) -> None:
+        remove_stale_partials(plan.layout)  # this process runs every task: none is still writing
+
+    def build(self, plan: Plan, index: int, job: Job, depends: PipelineExecutor | None) -> PipelineExecutor:
+        workers = job.workers if job.workers != -1 else job.tasks
+        return CurateLocalExecutor(
+            pipeline=job.steps,
+            tasks=job.tasks,
+            workers=min(workers, job.tasks),
+            logging_dir=plan.job_logging_dir(index),
+            depends=depends,
+            skip_completed=plan.config.executor.skip_completed,
+        )
+
+    def launch(self, plan: Plan, executors: list[PipelineExecutor], wait: bool) -> Launched:
+        return run_jobs_here(plan, executors, lambda e: e.run())
 
 
-class CurateLocalExecutor(_TaskLogging, LocalPipelineExecutor):
+class CurateLocalExecutor(TaskLogging, LocalPipelineExecutor):
     """datatrove's local executor, but a worker that cannot start fails the job instead of hanging.
 
     datatrove runs tasks in a `multiprocess.Pool`, which replaces a worker that dies (while importing
@@ -94,7 +99,7 @@ class CurateLocalExecutor(_TaskLogging, LocalPipelineExecutor):
 
         self._launched = True
         self.save_executor_as_json()
-        pipeline, stats = self.pipeline, PipelineStats()
+        pipeline, stats = self.pipeline, PipelineStats()  # type: ignore[has-type]  # datatrove leaves it untyped
         for rank in ranks:
             self.pipeline = copy.deepcopy(pipeline)  # steps keep per-task state
             try:
@@ -144,147 +149,3 @@ def _run_task(blob: bytes, rank: int, local_rank: int) -> PipelineStats:
     executor = copy.copy(_UNPICKLED[key])
     executor.pipeline = copy.deepcopy(executor.pipeline)  # steps keep per-task state: a fresh copy per task
     return executor._run_for_rank(rank, local_rank)
-
-
-class CurateRayExecutor(_TaskLogging, RayPipelineExecutor):
-    """datatrove's Ray executor with curate's task logging (ray itself is imported only when it runs)."""
-
-
-class CurateSlurmExecutor(_TaskLogging, SlurmPipelineExecutor):
-    """datatrove's Slurm executor without its per-job `merge_stats` job.
-
-    curate merges the stats of every job itself (`curate stats`, submitted by `curate run` as one
-    final dependent job), so the extra job per stage would only add queue entries, and with
-    `afterok` it would stay pending forever when a task fails.
-    """
-
-    def launch_merge_stats(self) -> None:
-        return None
-
-    def get_sbatch_args(self, max_array: int = 1) -> dict:
-        args = super().get_sbatch_args(max_array)
-        # datatrove writes f"{mem_per_cpu_gb}G": "2.0G" from a float config value, which sbatch rejects
-        args["mem-per-cpu"] = slurm_mem(self.mem_per_cpu_gb)
-        return args
-
-
-def slurm_mem(gb: float) -> str:
-    """Memory in the form sbatch accepts: whole megabytes."""
-    return f"{max(1, int(round(gb * 1024)))}M"
-
-
-def slurm_env_command(s: Any) -> str | None:
-    """The shell line that makes `launch_pickled_pipeline` and `python -m curate...` work in a job.
-
-    `env_command` wins; `venv_path` may name the virtualenv folder or its `bin/activate`; with
-    neither, jobs activate the virtualenv `curate` itself runs from (if any), so a plain
-    `curate run` from a project `.venv` works on a shared filesystem with no extra key.
-    """
-    if s.env_command:
-        return s.env_command
-    if s.venv_path:
-        act = s.venv_path
-        if os.path.isdir(act):
-            act = os.path.join(act, "bin", "activate")
-        return f"source {act}"
-    if sys.prefix != sys.base_prefix and os.path.isfile(os.path.join(sys.prefix, "bin", "activate")):
-        return f"source {os.path.join(sys.prefix, 'bin', 'activate')}"
-    return None
-
-
-def _with_plugins(env_command: str | None) -> str | None:
-    """Slurm jobs start fresh: file plugins' folders go on PYTHONPATH so their stages unpickle there."""
-    from curate.core.plugins import worker_pythonpath
-
-    path = worker_pythonpath()
-    if path is None:
-        return env_command
-    return "; ".join(c for c in (env_command, f"export PYTHONPATH={path}") if c)
-
-
-def _slurm_kwargs(ex: ExecutorConfig, job: Job, name: str) -> dict[str, Any]:
-    s = ex.slurm
-    r = job.resources or Resources()
-    kw: dict[str, Any] = dict(
-        tasks=job.tasks,
-        workers=job.workers,
-        time=r.time or s.time,
-        partition=r.partition or s.partition,
-        cpus_per_task=r.cpus_per_task or s.cpus_per_task,
-        mem_per_cpu_gb=r.mem_per_cpu_gb or s.mem_per_cpu_gb,
-        gpus_per_task=r.gpus_per_task,
-        job_name=f"{s.job_name}-{name}",
-        sbatch_args=dict(s.sbatch_args),
-        max_array_size=s.max_array_size,
-        venv_path=s.venv_path,
-        env_command=_with_plugins(slurm_env_command(s)),
-    )
-    if s.qos:
-        kw["qos"] = s.qos
-    else:
-        # datatrove writes `--qos=normal` by default; many clusters have no such QOS
-        kw["qos"] = ""
-    return kw
-
-
-def _ray_plugin_env() -> dict[str, Any] | None:
-    from curate.core.plugins import worker_pythonpath
-
-    path = worker_pythonpath()
-    return {"runtime_env": {"env_vars": {"PYTHONPATH": path}}} if path else None
-
-
-def incomplete_ranks(plan: Plan, index: int) -> list[int]:
-    """Tasks of job `index` that have not finished, decided as datatrove's executors decide them
-    (`get_incomplete_ranks`: a task is done when its completion marker exists), whatever ran them."""
-    probe = LocalPipelineExecutor(
-        pipeline=[], tasks=plan.jobs[index].tasks, logging_dir=plan.job_logging_dir(index), skip_completed=True
-    )
-    return probe.get_incomplete_ranks()
-
-
-def build_executors(plan: Plan, kind: str | None = None) -> list[PipelineExecutor]:
-    """One executor per job, each depending on the previous one. `kind` overrides executor.kind."""
-    ex = plan.config.executor
-    kind = kind or ex.kind
-    executors: list[PipelineExecutor] = []
-    prev = None
-    for i, job in enumerate(plan.jobs):
-        logdir = plan.job_logging_dir(i)
-        if kind == "local":
-            workers = job.workers if job.workers != -1 else job.tasks
-            e: PipelineExecutor = CurateLocalExecutor(
-                pipeline=job.steps,
-                tasks=job.tasks,
-                workers=min(workers, job.tasks),
-                logging_dir=logdir,
-                depends=prev,
-                skip_completed=ex.skip_completed,
-            )
-        elif kind == "slurm":
-            e = CurateSlurmExecutor(
-                pipeline=job.steps,
-                logging_dir=logdir,
-                depends=prev,
-                skip_completed=ex.skip_completed,
-                **_slurm_kwargs(ex, job, f"{i:02d}-{job.name}"),
-            )
-        elif kind == "ray":
-            r = job.resources or Resources()
-            e = CurateRayExecutor(
-                pipeline=job.steps,
-                tasks=job.tasks,
-                workers=job.workers,
-                logging_dir=logdir,
-                depends=prev,
-                skip_completed=ex.skip_completed,
-                cpus_per_task=r.cpus_per_task or ex.ray.cpus_per_task,
-                mem_per_cpu_gb=r.mem_per_cpu_gb or ex.ray.mem_per_cpu_gb,
-                gpus_per_task=r.gpus_per_task,
-                ray_remote_kwargs=_ray_plugin_env(),
-            )
-        else:  # pragma: no cover - the config schema rejects other kinds
-            raise ValueError(kind)
-        executors.append(e)
-        prev = e
-    return executors

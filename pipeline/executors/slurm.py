@@ -16,18 +16,23 @@ import json
 import os
 import posixpath
 import subprocess
+import sys
 import time
 from typing import Any
 
 import yaml
-from datatrove.executor.slurm import launch_slurm_job
+from datatrove.executor.base import PipelineExecutor
+from datatrove.executor.slurm import SlurmPipelineExecutor, launch_slurm_job
 from datatrove.io import get_datafolder
 
 from curate.core.atomic import write_atomic, write_json_atomic
 from curate.core.errors import CurateError
 
-from .executors import slurm_env_command, slurm_mem
-from .plan import Plan
+from ..config import ExecutorConfig
+from ..layout import STATE_FILE
+from ..plan import Job, Plan
+from ..stage_entries import Resources
+from .base import ExecutorKind, Launched, TaskLogging, register_kind
 
 JOBS_FILE = "slurm_jobs.json"
 CONFIG_COPY = "curate_config.yaml"
@@ -93,8 +98,6 @@ def submit(plan: Plan, executors: list[Any]) -> list[str]:
 
 def submitted_wall(plan: Plan) -> float:
     """Seconds since the last submission of this run (plus what earlier segments took), for stats.json."""
-    from .resume import STATE_FILE
-
     total = 0.0
     work = get_datafolder(plan.work_dir)
     if work.isfile(STATE_FILE):
@@ -149,3 +152,108 @@ def wait_for_jobs(ids: list[str], poll_s: float = 2.0, timeout_s: float | None =
 
 def failed(states: dict[str, str]) -> list[str]:
     return [k for k, v in states.items() if v.split()[0] in _FAILED]
+
+
+class CurateSlurmExecutor(TaskLogging, SlurmPipelineExecutor):
+    """datatrove's Slurm executor without its per-job `merge_stats` job.
+
+    curate merges the stats of every job itself (`curate stats`, submitted by `curate run` as one
+    final dependent job), so the extra job per stage would only add queue entries, and with
+    `afterok` it would stay pending forever when a task fails.
+    """
+
+    def launch_merge_stats(self) -> None:
+        return None
+
+    def get_sbatch_args(self, max_array: int = 1) -> dict:
+        args = super().get_sbatch_args(max_array)
+        # datatrove writes f"{mem_per_cpu_gb}G": "2.0G" from a float config value, which sbatch rejects
+        args["mem-per-cpu"] = slurm_mem(self.mem_per_cpu_gb)
+        return args
+
+
+def slurm_mem(gb: float) -> str:
+    """Memory in the form sbatch accepts: whole megabytes."""
+    return f"{max(1, int(round(gb * 1024)))}M"
+
+
+def slurm_env_command(s: Any) -> str | None:
+    """The shell line that makes `launch_pickled_pipeline` and `python -m curate...` work in a job.
+
+    `env_command` wins; `venv_path` may name the virtualenv folder or its `bin/activate`; with
+    neither, jobs activate the virtualenv `curate` itself runs from (if any), so a plain
+    `curate run` from a project `.venv` works on a shared filesystem with no extra key.
+    """
+    if s.env_command:
+        return s.env_command
+    if s.venv_path:
+        act = s.venv_path
+        if os.path.isdir(act):
+            act = os.path.join(act, "bin", "activate")
+        return f"source {act}"
+    if sys.prefix != sys.base_prefix and os.path.isfile(os.path.join(sys.prefix, "bin", "activate")):
+        return f"source {os.path.join(sys.prefix, 'bin', 'activate')}"
+    return None
+
+
+def _with_plugins(env_command: str | None) -> str | None:
+    """Slurm jobs start fresh: file plugins' folders go on PYTHONPATH so their stages unpickle there."""
+    from curate.core.plugins import worker_pythonpath
+
+    path = worker_pythonpath()
+    if path is None:
+        return env_command
+    return "; ".join(c for c in (env_command, f"export PYTHONPATH={path}") if c)
+
+
+def _slurm_kwargs(ex: ExecutorConfig, job: Job, name: str) -> dict[str, Any]:
+    s = ex.slurm
+    r = job.resources or Resources()
+    kw: dict[str, Any] = dict(
+        tasks=job.tasks,
+        workers=job.workers,
+        time=r.time or s.time,
+        partition=r.partition or s.partition,
+        cpus_per_task=r.cpus_per_task or s.cpus_per_task,
+        mem_per_cpu_gb=r.mem_per_cpu_gb or s.mem_per_cpu_gb,
+        gpus_per_task=r.gpus_per_task,
+        job_name=f"{s.job_name}-{name}",
+        sbatch_args=dict(s.sbatch_args),
+        max_array_size=s.max_array_size,
+        venv_path=s.venv_path,
+        env_command=_with_plugins(slurm_env_command(s)),
+    )
+    if s.qos:
+        kw["qos"] = s.qos
+    else:
+        # datatrove writes `--qos=normal` by default; many clusters have no such QOS
+        kw["qos"] = ""
+    return kw
+
+
+@register_kind
+class SlurmKind(ExecutorKind):
+    name = "slurm"
+
+    def build(self, plan: Plan, index: int, job: Job, depends: PipelineExecutor | None) -> PipelineExecutor:
+        return CurateSlurmExecutor(
+            pipeline=job.steps,
+            logging_dir=plan.job_logging_dir(index),
+            depends=depends,
+            skip_completed=plan.config.executor.skip_completed,
+            **_slurm_kwargs(plan.config.executor, job, f"{index:02d}-{job.name}"),
+        )
+
+    def launch(self, plan: Plan, executors: list[PipelineExecutor], wait: bool) -> Launched:
+        ids = submit(plan, executors)
+        if wait and ids:
+            wait_for_jobs(ids)
+            return Launched(finished=True, info={"slurm_jobs": ids})
+        if not ids:  # nothing was left to run
+            return Launched(finished=True)
+        return Launched(
+            finished=False,
+            info={"slurm_jobs": ids},
+            notice=f"submitted to Slurm (jobs {', '.join(ids)}); follow with `squeue`; stats.json is written when "
+            "the last job ends",
+        )

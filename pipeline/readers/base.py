@@ -138,7 +138,7 @@ class Source(Accounted, BaseDiskReader):
         super().__init__(
             data_folder=folder, glob_pattern=glob, recursive=options.recursive, text_key=text_key, id_key=id_key
         )
-        self.data_folder = in_order(self.data_folder)
+        self.data_folder = in_order(self.data_folder)  # type: ignore[has-type]  # datatrove leaves it untyped
         self.options = options
         self.max_doc_chars = options.max_doc_chars
         # our own per-task limit: datatrove's stops *after* reading one record more than it yields,

@@ -36,7 +36,8 @@ def test_ray_failed_task_stops_the_run_with_its_error(ray_local, failing_input, 
     c["input"] = {"format": "jsonl", "path": str(failing_input)}
     c["on_error"] = "fail"
     with pytest.raises(
-        CurateError, match=r"job 0 \(main\): 1 of 2 tasks failed: .*bad input in .*b.jsonl, record 2: bad_json"
+        CurateError,
+        match=r"job 0 \(main\): 1 of 2 tasks failed in stage read: InputError: bad input in .*b.jsonl, record 2: bad_json",
     ):
         run_config(parse_config(c), progress=False)
     assert not (tmp_path / "o.work" / "logs" / "01_refine").exists()  # the dependent job never started

@@ -39,7 +39,7 @@ def test_unknown_top_level_key_is_named_with_suggestion():
     (p,) = problems(cfg(executer={"kind": "local"}))
     assert p.startswith("executer: unknown key")
     assert "did you mean 'executor'" in p
-    assert "allowed keys: name, input, output, executor, on_error, plugins, stages" in p
+    assert "allowed keys: name, input, output, executor, on_error, on_stage_error, plugins, stages" in p
 
 
 def test_unknown_nested_key_lists_allowed_keys():
@@ -55,7 +55,7 @@ def test_wrong_type_shows_value_and_expectation():
 
 def test_bad_literal_lists_allowed_values():
     (p,) = problems(cfg(executor={"kind": "kubernetes"}))
-    assert "executor.kind" in p and "'local', 'slurm' or 'ray'" in p and "'kubernetes'" in p
+    assert "executor.kind" in p and "'local', 'ray' or 'slurm'" in p and "'kubernetes'" in p
 
 
 def test_missing_required_key():
