@@ -54,6 +54,7 @@ def stats(tmp_path: Path) -> dict:
     return json.loads((tmp_path / "out" / "stats.json").read_text())
 
 
+@pytest.mark.slow  # a 2-task run (~7 s on a loaded 2-core machine)
 def test_jsonl_reads_only_json_lines_files_and_says_what_it_skipped(tmp_path: Path, mixed_folder: Path, capsys):
     path = write_config(tmp_path, {"format": "jsonl", "path": str(mixed_folder)})
     rc, _, err = run_cli(["validate", path], capsys)

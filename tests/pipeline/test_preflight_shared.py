@@ -146,6 +146,7 @@ def _without(packages: str, *argv: str) -> str:
     return r.stderr
 
 
+@pytest.mark.slow  # two CLI processes, each running validate, plan and run (~6 s)
 def test_a_missing_optional_package_names_its_pip_extra(project: Path) -> None:
     """Without Ray and without spaCy (imports blocked in a real CLI process): validate, plan and run each
     refuse with both problems at once, naming the extra to install; no ModuleNotFoundError traceback."""
@@ -183,6 +184,7 @@ def test_stats_of_an_output_folder_that_holds_no_run(project: Path, capsys) -> N
     assert "no stats.json here" in lines[0]
 
 
+@pytest.mark.slow  # one CLI process running validate, plan and run (~4 s)
 def test_a_refiner_backend_without_its_packages_names_the_extra(project: Path) -> None:
     stage = {
         "stage": "prox_refine",
