@@ -295,9 +295,7 @@ def _metadata_types(config: CurateConfig) -> dict[str, pa.DataType | None]:
     names = config.output.metadata_columns
     if not names:
         return {}
-    if is_remote(config.input.path):
-        return {n: pa.string() for n in names}  # remote input is not opened before the run
-    return metadata_column_types(config.input, names)
+    return metadata_column_types(config.input, names)  # declared types; a remote input's others are strings
 
 
 def describe(plan: Plan, input_files: list[str] | None) -> dict[str, Any]:

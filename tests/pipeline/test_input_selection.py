@@ -202,3 +202,17 @@ def test_a_number_past_the_sample_in_a_string_column_is_counted(tmp_path: Path, 
     writer = [s for s in stats(tmp_path)["stages"] if s["label"] == "write"][0]
     assert writer["extra"]["json_text/url"] == 1
     assert any("1 value(s) of string column 'url' were not strings" in w for w in stats(tmp_path)["warnings"])
+
+
+def test_declared_types_hold_for_a_remote_input(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch):
+    """A remote input is not opened before the run: undeclared columns are strings, declared ones keep their type."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = write_config(
+        tmp_path,
+        {"format": "parquet", "path": "hf://datasets/org/name/data"},
+        {"metadata_columns": {"score": "float64", "url": None}},
+    )
+    rc, out, _ = run_cli(["plan", path, "--no-checks", "--json"], capsys)
+    assert rc == 0
+    types = json.loads(out)["column_types"]
+    assert types["score"] == "double" and types["url"] == "string"
