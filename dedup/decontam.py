@@ -264,12 +264,23 @@ def ngram_hashes(texts: Sequence[str], n: int, bitmap: np.ndarray = _NO_BITMAP, 
     start = end - lengths
     cap = buf.shape[0] // 2 + 16
     while True:
-        out = [np.empty(cap, dtype=np.uint64)] + [np.empty(cap, dtype=np.int64) for _ in range(4)]
+        out = _scratch(cap)
         k = _scan(buf, start, end, _lower_table(), n, bitmap, shift, *out)
         if k >= 0:
-            hashes, doc, word, first, last = (o[:k] for o in out)
+            hashes, doc, word, first, last = (o[:k].copy() for o in out)
             return Grams(hashes, doc, word, first, last, buf, start, end)
         cap *= 4
+
+
+_SCRATCH: list[np.ndarray] = []
+
+
+def _scratch(cap: int) -> list[np.ndarray]:
+    """The scan's output arrays, kept from batch to batch (fresh ones would page-fault on every 4 KiB the scan
+    writes, in every batch)."""
+    if not _SCRATCH or _SCRATCH[0].shape[0] < cap:
+        _SCRATCH[:] = [np.empty(cap, dtype=np.uint64)] + [np.empty(cap, dtype=np.int64) for _ in range(4)]
+    return _SCRATCH
 
 
 @numba.njit(cache=True)

@@ -17,7 +17,7 @@ from typing import Any
 from datatrove.io import get_datafolder
 
 from .executors import incomplete_ranks
-from .plan import Plan
+from .plan import Plan, job_title
 
 WARNINGS_PER_TASK = 20
 # set while curate's launcher shows the tasks' warnings itself (tasks then keep them out of their console)
@@ -107,7 +107,7 @@ class RunWatch:
             transient=False,
             disable=not (self.display and console.is_terminal),
         ) as prog:
-            ids = [prog.add_task(f"job {i} {j.name}", total=j.tasks) for i, j in enumerate(self.plan.jobs)]
+            ids = [prog.add_task(job_title(i, j), total=j.tasks) for i, j in enumerate(self.plan.jobs)]
             last: list[int] = []
             changed = time.monotonic()
             while True:
