@@ -298,6 +298,18 @@ def _metadata_types(config: CurateConfig) -> dict[str, pa.DataType | None]:
     return metadata_column_types(config.input, names)  # declared types; a remote input's others are strings
 
 
+def step_label(step: PipelineStep) -> str:
+    """A step as plan and progress name it: its stage label, or datatrove's name without its emoji."""
+    name = getattr(step, "label", None) or step.name
+    return name.encode("ascii", "ignore").decode().strip() or name
+
+
+def job_title(index: int, job: Job) -> str:
+    """`job 7 minhash_dedup (minhash_dedup, gneissweb_ensemble, prox_refine)`: what the job runs."""
+    stages = [s for s in job.stages if s != job.name]
+    return f"job {index} {job.name}" + (f" ({', '.join(job.stages)})" if stages else "")
+
+
 def describe(plan: Plan, input_files: list[str] | None) -> dict[str, Any]:
     """A JSON-able summary of the plan (what `curate plan` prints)."""
     ex = plan.config.executor
@@ -313,7 +325,8 @@ def describe(plan: Plan, input_files: list[str] | None) -> dict[str, Any]:
                 "tasks": j.tasks,
                 "workers": j.workers,
                 "resources": j.resources.model_dump(exclude_none=True) if j.resources else None,
-                "steps": [getattr(s, "label", None) or s.name for s in j.steps],
+                "runs": j.stages,
+                "steps": [step_label(s) for s in j.steps],
             }
             for j in plan.jobs
         ],

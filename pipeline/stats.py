@@ -21,7 +21,7 @@ from curate.core.atomic import write_json_atomic
 from curate.core.steps import UNACCOUNTED, Accounted
 
 from .layout import STATS_FILE
-from .plan import Plan
+from .plan import Plan, step_label
 from .tokenize_output import token_counts
 from .writers import JSON_TEXT
 
@@ -103,11 +103,6 @@ def generation_table(stats: dict[str, Any]) -> Any:
     return t
 
 
-def plain_label(name: str) -> str:
-    """A datatrove step's name without its emoji ("🎯 MinHash stage 3" -> "MinHash stage 3")."""
-    return name.encode("ascii", "ignore").decode().strip() or name
-
-
 def collect_stats(plan: Plan) -> dict[str, Any]:
     """Read every completed task's stats and build the run's stats dict."""
     stages: list[dict[str, Any]] = []
@@ -127,7 +122,7 @@ def collect_stats(plan: Plan) -> dict[str, Any]:
                 # a datatrove step with no curate accounting (e.g. MinHash signatures): keep its raw stats
                 stages.append(
                     {
-                        "label": plain_label(label),
+                        "label": step_label(step),
                         "job": job.name,
                         "plumbing": True,
                         "raw": s.stats.to_dict() if s else {},
