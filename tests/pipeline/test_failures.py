@@ -80,3 +80,46 @@ def test_on_stage_error_skip_drops_the_document_and_goes_on(tmp_path: Path):
 
     rejected = pq.read_table(tmp_path / "out" / "rejected" / "explode_on").to_pylist()
     assert [(r["id"], r["drop_reason"]) for r in rejected] == [("d0-3", "stage_error/explode_on")]
+
+
+SLOW_PLUGIN = """
+import time
+
+from curate.core.stage_api import CurateFilter, StrictModel, register_stage
+
+
+class Options(StrictModel):
+    seconds: float = 4.0
+
+
+@register_stage("sleepy", Options, "sleep once per task")
+class Sleepy(CurateFilter):
+    def __init__(self, opts):
+        super().__init__()
+        self.seconds = opts.seconds
+
+    def filter(self, doc):
+        if doc.id.endswith("-0"):
+            time.sleep(self.seconds)
+        return True
+"""
+
+
+def test_every_tasks_warnings_reach_the_console_and_a_stall_is_named(tmp_path: Path):
+    inp = write_input(tmp_path / "in", 2)
+    with open(inp / "part-1.jsonl", "a") as f:  # a bad record in the file task 1 reads
+        f.write('{"id": "broken", "text": \n')
+    (tmp_path / "sleepy.py").write_text(SLOW_PLUGIN)
+    cfg = {
+        "input": {"format": "jsonl", "path": str(inp)},
+        "output": {"path": str(tmp_path / "out")},
+        "executor": {"tasks": 2, "workers": 2, "stall_notice_s": 1},
+        "plugins": ["sleepy.py"],
+        "stages": [{"stage": "sleepy"}],
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "curate.pipeline.cli", "run", str(tmp_path / "c.yaml"), "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "job main task 1 | skipping bad input in" in proc.stderr and "part-1.jsonl, record 6" in proc.stderr
+    assert "no task has finished for 1 s: waiting for job 0 (main) tasks 0, 1" in proc.stderr
