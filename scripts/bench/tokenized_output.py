@@ -112,7 +112,9 @@ def main() -> None:
             for variant in ("tokenizer", "megatron", "datatrove"):
                 cmd = [sys.executable, __file__, "--one", variant, "--folder", tmp, "--tokenizer", args.tokenizer]
                 env = {**os.environ, "RAYON_NUM_THREADS": str(args.threads)}
-                run = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+                run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                if run.returncode:
+                    sys.exit(f"{variant} failed:\n{run.stderr[-3000:]}")
                 r = json.loads(run.stdout.splitlines()[-1])
                 if variant not in best or r["cpu_s"] < best[variant]["cpu_s"]:
                     best[variant] = r
