@@ -26,6 +26,7 @@ from curate.core.errors import CurateError
 
 from .rule import quantile_key
 
+FOLDER = "quantiles"  # the stage's work folder that holds VALUES_FILE
 VALUES_FILE = "quantiles.json"
 
 
@@ -118,4 +119,13 @@ def read_values(folder: str) -> dict[str, float]:
         return {str(k): float(v) for k, v in json.load(fh).items()}
 
 
-__all__ = ["QuantileMerge", "QuantileSample", "merge_samples", "quantile_key", "read_values", "weighted_quantile"]
+__all__ = [
+    "FOLDER",
+    "VALUES_FILE",
+    "QuantileMerge",
+    "QuantileSample",
+    "merge_samples",
+    "quantile_key",
+    "read_values",
+    "weighted_quantile",
+]

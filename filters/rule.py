@@ -425,6 +425,10 @@ class Rule:
             self._quantile_column[id(c)] = cols[0]
             self.quantiles[quantile_key(cols[0], c.value)] = (cols[0], c.value)
 
+    def quantile_of(self, node: Node) -> str:
+        """The quantile_key of a quantile(q) node of this rule's trees."""
+        return quantile_key(self._quantile_column[id(node)], node.value)
+
     def _static_type(self, node: Node) -> str | None:
         if node.kind in ("num", "quantile"):
             return "number"

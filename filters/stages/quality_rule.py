@@ -26,7 +26,7 @@ from curate.core.stage_api import (
 )
 
 from ..gneissweb_recipe import build_rule
-from ..quantiles import QuantileMerge, QuantileSample, read_values
+from ..quantiles import FOLDER, QuantileMerge, QuantileSample, read_values
 from ..rule import Rule
 
 
@@ -123,7 +123,7 @@ def build_quality_rule(opts: RuleOptions, ctx: BuildContext) -> None:
         return
     label = ctx.stage_label
     docs = ctx.barrier(label)
-    samples, values = ctx.work_path(label, "quantile_samples"), ctx.work_path(label, "quantiles")
+    samples, values = ctx.work_path(label, "quantile_samples"), ctx.work_path(label, FOLDER)
     columns = sorted({c for c, _ in opts.rule.quantiles.values()})
     sample = QuantileSample(columns, samples, opts.quantile_sample)
     ctx.add_job(f"{label}_quantile_sample", [ctx.handoff_reader(docs), sample], tasks=ctx.tasks, writes=[samples])

@@ -12,16 +12,22 @@ expression's root, e.g. `CAT` in `(CAT and eflaw < 70) or (NCAT and eflaw < 30)`
 rule has two sets of readability and tokenization thresholds, one for category documents and
 one for the others; without the guard the report would draw four unnamed lines on
 tokens_per_char.
+
+A `quantile(q)` threshold is drawn at the value the run computed, read from the stage's work folder
+(`filters/quantiles.py`); without that folder (removed by `curate clean`) it is not drawn.
 """
 
 from __future__ import annotations
 
 import math
+import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from curate.filters.rule import Node, Rule
+
+from ..layout import INTERMEDIATE
 
 _FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
 _NOT_OPTIONS = ("stage", "label", "resources")  # keys of a stage entry that are not its options
@@ -54,6 +60,9 @@ def _number(rule: Rule, node: Node) -> float | None:
     """A numeric literal, or a param naming a number (as the rule resolves names: params before columns)."""
     if node.kind == "num":
         return float(node.value)
+    if node.kind == "quantile":
+        got = rule.quantile_values.get(rule.quantile_of(node))
+        return float(got) if got is not None else None
     if node.kind == "name" and node.value not in rule.trees and node.value in rule.params:
         v = rule.params[node.value]
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
@@ -136,6 +145,18 @@ def stage_rule(entry: dict[str, Any]) -> Rule | None:
     return rule if isinstance(rule, Rule) else None
 
 
+def _with_quantiles(rule: Rule, run: dict[str, Any], label: str) -> Rule:
+    """The rule with the quantile values its run computed, when the run's work folder still has them."""
+    if not rule.quantiles or not run.get("work_dir"):
+        return rule
+    from curate.filters.quantiles import FOLDER, read_values
+
+    try:
+        return rule.with_quantiles(read_values(posixpath.join(str(run["work_dir"]), INTERMEDIATE, label, FOLDER)))
+    except (OSError, ValueError):
+        return rule
+
+
 def run_thresholds(run: dict[str, Any], columns: Iterable[str], problems: list[str] | None = None) -> list[Threshold]:
     """Thresholds on `columns` of the rules in `_curate_run.json`'s stages, one per (column, op,
     value, guard). A stage whose entry cannot be read here (a plugin stage not installed, options
@@ -157,6 +178,7 @@ def run_thresholds(run: dict[str, Any], columns: Iterable[str], problems: list[s
             continue
         if rule is None:
             continue
+        rule = _with_quantiles(rule, run, label)
         for t in rule_thresholds(rule, cols, label):
             found.setdefault((t.column, t.op, t.value, t.when), t)
     return list(found.values())

@@ -3,6 +3,7 @@ run over the documents the rule sees (exact while the sample holds every value),
 
 from __future__ import annotations
 
+import json
 import pickle
 import random
 
@@ -125,3 +126,14 @@ def test_a_run_computes_the_quantile_over_every_document_and_keeps_that_share(tm
     assert frozen == {"quantile(eflaw, 0.75)": pytest.approx(value, abs=1e-12)}
     assert max(kept) <= value < min(gone)
     assert abs(len(kept) / (len(kept) + len(gone)) - 0.75) < 0.01
+    # the report draws the computed value on eflaw's histogram
+    from curate.pipeline.inspect.thresholds import run_thresholds
+
+    run = json.loads((tmp_path / "out" / "_curate_run.json").read_text())
+    (t,) = run_thresholds(run, ["eflaw"])
+    assert (t.column, t.op, t.value, t.source) == (
+        "eflaw",
+        "<=",
+        frozen["quantile(eflaw, 0.75)"],
+        "eflaw <= quantile(0.75)",
+    )
