@@ -91,7 +91,7 @@ class BuildContext(Protocol):
     def tasks(self) -> int:
         """Tasks of the job the stage is being added to."""
 
-    def add(self, *steps: PipelineStep, sub: str | None = None) -> None:
+    def add(self, *steps: PipelineStep) -> None:
         """Append steps to the current job; curate steps get the stage label, on_error and a rejected/ writer."""
 
     def work_path(self, *parts: str) -> str:
@@ -144,7 +144,6 @@ class StageSpec:
     build: Callable[[Any, BuildContext], None]
     summary: str
     static_columns: list[Column] = field(default_factory=list)
-    group: str = "other"
     # columns that depend on the options (e.g. one per configured model); None when they do not
     option_columns: Callable[[Any], list[Column]] | None = None
 
@@ -167,7 +166,6 @@ def register_stage(
     options: type[BaseModel],
     summary: str,
     columns: ColumnsSpec | None = None,
-    group: str = "other",
 ) -> Callable[[Any], Any]:
     """Decorator: register the stage called `name` in YAML.
 
@@ -186,7 +184,7 @@ def register_stage(
             ) != getattr(target, "__qualname__", None):
                 raise ValueError(f"stage {name!r} registered twice ({_where(known.build)} and {_where(target)})")
         static, dynamic = ([], columns) if callable(columns) else (list(columns or []), None)
-        _REGISTRY[name] = StageSpec(name, options, build, summary, static, group, dynamic)
+        _REGISTRY[name] = StageSpec(name, options, build, summary, static, dynamic)
         return target
 
     return deco

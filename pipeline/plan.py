@@ -118,11 +118,11 @@ class PlanContext:
         """Tasks of the job a stage is being added to."""
         return self._current.tasks
 
-    def add(self, *steps: PipelineStep, sub: str | None = None) -> None:
+    def add(self, *steps: PipelineStep) -> None:
         """Append steps to the current job. Curate steps get the stage label, on_error and rejected/ writer."""
         for step in steps:
             if isinstance(step, Accounted) and not step.plumbing:
-                label = self.stage_label if sub is None else f"{self.stage_label}.{sub}"
+                label = self.stage_label
                 n = 2
                 base = label
                 while label in self._labels:

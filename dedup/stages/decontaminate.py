@@ -426,7 +426,6 @@ def _read_previews(folder: str) -> list[str]:
     DecontaminateOptions,
     "find eval-set word n-grams in documents (exact, verified): drop, cut or annotate contaminated ones",
     columns=_columns,
-    group="dedup",
 )
 def build_decontaminate(opts: DecontaminateOptions, ctx: BuildContext) -> None:
     label = ctx.stage_label

@@ -77,7 +77,6 @@ class ExactDocFilter(CurateStep):
     "exact_doc_dedup",
     ExactDocOptions,
     "drop documents whose normalized text equals an earlier one's, across the whole run (hash)",
-    group="dedup",
 )
 def build_exact_doc(opts: ExactDocOptions, ctx: BuildContext) -> None:
     label = ctx.stage_label

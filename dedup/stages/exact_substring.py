@@ -118,7 +118,6 @@ class ExactSubstringOptions(StrictModel):
         Column(REMOVED_CHARS, pa.int64(), "characters cut out of this document by exact-substring dedup"),
         *edits_columns(opts),
     ],
-    group="dedup",
 )
 class ExactSubstringDedup(CurateStep):
     name = "exact substring dedup"

@@ -441,7 +441,6 @@ def minhash_config(
     MinhashOptions,
     "drop near-duplicate documents across the whole run (MinHash LSH, keeps one per cluster)",
     columns=[Column(CLUSTER_ID, pa.int64(), "MinHash cluster id (null: no near-duplicate found)")],
-    group="dedup",
 )
 def build_minhash(opts: MinhashOptions, ctx: BuildContext) -> None:
     label = ctx.stage_label

@@ -67,7 +67,6 @@ def write_categories(docs: list[Document], scores: dict[str, list[float]], said:
     CategoryOptions,
     "fastText category classifiers; a doc is category (is_category) if any says its category",
     columns=lambda o: category_columns(o.models or []),
-    group="filter",
 )
 class CategoryAnnotator(BatchAnnotator):
     name = "category classify"

@@ -44,7 +44,6 @@ def write_densities(docs: list[Document], counts: list[int]) -> None:
     TokenizationOptions,
     "tokens per character and per byte",
     columns=TOKEN_COLUMNS,
-    group="filter",
 )
 class TokenizationAnnotator(BatchAnnotator):
     name = "extreme tokenization"

@@ -42,7 +42,6 @@ def fasttext_columns(models: Sequence[FastTextModelSpec]) -> list[Column]:
     FastTextAnnotateOptions,
     "fastText classifiers (local .bin/.ftz or hub): P(label) per model, several models in one pass",
     columns=lambda o: fasttext_columns(o.models),
-    group="filter",
 )
 class FastTextAnnotator(BatchAnnotator):
     name = "fastText annotate"

@@ -116,7 +116,6 @@ def gneissweb_columns(opts: GneissWebOptions) -> list[Column]:
     GneissWebOptions,
     "GneissWeb quality ensemble: 2 quality + 4 category fastText models, EFLAW, tokens/char, the rule",
     columns=gneissweb_columns,
-    group="filter",
 )
 class GneissWebEnsemble(CurateStep):
     """All GneissWeb annotations plus the keep rule, in one batched pass.

@@ -179,7 +179,7 @@ def _register(stage: str) -> None:
         ctx.add(WrappedFilter(make_filter(stage, opts), record_edits=getattr(opts, "record_edits", False)))
 
     build.__qualname__ = build.__name__ = f"build_{stage}"  # one name per stage in error messages
-    register_stage(stage, options, summary, columns=edits_columns, group="filter")(build)
+    register_stage(stage, options, summary, columns=edits_columns)(build)
     register_prepare(stage)(_prepare)
 
 

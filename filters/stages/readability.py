@@ -24,9 +24,7 @@ class ReadabilityOptions(StrictModel):
     batch_size: int = Field(256, ge=1, description="documents per batch")
 
 
-@register_stage(
-    "readability", ReadabilityOptions, "McAlpine-EFLAW readability score (eflaw)", columns=EFLAW_COLUMNS, group="filter"
-)
+@register_stage("readability", ReadabilityOptions, "McAlpine-EFLAW readability score (eflaw)", columns=EFLAW_COLUMNS)
 class ReadabilityAnnotator(BatchAnnotator):
     name = "readability"
 

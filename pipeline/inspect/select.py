@@ -426,15 +426,6 @@ def edit_counts(output: str) -> dict[str, int]:
     return dict(out)
 
 
-def drop_counts(output: str) -> dict[str, int]:
-    """Rejected documents per stage folder (row counts from the Parquet footers only)."""
-    out: Counter[str] = Counter()
-    for f in output_files(output):
-        if f.where == "rejected":
-            out[f.stage or "?"] += open_parquet(output, f).metadata.num_rows
-    return dict(out)
-
-
 def read_run_info(output: str) -> dict[str, Any]:
     """`_curate_run.json` (the decisive config) and `stats.json`, each {} when missing."""
     fs, root = _fs(output)

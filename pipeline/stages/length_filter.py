@@ -23,9 +23,7 @@ class LengthFilterOptions(StrictModel):
         return self
 
 
-@register_stage(
-    "length_filter", LengthFilterOptions, "drop documents outside a character / word count range", group="filter"
-)
+@register_stage("length_filter", LengthFilterOptions, "drop documents outside a character / word count range")
 class LengthFilter(CurateFilter):
     name = "length filter"
 

@@ -400,7 +400,6 @@ class ProxRefiner(CurateStep):
     "ProX refinement: a small LM writes a per-document program (drop / remove_lines / normalize); "
     "it is parsed and applied, never run as code",
     columns=lambda opts: [*COLUMNS, *edits_columns(opts)],
-    group="refine",
 )
 def build(opts: ProxRefineOptions, ctx: BuildContext) -> None:
     """One step; its generations are checkpointed in a work folder of the run (one per stage label)."""

@@ -242,7 +242,6 @@ class RefinerLabeler(CurateStep):
     "label documents for a student refiner: prox_refine's prompts, a teacher's programs (validated), "
     "SFT rows in OUTPUT/sft/",
     columns=COLUMNS,
-    group="refine",
 )
 def build(opts: RefinerLabelOptions, ctx: BuildContext) -> None:
     ctx.add(RefinerLabeler(opts, posixpath.join(ctx.output_dir, opts.sft_folder)))

@@ -18,7 +18,6 @@ class DigitRatioOptions(StrictModel):
     DigitRatioOptions,
     "drop documents that are mostly digits",
     columns=[Column("digit_ratio", pa.float32(), "digit characters / characters")],
-    group="filter",
 )
 class DigitRatioFilter(CurateFilter):
     name = "digit ratio filter"
