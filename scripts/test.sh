@@ -7,4 +7,5 @@ bash scripts/install.sh test
 bash scripts/lint.sh
 # the docs site: a broken link, a missing page or a page outside the nav fails (offline: nothing is fetched)
 NO_MKDOCS_2_WARNING=1 mkdocs build --strict  # not --quiet: it hides the warnings that strict counts
-python -m pytest -q "$@"
+# every test, the slow ones included (pyproject's addopts skip them in a plain `pytest`); the 20 slowest listed
+python -m pytest -q -m "slow or not slow" --durations=20 "$@"
