@@ -3,7 +3,8 @@
 Two side jobs over the documents handed to the rule (quality_rule builds them): `QuantileSample`
 keeps, per task, a uniform sample (reservoir, seeded) of each column's numbers and how many it saw;
 `QuantileMerge` (one task) weights each task's sample by seen / kept and writes the quantiles to
-`quantiles.json`. While no task saw more than `sample_size` values the sample is every value and the
+`quantiles.json`, and to the stage's frozen.json (core/frozen.py: the run copies it into
+`_curate_run.json` and the dataset card). While no task saw more than `sample_size` values the sample is every value and the
 result is numpy's (linear) quantile of them; beyond it an estimate whose rank error shrinks as
 1/sqrt(sample_size) (1e6 values: ~0.1 percentile points). The file stays in the run's work folder,
 so a resumed run applies the value it computed first.
@@ -98,9 +99,11 @@ class QuantileMerge(PipelineStep):
     name = "quantile merge"
     type = "curate-plumbing"
 
-    def __init__(self, samples: str, folder: str, wanted: dict[str, tuple[str, float]]) -> None:
+    def __init__(
+        self, samples: str, folder: str, wanted: dict[str, tuple[str, float]], frozen: str | None = None
+    ) -> None:
         super().__init__()
-        self.samples, self.folder, self.wanted = samples, folder, wanted
+        self.samples, self.folder, self.wanted, self.frozen = samples, folder, wanted, frozen
 
     def run(self, data: Iterable[Document] | None = None, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         fs, root = fsspec.core.url_to_fs(self.samples)
@@ -109,7 +112,10 @@ class QuantileMerge(PipelineStep):
             with fs.open(path, "rt") as fh:
                 samples.append(json.load(fh))
         values = merge_samples(samples, self.wanted)
-        write_file_atomic(f"{self.folder.rstrip('/')}/{VALUES_FILE}", json.dumps(values, indent=1, sort_keys=True))
+        text = json.dumps(values, indent=1, sort_keys=True)
+        write_file_atomic(f"{self.folder.rstrip('/')}/{VALUES_FILE}", text)
+        if self.frozen:
+            write_file_atomic(self.frozen, text)
         return iter(())
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from datatrove.io import get_datafolder
 
+from curate.core import frozen
 from curate.core.atomic import write_atomic
 
 from .fingerprint import curate_version
@@ -89,10 +90,21 @@ def card_text(plan: Plan, stats: dict[str, Any], has_rejected: bool) -> str:
             f"| {_cell(s['label'])} | {s['docs_in']:,} | {s['docs_out']:,} | {s['dropped_total']:,} | "
             f"{_cell(reasons)} | {'yes' if s.get('conserved') else 'NO'} |"
         )
+    lines += frozen_section(frozen.collect(plan.intermediate_dir, [e.label for e in plan.config.entries]))
     lines += tokens_section(stats.get("tokens"))
     config_yaml = yaml.safe_dump(plan.config.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
     lines += ["", "## Config", "", "```yaml", config_yaml.rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+def frozen_section(values: dict[str, dict[str, Any]]) -> list[str]:
+    """The values the run decided (a rule's quantile thresholds): what the config alone does not say."""
+    if not values:
+        return []
+    lines = ["", "## Values computed by the run", "", "| stage | name | value |", "| --- | --- | ---: |"]
+    for label, named in values.items():
+        lines += [f"| {_cell(label)} | `{_cell(k)}` | {v:.6g} |" for k, v in named.items()]
+    return lines
 
 
 def tokens_section(tokens: dict[str, Any] | None) -> list[str]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from datatrove.io import get_datafolder
 
+from curate.core import frozen
 from curate.core.atomic import write_json_atomic
 
 from .executors import incomplete_ranks
@@ -196,6 +197,8 @@ def write_run_record(plan: Plan, wall_s: float, finished: bool) -> None:
         **plan.fingerprint,
         "config": plan.config.model_dump(mode="json"),
         "work_dir": plan.work_dir,
+        # values the run decided (quantile thresholds), per stage label: core/frozen.py
+        "frozen": frozen.collect(plan.intermediate_dir, [e.label for e in plan.config.entries]),
         "wall_s": round(wall_s, 2),
         "finished": finished,
     }

@@ -14,6 +14,7 @@ from datatrove.data import Document
 from loguru import logger
 from pydantic import Field, model_validator
 
+from curate.core.frozen import FROZEN_FILE
 from curate.core.stage_api import (
     BuildContext,
     ConfigError,
@@ -115,6 +116,7 @@ class RuleFilter(CurateFilter):
     "quality_rule",
     RuleOptions,
     "keep documents for which a rule over annotation columns holds; drops name the failed clause",
+    group="filter",
 )
 def build_quality_rule(opts: RuleOptions, ctx: BuildContext) -> None:
     if not opts.rule.quantiles:
@@ -126,7 +128,12 @@ def build_quality_rule(opts: RuleOptions, ctx: BuildContext) -> None:
     columns = sorted({c for c, _ in opts.rule.quantiles.values()})
     sample = QuantileSample(columns, samples, opts.quantile_sample)
     ctx.add_job(f"{label}_quantile_sample", [ctx.handoff_reader(docs), sample], tasks=ctx.tasks, writes=[samples])
-    ctx.add_job(f"{label}_quantiles", [QuantileMerge(samples, values, opts.rule.quantiles)], tasks=1, writes=[values])
+    ctx.add_job(
+        f"{label}_quantiles",
+        [QuantileMerge(samples, values, opts.rule.quantiles, ctx.work_path(label, FROZEN_FILE))],
+        tasks=1,
+        writes=[values],
+    )
     ctx.add(RuleFilter(opts, quantiles=values))
 
 

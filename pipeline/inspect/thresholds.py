@@ -13,8 +13,8 @@ rule has two sets of readability and tokenization thresholds, one for category d
 one for the others; without the guard the report would draw four unnamed lines on
 tokens_per_char.
 
-A `quantile(q)` threshold is drawn at the value the run computed, read from the stage's work folder
-(`filters/quantiles.py`); without that folder (removed by `curate clean`) it is not drawn.
+A `quantile(q)` threshold is drawn at the value the run computed, frozen in `_curate_run.json`
+(`core/frozen.py`).
 """
 
 from __future__ import annotations
@@ -146,8 +146,13 @@ def stage_rule(entry: dict[str, Any]) -> Rule | None:
 
 
 def _with_quantiles(rule: Rule, run: dict[str, Any], label: str) -> Rule:
-    """The rule with the quantile values its run computed, when the run's work folder still has them."""
-    if not rule.quantiles or not run.get("work_dir"):
+    """The rule with the quantile values its run computed: frozen in `_curate_run.json`, else (a run record
+    of before the freeze) in the run's work folder while it is there."""
+    if not rule.quantiles:
+        return rule
+    if (run.get("frozen") or {}).get(label):
+        return rule.with_quantiles(run["frozen"][label])
+    if not run.get("work_dir"):
         return rule
     from curate.filters.quantiles import FOLDER, read_values
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pickle
 import random
+import shutil
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -129,7 +130,14 @@ def test_a_run_computes_the_quantile_over_every_document_and_keeps_that_share(tm
     # the report draws the computed value on eflaw's histogram
     from curate.pipeline.inspect.thresholds import run_thresholds
 
+    # frozen into the run record and the dataset card; the report reads it there, work folder or not
     run = json.loads((tmp_path / "out" / "_curate_run.json").read_text())
+    assert run["frozen"] == {"quality_rule": frozen}
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert (
+        "## Values computed by the run" in card and f"| quality_rule | `quantile(eflaw, 0.75)` | {value:.6g} |" in card
+    )
+    shutil.rmtree(tmp_path / "out.work")
     (t,) = run_thresholds(run, ["eflaw"])
     assert (t.column, t.op, t.value, t.source) == (
         "eflaw",
