@@ -116,7 +116,6 @@ class RuleFilter(CurateFilter):
     "quality_rule",
     RuleOptions,
     "keep documents for which a rule over annotation columns holds; drops name the failed clause",
-    group="filter",
 )
 def build_quality_rule(opts: RuleOptions, ctx: BuildContext) -> None:
     if not opts.rule.quantiles:
