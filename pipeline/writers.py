@@ -421,10 +421,25 @@ class IntermediateWriter(Accounted, AtomicParquetWriter):
         self.configure(label="handoff write")
 
     def run(self, data: Iterable[Document], rank: int = 0, world_size: int = 1) -> Iterator[Document]:
+        written = 0
         with self:
             for document in data:
                 self.write(document, rank)
+                written += 1
                 yield document
+        if not written:
+            self._write_empty(rank)
+
+    def _write_empty(self, rank: int) -> None:
+        """A task that hands nothing on still leaves its file (zero rows): the next job reads an empty handoff
+        as the normal case it is, with no "no files found" warning per task."""
+        import pyarrow.parquet as pq
+
+        from curate.core.atomic import write_atomic
+
+        sink = pa.BufferOutputStream()
+        pq.write_table(INTERMEDIATE_SCHEMA.empty_table(), sink)
+        write_atomic(self.output_folder, f"{rank:05d}.parquet", sink.getvalue().to_pybytes())
 
 
 def _from_intermediate(self: Any, data: dict, path: str, id_in_file: int | str) -> dict:
