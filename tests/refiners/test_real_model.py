@@ -24,6 +24,18 @@ from curate.refiners.prompts import SYSTEM_PROMPT, PromptBuilder, chat_prompt, l
 SHORT = dict(doc_max_tokens=8, chunk_max_tokens=24, max_chunk_tokens=192, batch_size=8)
 
 
+@pytest.fixture
+def one_torch_thread():  # noqa: ANN201
+    """torch on one thread: on this shared 2-core machine two OpenMP threads wait on each other whenever another
+    process holds a core (measured: 8 greedy tokens for 2 prompts of 300 took 34 s on 2 threads, 4.8 s on 1)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _web_docs(data_dir: Path, n: int) -> list[dict]:
     with gzip.open(data_dir / "dolma-cc-2019" / "cc_en_head-0091.jsonl.gz", "rt") as f:
         rows = [json.loads(line) for line in f]
@@ -137,6 +149,7 @@ def test_prox_refine_on_smollm2_through_vllm(smollm2_vllm, smollm2: Path, data_d
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
 def test_prox_refine_on_smollm2_through_transformers(smollm2: Path, data_dir: Path) -> None:
     docs = _web_docs(data_dir, 2)
     r = run_stages(docs, [_stage(smollm2, "transformers", generate_batch_size=8, chunk_max_tokens=16)])
@@ -195,7 +208,8 @@ def test_a_killed_task_rerun_regenerates_nothing_already_written(
 
     def run(cfg: Path) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "curate.pipeline.cli", "run", str(cfg), "--no-progress"]
-        return subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env = dict(os.environ, OMP_NUM_THREADS="1")  # see one_torch_thread
+        return subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
     def gen(name: str) -> dict:
         stats = json.loads((tmp_path / name / "out" / "stats.json").read_text())
@@ -237,6 +251,7 @@ def test_a_killed_task_rerun_regenerates_nothing_already_written(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
 def test_train_base_fine_tunes_smollm2_through_its_chat_template(smollm2: Path, tmp_path: Path, data_dir: Path) -> None:
     from curate.pipeline.cli import main as curate_main
     from curate.refiners.sft import read_sft
