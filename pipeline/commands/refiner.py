@@ -16,7 +16,6 @@ from typing import Any
 
 import yaml
 
-from curate.core.atomic import write_file_atomic, write_json_atomic
 from curate.core.errors import ConfigError
 
 
@@ -174,6 +173,8 @@ def print_label_stats(table: dict[str, Any]) -> None:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    from curate.core.atomic import write_json_atomic
+
     from ..config import load_config
     from ..run import run_config
     from ..stats import print_summary
@@ -248,6 +249,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from curate.core.atomic import write_file_atomic
     from curate.refiners.evaluate import evaluate, parse_model, table
     from curate.refiners.sft import read_sft
     from curate.refiners.train import select

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from curate.core.errors import ConfigError
-from curate.filters import training as T
 
 
 def register(subparsers: Any) -> None:
@@ -98,6 +97,8 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_train_classifier(args: argparse.Namespace) -> int:
+    from curate.filters import training as T  # fastText and datatrove load when the command runs
+
     if bool(args.input) == bool(args.positive or args.negative):
         raise ConfigError("give either --input (with --label-field) or --positive and --negative files")
     if (args.positive or args.negative) and not (args.positive and args.negative):

@@ -6,6 +6,7 @@
     html.py        the diff as one self-contained page (assets/diff.html)
     thresholds.py  the thresholds a run's rules apply, from the rules' parsed trees
     report.py      the run report page: funnel, drop reasons, histograms with thresholds
+    statuses.py    the status words `--status` takes (the help and the error say them once)
     cli.py         the `curate diff` and `curate report` commands
 
 Nothing is imported here: `curate --help` loads only cli.py, the commands load the rest.

@@ -179,7 +179,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    from .select import STATUS_HELP
+    from .statuses import STATUS_HELP
 
     sp = sub.add_parser(
         "diff",

@@ -25,15 +25,12 @@ from curate.core.edits import EDITS
 from curate.core.errors import CurateError
 from curate.refiners import columns as prox
 
+from .statuses import STATUS_HELP
+
 # what a document's status can be (prox_status values, plus "dropped" for other stages' drops), in display order
 DROPPED = "dropped"
 STATUSES = (prox.KEPT, prox.EDITED, prox.IGNORED, prox.DROPPED_BY_DOC, prox.DROPPED_BY_CHUNK, DROPPED)
 # --status words: each maps to a predicate on (status, has_errors, drop_stage)
-STATUS_HELP = (
-    "kept, edited, ignored (program_ignored), dropped (any stage), dropped_by_doc, dropped_by_chunk, "
-    "errors (programs with errors), dropped:STAGE (dropped by that stage), edited:STAGE (text changed by that "
-    "stage); comma-separated"
-)
 _ALIASES = {"ignored": prox.IGNORED, "program-ignored": prox.IGNORED, "unchanged": prox.KEPT}
 _BASE = ("id", "text", "source_file", "source_record", "drop_stage", "drop_reason", EDITS)
 _CHEAP = ("id", prox.STATUS, "drop_stage")

@@ -64,7 +64,7 @@ def one(variant: str, folder: Path, tokenizer: str) -> dict:
     if variant == "tokenizer":
         import pyarrow.parquet as pq
 
-        from curate.pipeline.commands.subset import shard_tokenizer
+        from curate.pipeline.commands.subset_build import shard_tokenizer
 
         texts = [t for f in sorted((folder / "data").glob("*.parquet")) for t in pq.read_table(f)["text"].to_pylist()]
         tok = shard_tokenizer(opts)
@@ -74,7 +74,7 @@ def one(variant: str, folder: Path, tokenizer: str) -> dict:
             len(e.ids) for i in range(0, len(texts), BATCH_SIZE) for e in tok.encode_batch(texts[i : i + BATCH_SIZE])
         )
     else:
-        from curate.pipeline.commands.tokenize import tokenize_folder
+        from curate.pipeline.commands.tokenize_folder import tokenize_folder
         from curate.pipeline.logs import quiet_console
 
         reset_peak()
