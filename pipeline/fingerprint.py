@@ -56,6 +56,8 @@ def config_fingerprint(config: CurateConfig) -> dict[str, Any]:
         "tasks": config.executor.tasks,
         "stages": stage_fingerprints(config),
     }
+    if config.output.tokenize is not None:  # token shards are part of the dataset (their own jobs on resume)
+        parts["tokenize"] = config.output.tokenize.model_dump(mode="json")
     raw = config.model_dump(mode="json")
     decisive = {
         "input": raw["input"],
