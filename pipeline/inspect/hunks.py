@@ -377,12 +377,13 @@ def doc_diff(
     recorded: list[dict[str, Any]] | None = None,
 ) -> DocDiff:
     """The labelled diff of one document (rows of its original text): from the stages' recorded edits when
-    there are any (`recorded`, the edits column), else from ProX's ops."""
-    if recorded:
+    there are any (`recorded`, the edits column), else from ProX's ops. A document ProX dropped after its
+    program ran shows that program's edits (why it was dropped), which no stage recorded: its text kept."""
+    edits = parse_edits(edits_raw)
+    if recorded and not (dropped and edits):
         got = stage_diff(text, recorded)
         if got is not None:
             return got
-    edits = parse_edits(edits_raw)
     before = original if original is not None else text
     if not edits:
         if original is not None and original != text:

@@ -87,6 +87,21 @@ def test_a_last_line_cut_with_the_newline_before_it_is_a_removed_row():
     ]
 
 
+def test_a_document_prox_dropped_after_its_program_shows_the_program():
+    """Its recorded edits are an earlier stage's; why ProX dropped it is in its program's ops."""
+    from curate.pipeline.inspect.hunks import doc_diff
+
+    text = "a b c\nfooter"
+    recs = E.to_records("exact_substring_dedup", "a b c x y\nfooter", [(5, 9, "", ())])
+    ops = json.dumps(
+        [{"call": "remove_lines(line_start=0, line_end=1)", "op": "remove_lines", "line_start": 0, "line_end": 1}]
+    )
+    d = doc_diff(text, None, ops, dropped=True, recorded=recs)
+    assert [r.removed_by for r in d.rows] == [("remove_lines(line_start=0, line_end=1)",)] * 2
+    kept = doc_diff(text, None, None, dropped=False, recorded=recs)
+    assert kept.stages == {"exact_substring_dedup": 1}
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.text(alphabet="ab .\u00a9", max_size=14), min_size=1, max_size=10),
