@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from . import edits
 from .errors import ConfigError, CurateError, InputError
 from .options import LocalPath, ModelRef, StrictModel
+from .registry import Registry
 from .steps import Accounted, CurateFilter, CurateStep, WrappedFilter
 
 __all__ = [
@@ -152,7 +153,7 @@ class StageSpec:
         return self.static_columns + (list(self.option_columns(options)) if self.option_columns else [])
 
 
-_REGISTRY: dict[str, StageSpec] = {}
+_REGISTRY: Registry[StageSpec] = Registry("stage", origin=lambda spec: spec.build)
 # stage name -> prepare(options, preflight): checks (and hub resolution) before any task starts
 _PREPARE: dict[str, Callable[[Any, Any], None]] = {}
 
@@ -177,21 +178,11 @@ def register_stage(
 
     def deco(target: Any) -> Any:
         build = _step_builder(target) if isinstance(target, type) else target
-        known = _REGISTRY.get(name)
-        if known is not None and getattr(known.build, "__wrapped_stage__", known.build) is not target:
-            if getattr(known.build, "__module__", None) != getattr(target, "__module__", None) or getattr(
-                known.build, "__qualname__", None
-            ) != getattr(target, "__qualname__", None):
-                raise ValueError(f"stage {name!r} registered twice ({_where(known.build)} and {_where(target)})")
         static, dynamic = ([], columns) if callable(columns) else (list(columns or []), None)
-        _REGISTRY[name] = StageSpec(name, options, build, summary, static, dynamic)
+        _REGISTRY.add(name, StageSpec(name, options, build, summary, static, dynamic))
         return target
 
     return deco
-
-
-def _where(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
 
 
 def _step_builder(cls: type) -> Callable[[Any, BuildContext], None]:
@@ -252,15 +243,16 @@ def load_builtin_stages() -> None:
 
 
 def get_stage(name: str) -> StageSpec:
+    """The stage called `name`; an unknown name raises `UnknownName` (a ConfigError and a KeyError)."""
     load_builtin_stages()
-    return _REGISTRY[name]
+    return _REGISTRY.get(name)
 
 
 def stage_names() -> list[str]:
     load_builtin_stages()
-    return sorted(_REGISTRY)
+    return sorted(_REGISTRY.names())
 
 
 def all_stages() -> list[StageSpec]:
     load_builtin_stages()
-    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
+    return [_REGISTRY.get(n) for n in stage_names()]

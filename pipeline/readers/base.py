@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from curate.core.errors import ConfigError
 from curate.core.options import LocalPath, StrictModel, format_validation_error
+from curate.core.registry import Registry
 from curate.core.shards import contiguous_share, in_order
 from curate.core.steps import Accounted
 
@@ -79,9 +80,9 @@ class InputConfig(StrictModel):
     def _registered_format(self) -> InputConfig:
         if "format" not in self.__dict__:
             return self  # a blank stand-in (model_construct) for a section already reported bad
-        reader = _READERS.get(self.format)
-        if reader is None:
+        if self.format not in _READERS:
             raise ValueError(f"unknown format {self.format!r}; known formats: {_known()}")
+        reader = _READERS.get(self.format)
         if not isinstance(self, reader.options_model):
             raise ValueError(f"format {self.format!r} takes {reader.options_model.__name__}, not {type(self).__name__}")
         return self
@@ -305,7 +306,7 @@ def record_metadata(data: dict) -> dict:
 
 # ---------------------------------------------------------------------------- the registry
 
-_READERS: dict[str, type[Source]] = {}
+_READERS: Registry[type[Source]] = Registry("reader format")
 S = TypeVar("S", bound=type[Source])
 
 
@@ -318,28 +319,21 @@ def register_reader(format: str, options: type[InputConfig]) -> Callable[[S], S]
             raise TypeError(f"reader {format!r}: the options model must subclass InputConfig, got {options!r}")
         if not issubclass(cls, Source):
             raise TypeError(f"reader {format!r}: {cls!r} must subclass curate.pipeline.readers.Source")
-        known = _READERS.get(format)
-        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
-            raise ValueError(
-                f"reader format {format!r} registered twice ({known.__module__}.{known.__qualname__} "
-                f"and {cls.__module__}.{cls.__qualname__})"
-            )
+        _READERS.add(format, cls)  # before the class is touched: a refused duplicate changes nothing
         cls.input_format, cls.options_model, cls.name = format, options, f"read {format}"
-        _READERS[format] = cls
         return cls
 
     return deco
 
 
 def reader_formats() -> list[str]:
-    return sorted(_READERS)
+    return sorted(_READERS.names())
 
 
 def reader_class(format: str) -> type[Source]:
-    try:
-        return _READERS[format]
-    except KeyError:
-        raise ConfigError(f"input.format: unknown format {format!r}; known formats: {_known()}") from None
+    if format not in _READERS:
+        raise ConfigError(f"input.format: unknown format {format!r}; known formats: {_known()}")
+    return _READERS.get(format)
 
 
 def _known() -> str:
@@ -347,7 +341,7 @@ def _known() -> str:
 
 
 def _owners(key: str) -> list[str]:
-    return [f for f in reader_formats() if key in _READERS[f].options_model.model_fields]
+    return [f for f in reader_formats() if key in _READERS.get(f).options_model.model_fields]
 
 
 def validate_input(raw: dict[str, Any]) -> InputConfig:
@@ -358,7 +352,7 @@ def validate_input(raw: dict[str, Any]) -> InputConfig:
         raise ConfigError(f"input.format: required key is missing (one of: {_known()})")
     if not isinstance(fmt, str) or fmt not in _READERS:
         raise ConfigError(f"input.format: unknown format {fmt!r}; known formats: {_known()}")
-    model = _READERS[fmt].options_model
+    model = _READERS.get(fmt).options_model
     problems, own = [], {}
     for key, value in raw.items():
         owners = _owners(key) if key not in model.model_fields else []

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel, Field
 
 from curate.core.options import StrictModel
+from curate.core.registry import Registry
 
 from ..prompts import Prompt
 
@@ -95,7 +96,7 @@ def _importable(module: str) -> bool:
         return False
 
 
-_REGISTRY: dict[str, BackendSpec] = {}
+_REGISTRY: Registry[BackendSpec] = Registry("backend", origin=lambda spec: spec.factory)
 _PACKAGE = __name__.rpartition(".")[0]
 _NOT_BACKENDS = {"base"}
 
@@ -112,7 +113,7 @@ def register_backend(name: str, options: type[BaseModel]) -> Callable[[type], ty
         needs_model = getattr(cls, "needs_model", None)
         if not isinstance(needs_model, bool):
             raise ValueError(f"backend {name!r}: {cls.__qualname__} must declare needs_model = True | False")
-        _REGISTRY[name] = BackendSpec(name, options, cls, needs_model, tuple(getattr(cls, "requires", ())))
+        _REGISTRY.add(name, BackendSpec(name, options, cls, needs_model, tuple(getattr(cls, "requires", ()))))
         cls.name = name  # type: ignore[attr-defined]  # the name is stated once, here
         return cls
 
@@ -128,14 +129,12 @@ def backend_names() -> list[str]:
 
 
 def get_backend(name: str) -> BackendSpec:
-    """The backend called `name`; its module is imported here. KeyError when there is none."""
-    spec = _REGISTRY.get(name)
-    if spec is None and name in backend_names():
-        importlib.import_module(f"{_PACKAGE}.{name}")
-        spec = _REGISTRY.get(name)
-    if spec is None:
-        raise KeyError(name)
-    return spec
+    """The backend called `name`; its module is imported here. An unknown name raises `UnknownName` (a
+    ConfigError and a KeyError) naming every backend of the folder."""
+    if name not in _REGISTRY:
+        for module in [name] if name in backend_names() else backend_names():
+            importlib.import_module(f"{_PACKAGE}.{module}")
+    return _REGISTRY.get(name)
 
 
 def all_backends() -> list[BackendSpec]:

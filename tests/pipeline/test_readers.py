@@ -86,7 +86,7 @@ def tsv_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from curate.pipeline.readers import base
 
     (block,) = _reader_page_blocks()
-    monkeypatch.setattr(base, "_READERS", dict(base._READERS))
+    monkeypatch.setattr(base, "_READERS", base._READERS.copy())
     spec = importlib.util.spec_from_loader("readme_tsv_reader", loader=None)
     module = importlib.util.module_from_spec(spec)
     exec(compile(block, "docs/extending/reader.md (tsv reader)", "exec"), module.__dict__)
@@ -127,7 +127,7 @@ def test_a_reader_plugin_loads_from_the_config(tmp_path: Path, sample_dir: Path,
     from curate.pipeline import load_config
     from curate.pipeline.readers import base
 
-    monkeypatch.setattr(base, "_READERS", dict(base._READERS))
+    monkeypatch.setattr(base, "_READERS", base._READERS.copy())
     monkeypatch.delitem(sys.modules, "tsv_reader_plugin", raising=False)
     (block,) = _reader_page_blocks()
     (tmp_path / "tsv_reader_plugin.py").write_text(block)
@@ -202,3 +202,17 @@ def test_input_options_keep_their_defaults_and_round_trip():
     }
     again = CurateConfig.model_validate(c.model_dump())
     assert type(again.input) is type(c.input) and again.input == c.input
+
+
+def test_a_reader_format_is_registered_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from curate.pipeline.readers import base
+
+    monkeypatch.setattr(base, "_READERS", base._READERS.copy())
+
+    class OtherJsonl(base.Source):
+        pass
+
+    with pytest.raises(ValueError, match=r"reader format 'jsonl' registered twice \(curate.pipeline.readers.jsonl"):
+        base.register_reader("jsonl", base.InputConfig)(OtherJsonl)
+    assert base.reader_class("jsonl").__name__ == "JsonlSource"
+    assert "input_format" not in vars(OtherJsonl)  # a refused class is left as it was

@@ -220,3 +220,18 @@ def test_curate_stages_lists_backend_keys_with_their_backend(capsys: pytest.Capt
     assert "backend transformers:" in lines["generate_batch_size"]
     assert "backends transformers, vllm:" in lines["dtype"]
     assert lines["batch_size"].split()[1] == "documents"  # the stage's own keys have no mark
+
+
+def test_a_backend_name_is_registered_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from curate.refiners.backends import base
+
+    monkeypatch.setattr(base, "_REGISTRY", base._REGISTRY.copy())
+    base.get_backend("boilerplate")
+
+    class Boilerplate:  # outside the backends folder: any name may be registered, once
+        needs_model = False
+
+    with pytest.raises(ValueError, match="backend 'boilerplate' registered twice"):
+        base.register_backend("boilerplate", base.StrictModel)(Boilerplate)
+    with pytest.raises(KeyError, match=r"unknown backend 'vlm' \(did you mean 'vllm'\?\)"):
+        base.get_backend("vlm")
