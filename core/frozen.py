@@ -18,16 +18,16 @@ import fsspec
 FROZEN_FILE = "frozen.json"
 
 
-def frozen_path(work_dir: str, label: str) -> str:
-    """Where the stage labelled `label` leaves its values, under the run's intermediate folder `work_dir`."""
-    return posixpath.join(work_dir, label, FROZEN_FILE)
+def frozen_path(intermediate_dir: str, label: str) -> str:
+    """Where the stage labelled `label` leaves its values, under the run's intermediate folder."""
+    return posixpath.join(intermediate_dir, label, FROZEN_FILE)
 
 
-def collect(work_dir: str, labels: Iterable[str]) -> dict[str, dict[str, Any]]:
+def collect(intermediate_dir: str, labels: Iterable[str]) -> dict[str, dict[str, Any]]:
     """{label: values} of every stage that froze something (stages without the file are left out)."""
     out: dict[str, dict[str, Any]] = {}
     for label in labels:
-        fs, path = fsspec.core.url_to_fs(frozen_path(work_dir, label))
+        fs, path = fsspec.core.url_to_fs(frozen_path(intermediate_dir, label))
         if fs.isfile(path):
             with fs.open(path, "rt") as fh:
                 out[label] = json.load(fh)

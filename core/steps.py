@@ -57,7 +57,7 @@ class Accounted:
         def stat_update(self, *labels: str, value: int = 1, unit: str | None = None) -> None: ...
 
     rejected_writer: DiskWriter | None = None
-    # plumbing steps (intermediate readers/writers) are kept out of the summary table
+    # plumbing steps (handoff readers/writers) are kept out of the summary table
     plumbing: bool = False
     # `on_stage_error: skip` drops a document the step raises on (core/isolate.py); only for steps whose result
     # for a document depends on that document alone

@@ -20,7 +20,7 @@ from typing import Any
 
 from curate.core.errors import InputError
 
-from .fasttext_annotator import label_probability, preprocess
+from .fasttext_scoring import label_probability, preprocess
 
 Example = tuple[str, bool]
 

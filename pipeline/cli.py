@@ -189,7 +189,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    """Remove a run's work folder (intermediates, logs, completion markers): the dataset stays."""
+    """Remove a run's work folder (handoffs, scratch data, logs, completion markers): the dataset stays."""
     from .layout import RUN_FILE, default_work_dir, remove_work_dir
     from .plan import build_plan
 
@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp = sub.add_parser(
         "clean",
-        help="remove a run's work folder (intermediates, logs, resume markers); the dataset in the output folder stays",
+        help="remove a run's work folder (handoffs, scratch data, logs, resume markers); the dataset in the output folder stays",
         description="remove a run's work folder",
     )
     sp.add_argument("config", help="the run's YAML config, or its output folder")

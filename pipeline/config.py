@@ -77,8 +77,8 @@ class OutputConfig(StrictModel):
     rows_per_group: int = Field(1000, gt=0, description="Parquet row-group size")
     work_dir: LocalPath | None = Field(
         None,
-        description="intermediates, completion markers and logs, kept for resume (default: OUTPUT.work, "
-        "beside the dataset, never inside it)",
+        description="handoffs between jobs, stages' scratch data, completion markers and logs, kept for resume "
+        "(default: OUTPUT.work, beside the dataset, never inside it)",
     )
     keep_work: bool = Field(
         True,

@@ -108,7 +108,7 @@ def run_stages(
 def _run_stages(
     docs: Iterable[Any], stages: list[dict[str, Any] | PipelineStep], on_error: str, work_dir: str
 ) -> InProcessResult:
-    ctx = PlanContext(tasks=1, workers=1, on_error=on_error, work_dir=f"{work_dir}/_work", output_dir=work_dir)
+    ctx = PlanContext(tasks=1, workers=1, on_error=on_error, intermediate_dir=f"{work_dir}/_work", output_dir=work_dir)
     ctx.add(MemorySource(docs))
     dict_stages = [s for s in stages if isinstance(s, dict)]
     entries = validate_stages(dict_stages)

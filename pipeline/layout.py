@@ -8,7 +8,9 @@ OUTPUT/                     the dataset, and only the dataset
   _curate_run.json          the config that made it (report, resume)
 WORK/ (OUTPUT.work)         what a rerun needs, never published
   resume.json               each job's fingerprint and the folders it writes
-  intermediate/             handoffs between jobs, dedup side-job data
+  intermediate/             handoffs (the documents one job passes to the next: HandoffWriter /
+                            HandoffReader) and what stages keep beside them: dedup side-job data,
+                            checkpoints, frozen values (`work_path()`); named for all of it, not handoffs only
   logs/NN_JOB/              datatrove's completion markers, per-task stats and logs, failure records
   logs/slurm_jobs.json      the Slurm job ids of the last submission
 """
@@ -38,12 +40,12 @@ LOGS = "logs"
 
 
 def default_work_dir(output_dir: str) -> str:
-    """`OUTPUT.work`, beside the dataset: intermediates and logs never land inside the published folder."""
+    """`OUTPUT.work`, beside the dataset: handoffs, scratch data and logs never land inside the published folder."""
     output_dir = output_dir.rstrip("/")
     if "://" in output_dir and "/" not in output_dir.split("://", 1)[1]:
         raise ConfigError(
             f"output.path: {output_dir!r} is a bucket root; set output.work_dir to a folder for "
-            "intermediates and logs (e.g. s3://bucket/curate-work)"
+            "handoffs, scratch data and logs (e.g. s3://bucket/curate-work)"
         )
     return output_dir + ".work"
 

@@ -27,7 +27,7 @@ from .layout import RunLayout
 from .readers import is_remote, list_input_files, make_reader, metadata_column_types
 from .stage_entries import Resources, StageEntry
 from .tokenize_output import tokenize_jobs
-from .writers import IntermediateReader, IntermediateWriter, OutputWriter, output_schema
+from .writers import HandoffReader, HandoffWriter, OutputWriter, output_schema
 
 
 @dataclass
@@ -91,7 +91,7 @@ class PlanContext:
         tasks: int,
         workers: int,
         on_error: str,
-        work_dir: str,
+        intermediate_dir: str,
         on_stage_error: str = "fail",
         output_dir: str,
         output: Any = None,
@@ -99,7 +99,7 @@ class PlanContext:
         file_metadata: dict[str, str] | None = None,
     ) -> None:
         self._file_metadata = file_metadata
-        self.work_dir = work_dir
+        self.intermediate_dir = intermediate_dir  # the run's intermediate/ folder (layout.py)
         self.output_dir = output_dir
         self.on_error = on_error
         self.on_stage_error = on_stage_error
@@ -140,7 +140,7 @@ class PlanContext:
 
     def work_path(self, *parts: str) -> str:
         """A scratch folder for this run (e.g. MinHash signatures), in the work folder (not the dataset)."""
-        path = posixpath.join(self.work_dir, *parts)
+        path = posixpath.join(self.intermediate_dir, *parts)
         if path not in self._unclaimed:
             self._unclaimed.append(path)
         return path
@@ -150,14 +150,14 @@ class PlanContext:
 
         Returns the folder holding the handed-off documents (e.g. for a side job to read them too).
         """
-        folder = posixpath.join(self.work_dir, f"{len(self.jobs):02d}_{self._current.name}_to_{name}")
-        self._current.steps.append(IntermediateWriter(folder))
+        folder = posixpath.join(self.intermediate_dir, f"{len(self.jobs):02d}_{self._current.name}_to_{name}")
+        self._current.steps.append(HandoffWriter(folder))
         self._current.writes += [*self._unclaimed, folder]
         self._unclaimed = []
         self.jobs.append(self._current)
         tasks = resources.tasks if resources and resources.tasks else self._default_tasks
         workers = resources.workers if resources and resources.workers else self._default_workers
-        self._current = Job(name, [IntermediateReader(folder)], tasks, workers, resources)
+        self._current = Job(name, [HandoffReader(folder)], tasks, workers, resources)
         return folder
 
     def add_job(
@@ -178,9 +178,9 @@ class PlanContext:
         self._unclaimed = [p for p in self._unclaimed if p not in owned]
         self.jobs.append(Job(name, list(steps), tasks, workers, resources, stages=[self.stage_label], writes=owned))
 
-    def handoff_reader(self, folder: str) -> IntermediateReader:
+    def handoff_reader(self, folder: str) -> HandoffReader:
         """A reader over documents handed off by `barrier()`."""
-        return IntermediateReader(folder)
+        return HandoffReader(folder)
 
     # -- internal ----------------------------------------------------------------------------
     def _rejected_writer(self, label: str) -> OutputWriter | None:
@@ -250,7 +250,7 @@ def build_plan(config: CurateConfig, check_inputs: bool = True) -> Plan:
         workers=ex.workers,
         on_error=config.on_error,
         on_stage_error=config.on_stage_error,
-        work_dir=intermediate_dir,
+        intermediate_dir=intermediate_dir,
         output_dir=output_dir,
         output=out,
         rejected_schema=rejected_schema,

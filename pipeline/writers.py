@@ -376,7 +376,7 @@ class OutputWriter(Accounted, AtomicParquetWriter):
 
 # ---------------------------------------------------------------------------- between jobs
 
-INTERMEDIATE_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("metadata", pa.string())])
+HANDOFF_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("metadata", pa.string())])
 
 
 # bytes cross the JSON handoff as {TAG: base64}: as str(b"...") they reached a binary column as the
@@ -394,7 +394,7 @@ def _handoff_object(d: dict) -> Any:
     return base64.b64decode(d[_BYTES_TAG]) if len(d) == 1 and _BYTES_TAG in d else d
 
 
-def _intermediate_row(self: Any, document: Document) -> dict:
+def _handoff_row(self: Any, document: Document) -> dict:
     try:
         meta = orjson.dumps(document.metadata, option=orjson.OPT_SERIALIZE_NUMPY, default=_handoff_default).decode()
     except TypeError:  # an integer beyond 64 bits
@@ -402,7 +402,7 @@ def _intermediate_row(self: Any, document: Document) -> dict:
     return {"id": document.id, "text": document.text, "metadata": meta}
 
 
-class IntermediateWriter(Accounted, AtomicParquetWriter):
+class HandoffWriter(Accounted, AtomicParquetWriter):
     """Hands documents (with all their metadata) from one job to the next."""
 
     type = "curate-plumbing"
@@ -414,8 +414,8 @@ class IntermediateWriter(Accounted, AtomicParquetWriter):
             folder,
             output_filename="${rank}.parquet",
             compression="zstd",
-            adapter=_intermediate_row,
-            schema=INTERMEDIATE_SCHEMA,
+            adapter=_handoff_row,
+            schema=HANDOFF_SCHEMA,
             max_file_size=-1,
         )
         self.configure(label="handoff write")
@@ -438,23 +438,23 @@ class IntermediateWriter(Accounted, AtomicParquetWriter):
         from curate.core.atomic import write_atomic
 
         sink = pa.BufferOutputStream()
-        pq.write_table(INTERMEDIATE_SCHEMA.empty_table(), sink)
+        pq.write_table(HANDOFF_SCHEMA.empty_table(), sink)
         write_atomic(self.output_folder, f"{rank:05d}.parquet", sink.getvalue().to_pybytes())
 
 
-def _from_intermediate(self: Any, data: dict, path: str, id_in_file: int | str) -> dict:
+def _from_handoff(self: Any, data: dict, path: str, id_in_file: int | str) -> dict:
     raw = data["metadata"]
     meta = json.loads(raw, object_hook=_handoff_object) if _BYTES_TAG in raw else json.loads(raw)
     return {"text": data["text"], "id": data["id"], "metadata": meta}
 
 
-class IntermediateReader(Accounted, ParquetReader):
+class HandoffReader(Accounted, ParquetReader):
     type = "curate-plumbing"
     name = "handoff read"
     plumbing = True
 
     def __init__(self, folder: str) -> None:
-        super().__init__(folder, adapter=_from_intermediate, glob_pattern="[0-9]*.parquet")
+        super().__init__(folder, adapter=_from_handoff, glob_pattern="[0-9]*.parquet")
         self.data_folder = in_order(self.data_folder)  # type: ignore[has-type]  # datatrove leaves it untyped
         self.configure(label="handoff read")
         self._empty_warning = True  # datatrove warns once that an empty text is skipped; here it is kept (below)

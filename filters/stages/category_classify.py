@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from curate.core.stage_api import Column, PreflightContext, StrictModel, register_prepare, register_stage
 
-from ..fasttext_annotator import CategoryModelSpec, CategoryScorer, distinct_names
+from ..fasttext_scoring import CategoryModelSpec, CategoryScorer, distinct_names
 from ..gneissweb_recipe import GNEISSWEB_CATEGORY_MODELS
 from ._batch import BatchAnnotator
 from .fasttext_annotate import prepare_models

@@ -1,7 +1,7 @@
 """fasttext_annotate: P(label) of each configured fastText classifier, several models in one pass.
 
 The scoring itself (preprocessing, batched predict, P(label) rather than top-1 confidence) is in
-`filters/fasttext_annotator.py`; `prepare_models` is the launcher's check of fastText models, also
+`filters/fasttext_scoring.py`; `prepare_models` is the launcher's check of fastText models, also
 used by `category_classify` and `gneissweb_ensemble`.
 """
 
@@ -15,8 +15,8 @@ from pydantic import Field, field_validator
 
 from curate.core.stage_api import Column, PreflightContext, StrictModel, register_prepare, register_stage
 
-from ..fasttext_annotator import CategoryModelSpec, FastTextModelSpec, QualityScorer, distinct_names
 from ..fasttext_header import check_label
+from ..fasttext_scoring import CategoryModelSpec, FastTextModelSpec, QualityScorer, distinct_names
 from ._batch import BatchAnnotator
 
 

@@ -39,7 +39,7 @@ from curate.core.stage_api import (
     register_stage,
 )
 
-from ..fasttext_annotator import (
+from ..fasttext_scoring import (
     CategoryModelSpec,
     CategoryScorer,
     FastTextModelSpec,

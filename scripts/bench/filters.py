@@ -73,7 +73,7 @@ def run_kernels(docs: list[str], batch_size: int) -> tuple[float, float]:
     """(seconds of the kernels, seconds of the fastText floor): see the module's docstring."""
     import fasttext
 
-    from curate.filters.fasttext_annotator import FastTextModel, flatten_lines, preprocess
+    from curate.filters.fasttext_scoring import FastTextModel, flatten_lines, preprocess
     from curate.filters.token_counts import TokenCounter
 
     models = [

@@ -112,7 +112,7 @@ def split(cfg: dict, filler_mb: float) -> dict:
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="curate-") as tmp:
         t0 = time.perf_counter()
-        ctx = PlanContext(tasks=1, workers=1, on_error="skip", work_dir=f"{tmp}/_work", output_dir=tmp)
+        ctx = PlanContext(tasks=1, workers=1, on_error="skip", intermediate_dir=f"{tmp}/_work", output_dir=tmp)
         ctx.add(MemorySource(docs))
         add_stages(ctx, validate_stages([{"stage": "minhash_dedup", **cfg}]))
         jobs = ctx.finish(None)

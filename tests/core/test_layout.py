@@ -86,7 +86,7 @@ def test_plan_context_provides_every_member_of_the_build_context_protocol() -> N
     members = [n for n, _ in inspect.getmembers(stage_api.BuildContext) if not n.startswith("_")]
     members += list(stage_api.BuildContext.__annotations__)
     assert {"add", "barrier", "add_job", "work_path", "handoff_reader", "tasks", "stage_label"} <= set(members)
-    ctx = PlanContext(tasks=2, workers=1, on_error="skip", work_dir="/tmp/w", output_dir="/tmp/o")
+    ctx = PlanContext(tasks=2, workers=1, on_error="skip", intermediate_dir="/tmp/w", output_dir="/tmp/o")
     missing = [n for n in members if not hasattr(ctx, n)]
     assert missing == []
 

@@ -244,7 +244,7 @@ def _plan(tmp: Path, docs: list[Document], stage: dict, reference: bool):  # noq
     from curate.pipeline.plan import PlanContext, add_stages
     from curate.pipeline.stage_entries import validate_stages
 
-    ctx = PlanContext(tasks=3, workers=1, on_error="skip", work_dir=str(tmp / "work"), output_dir=str(tmp))
+    ctx = PlanContext(tasks=3, workers=1, on_error="skip", intermediate_dir=str(tmp / "work"), output_dir=str(tmp))
     ctx.add(ShardedSource(docs, empty=1))
     add_stages(ctx, validate_stages([stage]))
     jobs = ctx.finish(None)

@@ -19,7 +19,7 @@ import pytest
 from curate_testing import REPO
 
 from curate.core import fastokens as core_fastokens
-from curate.filters.fasttext_annotator import label_probability, preprocess
+from curate.filters.fasttext_scoring import label_probability, preprocess
 from curate.filters.gneissweb_recipe import GNEISSWEB_CLAUSES, GNEISSWEB_KEEP, GNEISSWEB_PARAMS
 from curate.filters.rule import Rule
 from curate.filters.token_counts import TokenCounter, is_bundled_gpt2

@@ -11,7 +11,7 @@ import pytest
 from curate.core.errors import ConfigError
 from curate.core.model_refs import classify_ref, resolve_model_file
 from curate.filters import training as T
-from curate.filters.fasttext_annotator import CategoryModelSpec, FastTextModel, FastTextModelSpec, preprocess
+from curate.filters.fasttext_scoring import CategoryModelSpec, FastTextModel, FastTextModelSpec, preprocess
 from curate.filters.stages.category_classify import CategoryAnnotator, CategoryOptions
 from curate.filters.stages.fasttext_annotate import FastTextAnnotateOptions, FastTextAnnotator
 from curate.filters.token_counts import TokenCounter, token_densities
@@ -177,7 +177,7 @@ def test_probabilities_lie_in_0_1_on_the_sample(repo_root: Path, sample_dir: Pat
     every score column stays in [0, 1], and a binary model's two probabilities sum to 1."""
     import gzip
 
-    from curate.filters.fasttext_annotator import CategoryScorer, QualityScorer, label_probability
+    from curate.filters.fasttext_scoring import CategoryScorer, QualityScorer, label_probability
 
     texts = [json.loads(line)["text"] for f in sorted(sample_dir.glob("*.jsonl.gz")) for line in gzip.open(f)]
     models = repo_root / "filters" / "assets" / "models"

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from curate.pipeline import parse_config
 from curate.pipeline.readers import infer_type, make_reader, metadata_column_types
-from curate.pipeline.writers import UNFIT, IntermediateReader, IntermediateWriter, OutputWriter, coercer, output_schema
+from curate.pipeline.writers import UNFIT, HandoffReader, HandoffWriter, OutputWriter, coercer, output_schema
 
 DPK = "cc-parquet-dpk/filter_input_test1.parquet"
 DOLMA = "dolma-cc-2019"
@@ -259,9 +259,9 @@ def test_binary_and_decimal_survive_the_handoff(tmp_path: Path, sample_dir: Path
     )
     pq.write_table(table, tmp_path / "in.parquet")
     cfg = input_cfg("parquet", tmp_path / "in.parquet", ["raw", "price"])
-    for _ in IntermediateWriter(str(tmp_path / "work"))(make_reader(cfg)()):
+    for _ in HandoffWriter(str(tmp_path / "work"))(make_reader(cfg)()):
         pass
-    docs = list(IntermediateReader(str(tmp_path / "work"))())
+    docs = list(HandoffReader(str(tmp_path / "work"))())
     w = write(tmp_path / "data", output_schema([], metadata_column_types(cfg, ["raw", "price"])), docs)
     out = pq.read_table(tmp_path / "data")
     assert out.column("raw").to_pylist() == table.column("raw").to_pylist()
@@ -273,9 +273,9 @@ def test_timestamp_survives_the_handoff_between_jobs(data_dir: Path, tmp_path: P
     """A two-job plan hands metadata over as JSON: the timestamp arrives as a string and is parsed back."""
     src = data_dir / DPK
     cfg = input_cfg("parquet", src, ["date_acquired", "extra"], text_key="contents", id_key="document")
-    for _ in IntermediateWriter(str(tmp_path / "work"))(make_reader(cfg)()):
+    for _ in HandoffWriter(str(tmp_path / "work"))(make_reader(cfg)()):
         pass
-    docs = list(IntermediateReader(str(tmp_path / "work"))())
+    docs = list(HandoffReader(str(tmp_path / "work"))())
     assert isinstance(docs[0].metadata["date_acquired"], str)
     w = write(tmp_path / "data", output_schema([], metadata_column_types(cfg, ["date_acquired", "extra"])), docs)
     out = pq.read_table(tmp_path / "data")

@@ -10,7 +10,7 @@ from datatrove.executor import LocalPipelineExecutor, RayPipelineExecutor, Slurm
 
 from curate.pipeline import ConfigError, build_plan, parse_config, run_config, run_stages
 from curate.pipeline.executors import build_executors
-from curate.pipeline.writers import IntermediateReader, IntermediateWriter, OutputWriter
+from curate.pipeline.writers import HandoffReader, HandoffWriter, OutputWriter
 
 
 def cfg(sample_dir: Path, out: Path, stages, **executor) -> dict:
@@ -34,8 +34,8 @@ def test_resources_start_a_job_with_a_handoff(sample_dir: Path, tmp_path: Path):
     plan = build_plan(parse_config(cfg(sample_dir, tmp_path, [{"stage": "length_filter", "min_words": 5}, GPU_STAGE])))
     assert [j.name for j in plan.jobs] == ["main", "refine"]
     first, second = plan.jobs
-    assert isinstance(first.steps[-1], IntermediateWriter)
-    assert isinstance(second.steps[0], IntermediateReader)
+    assert isinstance(first.steps[-1], HandoffWriter)
+    assert isinstance(second.steps[0], HandoffReader)
     assert first.steps[-1].output_folder.path == second.steps[0].data_folder.path
     assert isinstance(second.steps[-1], OutputWriter)
     assert first.tasks == 2 and second.tasks == 1
