@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "curate.pipeline.commands.refiner",
     "curate.pipeline.commands.tokenize",
     "curate.pipeline.commands.subset",
+    "curate.pipeline.commands.preview",
 )
 
 EPILOG = """examples:
@@ -92,6 +93,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         "reason": decision.reason,
         "finished": decision.finished,
     }
+    from .preview.saved import preview_lines, saved_preview
+
+    preview = saved_preview(plan.work_dir, plan.fingerprint["fingerprint"])
+    d["preview"] = preview
     if args.json:
         print(json.dumps(d, indent=2))
         return 0
@@ -128,6 +133,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         c.print(said, highlight=False)
     elif decision.keep and not decision.redo:
         c.print(f"resume: the finished tasks of jobs 0-{len(plan.jobs) - 1} are kept", highlight=False)
+    for line in preview_lines(preview) if preview else []:
+        c.print(line, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -386,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         m.register(sub)
+    if "preview" in sub.choices:  # run's flags, and the overrides they make, given here (commands never import cli)
+        add_run_flags(sub.choices["preview"])
+        sub.choices["preview"].set_defaults(overrides=_overrides)
     return p
 
 
