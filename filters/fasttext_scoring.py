@@ -27,7 +27,7 @@ summed to 1.00002) and scores left [0, 1].
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -36,7 +36,7 @@ from curate.core.errors import ConfigError
 from curate.core.model_refs import resolve_model_file
 from curate.core.options import ModelRef, StrictModel
 
-Preprocess = Literal["dclm", "newlines"]
+from .classifier_options import Preprocess
 
 # fastText's predict adds this to every probability before taking the log (`std_log` in loss.cc)
 FASTTEXT_SMOOTHING = 1e-5

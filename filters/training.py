@@ -20,6 +20,7 @@ from typing import Any
 
 from curate.core.errors import InputError
 
+from .classifier_options import QUANTIZE_CUTOFF, TrainParams
 from .fasttext_scoring import label_probability, preprocess
 
 Example = tuple[str, bool]
@@ -92,40 +93,6 @@ def remove_overlap(train: Sequence[Example], held: Sequence[Example]) -> list[Ex
     return [e for e in train if e[0] not in seen]
 
 
-@dataclass
-class TrainParams:
-    epoch: int = 25
-    lr: float = 0.5
-    word_ngrams: int = 2
-    dim: int = 32
-    min_count: int = 1
-    bucket: int = 200_000
-    minn: int = 0
-    maxn: int = 0
-    seed: int = 0
-    positive_label: str = "hq"
-    negative_label: str = "cc"
-    preprocess: str = "dclm"
-    lr_used: float | None = None  # set by train(): lower than lr when training had to be restarted
-    seed_used: int | None = None
-
-    def fasttext_kwargs(self) -> dict[str, Any]:
-        return dict(
-            epoch=self.epoch,
-            lr=self.lr,
-            wordNgrams=self.word_ngrams,
-            dim=self.dim,
-            minCount=self.min_count,
-            bucket=self.bucket,
-            minn=self.minn,
-            maxn=self.maxn,
-            seed=self.seed,
-            thread=1,
-            verbose=0,
-            loss="softmax",
-        )
-
-
 def _write_training_file(examples: Iterable[Example], params: TrainParams, path: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for text, is_pos in examples:
@@ -143,7 +110,7 @@ def _train_in_child(path: str, kwargs: dict[str, Any], quantize: bool, cutoff: i
     model.save_model(out)
 
 
-def train(examples: Sequence[Example], params: TrainParams, quantize: bool = False, cutoff: int = 5000):
+def train(examples: Sequence[Example], params: TrainParams, quantize: bool = False, cutoff: int = QUANTIZE_CUTOFF):
     """A trained fastText model (quantized when asked).
 
     Each attempt runs in a fresh (spawned) process: this fastText build sporadically stops with

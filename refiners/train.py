@@ -36,36 +36,9 @@ from curate.core.errors import ConfigError
 
 from . import chat
 from .prompts import BOS, load_tokenizer, tokenizer_for_model
+from .train_options import TrainConfig
 
 IGNORE = -100
-
-
-@dataclass
-class TrainConfig:
-    data: list[str]
-    output: str
-    preset: str | None = None
-    init: str | None = None
-    stage: str = "all"  # all | doc | chunk
-    holdout: float = 0.0  # share of documents (by id hash) kept out of training for `refiner eval`
-    epochs: float = 3.0
-    batch_size: int = 64  # sequences per optimizer step
-    micro_batch_size: int = 8
-    lr: float | None = None  # default: 1e-5 from a checkpoint, 2e-3 for fresh weights
-    min_lr: float | None = None  # default: lr / 10
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    max_len: int = 2048
-    group_by_length: bool = True
-    max_steps: int | None = None
-    max_time_s: float | None = None
-    max_examples: int | None = None
-    save_steps: int = 0
-    resume: bool = False
-    device: str = "auto"
-    seed: int = 0
-    log_every: int = 10
-    progress: bool = True
 
 
 @dataclass

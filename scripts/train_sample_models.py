@@ -46,8 +46,8 @@ def quality_models() -> dict[str, dict]:
     agreement = T.labelled_examples([str(d / "agreement_data.jsonl")], "text", "label", ["1"])
     train = T.remove_overlap(majority, agreement)
     variants = {
-        "quality_dclm": T.TrainParams(word_ngrams=2, dim=16, bucket=20000, preprocess="dclm", seed=SEED),
-        "quality_cosmo": T.TrainParams(word_ngrams=1, dim=16, bucket=20000, preprocess="newlines", seed=SEED),
+        "quality_dclm": T.TrainParams(word_ngrams=2, preprocess="dclm", seed=SEED),
+        "quality_cosmo": T.TrainParams(word_ngrams=1, preprocess="newlines", seed=SEED),
     }
     report = {}
     for name, params in variants.items():
@@ -96,8 +96,6 @@ def category_models() -> dict[str, dict]:
         train, held = T.split_holdout(examples, 0.2, SEED)
         params = T.TrainParams(
             word_ngrams=2,
-            dim=16,
-            bucket=20000,
             preprocess="newlines",
             seed=SEED,
             positive_label=cat,

@@ -178,7 +178,7 @@ def filters_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     train = T.remove_overlap(majority, agreement)
     paths: dict[str, str] = {}
     for name, prep, ngrams in (("dclm", "dclm", 2), ("cosmo", "newlines", 2)):
-        params = T.TrainParams(word_ngrams=ngrams, dim=16, bucket=20000, preprocess=prep, epoch=15)
+        params = T.TrainParams(word_ngrams=ngrams, preprocess=prep, epoch=15)
         T.train(train, params).save_model(str(out / f"{name}.bin"))
         paths[name] = str(out / f"{name}.bin")
     texts = [t for t, _ in majority]
@@ -189,8 +189,6 @@ def filters_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         ex = weak_examples(texts, cat, min_distinct=3)
         params = T.TrainParams(
             word_ngrams=2,
-            dim=16,
-            bucket=20000,
             preprocess="newlines",
             epoch=25,
             positive_label=cat,

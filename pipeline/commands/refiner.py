@@ -17,6 +17,30 @@ from typing import Any
 import yaml
 
 from curate.core.errors import ConfigError
+from curate.refiners.train_options import TrainConfig
+
+from .flags import add_option_flags, options_from_args
+
+# TrainConfig fields given as flags of `refiner train` (defaults and help come from the dataclass)
+TRAIN_OPTIONS = (
+    "stage",
+    "holdout",
+    "epochs",
+    "batch_size",
+    "micro_batch_size",
+    "lr",
+    "min_lr",
+    "warmup_steps",
+    "max_len",
+    "group_by_length",
+    "max_steps",
+    "max_time_s",
+    "save_steps",
+    "resume",
+    "device",
+    "seed",
+    "progress",
+)
 
 
 def register(subparsers: Any) -> None:
@@ -66,38 +90,7 @@ def register(subparsers: Any) -> None:
         metavar="PATH",
         help="pretrained model folder to fine-tune (any causal LM, e.g. SmolLM2, or a released refiner)",
     )
-    tr.add_argument("--stage", choices=["all", "doc", "chunk"], default="all", help="which rows to train on")
-    tr.add_argument("--holdout", type=float, default=0.0, help="share of documents kept out (same split as eval)")
-    tr.add_argument(
-        "--epochs",
-        type=float,
-        default=3.0,
-        help="passes over the rows (default %(default)s; a fraction stops part-way, e.g. 0.5)",
-    )
-    tr.add_argument("--batch-size", type=int, default=64, help="sequences per optimizer step (ProX: 64)")
-    tr.add_argument("--micro-batch-size", type=int, default=8, help="sequences per forward pass (accumulated)")
-    tr.add_argument("--lr", type=float, help="peak learning rate (default 1e-5 with --base, 2e-3 with --preset)")
-    tr.add_argument("--min-lr", type=float, help="cosine floor (default lr / 10)")
-    tr.add_argument(
-        "--warmup-steps",
-        type=int,
-        default=0,
-        help="optimizer steps of linear warm-up to --lr before the cosine decay (default %(default)s; e.g. 20)",
-    )
-    tr.add_argument("--max-len", type=int, default=2048, help="longer examples are skipped (counted)")
-    tr.add_argument("--no-length-grouping", action="store_true", help="plain shuffled micro-batches")
-    tr.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (default: every epoch)")
-    tr.add_argument("--max-time", type=float, help="stop after this many seconds (the model is still saved)")
-    tr.add_argument("--save-steps", type=int, default=0, help="checkpoint every N steps (0: only the final folder)")
-    tr.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output")
-    tr.add_argument("--device", default="auto", help="cpu | cuda | auto")
-    tr.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of the data order and of a fresh model's weights (default %(default)s; --resume needs the same)",
-    )
-    tr.add_argument("--no-progress", action="store_true", help="no progress line")
+    add_option_flags(tr, TrainConfig, TRAIN_OPTIONS)
     tr.set_defaults(fn=cmd_train)
 
     ev = sub.add_parser(
@@ -208,30 +201,14 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from curate.refiners.train import TrainConfig, train
+    from curate.refiners.train import train
 
     cfg = TrainConfig(
         data=args.data,
         output=args.output,
         preset=args.preset,
         init=args.init,
-        stage=args.stage,
-        holdout=args.holdout,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        micro_batch_size=args.micro_batch_size,
-        lr=args.lr,
-        min_lr=args.min_lr,
-        warmup_steps=args.warmup_steps,
-        max_len=args.max_len,
-        group_by_length=not args.no_length_grouping,
-        max_steps=args.max_steps,
-        max_time_s=args.max_time,
-        save_steps=args.save_steps,
-        resume=args.resume,
-        device=args.device,
-        seed=args.seed,
-        progress=not args.no_progress,
+        **options_from_args(args, TrainConfig, TRAIN_OPTIONS),
     )
     r = train(cfg)
     print(

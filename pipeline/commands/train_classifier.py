@@ -17,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from curate.core.errors import ConfigError
+from curate.filters.classifier_options import QUANTIZE_CUTOFF, TrainParams
+
+from .flags import add_option_flags, default_of, options_from_args
+
+# TrainParams fields given as flags of the "model" group (defaults and help come from the dataclass)
+MODEL_OPTIONS = ("preprocess", "epoch", "lr", "word_ngrams", "dim", "min_count", "bucket")
 
 
 def register(subparsers: Any) -> None:
@@ -48,50 +54,23 @@ def register(subparsers: Any) -> None:
     ev.add_argument(
         "--holdout", type=float, default=0.2, help="fraction held out per class when no --eval (default 0.2)"
     )
-    ev.add_argument("--seed", type=int, default=0, help="seed of the split and of fastText (default 0)")
+    add_option_flags(ev, TrainParams, ["seed"])
     ev.add_argument("--threshold", type=float, default=0.5, help="P(positive) at or above which a doc counts positive")
     m = p.add_argument_group("model")
     m.add_argument("--output", required=True, help="model path (.bin, or .ftz with --quantize)")
     m.add_argument("--quantize", action="store_true", help="quantize (much smaller .ftz, similar accuracy)")
-    m.add_argument("--cutoff", type=int, default=5000, help="rows kept when quantizing (default 5000)")
+    m.add_argument(
+        "--cutoff", type=int, default=QUANTIZE_CUTOFF, help="rows kept when quantizing (default %(default)s)"
+    )
+    labels = [default_of(TrainParams, "positive_label"), default_of(TrainParams, "negative_label")]
     m.add_argument(
         "--labels",
         nargs=2,
-        default=["hq", "cc"],
+        default=labels,
         metavar=("POSITIVE", "NEGATIVE"),
-        help="label names written to the model (default: hq cc, as DCLM / GneissWeb)",
+        help=f"label names written to the model (default: {' '.join(labels)}, as DCLM / GneissWeb)",
     )
-    m.add_argument(
-        "--preprocess",
-        choices=["dclm", "newlines"],
-        default="dclm",
-        help="text flattening (must match the `preprocess:` of the stage using the model)",
-    )
-    m.add_argument(
-        "--epoch",
-        type=int,
-        default=25,
-        help="passes over the training data (default %(default)s; e.g. 50 for a few hundred docs)",
-    )
-    m.add_argument(
-        "--lr",
-        type=float,
-        default=0.5,
-        help="learning rate (default %(default)s; a training that stops on NaN is retried with the next seed, after 4 tries at half the rate)",
-    )
-    m.add_argument(
-        "--word-ngrams", type=int, default=2, help="word n-grams as features (default %(default)s: words and bigrams)"
-    )
-    m.add_argument(
-        "--dim", type=int, default=16, help="size of the word vectors (default %(default)s; e.g. 64 for more data)"
-    )
-    m.add_argument("--min-count", type=int, default=1, help="words seen fewer times are ignored (default %(default)s)")
-    m.add_argument(
-        "--bucket",
-        type=int,
-        default=20000,
-        help="hash buckets for n-gram features (default %(default)s; e.g. 2000000 for millions of docs: bigger model)",
-    )
+    add_option_flags(m, TrainParams, MODEL_OPTIONS)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(fn=cmd_train_classifier)
 
@@ -126,17 +105,10 @@ def cmd_train_classifier(args: argparse.Namespace) -> int:
         split = f"seeded split (seed {args.seed}): {len(held)} held out ({args.holdout:.0%} of each class)"
     if not any(y for _, y in train) or all(y for _, y in train):
         raise ConfigError("training data needs both positive and negative documents (check --positive-value)")
-    params = T.TrainParams(
-        epoch=args.epoch,
-        lr=args.lr,
-        word_ngrams=args.word_ngrams,
-        dim=args.dim,
-        min_count=args.min_count,
-        bucket=args.bucket,
-        seed=args.seed,
+    params = TrainParams(
+        **options_from_args(args, TrainParams, (*MODEL_OPTIONS, "seed")),
         positive_label=args.labels[0],
         negative_label=args.labels[1],
-        preprocess=args.preprocess,
     )
     model = T.train(train, params, quantize=args.quantize, cutoff=args.cutoff)
     metrics = T.evaluate(model, held, params, args.threshold)
