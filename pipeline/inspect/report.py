@@ -447,8 +447,22 @@ def build_report(output: str, bins: int = 40) -> str:
     problems: list[str] = []  # stages whose thresholds cannot be read here: said on the page, not dropped silently
     thresholds = run_thresholds(run, values.keys(), problems) if run else []
     name = stats.get("run") or (run.get("decisive", {}).get("output", {}).get("path")) or output
-    parts: list[str] = []
+    parts = _summary_sections(stats, stages, n_rows, output) + _funnel_sections(stats, stages)
+    if statuses:
+        parts.append(_refinement_section(statuses))
+    parts.append(_annotations_section(values, thresholds, problems, bins, n_rows))
+    sub = f"{html.escape(output)} · {n_rows:,} rows read"
+    return (
+        f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>curate report — {html.escape(str(name))}</title>"
+        f"<style>{CSS}</style></head><body><header><h1>curate report — {html.escape(str(name))}</h1>"
+        f"<div class=sub>{sub}</div></header><main>{''.join(parts)}</main></body></html>"
+    )
 
+
+def _summary_sections(stats: dict[str, Any], stages: list[dict[str, Any]], n_rows: int, output: str) -> list[str]:
+    """The key figures (documents and characters kept, complete, conserved, wall time); a note when the
+    output holds no document."""
+    parts = []
     kpis = []
     if stages:
         first, last = stages[0], stages[-1]
@@ -475,74 +489,73 @@ def build_report(output: str, bins: int = 40) -> str:
         parts.append(
             f"<section id=no-documents><h2>No documents</h2><p>{html.escape(empty_note(output))}</p></section>"
         )
+    return parts
 
-    if stages:
-        parts.append(
-            f"<section id=funnel><h2>Funnel: documents and characters kept per stage</h2>"
-            f"<img alt='funnel' src='{funnel_chart(stages)}'>{_table(stages)}</section>"
-        )
-        d = drops_chart(stages)
-        parts.append(
-            "<section id=drops><h2>Drop reasons per stage</h2>"
-            + (f"<img alt='drop reasons' src='{d}'>" if d else "<p class=muted>no document was dropped</p>")
-            + "</section>"
-        )
-    else:
-        parts.append(
+
+def _funnel_sections(stats: dict[str, Any], stages: list[dict[str, Any]]) -> list[str]:
+    """The funnel and drop reasons per stage, then the contamination sections of decontaminate stages."""
+    if not stages:
+        return [
             "<section><p class=muted>no stats.json in this output (run `curate stats CONFIG` to write it)</p></section>"
-        )
-    if stats:
-        parts += contamination_sections(stats)
+        ] + (contamination_sections(stats) if stats else [])
+    d = drops_chart(stages)
+    return [
+        f"<section id=funnel><h2>Funnel: documents and characters kept per stage</h2>"
+        f"<img alt='funnel' src='{funnel_chart(stages)}'>{_table(stages)}</section>",
+        "<section id=drops><h2>Drop reasons per stage</h2>"
+        + (f"<img alt='drop reasons' src='{d}'>" if d else "<p class=muted>no document was dropped</p>")
+        + "</section>",
+    ] + (contamination_sections(stats) if stats else [])
 
-    if statuses:
-        rows = "".join(
-            f"<tr><td>{k}</td><td class=n id='status-{k}'>{statuses[k]:,}</td></tr>"
-            for k in STATUSES
-            if statuses.get(k)
-        )
-        parts.append(
-            f"<section id=refinement><h2>Refinement (ProX) status</h2><div class=grid><figure>"
-            f"<img alt='statuses' src='{status_chart(statuses)}'></figure>"
-            f"<table class=stats><tr><th>status</th><th>documents</th></tr>{rows}</table></div>"
-            f"<p class=muted>statuses of documents that reached the refiner; “dropped” counts documents "
-            f"that other stages dropped before it (with keep_rejected).</p></section>"
-        )
 
-    if values:
-        figs = []
-        colors = guard_colors(thresholds)
-        for col in sorted(values):
-            kept, dropped = _cap(values[col]["kept"]), _cap(values[col]["dropped"])
-            if kept.size + dropped.size == 0:
-                continue
-            ts = [t for t in thresholds if t.column == col]
-            layout: dict[str, Any] = {}
-            png = histogram_chart(col, kept, dropped, ts, bins, layout, colors)
-            srcs = html.escape("\n".join(dict.fromkeys(f"{t.stage}: {t.source}" for t in ts)))
-            figs.append(
-                f"<figure data-column='{html.escape(col)}' data-layout='{html.escape(json.dumps(layout))}'>"
-                f"<img alt='{html.escape(col)}' src='{png}'><figcaption title='{srcs}'>"
-                f"{html.escape(threshold_caption(col, ts))}</figcaption></figure>"
-            )
-        note = (
-            "kept documents from data/, dropped ones from rejected/"
-            if any(v["dropped"] for v in values.values())
-            else "kept documents only (set output.keep_rejected to see the dropped ones)"
-        )
-        missing = "".join(f"<p class=muted>{html.escape(p)}</p>" for p in problems)
-        parts.append(
-            f"<section id=annotations><h2>Annotations</h2><p class=muted>every float column; dashed lines are "
-            f"thresholds found in the config's rules; {note}.</p>{missing}<div class=grid>{''.join(figs)}</div></section>"
-        )
-    else:
-        why = "no documents in the output" if n_rows == 0 else "no float annotation column in the output"
-        parts.append(f"<section id=annotations><h2>Annotations</h2><p class=muted>{why}</p></section>")
-
-    sub = f"{html.escape(output)} · {n_rows:,} rows read"
+def _refinement_section(statuses: dict[str, int]) -> str:
+    rows = "".join(
+        f"<tr><td>{k}</td><td class=n id='status-{k}'>{statuses[k]:,}</td></tr>" for k in STATUSES if statuses.get(k)
+    )
     return (
-        f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>curate report — {html.escape(str(name))}</title>"
-        f"<style>{CSS}</style></head><body><header><h1>curate report — {html.escape(str(name))}</h1>"
-        f"<div class=sub>{sub}</div></header><main>{''.join(parts)}</main></body></html>"
+        f"<section id=refinement><h2>Refinement (ProX) status</h2><div class=grid><figure>"
+        f"<img alt='statuses' src='{status_chart(statuses)}'></figure>"
+        f"<table class=stats><tr><th>status</th><th>documents</th></tr>{rows}</table></div>"
+        f"<p class=muted>statuses of documents that reached the refiner; “dropped” counts documents "
+        f"that other stages dropped before it (with keep_rejected).</p></section>"
+    )
+
+
+def _annotations_section(
+    values: dict[str, dict[str, list[np.ndarray]]],
+    thresholds: list[Threshold],
+    problems: list[str],
+    bins: int,
+    n_rows: int,
+) -> str:
+    """A histogram per float column, kept against dropped, with the thresholds the run's rules apply."""
+    if not values:
+        why = "no documents in the output" if n_rows == 0 else "no float annotation column in the output"
+        return f"<section id=annotations><h2>Annotations</h2><p class=muted>{why}</p></section>"
+    figs = []
+    colors = guard_colors(thresholds)
+    for col in sorted(values):
+        kept, dropped = _cap(values[col]["kept"]), _cap(values[col]["dropped"])
+        if kept.size + dropped.size == 0:
+            continue
+        ts = [t for t in thresholds if t.column == col]
+        layout: dict[str, Any] = {}
+        png = histogram_chart(col, kept, dropped, ts, bins, layout, colors)
+        srcs = html.escape("\n".join(dict.fromkeys(f"{t.stage}: {t.source}" for t in ts)))
+        figs.append(
+            f"<figure data-column='{html.escape(col)}' data-layout='{html.escape(json.dumps(layout))}'>"
+            f"<img alt='{html.escape(col)}' src='{png}'><figcaption title='{srcs}'>"
+            f"{html.escape(threshold_caption(col, ts))}</figcaption></figure>"
+        )
+    note = (
+        "kept documents from data/, dropped ones from rejected/"
+        if any(v["dropped"] for v in values.values())
+        else "kept documents only (set output.keep_rejected to see the dropped ones)"
+    )
+    missing = "".join(f"<p class=muted>{html.escape(p)}</p>" for p in problems)
+    return (
+        f"<section id=annotations><h2>Annotations</h2><p class=muted>every float column; dashed lines are "
+        f"thresholds found in the config's rules; {note}.</p>{missing}<div class=grid>{''.join(figs)}</div></section>"
     )
 
 
