@@ -63,7 +63,7 @@ GEN = "gen/"
 def generation_record(extra: dict[str, float]) -> dict[str, float] | None:
     """Model cost of a stage from its `gen/*` counters: tokens, tokens/s, device-seconds and device-hours
     per billion input tokens (the prompt tokens the model read, every stage's prompts counted)."""
-    if f"{GEN}prompts" not in extra:
+    if f"{GEN}device_ms" not in extra:  # prompts without a model (the boilerplate backend) cost nothing
         return None
     prompt = extra.get(f"{GEN}prompt_tokens", 0.0)
     generated = extra.get(f"{GEN}generated_tokens", 0.0)

@@ -359,9 +359,10 @@ class ProxRefiner(CurateStep):
         t0 = time.perf_counter()
         gens = backend.generate(flat, max_tokens) if flat else []
         wall = time.perf_counter() - t0
+        if flat:
+            self.stat_update(f"{GEN}prompts", value=len(flat))
         if flat and get_backend(self.opts.backend).needs_model:  # a model's cost; the boilerplate one has none
             devices = int(getattr(getattr(backend, "options", None), "tensor_parallel_size", 1) or 1)
-            self.stat_update(f"{GEN}prompts", value=len(flat))
             self.stat_update(f"{GEN}prompt_tokens", value=sum(len(p.token_ids) for p in flat))
             self.stat_update(f"{GEN}generated_tokens", value=sum(len(g.token_ids) for g in gens))
             self.stat_update(f"{GEN}device_ms", value=round(wall * devices * 1000))

@@ -27,6 +27,7 @@ def test_counters_become_rates_and_cost_per_billion_input_tokens() -> None:
     assert g["generated_tokens_per_s"] == 25.0 and g["input_tokens_per_s"] == 500.0
     assert g["device_hours_per_1b_input_tokens"] == round(1 / 1.8e-3, 3)  # 1 h per 1.8M tokens
     assert generation_record({"docs_in": 3}) is None  # a stage without a model has no such record
+    assert generation_record({"gen/prompts": 2}) is None  # nor one whose backend needs no model
     assert "generation" not in step_record("length_filter", "main", False, {"docs_in": 3, "docs_out": 3}, 0.1)
 
     out = io.StringIO()
