@@ -33,6 +33,9 @@ from ..preview.saved import PREVIEW_FILE
 
 # nested sub-samples the dedup fit uses, as fractions of the sample (the sample itself is 1)
 SUB_SAMPLES = (0.5, 0.25)
+# and a run of this many documents, first: it pays what a run costs before its first document (imports,
+# model loads), which the CPU fit takes as the fixed part of each stage
+FIXED_COST_DOCS = 1
 
 
 def register(subparsers: Any) -> None:
@@ -96,7 +99,7 @@ def run_sizes(
 ) -> list[tuple[int, Measured]]:
     """The config run on the sample and on its nested sub-samples (prefixes of the same shuffled draw)."""
     n = sample.size
-    sizes = [n] + [int(n * f) for f in SUB_SAMPLES]
+    sizes = [n] + [int(n * f) for f in SUB_SAMPLES] + [FIXED_COST_DOCS]
     sizes = [k for i, k in enumerate(sizes) if k >= 1 and k not in sizes[:i]]
     out = []
     # smallest first: what a stage loads once per process (models, tokenizers) lands on the smallest run,

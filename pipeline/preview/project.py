@@ -13,8 +13,9 @@ noise of the best, and the range over those k, widened by the Poisson noise of t
 saw (2 sigma), is reported with it: when the sample saw few duplicates, k is poorly determined (k*q << 1
 looks alike for every k). Always an estimate, never the sample's own retention.
 
-CPU per stage is fitted as `cpu_s = fixed + chars_in / rate` across the same runs (a fixed part, e.g.
-loading a model, is paid once per task, not per character); with one usable point the fixed part is 0.
+CPU per stage is fitted as `cpu_s = fixed + chars_in / rate` across the same runs and a one-document run
+(a fixed part, e.g. loading a model, is paid once per task, not per character); with one usable point
+the fixed part is 0.
 """
 
 from __future__ import annotations
@@ -67,7 +68,11 @@ def fit_clusters(points: list[tuple[float, float]], n_full: float) -> dict[str, 
 
 
 def fit_cpu(points: list[tuple[float, float]]) -> tuple[float, float]:
-    """(fixed seconds, seconds per character) of cpu = fixed + chars * per_char, both >= 0."""
+    """(fixed seconds, seconds per character) of cpu = fixed + chars * per_char, both >= 0.
+
+    Least squares when it gives both >= 0; otherwise (a sample too small for its per-character cost to
+    stand out of the per-run noise) the cheapest run is taken as the fixed part and the largest run's
+    excess over it as the per-character part."""
     pts = [(c, s) for c, s in points if c > 0]
     if not pts:
         return 0.0, 0.0
@@ -75,7 +80,10 @@ def fit_cpu(points: list[tuple[float, float]]) -> tuple[float, float]:
         slope, fixed = np.polyfit([p[0] for p in pts], [p[1] for p in pts], 1)
         if slope > 0 and fixed >= 0:
             return float(fixed), float(slope)
-    c, s = max(pts)
+        fixed = min(s for _, s in pts)
+        c, s = max(pts)
+        return fixed, max(0.0, s - fixed) / c
+    c, s = pts[0]
     return 0.0, s / c
 
 
