@@ -302,7 +302,7 @@ def _parquet_rows(listing: InputListing, docs: int | None, fraction: float | Non
             tables.append(pq.ParquetFile(f).read_row_group(g))
         rows += k
         read += tables[-1].nbytes
-    table = pa.concat_tables(tables, promote_options="default")
+    table = pa.concat_tables(tables, promote_options="permissive")  # files may differ (string vs large_string)
     table = table.take(pa.array(rng.permutation(table.num_rows)[:n]))
     return Sample(
         "rows",
