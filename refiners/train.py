@@ -218,11 +218,49 @@ def train(
     """Train and write the refiner folder. `rows`: SFT rows already read (else read from cfg.data)."""
     import torch
 
-    from .presets import save_refiner
-    from .sft import read_sft
-
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     out = Path(cfg.output)
+    examples, skipped = _training_examples(cfg, rows)
+    device = _device(cfg.device)
+    amp = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    torch.manual_seed(cfg.seed)
+    model = _load_model(cfg)
+    lr = cfg.lr if cfg.lr is not None else (1e-5 if cfg.init else 2e-3)
+    min_lr = cfg.min_lr if cfg.min_lr is not None else lr / 10
+    steps, total = _step_plan(cfg, examples, log)
+    model, opt, start_step = _start(cfg, model, out, device, lr, total, log)
+    params = sum(p.numel() for p in model.parameters())
+    log(
+        f"training {params / 1e6:.1f}M parameters on {device} ({'bf16 autocast' if amp == torch.bfloat16 else 'fp32'}): "
+        f"{len(examples)} examples ({skipped} longer than {cfg.max_len} skipped), {total} steps of "
+        f"{cfg.batch_size} sequences ({cfg.micro_batch_size} per micro-batch), lr {lr:g} -> {min_lr:g}"
+    )
+    t0 = time.time()
+    run = _Run(start_step)
+    _loop(cfg, model, opt, examples, steps, total, (lr, min_lr), device, amp, out, run, log)
+    wall = time.time() - t0
+    result = TrainResult(
+        str(out),
+        run.step - start_step,
+        len(examples),
+        skipped,
+        run.tokens,
+        run.target_tokens,
+        round(wall, 2),
+        round(run.tokens / max(wall, 1e-9), 1),
+        run.losses,
+        params,
+        device,
+        str(amp).replace("torch.", ""),
+    )
+    _save(cfg, model, out, result)
+    return result
+
+
+def _training_examples(cfg: TrainConfig, rows: Sequence[dict] | None) -> tuple[list[tuple[list[int], int]], int]:
+    """The selected SFT rows encoded (ids, prompt length), and how many were longer than max_len."""
+    from .sft import read_sft
+
     rows = select(read_sft(cfg.data) if rows is None else rows, cfg.stage, cfg.holdout, "train")
     if cfg.max_examples is not None:
         rows = rows[: cfg.max_examples]
@@ -232,12 +270,13 @@ def train(
     examples, skipped = encode_examples(rows, tok, cfg.max_len, base=cfg.init)
     if not examples:
         raise ConfigError(f"every SFT row is longer than max_len {cfg.max_len}")
-    device = _device(cfg.device)
-    amp = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    torch.manual_seed(cfg.seed)
-    model = _load_model(cfg)
-    lr = cfg.lr if cfg.lr is not None else (1e-5 if cfg.init else 2e-3)
-    min_lr = cfg.min_lr if cfg.min_lr is not None else lr / 10
+    return examples, skipped
+
+
+def _step_plan(
+    cfg: TrainConfig, examples: Sequence[tuple[list[int], int]], log: Callable[[str], None]
+) -> tuple[list[list[list[int]]], int]:
+    """Every epoch's optimizer steps, and how many of them run (a fractional epoch, max_steps)."""
     epochs = max(1, math.ceil(cfg.epochs))
     steps = schedule(len(examples), [len(e[0]) for e in examples], cfg, epochs)
     total = int(len(steps) * cfg.epochs / epochs) if cfg.epochs < epochs else len(steps)
@@ -245,6 +284,15 @@ def train(
         total = min(total, cfg.max_steps)
     if cfg.preset and total < FRESH_MIN_STEPS:
         log(f"warning: {too_short(total, len(examples), cfg.batch_size)}")
+    return steps, total
+
+
+def _start(
+    cfg: TrainConfig, model: Any, out: Path, device: str, lr: float, total: int, log: Callable[[str], None]
+) -> tuple[Any, Any, int]:
+    """The model on its device and its optimizer, from the latest checkpoint with `resume`; the first step."""
+    import torch
+
     start_step = 0
     ck = _latest_checkpoint(out) if cfg.resume else None
     if ck is not None:
@@ -257,62 +305,82 @@ def train(
     if ck is not None:
         opt.load_state_dict(torch.load(ck / "optimizer.pt", map_location=device))
         log(f"resuming from {ck} (step {start_step} of {total})")
-    params = sum(p.numel() for p in model.parameters())
-    log(
-        f"training {params / 1e6:.1f}M parameters on {device} ({'bf16 autocast' if amp == torch.bfloat16 else 'fp32'}): "
-        f"{len(examples)} examples ({skipped} longer than {cfg.max_len} skipped), {total} steps of "
-        f"{cfg.batch_size} sequences ({cfg.micro_batch_size} per micro-batch), lr {lr:g} -> {min_lr:g}"
-    )
-    losses: list[float] = []
-    tokens = target_tokens = 0
+    return model, opt, start_step
+
+
+@dataclass
+class _Run:
+    """What the loop has done so far: the step it reached, tokens seen, the loss of each step."""
+
+    step: int
+    tokens: int = 0
+    target_tokens: int = 0
+    losses: list[float] = field(default_factory=list)
+
+
+def _loop(
+    cfg: TrainConfig,
+    model: Any,
+    opt: Any,
+    examples: Sequence[tuple[list[int], int]],
+    steps: list[list[list[int]]],
+    total: int,
+    lrs: tuple[float, float],
+    device: str,
+    amp: Any,
+    out: Path,
+    run: _Run,
+    log: Callable[[str], None],
+) -> None:
+    """Optimizer steps from run.step to `total` (or until max_time_s), checkpoints every save_steps."""
     t0 = time.time()
-    bar = _Bar(total, start_step, cfg.progress)
-    step = start_step
-    for step in range(start_step, total):
+    bar = _Bar(total, run.step, cfg.progress)
+    for step in range(run.step, total):
         if cfg.max_time_s is not None and time.time() - t0 > cfg.max_time_s:
             log(f"stopping at step {step}: max_time_s {cfg.max_time_s} reached")
+            run.step = step
             break
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, total, cfg, lr, min_lr)
-        micro = [[examples[i] for i in mb] for mb in steps[step]]
-        n_tgt = sum(len(ids) - n for b in micro for ids, n in b)
-        opt.zero_grad(set_to_none=True)
-        step_loss = 0.0
-        for b in micro:
-            loss, _, n_tok = micro_loss(model, b, device, amp)
-            (loss / n_tgt).backward()
-            step_loss += float(loss.detach())
-            tokens += n_tok
-        target_tokens += n_tgt
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(step_loss / n_tgt)
-        rate = tokens / max(1e-9, time.time() - t0)
-        bar.update(step + 1, losses[-1], rate)
+            g["lr"] = lr_at(step, total, cfg, *lrs)
+        _optimizer_step(model, opt, [[examples[i] for i in mb] for mb in steps[step]], device, amp, run)
+        rate = run.tokens / max(1e-9, time.time() - t0)
+        bar.update(step + 1, run.losses[-1], rate)
         if not bar.live and ((step + 1) % cfg.log_every == 0 or step + 1 == total):
             log(
-                f"step {step + 1}/{total}  loss {losses[-1]:.4f}  {rate:,.0f} tokens/s  lr {opt.param_groups[0]['lr']:.2e}"
+                f"step {step + 1}/{total}  loss {run.losses[-1]:.4f}  {rate:,.0f} tokens/s  "
+                f"lr {opt.param_groups[0]['lr']:.2e}"
             )
         if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and step + 1 < total:
             _checkpoint(model, opt, out, step + 1, tok_from=cfg.init)
     else:
-        step = total
+        run.step = total
     bar.close()
-    wall = time.time() - t0
-    result = TrainResult(
-        str(out),
-        step - start_step,
-        len(examples),
-        skipped,
-        tokens,
-        target_tokens,
-        round(wall, 2),
-        round(tokens / max(wall, 1e-9), 1),
-        losses,
-        params,
-        device,
-        str(amp).replace("torch.", ""),
-    )
+
+
+def _optimizer_step(
+    model: Any, opt: Any, micro: list[list[tuple[list[int], int]]], device: str, amp: Any, run: _Run
+) -> None:
+    """One optimizer step over its micro-batches: loss per target token of the whole step, clipped."""
+    import torch
+
+    n_tgt = sum(len(ids) - n for b in micro for ids, n in b)
+    opt.zero_grad(set_to_none=True)
+    step_loss = 0.0
+    for b in micro:
+        loss, _, n_tok = micro_loss(model, b, device, amp)
+        (loss / n_tgt).backward()
+        step_loss += float(loss.detach())
+        run.tokens += n_tok
+    run.target_tokens += n_tgt
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    run.losses.append(step_loss / n_tgt)
+
+
+def _save(cfg: TrainConfig, model: Any, out: Path, result: TrainResult) -> None:
+    """The refiner folder prox_refine loads, with what made it (config, result, final loss)."""
+    from .presets import save_refiner
+
     model.eval().to("cpu")
     info = {
         "trained": True,
@@ -320,10 +388,9 @@ def train(
         "init": cfg.init,
         "config": asdict(cfg),
         "result": {k: v for k, v in asdict(result).items() if k != "losses"},
-        "final_loss": losses[-1] if losses else None,
+        "final_loss": result.losses[-1] if result.losses else None,
     }
     save_refiner(model, out, tokenizer_from=cfg.init, info=info)
-    return result
 
 
 def _checkpoint(model: Any, opt: Any, out: Path, step: int, tok_from: str | None) -> None:
