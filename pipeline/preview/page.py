@@ -1,7 +1,9 @@
-"""The preview's HTML page: the per-stage table, the projection, and examples of each stage's drops.
+"""The preview's HTML page: the per-stage table, the projection, and examples of each stage's drops and
+of ProX's edits.
 
-Examples come from the preview run's `rejected/STAGE/` folders (the preview keeps rejected documents);
-one self-contained file, no scripts.
+Drops come from the preview run's `rejected/STAGE/` folders (the preview keeps rejected documents), edits
+from its data/ rows whose ProX status is `edited` (a line diff of the text before and after); one
+self-contained file, no scripts.
 """
 
 from __future__ import annotations
@@ -29,9 +31,34 @@ def _examples(out_dir: str) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def _edits(out_dir: str) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    from curate.refiners.columns import EDITED, ORIGINAL_TEXT, STATUS
+
+    found: list[dict[str, Any]] = []
+    for f in sorted((Path(out_dir) / "data").glob("[0-9]*.parquet")):
+        if not {STATUS, ORIGINAL_TEXT} <= set(pq.read_schema(f).names):
+            return []
+        for r in pq.read_table(f, columns=["id", "text", STATUS, ORIGINAL_TEXT]).to_pylist():
+            if r[STATUS] == EDITED and len(found) < EXAMPLES:
+                found.append({"id": r["id"], "before": r[ORIGINAL_TEXT] or "", "after": r["text"] or ""})
+    return found
+
+
+def _diff(before: str, after: str) -> str:
+    import difflib
+
+    lines = difflib.unified_diff(before.splitlines(), after.splitlines(), "before", "after", lineterm="", n=1)
+    return "\n".join(list(lines)[:40])
+
+
 def render(result: dict[str, Any], out_dir: str) -> str:
     e = html.escape
     examples = _examples(out_dir)
+    edits = "".join(
+        f"<li><b>{e(str(d['id']))}</b><pre>{e(_diff(d['before'], d['after']))}</pre></li>" for d in _edits(out_dir)
+    )
     rows = []
     for row in result["stages"]:
         s, p = row["sample"], row["projected"]
@@ -61,7 +88,8 @@ documents, {result["full"]["input_bytes"]:,} bytes; ~{result["kept_docs"]:,} kep
 on {e(result["wall"]["executor"])}.</p>
 <table><tr><th>stage</th><th>sample in</th><th>out</th><th>chars in</th><th>chars out</th><th>top drops</th>
 <th>full in</th><th>full out</th><th>CPU core-h</th><th>basis</th></tr>{"".join(rows)}</table>
-<ul>{estimates}</ul><h2>examples of drops</h2>{"".join(drops)}</body></html>
+<ul>{estimates}</ul><h2>examples of drops</h2>{"".join(drops)}
+<h2>examples of edits (ProX)</h2><ul>{edits or "<li>none</li>"}</ul></body></html>
 """
 
 

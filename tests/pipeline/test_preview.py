@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from curate_testing import REPO
 from curate_testing.preview_corpus import build_corpus, config
 
 from curate.pipeline.cli import main
@@ -108,3 +109,24 @@ def test_preview_projects_the_full_run(accuracy: dict, capsys: pytest.CaptureFix
     kept = stats["output_docs"]
     assert abs(r["kept_docs"] / kept - 1) <= 0.15, (r["kept_docs"], kept)
     assert np.isfinite(r["wall"]["wall_s"]) and r["memory"]["peak_gb_per_task"] > 0
+
+
+@pytest.mark.slow
+def test_page_shows_drops_and_edits(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """The bundled sample config (ProX's boilerplate backend edits documents): the page holds both kinds."""
+    page = tmp_path / "preview.html"
+    args = [
+        "preview",
+        str(REPO / "configs" / "sample.yaml"),
+        "--docs",
+        "60",
+        "--output",
+        str(tmp_path / "out"),
+        "--html",
+        str(page),
+    ]
+    assert main(args) == 0
+    text = page.read_text()
+    assert "<h3>gneissweb_ensemble</h3>" in text and "@@" in text  # a drop and an edit's line diff
+    assert "compressed input is read as whole files" not in capsys.readouterr().out  # 2 files: both read
+    assert not (tmp_path / "out").exists()
