@@ -279,65 +279,95 @@ class ProxRefiner(CurateStep):
 
     # -- one batch --------------------------------------------------------------------------------
     def refine(self, docs: list[Document]) -> list[Outcome]:
+        """Each document's outcome: the doc stage decides drops, the chunk stage edits what is left; the
+        programs, status and edits land in the document's metadata."""
         o = self.opts
-        limits = o.limits
         n = len(docs)
         texts = [d.text for d in docs]
         nonempty = [i for i, t in enumerate(texts) if t.strip()]
         doc_prog: list[str | None] = [None] * n
         outcomes: list[Outcome | None] = [None] * n
-        alive = nonempty
-        if o.doc_stage:
-            with self.track_time("doc"):
-                prompts = self.builder("doc").doc_prompts([texts[i] for i in nonempty])
-                gens = self._generate("doc", [docs[i] for i in nonempty], [[p] for p in prompts], o.doc_max_tokens)
-            alive = []
-            for i, g in zip(nonempty, gens):
-                doc_prog[i] = g[0]
-                prog = parse_program(g[0], DOC_CALLS, "doc: ")
-                drop, errs = doc_decision(prog)  # a fatal program decides nothing (as in the chunk stage)
-                if drop:
-                    outcomes[i] = Outcome(DROPPED_BY_DOC, texts[i], errs)
-                elif not o.chunk_stage:
-                    valid = not prog.fatal and any(c.name in ("keep_doc", "drop_doc") for c in prog.calls)
-                    outcomes[i] = Outcome(IGNORED if errs and not valid else KEPT, texts[i], errs)
-                else:
-                    alive.append(i)
-                    outcomes[i] = Outcome(KEPT, texts[i], errs)  # chunk stage refines it below
+        alive = self._doc_stage(docs, texts, nonempty, doc_prog, outcomes) if o.doc_stage else nonempty
         chunk_progs: list[list[str]] = [[] for _ in range(n)]
         if o.chunk_stage:
-            with self.track_time("chunk"):
-                per_doc = self.builder("chunk").chunk_prompts([texts[i] for i in alive])
-                chunk_gens = self._generate("chunk", [docs[i] for i in alive], per_doc, o.chunk_max_tokens)
-            for i, ps, outs in zip(alive, per_doc, chunk_gens):
-                chunk_progs[i] = outs
-                progs = [parse_program(t, CHUNK_CALLS, f"chunk {c}: ") for c, t in enumerate(outs)]
-                res = apply_chunk_programs(texts[i], progs, limits)
-                prev = outcomes[i]
-                if prev is not None and prev.errors:
-                    res.errors = prev.errors + res.errors
-                outcomes[i] = res
-                self.stat_update("chunks", value=len(ps))
+            self._chunk_stage(docs, texts, alive, chunk_progs, outcomes)
+        done = []
         for i in range(n):
-            if outcomes[i] is None:  # empty / whitespace-only
-                if o.chunk_stage:
-                    outcomes[i] = apply_chunk_programs(texts[i], [], limits)
-                else:
-                    outcomes[i] = Outcome(KEPT, texts[i], ["empty document: not sent to the model"])
-            out = outcomes[i]
-            assert out is not None  # every document got one above
-            meta = docs[i].metadata
-            meta[col.STATUS] = out.status
-            # raw model output is stored as it came, except a lone surrogate (U+FFFD): Parquet needs UTF-8
-            meta[col.DOC_PROGRAM] = storable(doc_prog[i]) if o.doc_stage else None
-            meta[col.CHUNK_PROGRAMS] = [storable(t) for t in chunk_progs[i]]
-            meta[col.ERRORS] = out.errors
-            meta[col.EDITS] = out.edits_json()
-            meta[col.ORIGINAL_TEXT] = texts[i] if out.text != texts[i] else None
-            if o.record_edits and not out.dropped and out.text != texts[i]:
-                spans = prox_spans(texts[i], out.edits, out.text)
-                edits.record(meta, self.label or "prox_refine", texts[i], spans)
-        return outcomes  # type: ignore[return-value]
+            out = outcomes[i] if outcomes[i] is not None else self._empty_outcome(texts[i])
+            self._record(docs[i], texts[i], out, doc_prog[i], chunk_progs[i])
+            done.append(out)
+        return done
+
+    def _doc_stage(
+        self,
+        docs: list[Document],
+        texts: list[str],
+        nonempty: list[int],
+        doc_prog: list[str | None],
+        outcomes: list[Outcome | None],
+    ) -> list[int]:
+        """Keep or drop each non-empty document (its program and outcome filled in); the documents left for
+        the chunk stage."""
+        o = self.opts
+        with self.track_time("doc"):
+            prompts = self.builder("doc").doc_prompts([texts[i] for i in nonempty])
+            gens = self._generate("doc", [docs[i] for i in nonempty], [[p] for p in prompts], o.doc_max_tokens)
+        alive = []
+        for i, g in zip(nonempty, gens):
+            doc_prog[i] = g[0]
+            prog = parse_program(g[0], DOC_CALLS, "doc: ")
+            drop, errs = doc_decision(prog)  # a fatal program decides nothing (as in the chunk stage)
+            if drop:
+                outcomes[i] = Outcome(DROPPED_BY_DOC, texts[i], errs)
+            elif not o.chunk_stage:
+                valid = not prog.fatal and any(c.name in ("keep_doc", "drop_doc") for c in prog.calls)
+                outcomes[i] = Outcome(IGNORED if errs and not valid else KEPT, texts[i], errs)
+            else:
+                alive.append(i)
+                outcomes[i] = Outcome(KEPT, texts[i], errs)  # chunk stage refines it below
+        return alive
+
+    def _chunk_stage(
+        self,
+        docs: list[Document],
+        texts: list[str],
+        alive: list[int],
+        chunk_progs: list[list[str]],
+        outcomes: list[Outcome | None],
+    ) -> None:
+        """Edit each document left by the doc stage with its chunks' programs (errors of both stages kept)."""
+        with self.track_time("chunk"):
+            per_doc = self.builder("chunk").chunk_prompts([texts[i] for i in alive])
+            chunk_gens = self._generate("chunk", [docs[i] for i in alive], per_doc, self.opts.chunk_max_tokens)
+        for i, ps, outs in zip(alive, per_doc, chunk_gens):
+            chunk_progs[i] = outs
+            progs = [parse_program(t, CHUNK_CALLS, f"chunk {c}: ") for c, t in enumerate(outs)]
+            res = apply_chunk_programs(texts[i], progs, self.opts.limits)
+            prev = outcomes[i]
+            if prev is not None and prev.errors:
+                res.errors = prev.errors + res.errors
+            outcomes[i] = res
+            self.stat_update("chunks", value=len(ps))
+
+    def _empty_outcome(self, text: str) -> Outcome:
+        """An empty or whitespace-only document, never sent to a model."""
+        if self.opts.chunk_stage:
+            return apply_chunk_programs(text, [], self.opts.limits)
+        return Outcome(KEPT, text, ["empty document: not sent to the model"])
+
+    def _record(self, doc: Document, text: str, out: Outcome, doc_prog: str | None, chunk_progs: list[str]) -> None:
+        """The ProX columns of one document, and its edits as spans when record_edits."""
+        meta = doc.metadata
+        meta[col.STATUS] = out.status
+        # raw model output is stored as it came, except a lone surrogate (U+FFFD): Parquet needs UTF-8
+        meta[col.DOC_PROGRAM] = storable(doc_prog) if self.opts.doc_stage else None
+        meta[col.CHUNK_PROGRAMS] = [storable(t) for t in chunk_progs]
+        meta[col.ERRORS] = out.errors
+        meta[col.EDITS] = out.edits_json()
+        meta[col.ORIGINAL_TEXT] = text if out.text != text else None
+        if self.opts.record_edits and not out.dropped and out.text != text:
+            spans = prox_spans(text, out.edits, out.text)
+            edits.record(meta, self.label or "prox_refine", text, spans)
 
     # -- generation: checkpointed, with telemetry ---------------------------------------------
     def _generate(
