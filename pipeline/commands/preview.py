@@ -157,6 +157,7 @@ def preview_result(
         },
         "full": {"docs_estimated": round(total_docs), "input_bytes": sample.input_bytes},
         "stages": stages,
+        "other_cpu": other_cpu(runs, measured, stages),
         "kept_docs": round(last["docs_out"]),
         "device": device_projection(stages, main.stats, tokens_per_s),
         "memory": {
@@ -175,6 +176,29 @@ def preview_result(
             "dedup retention is an estimate (range: the cluster sizes that fit as well), not the sample's",
             "CPU: cpu_s = fixed per task + chars / rate, fitted on the same runs; one core per task",
         ],
+    }
+
+
+def other_cpu(
+    runs: list[tuple[int, Measured]], measured: list[dict[str, Any]], stages: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The process's CPU outside every stage's row (dedup side jobs such as MinHash signatures and buckets,
+    planning, job start-up), fitted like a stage's on the characters read and projected the same way."""
+    from ..preview.project import fit_cpu
+
+    points = []
+    for (_, m), meas in zip(runs, measured, strict=True):
+        read = next((s for s in m.stats["stages"] if s.get("label") == "read"), None)
+        if read is not None:
+            points.append((float(read["chars_in"]), max(0.0, m.cpu_s - sum(meas["cpu"].values()))))
+    fixed, per_char = fit_cpu(points)
+    chars = stages[0]["projected"]["chars_in"] if stages else 0.0
+    jobs = len(runs[0][1].stats.get("jobs", [])) or 1
+    projected = fixed * jobs + per_char * chars
+    return {
+        "sample_cpu_s": round(points[0][1], 3) if points else 0.0,
+        "projected_cpu_s": round(projected, 1),
+        "projected_core_hours": round(projected / 3600, 4),
     }
 
 
@@ -226,6 +250,13 @@ def print_preview(r: dict[str, Any], console: Any = None) -> None:
             out += f" (range {_n(lo)}-{_n(hi)})"
         t.add_row(row["label"], _n(p["docs_in"]), out, f"{p['cpu_core_hours']:,.3f}", p["basis"])
     c.print(t)
+    o = r["other_cpu"]
+    c.print(
+        f"other CPU (dedup side jobs, start-up; not in a stage's row): {o['sample_cpu_s']:,.2f} s on the sample, "
+        f"~{o['projected_core_hours']:,.3f} core-hours projected",
+        highlight=False,
+        soft_wrap=True,
+    )
     for dev in r["device"]:
         hours = f"{dev['device_hours']:,.2f} device-hours" if "device_hours" in dev else "device-hours unknown"
         c.print(

@@ -17,7 +17,7 @@ from curate_testing.preview_corpus import build_corpus, config
 
 from curate.pipeline.cli import main
 from curate.pipeline.config import load_config, parse_config
-from curate.pipeline.preview.project import fit_clusters
+from curate.pipeline.preview.project import fit_clusters, memory_per_task_gb, wall_projection
 from curate.pipeline.preview.sample import draw_sample, write_sample
 from curate.pipeline.run import run_config
 
@@ -74,6 +74,17 @@ def test_cluster_fit_recovers_its_model():
     assert fit is not None and fit["range"][0] <= c * (k - 1) <= fit["range"][1]
     assert abs(fit["removed_full"] / (c * (k - 1)) - 1) < 0.1
     assert fit_clusters([(0.05, 0), (0.025, 0)], n) is None  # no duplicates seen: no fit, said so by the caller
+
+
+def test_wall_and_memory_follow_the_executor(tmp_path: Path):
+    stages = [{"job": "main", "projected": {"cpu_s": 800.0}}, {"job": "gpu", "projected": {"cpu_s": 100.0}}]
+    jobs = [{"name": "main", "tasks": 16, "workers": 4}, {"name": "gpu", "tasks": 2, "workers": -1}]
+    w = wall_projection(stages, jobs, input_files=8)  # 8 files: only 8 of the 16 first-job tasks have work
+    assert [j["tasks_with_work"] for j in w["jobs"]] == [8, 2]
+    assert w["jobs"][0]["wall_s"] == 800 / 8 * 2 and w["jobs"][1]["wall_s"] == 50  # 2 rounds of 4; 2 at once
+    raw = {"input": {"format": "jsonl", "path": str(tmp_path)}, "output": {"path": str(tmp_path / "o")}}
+    slurm = parse_config({**raw, "executor": {"kind": "slurm", "slurm": {"cpus_per_task": 4, "mem_per_cpu_gb": 3}}})
+    assert memory_per_task_gb(slurm.executor)[0] == 12
 
 
 @pytest.fixture(scope="module")
