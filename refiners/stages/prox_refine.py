@@ -291,9 +291,11 @@ class ProxRefiner(CurateStep):
         chunk_progs: list[list[str]] = [[] for _ in range(n)]
         if o.chunk_stage:
             self._chunk_stage(docs, texts, alive, chunk_progs, outcomes)
-        done = []
+        done: list[Outcome] = []
         for i in range(n):
-            out = outcomes[i] if outcomes[i] is not None else self._empty_outcome(texts[i])
+            out = outcomes[i]
+            if out is None:  # empty or whitespace-only: no stage saw it
+                out = self._empty_outcome(texts[i])
             self._record(docs[i], texts[i], out, doc_prog[i], chunk_progs[i])
             done.append(out)
         return done
