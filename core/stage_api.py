@@ -155,7 +155,7 @@ class StageSpec:
 
 _REGISTRY: Registry[StageSpec] = Registry("stage", origin=lambda spec: spec.build)
 # stage name -> prepare(options, preflight): checks (and hub resolution) before any task starts
-_PREPARE: dict[str, Callable[[Any, Any], None]] = {}
+_PREPARE: Registry[Callable[[Any, Any], None]] = Registry("prepare check of stage")
 
 # packages whose `stages` folder holds one module per built-in stage; each is imported on first lookup
 BUILTIN_STAGE_PACKAGES = ("curate.pipeline", "curate.dedup", "curate.filters", "curate.refiners")
@@ -199,7 +199,7 @@ def register_prepare(name: str) -> Callable[[Callable[[Any, Any], None]], Callab
     (see pipeline/preflight.py); it may point options at resolved local files."""
 
     def deco(fn: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
-        _PREPARE[name] = fn
+        _PREPARE.add(name, fn)
         return fn
 
     return deco
@@ -207,7 +207,7 @@ def register_prepare(name: str) -> Callable[[Callable[[Any, Any], None]], Callab
 
 def get_prepare(name: str) -> Callable[[Any, Any], None] | None:
     load_builtin_stages()
-    return _PREPARE.get(name)
+    return _PREPARE.get(name) if name in _PREPARE else None
 
 
 def builtin_stage_modules() -> list[str]:

@@ -63,3 +63,15 @@ def test_a_stage_name_is_registered_once(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_an_unknown_stage_is_a_config_error_with_a_hint() -> None:
     with pytest.raises(ConfigError, match=r"unknown stage 'lenght_filter' \(did you mean 'length_filter'\?\)"):
         get_stage("lenght_filter")
+
+
+def test_a_stage_has_one_prepare_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    stage_api.load_builtin_stages()
+    monkeypatch.setattr(stage_api, "_PREPARE", stage_api._PREPARE.copy())
+
+    def check(options: object, pf: object) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="prepare check of stage 'quality_rule' registered twice"):
+        stage_api.register_prepare("quality_rule")(check)
+    assert stage_api.get_prepare("length_filter") is None  # a stage without one
