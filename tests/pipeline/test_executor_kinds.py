@@ -36,3 +36,21 @@ def test_a_registered_kind_runs_a_config_like_local(tmp_path: Path):
 def test_an_unknown_kind_names_the_known_ones():
     with pytest.raises(ConfigError, match=r"executor.kind: Input should be 'local', 'ray'(, 'slurm' or|.*'slurm')"):
         parse_config(cluster_config("/tmp/x", kind="kubernetes"))
+
+
+def test_the_docs_executor_kind_runs_as_written(tmp_path: Path):
+    import re
+    import sys
+    import types
+
+    from curate_testing import REPO
+
+    page = (REPO / "docs" / "extending" / "executor.md").read_text()
+    (block,) = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    module = types.ModuleType("docs_executor_kind")
+    sys.modules[module.__name__] = module
+    if "one_at_a_time" not in KINDS:
+        exec(compile(block, "docs/extending/executor.md", "exec"), module.__dict__)
+    kind = KINDS.get("one_at_a_time")
+    stats = run_config(parse_config(cluster_config(tmp_path / "out", kind="one_at_a_time")), progress=False)
+    assert stats["complete"] and kind.launched == ["main", "refine"]
