@@ -114,3 +114,16 @@ def test_the_development_page_layout_tree_names_every_module() -> None:
             if f.stem not in parts.get(pkg, ""):
                 missing.append(str(f.relative_to(REPO)))
     assert missing == [], "add these modules to the layout tree in docs/development.md"
+
+
+def test_every_package_folder_is_installed():
+    """pyproject lists packages by hand (folders map to curate.*): a new sub-package missing there is missing
+    from the wheel (the wheel test would only say that the import failed)."""
+    import tomllib
+    from curate_testing import REPO
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    for pkg in ("core", "pipeline", "dedup", "filters", "refiners"):
+        for init in (REPO / pkg).rglob("__init__.py"):
+            name = ".".join(["curate", *init.parent.relative_to(REPO).parts])
+            assert name in listed, f"add {name!r} to [tool.setuptools] packages in pyproject.toml"

@@ -30,9 +30,16 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: 
 @pytest.mark.slow
 def test_wheel_installs_outside_the_checkout_and_runs_the_sample(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
+    # from a copy of the sources: pip builds in the tree, and setuptools' build/lib keeps modules a checkout
+    # has since deleted or moved (they would reach the wheel and hide a package missing from pyproject)
+    import shutil
+
+    src = tmp_path / "src"
+    skip = shutil.ignore_patterns(".git", ".venv", "build", "tests", "out", "*.egg-info", "__pycache__", ".hypothesis")
+    shutil.copytree(REPO, src, ignore=skip)
     # no build isolation: the virtualenv's setuptools (>= 77, as pyproject says) builds it, nothing is fetched
     log = _run(
-        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(src)],
         cwd=tmp_path,
     )
     assert not PACKAGING_WARNINGS.findall(log), [ln for ln in log.splitlines() if PACKAGING_WARNINGS.search(ln)]
