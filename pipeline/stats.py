@@ -10,7 +10,6 @@ run, a Slurm run, or a resumed run whose early tasks finished yesterday.
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Iterable
 from typing import Any
 
