@@ -91,6 +91,8 @@ def card_text(plan: Plan, stats: dict[str, Any], has_rejected: bool) -> str:
             f"{_cell(reasons)} | {'yes' if s.get('conserved') else 'NO'} |"
         )
     lines += frozen_section(frozen.collect(plan.intermediate_dir, [e.label for e in plan.config.entries]))
+    lines += contamination_section(stats)
+    lines += generation_section(stats)
     lines += tokens_section(stats.get("tokens"))
     config_yaml = yaml.safe_dump(plan.config.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
     lines += ["", "## Config", "", "```yaml", config_yaml.rstrip(), "```", ""]
@@ -104,6 +106,50 @@ def frozen_section(values: dict[str, dict[str, Any]]) -> list[str]:
     lines = ["", "## Values computed by the run", "", "| stage | name | value |", "| --- | --- | ---: |"]
     for label, named in values.items():
         lines += [f"| {_cell(label)} | `{_cell(k)}` | {v:.6g} |" for k, v in named.items()]
+    return lines
+
+
+def contamination_section(stats: dict[str, Any]) -> list[str]:
+    """`## Contamination`: per eval set of each decontaminate stage, what was found (stats.json's report)."""
+    lines: list[str] = []
+    for s in stats.get("stages", []):
+        rep = s.get("report") or {}
+        if rep.get("kind") != "decontamination":
+            continue
+        if not lines:
+            lines = [
+                "",
+                "## Contamination",
+                "",
+                "| stage | eval set | documents hit | contaminated | n-grams hit | eval items hit |",
+                "| --- | --- | ---: | ---: | ---: | ---: |",
+            ]
+        for name, r in rep.get("sets", {}).items():
+            lines.append(
+                f"| {_cell(s['label'])} (mode {_cell(str(rep.get('mode')))}) | {_cell(name)} | {r['docs_hit']:,} | "
+                f"{r['docs_contaminated']:,} | {r['ngrams_hit']:,} | {r.get('items_hit', 0):,} of "
+                f"{r.get('eval_items', 0):,} |"
+            )
+    return lines
+
+
+def generation_section(stats: dict[str, Any]) -> list[str]:
+    """`## Model generation`: what each stage that ran a model cost (stats.json's `generation` records)."""
+    rows = [(s["label"], s["generation"]) for s in stats.get("stages", []) if s.get("generation")]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Model generation",
+        "",
+        "| stage | prompts | input tokens | generated tokens | generated tokens/s | device-s | device-h per 1B input tokens |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, g in rows:
+        lines.append(
+            f"| {_cell(label)} | {g['prompts']:,} | {g['prompt_tokens']:,} | {g['generated_tokens']:,} | "
+            f"{g['generated_tokens_per_s']:,.1f} | {g['device_s']:,.1f} | {g['device_hours_per_1b_input_tokens']:,.2f} |"
+        )
     return lines
 
 

@@ -338,6 +338,10 @@ def test_a_run_drops_exactly_the_documents_the_oracle_finds(decon_run) -> None:
     assert report["qa"]["top_items"][0]["ngrams_hit"] > 0
     saved = json.loads((out / "stats.json").read_text())
     assert next(s for s in saved["stages"] if s["label"] == "decontaminate")["report"]["sets"] == report
+    card = (out / "README.md").read_text()  # the dataset card has the same per-set figures
+    section = card[card.index("## Contamination") :].split("\n## ", 1)[0]
+    for name, r in report.items():
+        assert f"| {name} | {r['docs_hit']:,} | {r['docs_contaminated']:,} | {r['ngrams_hit']:,} |" in section
 
 
 @pytest.mark.slow

@@ -35,3 +35,12 @@ def test_counters_become_rates_and_cost_per_billion_input_tokens() -> None:
     print_summary(stats, Console(file=out, width=200))
     text = out.getvalue()
     assert "model generation" in text and "555.6" in text and "1,800,000" in text and "+7 docs restored" in text
+
+    # the dataset card says the same
+    from curate.pipeline.dataset_card import generation_section
+
+    card = "\n".join(generation_section(stats))
+    assert (
+        "## Model generation" in card and "| prox_refine | 400 | 1,800,000 | 90,000 | 25.0 | 3,600.0 | 555.56 |" in card
+    )
+    assert generation_section({"stages": [step_record("length_filter", "main", False, {"docs_in": 1}, 0.1)]}) == []
