@@ -450,6 +450,7 @@ def build_report(output: str, bins: int = 40) -> str:
     parts = _summary_sections(stats, stages, n_rows, output) + _funnel_sections(stats, stages)
     if statuses:
         parts.append(_refinement_section(statuses))
+    parts += generation_sections(stats)
     parts.append(_annotations_section(values, thresholds, problems, bins, n_rows))
     sub = f"{html.escape(output)} · {n_rows:,} rows read"
     return (
@@ -506,6 +507,29 @@ def _funnel_sections(stats: dict[str, Any], stages: list[dict[str, Any]]) -> lis
         + (f"<img alt='drop reasons' src='{d}'>" if d else "<p class=muted>no document was dropped</p>")
         + "</section>",
     ] + (contamination_sections(stats) if stats else [])
+
+
+def generation_sections(stats: dict[str, Any]) -> list[str]:
+    """What each stage that ran a model cost (stats.json's `generation` records), with the derived
+    device-hours per billion input tokens."""
+    rows = [(s["label"], s["generation"]) for s in (stats or {}).get("stages", []) if s.get("generation")]
+    if not rows:
+        return []
+    head = (
+        "<tr><th>stage</th><th>prompts</th><th>input tokens</th><th>generated tokens</th>"
+        "<th>generated tokens/s</th><th>device-s</th><th>device-h per 1B input tokens</th></tr>"
+    )
+    body = "".join(
+        f"<tr><td>{html.escape(label)}</td><td class=n>{g['prompts']:,}</td><td class=n>{g['prompt_tokens']:,}</td>"
+        f"<td class=n>{g['generated_tokens']:,}</td><td class=n>{g['generated_tokens_per_s']:,.1f}</td>"
+        f"<td class=n>{g['device_s']:,.1f}</td><td class=n>{g['device_hours_per_1b_input_tokens']:,.2f}</td></tr>"
+        for label, g in rows
+    )
+    return [
+        f"<section id=generation><h2>Model generation</h2><table class=stats>{head}{body}</table>"
+        "<p class=muted>input tokens are the prompt tokens the model read (with both ProX stages on, about twice "
+        "the raw text's tokens).</p></section>"
+    ]
 
 
 def _refinement_section(statuses: dict[str, int]) -> str:

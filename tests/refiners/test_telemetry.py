@@ -44,3 +44,9 @@ def test_counters_become_rates_and_cost_per_billion_input_tokens() -> None:
         "## Model generation" in card and "| prox_refine | 400 | 1,800,000 | 90,000 | 25.0 | 3,600.0 | 555.56 |" in card
     )
     assert generation_section({"stages": [step_record("length_filter", "main", False, {"docs_in": 1}, 0.1)]}) == []
+
+    # and the report page
+    from curate.pipeline.inspect.report import generation_sections
+
+    (page,) = generation_sections(stats)
+    assert "id=generation" in page and "<td class=n>1,800,000</td>" in page and "<td class=n>555.56</td>" in page
