@@ -47,6 +47,18 @@ def write_file_atomic(path: str, data: str | bytes) -> str:
     return write_atomic(folder or ".", name, data)
 
 
+def read_json(folder: DataFolderLike, name: str) -> Any:
+    """A JSON file written with `write_json_atomic`; None when it is missing or not valid JSON."""
+    df = get_datafolder(folder)
+    if not df.isfile(name):
+        return None
+    with df.open(name, "rt") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError:
+            return None
+
+
 def write_json_atomic(folder: DataFolderLike, name: str, value: Any, **dump_options: Any) -> str:
     return write_atomic(folder, name, json.dumps(value, indent=2, **dump_options))
 

@@ -9,7 +9,6 @@ lost worker) says to rerun.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import traceback
 from types import TracebackType
@@ -18,7 +17,10 @@ from typing import Any
 from datatrove.io import DataFolder, get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
-FOLDER = "failures"
+from curate.core.atomic import read_json, write_json_atomic
+
+from .layout import FAILURES
+
 # exceptions a rerun may not meet again
 TRANSIENT = (OSError, MemoryError, TimeoutError, ConnectionError, EOFError)
 
@@ -44,28 +46,23 @@ def record_failure(logging_dir: DataFolder, rank: int, exc: BaseException) -> No
         "transient": isinstance(exc, TRANSIENT) and not isinstance(exc, (FileNotFoundError, PermissionError)),
     }
     try:
-        with logging_dir.open(posixpath.join(FOLDER, f"{rank:05d}.json"), "wt") as f:
-            json.dump(record, f)
+        write_json_atomic(logging_dir, _record_name(rank), record)
     except OSError:  # the log folder itself is gone: the launcher falls back to the log file
         pass
 
 
 def read_failure(job_logging_dir: str, rank: int) -> dict[str, Any] | None:
-    df = get_datafolder(job_logging_dir)
-    name = posixpath.join(FOLDER, f"{rank:05d}.json")
-    if not df.isfile(name):
-        return None
-    with df.open(name, "rt") as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError:
-            return None
+    return read_json(job_logging_dir, _record_name(rank))
+
+
+def _record_name(rank: int) -> str:
+    return posixpath.join(FAILURES, f"{rank:05d}.json")
 
 
 def clear_failures(job_logging_dir: str) -> None:
     df = get_datafolder(job_logging_dir)
-    if df.isdir(FOLDER):
-        df.rm(FOLDER, recursive=True)
+    if df.isdir(FAILURES):
+        df.rm(FAILURES, recursive=True)
 
 
 def describe_failure(index: int, job_name: str, tasks: int, job_logging_dir: str, ranks: list[int]) -> str:

@@ -11,7 +11,7 @@ WORK/ (OUTPUT.work)         what a rerun needs, never published
   intermediate/             handoffs (the documents one job passes to the next: HandoffWriter /
                             HandoffReader) and what stages keep beside them: dedup side-job data,
                             checkpoints, frozen values (`work_path()`); named for all of it, not handoffs only
-  logs/NN_JOB/              datatrove's completion markers, per-task stats and logs, failure records
+  logs/NN_JOB/              datatrove's completion markers, per-task stats and logs, failures/ (records of failed tasks)
   logs/slurm_jobs.json      the Slurm job ids of the last submission
 """
 
@@ -37,6 +37,7 @@ STATE_FILE = "resume.json"
 SLURM_JOBS_FILE = "slurm_jobs.json"
 INTERMEDIATE = "intermediate"
 LOGS = "logs"
+FAILURES = "failures"  # in each job's logging folder: one record per failed task (failures.py)
 
 
 def default_work_dir(output_dir: str) -> str:
@@ -48,6 +49,11 @@ def default_work_dir(output_dir: str) -> str:
             "handoffs, scratch data and logs (e.g. s3://bucket/curate-work)"
         )
     return output_dir + ".work"
+
+
+def rejected_dir(output_dir: str, label: str) -> str:
+    """Where a stage's dropped documents go (`output.keep_rejected`)."""
+    return posixpath.join(output_dir, REJECTED, label.replace("/", "_"))
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ class RunLayout:
         return posixpath.join(self.output_dir, DATA)
 
     def rejected_dir(self, label: str) -> str:
-        return posixpath.join(self.output_dir, REJECTED, label.replace("/", "_"))
+        return rejected_dir(self.output_dir, label)
 
     @property
     def intermediate_dir(self) -> str:

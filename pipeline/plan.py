@@ -23,7 +23,7 @@ from curate.core.steps import Accounted
 
 from .config import CurateConfig
 from .fingerprint import config_fingerprint, curate_version, job_fingerprints, stage_fingerprints
-from .layout import RunLayout
+from .layout import RunLayout, rejected_dir
 from .readers import is_remote, list_input_files, make_reader, metadata_column_types
 from .stage_entries import Resources, StageEntry
 from .tokenize_output import tokenize_jobs
@@ -188,7 +188,7 @@ class PlanContext:
             return None
         out = self._output
         return OutputWriter(
-            posixpath.join(self.output_dir, "rejected", label.replace("/", "_")),
+            rejected_dir(self.output_dir, label),
             self._rejected_schema,
             compression=out.compression,
             rows_per_group=out.rows_per_group,

@@ -14,7 +14,6 @@ which config produced the finished dataset.
 
 from __future__ import annotations
 
-import json
 import posixpath
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from datatrove.io import get_datafolder
 
 from curate.core import frozen
-from curate.core.atomic import write_json_atomic
+from curate.core.atomic import read_json, write_json_atomic
 
 from .executors import incomplete_ranks
 from .layout import CARD_FILE, RUN_FILE, STATE_FILE, STATS_FILE
@@ -49,17 +48,6 @@ class ResumeDecision:
         names = ", ".join(f"{i} {plan.jobs[i].name}" for i in self.redo)
         kept = f"; kept: jobs {', '.join(str(i) for i in self.keep)}" if self.keep else ""
         return f"resume: {self.reason}; redoing jobs {names}{kept}"
-
-
-def _load_json(folder: str, name: str) -> dict[str, Any] | None:
-    df = get_datafolder(folder)
-    if not df.isfile(name):
-        return None
-    with df.open(name, "rt") as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError:
-            return None
 
 
 def _why(plan: Plan, old: dict[str, Any], index: int) -> str:
@@ -91,9 +79,9 @@ def decide(plan: Plan) -> ResumeDecision:
     """Compare this plan with the state an earlier run left in the work folder (or the output)."""
     fps = plan.job_fingerprints
     all_jobs = list(range(len(plan.jobs)))
-    old = _load_json(plan.work_dir, STATE_FILE)
+    old = read_json(plan.work_dir, STATE_FILE)
     if old is None:
-        record = _load_json(plan.output_dir, RUN_FILE)
+        record = read_json(plan.output_dir, RUN_FILE)
         if record and record.get("finished"):
             if record.get("fingerprint") == plan.fingerprint["fingerprint"]:
                 return ResumeDecision(keep=all_jobs, finished=True, previous_wall_s=float(record.get("wall_s", 0)))
@@ -111,13 +99,6 @@ def decide(plan: Plan) -> ResumeDecision:
         return ResumeDecision(keep=all_jobs, finished=done, previous_wall_s=wall)
     reason = _why(plan, old, first) if first < len(fps) else "jobs were removed from the end"
     return ResumeDecision(keep=all_jobs[:first], redo=all_jobs[first:], reason=reason, previous_wall_s=wall)
-
-
-def _remove(folder: str, *paths: str) -> None:
-    df = get_datafolder(folder)
-    for p in paths:
-        if df.exists(p):
-            df.rm(p, recursive=True)
 
 
 def job_writes(plan: Plan, index: int) -> list[str]:
@@ -153,7 +134,7 @@ def apply(plan: Plan, decision: ResumeDecision) -> None:
     jobs made): they stay. What an earlier run's redone jobs wrote is known from the state it saved, so a
     job the new config no longer has is cleared too.
     """
-    old = _load_json(plan.work_dir, STATE_FILE) or {}
+    old = read_json(plan.work_dir, STATE_FILE) or {}
     first = decision.redo[0] if decision.redo else None
     if first is not None:
         kept = {p for i in decision.keep for p in job_writes(plan, i)}
@@ -167,7 +148,8 @@ def apply(plan: Plan, decision: ResumeDecision) -> None:
                 logs.rm(base, recursive=True)
         for path in sorted(doomed - kept):
             _rm_path(path)
-        _remove(plan.output_dir, STATS_FILE, CARD_FILE)
+        for name in (STATS_FILE, CARD_FILE):
+            _rm_path(posixpath.join(plan.output_dir, name))
     save_state(plan, decision.previous_wall_s, finished=False)
 
 

@@ -9,7 +9,6 @@ wait). `run_config` reads prepare -> decide -> launch -> finish and never asks w
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -76,14 +75,14 @@ class TaskLogging:
                 raise
 
 
-def run_jobs_here(plan: Plan, executors: list[PipelineExecutor], run: Callable[[PipelineExecutor], Any]) -> Launched:
+def run_jobs_here(plan: Plan, executors: list[PipelineExecutor]) -> Launched:
     """Run jobs one after another, waiting for each; stop at the first job that left tasks unfinished, with
     the one line of pipeline/failures.py."""
     from curate.core.errors import CurateError
 
     for i, e in enumerate(executors):
         clear_failures(plan.job_logging_dir(i))
-        run(e)
+        e.run()
         missing = e.get_incomplete_ranks(skip_completed=True)
         if missing:
             job = plan.jobs[i]

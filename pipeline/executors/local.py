@@ -39,7 +39,7 @@ class LocalKind(ExecutorKind):
         )
 
     def launch(self, plan: Plan, executors: list[PipelineExecutor], wait: bool) -> Launched:
-        return run_jobs_here(plan, executors, lambda e: e.run())
+        return run_jobs_here(plan, executors)
 
 
 class CurateLocalExecutor(TaskLogging, LocalPipelineExecutor):

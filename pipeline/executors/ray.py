@@ -53,4 +53,4 @@ class RayKind(ExecutorKind):
         )
 
     def launch(self, plan: Plan, executors: list[PipelineExecutor], wait: bool) -> Launched:
-        return run_jobs_here(plan, executors, lambda e: e.run())
+        return run_jobs_here(plan, executors)
