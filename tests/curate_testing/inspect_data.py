@@ -292,3 +292,39 @@ def write_run_files(out: Path, counts: dict[str, int]) -> None:
     }
     (out / "stats.json").write_text(json.dumps(stats, indent=2))
     (out / "_curate_run.json").write_text(json.dumps(run, indent=2))
+
+
+# -- ProX programs over short texts: the cases two property tests share (tests/pipeline/inspect/) -----------
+def program_strategies() -> tuple[Any, Any]:
+    """(lines, ops): a text's lines, and remove_lines / normalize calls over them (hypothesis strategies)."""
+    from hypothesis import strategies as st
+
+    lines = st.lists(st.text(alphabet="ab .\u00a9", max_size=14), min_size=1, max_size=10)
+    ops = st.lists(
+        st.tuples(
+            st.sampled_from(["rm", "norm"]),
+            st.integers(0, 12),
+            st.integers(0, 3),
+            st.sampled_from(["a", "b ", ".", "ab", "\u00a9"]),
+            st.sampled_from(["", "X", "(c)"]),
+        ),
+        max_size=4,
+    )
+    return lines, ops
+
+
+def apply_ops(lines: list[str], ops: list[tuple]) -> tuple[str, Any]:
+    """The text of `lines` and the executor's outcome of the program `ops` spell (no drop thresholds)."""
+    from curate.refiners.apply import DecisionLimits, apply_chunk_programs
+    from curate.refiners.program import parse_program
+
+    text = "\n".join(lines)
+    prog = "\n".join(
+        f"remove_lines(line_start={a}, line_end={a + k})"
+        if kind == "rm"
+        else f"normalize(source_str={json.dumps(src)}, target_str={json.dumps(dst)})"
+        for kind, a, k, src, dst in ops
+    )
+    return text, apply_chunk_programs(
+        text, [parse_program(prog)], DecisionLimits(min_words_kept=0, min_fraction_kept=0.0)
+    )

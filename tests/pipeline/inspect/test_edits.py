@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from curate_testing import REPO
+from curate_testing.inspect_data import apply_ops, program_strategies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,9 +22,9 @@ from curate.core import edits as E
 from curate.pipeline import load_config, run_config
 from curate.pipeline.inspect.hunks import stage_diff
 from curate.refiners import columns as prox
-from curate.refiners.apply import DecisionLimits, apply_chunk_programs
-from curate.refiners.program import parse_program
 from curate.refiners.spans import UNATTRIBUTED, prox_spans
+
+PROGRAMS = program_strategies()
 
 CURATE = [sys.executable, "-m", "curate.pipeline.cli"]
 ALPHABET = "ab\n é"
@@ -103,30 +104,11 @@ def test_a_document_prox_dropped_after_its_program_shows_the_program():
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.text(alphabet="ab .\u00a9", max_size=14), min_size=1, max_size=10),
-    st.lists(
-        st.tuples(
-            st.sampled_from(["rm", "norm"]),
-            st.integers(0, 12),
-            st.integers(0, 3),
-            st.sampled_from(["a", "b ", ".", "ab", "\u00a9"]),
-            st.sampled_from(["", "X", "(c)"]),
-        ),
-        max_size=4,
-    ),
-)
+@given(*PROGRAMS)
 def test_prox_spans_are_exact_and_attributed(lines, ops):
     """Normalizations then removals as spans of the refiner's input, each naming its calls (never the
     difflib fallback), and the input rebuilt from the output."""
-    text = "\n".join(lines)
-    prog = "\n".join(
-        f"remove_lines(line_start={a}, line_end={a + k})"
-        if kind == "rm"
-        else f"normalize(source_str={json.dumps(src)}, target_str={json.dumps(dst)})"
-        for kind, a, k, src, dst in ops
-    )
-    out = apply_chunk_programs(text, [parse_program(prog)], DecisionLimits(min_words_kept=0, min_fraction_kept=0.0))
+    text, out = apply_ops(lines, ops)
     if out.text == text:
         return
     spans = prox_spans(text, out.edits, out.text)

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 from curate_testing import REPO
+from curate_testing.inspect_data import apply_ops, program_strategies
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from curate.pipeline import load_config, run_config
 from curate.pipeline.inspect.hunks import doc_diff
 from curate.pipeline.inspect.select import Selection, select, status_counts
+
+PROGRAMS = program_strategies()
 
 CURATE = [sys.executable, "-m", "curate.pipeline.cli"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -88,31 +90,9 @@ def test_every_real_refinement_replays_and_is_labelled(real_output):
 
 
 @settings(max_examples=150, deadline=None)
-@given(
-    st.lists(st.text(alphabet="ab .\u00a9", max_size=14), min_size=1, max_size=10),
-    st.lists(
-        st.tuples(
-            st.sampled_from(["rm", "norm"]),
-            st.integers(0, 12),
-            st.integers(0, 3),
-            st.sampled_from(["a", "b ", ".", "ab", "\u00a9"]),
-            st.sampled_from(["", "X", "(c)"]),
-        ),
-        max_size=4,
-    ),
-)
+@given(*PROGRAMS)
 def test_the_real_executor_output_always_replays(lines, ops):
-    from curate.refiners.apply import DecisionLimits, apply_chunk_programs
-    from curate.refiners.program import parse_program
-
-    text = "\n".join(lines)
-    prog = "\n".join(
-        f"remove_lines(line_start={a}, line_end={a + k})"
-        if kind == "rm"
-        else f"normalize(source_str={json.dumps(src)}, target_str={json.dumps(dst)})"
-        for kind, a, k, src, dst in ops
-    )
-    out = apply_chunk_programs(text, [parse_program(prog)], DecisionLimits(min_words_kept=0, min_fraction_kept=0.0))
+    text, out = apply_ops(lines, ops)
     if out.status == "edited":
         d = doc_diff(out.text, text, out.edits_json())
         assert d.consistent, d.note
