@@ -67,8 +67,11 @@ class RunWatch:
     def __init__(self, plan: Plan, display: bool, stall_s: float | None = None) -> None:
         self.plan = plan
         self.display = display
-        self.stall_s = stall_s if stall_s is not None else getattr(plan.config.executor, "stall_notice_s", 900.0)
+        self.stall_s = stall_s if stall_s is not None else plan.config.executor.stall_notice_s
         self.tails = [_LogTail(plan.job_logging_dir(i), j.name) for i, j in enumerate(plan.jobs)]
+        # jobs whose logs are read to their end: every task finished, in an earlier run (its warnings were shown
+        # then) or in this one (read once after)
+        self._drained = {i for i, c in enumerate(self._counts()) if c == plan.jobs[i].tasks}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._saved_env: str | None = None
@@ -76,10 +79,16 @@ class RunWatch:
     def _counts(self) -> list[int]:
         return [job.tasks - len(incomplete_ranks(self.plan, i)) for i, job in enumerate(self.plan.jobs)]
 
-    def _warnings(self, console: Any) -> None:
-        for tail in self.tails:
+    def _warnings(self, console: Any, counts: list[int]) -> None:
+        """New warnings of the jobs still running (a finished job's logs are read once more, then no longer
+        listed: a run of thousands of tasks does not re-list every log each second)."""
+        for i, tail in enumerate(self.tails):
+            if i in self._drained:
+                continue
             for line in tail.new_lines():
                 console.print(line, soft_wrap=True, markup=False, highlight=False)
+            if counts[i] == self.plan.jobs[i].tasks:
+                self._drained.add(i)
 
     def _stalled(self, counts: list[int]) -> str:
         i = next((k for k, (c, j) in enumerate(zip(counts, self.plan.jobs)) if c < j.tasks), None)
@@ -114,7 +123,7 @@ class RunWatch:
                 counts = self._counts()
                 for tid, c in zip(ids, counts):
                     prog.update(tid, completed=c)
-                self._warnings(prog.console)
+                self._warnings(prog.console, counts)
                 if counts != last:
                     changed = time.monotonic()
                     if self.display and not console.is_terminal:  # logs: one line per change, never folded
@@ -130,9 +139,10 @@ class RunWatch:
                     changed = time.monotonic()  # once per stall period
                 last = counts
                 if self._stop.wait(1.0):
-                    for tid, c in zip(ids, self._counts()):
+                    counts = self._counts()
+                    for tid, c in zip(ids, counts):
                         prog.update(tid, completed=c)
-                    self._warnings(prog.console)
+                    self._warnings(prog.console, counts)
                     return
 
     def __enter__(self) -> RunWatch:
